@@ -1,0 +1,47 @@
+# Every target creates its own virtual environment in .venv and installs the project into it.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run demo test test-fast test-slow check bench bench-crypto pool clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# The main job. Until the node exists (issue 6) this is the in-process demo.
+run: $(STAMP)
+	$(BIN)/tssnode demo
+
+demo: run
+
+# Lint, format check and strict typing of tssnode/.
+check: $(STAMP)
+	$(BIN)/ruff check tssnode tui tests scripts
+	$(BIN)/ruff format --check tssnode tui tests scripts
+	$(BIN)/mypy
+
+# All tests: the fast tier and the slow tier (full-size parameters), after the checks.
+test: check
+	$(BIN)/pytest -q
+
+test-fast: $(STAMP)
+	$(BIN)/pytest -q -m "not slow"
+
+test-slow: $(STAMP)
+	$(BIN)/pytest -q -m slow
+
+bench: bench-crypto
+
+bench-crypto: $(STAMP)
+	$(BIN)/tssnode bench crypto --write docs/benchmarks.md
+
+# Regenerate the committed safe-prime pool (takes minutes).
+pool: $(STAMP)
+	$(BIN)/python scripts/make_prime_pool.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,153 @@
+"""Big-integer helpers on gmpy2: sampling, signed ranges, CRT exponentiation.
+
+Randomness comes from a `random.Random` instance so that tests and benchmarks can run
+seeded; production code passes nothing and gets `secrets.SystemRandom` (os.urandom).
+
+Exponentiation policy (PROTOCOL.md): a secret exponent goes through `gmpy2.powmod_sec`
+(constant time), a public one through `gmpy2.powmod`. Where the holder knows the
+factorisation, both go through `CrtModulus`, which does two half-size exponentiations.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Final
+
+import gmpy2
+from gmpy2 import mpz
+
+from tssnode.crypto.group import Q
+
+#: The default randomness source: the operating system's CSPRNG.
+SYSTEM_RNG: Final[random.Random] = secrets.SystemRandom()
+
+ONE: Final = mpz(1)
+
+
+def rng_or_system(rng: random.Random | None) -> random.Random:
+    return SYSTEM_RNG if rng is None else rng
+
+
+def randbelow(n: int, rng: random.Random | None = None) -> mpz:
+    """Uniform in [0, n)."""
+    r = rng_or_system(rng)
+    bits = int(n).bit_length()
+    while True:
+        x = r.getrandbits(bits)
+        if x < n:
+            return mpz(x)
+
+
+def sample_pm(bits: int, rng: random.Random | None = None) -> mpz:
+    """Uniform in the paper's ±2^bits, i.e. the integers [−2^bits, 2^bits]."""
+    return randbelow((1 << (bits + 1)) + 1, rng) - (ONE << bits)
+
+
+def sample_pm_times(bits: int, factor: int, rng: random.Random | None = None) -> mpz:
+    """Uniform in ±2^bits·factor (the paper's ±2^ℓ·N̂ ranges)."""
+    bound = mpz(factor) << bits
+    return randbelow(2 * bound + 1, rng) - bound
+
+
+def in_pm(x: int, bits: int) -> bool:
+    """|x| ≤ 2^bits."""
+    return abs(int(x)) <= (1 << bits)
+
+
+def in_pm_times(x: int, bits: int, factor: int) -> bool:
+    """|x| ≤ 2^bits·factor."""
+    return bool(abs(mpz(x)) <= (mpz(factor) << bits))
+
+
+def sample_unit(n: int, rng: random.Random | None = None) -> mpz:
+    """Uniform in Z*_n."""
+    while True:
+        x = randbelow(n, rng)
+        if x > 0 and gmpy2.gcd(x, n) == 1:
+            return x
+
+
+def is_unit(x: int, n: int) -> bool:
+    """x ∈ Z*_n, with x given as its least non-negative representative."""
+    return bool(0 < x < n and gmpy2.gcd(x, n) == 1)
+
+
+def sample_scalar(rng: random.Random | None = None) -> int:
+    """Uniform non-zero scalar mod q."""
+    while True:
+        k = int(randbelow(Q, rng))
+        if k:
+            return k
+
+
+def sample_qr(n: int, rng: random.Random | None = None) -> mpz:
+    """A uniformly random square in Z*_n."""
+    r = sample_unit(n, rng)
+    return r * r % n
+
+
+def powmod_public(base: int, exp: int, n: int) -> mpz:
+    """base^exp mod n for a public exponent; a negative exponent inverts the base."""
+    return gmpy2.powmod(base, exp, n)
+
+
+def powmod_secret(base: int, exp: int, n: int) -> mpz:
+    """base^exp mod n in constant time for a secret exponent (n odd)."""
+    if exp < 0:
+        base = gmpy2.invert(base, n)
+        exp = -exp
+    if exp == 0:
+        return ONE % n
+    return gmpy2.powmod_sec(base % n, exp, n)
+
+
+class CrtModulus:
+    """Exponentiation modulo m = m_p·m_q by the Chinese remainder theorem.
+
+    `m_p`, `m_q` are coprime (p and q for N, p² and q² for N²) and `phi_p`, `phi_q` the
+    orders of their unit groups, so that exponents can be reduced before exponentiating
+    when the base is a unit.
+    """
+
+    __slots__ = ("m", "m_p", "m_q", "phi_p", "phi_q", "q_inv")
+
+    def __init__(self, m_p: int, m_q: int, phi_p: int, phi_q: int) -> None:
+        self.m_p, self.m_q = mpz(m_p), mpz(m_q)
+        self.phi_p, self.phi_q = mpz(phi_p), mpz(phi_q)
+        self.m = self.m_p * self.m_q
+        self.q_inv = gmpy2.invert(self.m_q, self.m_p)
+
+    def combine(self, x_p: int, x_q: int) -> mpz:
+        """The unique x mod m with x ≡ x_p (mod m_p) and x ≡ x_q (mod m_q)."""
+        h = (x_p - x_q) * self.q_inv % self.m_p
+        return mpz(x_q + h * self.m_q)
+
+    def pow(self, base: int, exp: int, *, secret: bool) -> mpz:
+        """base^exp mod m for a unit `base`; `secret` selects the constant-time path."""
+        base = mpz(base)
+        if exp < 0:
+            base = gmpy2.invert(base, self.m)
+            exp = -exp
+        e_p, e_q = mpz(exp) % self.phi_p, mpz(exp) % self.phi_q
+        f = powmod_secret if secret else powmod_public
+        return self.combine(f(base % self.m_p, e_p, self.m_p), f(base % self.m_q, e_q, self.m_q))
+
+
+def isqrt_ceil(n: int) -> mpz:
+    r = gmpy2.isqrt(n)
+    return r if r * r == n else r + 1
+
+
+@contextmanager
+def gil_released() -> Iterator[None]:
+    """Let gmpy2 release the GIL in this thread (for proof work in worker threads)."""
+    ctx = gmpy2.get_context()
+    before = ctx.allow_release_gil
+    ctx.allow_release_gil = True
+    try:
+        yield
+    finally:
+        ctx.allow_release_gil = before

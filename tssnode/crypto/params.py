@@ -1,0 +1,74 @@
+"""Parameter tiers (PROTOCOL.md, "Curve and parameters").
+
+One frozen `Parameters` object travels with every session and is bound into its session
+id. `insecure-test` exists so the test suite can run with 1024-bit moduli; it refuses to
+load unless the caller says `allow_insecure=True` or the environment sets
+`TSSNODE_ALLOW_INSECURE=1` (the test suite's conftest does; a node never does).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from tssnode.crypto.encoding import Wire, wire
+from tssnode.errors import InvalidParameters
+
+INSECURE_ENV = "TSSNODE_ALLOW_INSECURE"
+
+
+@wire("tssnode.params/1")
+@dataclass(frozen=True)
+class Parameters(Wire):
+    """Security parameters of one tier.
+
+    ell       ℓ: bit bound of secret scalars (x, k, γ ∈ ±2^ℓ)
+    ell_prime ℓ': bit bound of the MtA masks β ∈ ±2^ℓ'
+    eps       ε: slack that statistically hides a secret in a proof response
+    m         repetitions of Π^mod and Π^prm (independent binary / Z*_N challenges)
+    """
+
+    name: str
+    paillier_bits: int
+    prime_bits: int
+    ell: int
+    ell_prime: int
+    eps: int
+    m: int
+
+
+STANDARD = Parameters("standard", 2048, 1024, 256, 1280, 512, 80)
+HIGH = Parameters("high", 3072, 1536, 256, 1280, 512, 128)
+# DEVIATION from the tier table: with a 1024-bit N, ℓ' = 1280 cannot work at all (the
+# Π^aff-g mask β ∈ ±2^(ℓ'+ε) must be a Paillier plaintext below N/2, and so must
+# k·γ + β). The test tier keeps ℓ and ε and lowers ℓ' to 384, so ℓ'+ε = 896 < 1023.
+# It is insecure for that reason as well as for its modulus size.
+INSECURE_TEST = Parameters("insecure-test", 1024, 512, 256, 384, 512, 80)
+
+TIERS = {p.name: p for p in (STANDARD, HIGH, INSECURE_TEST)}
+
+
+def insecure_allowed() -> bool:
+    return os.environ.get(INSECURE_ENV) == "1"
+
+
+def tier(name: str, *, allow_insecure: bool = False) -> Parameters:
+    """Look a tier up by name; `insecure-test` only with explicit permission."""
+    try:
+        params = TIERS[name]
+    except KeyError:
+        raise InvalidParameters(
+            f"unknown parameter tier {name!r}; one of {sorted(TIERS)}"
+        ) from None
+    check_allowed(params, allow_insecure=allow_insecure)
+    return params
+
+
+def check_allowed(params: Parameters, *, allow_insecure: bool = False) -> None:
+    """Refuse an unknown tier, and the test tier without permission."""
+    if TIERS.get(params.name) != params:
+        raise InvalidParameters(f"parameters {params.name!r} are not one of the known tiers")
+    if params == INSECURE_TEST and not (allow_insecure or insecure_allowed()):
+        raise InvalidParameters(
+            f"the insecure-test tier is for tests only; pass allow_insecure or set {INSECURE_ENV}=1"
+        )
