@@ -1,0 +1,57 @@
+"""BIP-32 public derivation against the vectors in ../shared/vectors."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import base58
+import pytest
+
+from tssnode.crypto.derivation import DerivationError, ckd_pub, derive, format_path, parse_path
+from tssnode.crypto.group import Point, Q, base_mul
+from tssnode.crypto.polynomial import Polynomial, interpolate_at_zero
+
+VECTORS = Path(__file__).resolve().parents[1].parent / "shared" / "vectors"
+
+
+def _xpub(text: str) -> tuple[Point, bytes, int]:
+    raw = base58.b58decode_check(text)
+    assert len(raw) == 78
+    return Point.from_bytes(raw[45:78]), raw[13:45], int.from_bytes(raw[9:13], "big")
+
+
+def test_bip32_vectors():
+    cases = json.loads((VECTORS / "bip32_public_derivation.json").read_text())["cases"]
+    assert len(cases) >= 2
+    for case in cases:
+        parent, chain, _ = _xpub(case["parent_xpub"])
+        child, child_chain, child_number = _xpub(case["child_xpub"])
+        assert child_number == case["index"]
+        got, got_chain, _ = ckd_pub(parent, chain, case["index"])
+        assert got == child and got_chain == child_chain
+        d = derive(parent, chain, (case["index"],))
+        assert d.public_key == child and base_mul(d.shift) + parent == child
+
+
+def test_shares_follow_the_shift():
+    """Adding the public shift to every share gives shares of the child's secret."""
+    rng = random.Random(4)
+    f = Polynomial.random(2, None, rng)
+    X = base_mul(f.coefficients[0])
+    chain = rng.randbytes(32)
+    d = derive(X, chain, "m/0/7/3")
+    shares = {i: (f(i) + d.shift) % Q for i in (1, 3, 4)}
+    assert base_mul(interpolate_at_zero(shares)) == d.public_key
+
+
+@pytest.mark.parametrize("bad", ["0/1", "m/1'", "m/2h", "m/x", "m/2147483648", "m/01", "m//1"])
+def test_bad_paths(bad):
+    with pytest.raises(DerivationError):
+        parse_path(bad)
+
+
+def test_path_round_trip():
+    assert parse_path("m") == ()
+    assert format_path(parse_path("m/0/1/2147483647")) == "m/0/1/2147483647"
