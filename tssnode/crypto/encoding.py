@@ -246,12 +246,30 @@ def _wire(cls: type[W], plain: Any) -> W:
     return cls(**values)
 
 
+#: Every Wire class by its tag, so that any encoded value can be decoded by its tag alone.
+REGISTRY: dict[str, type[Wire]] = {}
+
+
+def decode_any(data: bytes) -> Wire:
+    """Decode a Wire value whose type is named by its own tag (for tools and fault rules)."""
+    plain = loads_plain(data)
+    if not isinstance(plain, list) or not plain or not isinstance(plain[0], str):
+        raise EncodingError("not a tagged value")
+    cls = REGISTRY.get(plain[0])
+    if cls is None:
+        raise EncodingError(f"unknown tag {plain[0]!r}")
+    value: Wire = from_plain(cls, plain)
+    return value
+
+
 def wire(tag: str) -> Callable[[type[W]], type[W]]:
     """Class decorator: `@wire("tssnode.zk.enc/1")` sets the tag of a Wire dataclass."""
 
     def apply(cls: type[W]) -> type[W]:
         if not (dataclasses.is_dataclass(cls) and issubclass(cls, Wire)):
             raise TypeError("@wire applies to dataclasses that subclass Wire")
+        if REGISTRY.setdefault(tag, cls) is not cls:
+            raise TypeError(f"wire tag {tag!r} is used twice")
         cls.WIRE_TAG = tag
         return cls
 

@@ -13,7 +13,14 @@ from functools import cached_property
 import gmpy2
 from gmpy2 import mpz
 
-from tssnode.crypto.arith import CrtModulus, is_unit, powmod_public, randbelow, sample_qr
+from tssnode.crypto.arith import (
+    CrtModulus,
+    is_unit,
+    powmod_public,
+    powmod_secret,
+    randbelow,
+    sample_qr,
+)
 from tssnode.crypto.encoding import Big, Wire, wire
 from tssnode.crypto.paillier import validate_modulus
 from tssnode.crypto.params import Parameters
@@ -42,6 +49,12 @@ class PedersenParams(Wire):
         """s^x · t^y mod N̂."""
         n = self.n
         return powmod_public(self.s, x, n) * powmod_public(self.t, y, n) % n
+
+    def commit_secret(self, x: int, y: int) -> mpz:
+        """s^x · t^y mod N̂ for secret x, y (constant-time exponentiation): what a prover
+        uses with someone else's parameters, where it has no CRT."""
+        n = mpz(self.n)
+        return powmod_secret(self.s, x, n) * powmod_secret(self.t, y, n) % n
 
     def verify(self, x: int, y: int, a: int, b: int, e: int) -> bool:
         """s^x · t^y ≡ a · b^e (mod N̂): the check every range proof makes."""

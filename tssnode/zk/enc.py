@@ -82,9 +82,9 @@ def prove(
     mu = sample_pm_times(p.ell, nhat, rng)
     r = sample_unit(n0, rng)
     gamma = sample_pm_times(p.ell + p.eps, nhat, rng)
-    S = stmt.aux.commit(wit.k, mu)
+    S = stmt.aux.commit_secret(wit.k, mu)
     A = wit.sk.encrypt_with(alpha, r) if wit.sk is not None else stmt.N0.encrypt_with(alpha, r)
-    C = stmt.aux.commit(alpha, gamma)
+    C = stmt.aux.commit_secret(alpha, gamma)
     e = _challenge(ctx, stmt, S, A, C)
     z1 = alpha + e * wit.k
     z2 = r * powmod_secret(wit.rho, e, n0) % n0

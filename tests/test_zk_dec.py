@@ -1,0 +1,186 @@
+from __future__ import annotations
+
+import dataclasses
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tssnode.crypto.arith import sample_pm
+from tssnode.crypto.group import Q
+from tssnode.errors import ProofError
+from tssnode.zk import dec
+from tssnode.zk.common import ProofContext
+
+from .conftest import STANDARD, TEST, KeyFactory
+from .zk_helpers import assert_every_tamper_rejected, assert_round_trip
+
+# An identification-sized plaintext: an MtA mask β ∈ ±2^ℓ' plus products of ~2ℓ bits.
+Y_BITS = TEST.ell_prime + 8
+
+
+def _make(keys, rng, y_bits: int = Y_BITS, y=None):
+    sk = keys.paillier()
+    aux = keys.pedersen().public
+    y = sample_pm(y_bits, rng) if y is None else y
+    C, rho = sk.public.encrypt(y, rng)
+    assert sk.decrypt(C) == y
+    stmt = dec.DecStatement(sk.public, C, int(y % Q), y_bits, aux)
+    return stmt, dec.DecWitness(y, rho, sk), sk
+
+
+@pytest.fixture
+def setup(keys, rng):
+    return _make(keys, rng)
+
+
+def test_honest_proof_verifies_with_and_without_crt(ctx, setup, rng):
+    stmt, wit, _ = setup
+    for w in (wit, dec.DecWitness(wit.y, wit.rho)):
+        proof = dec.prove(ctx, stmt, w, rng)
+        dec.verify(ctx, stmt, proof)
+        assert_round_trip(proof)
+    assert_round_trip(stmt)
+
+
+def test_negative_and_zero_plaintexts(ctx, keys, rng):
+    for y in (0, -1, -(1 << Y_BITS), 1 << Y_BITS):
+        stmt, wit, _ = _make(keys, rng, y=y)
+        dec.verify(ctx, stmt, dec.prove(ctx, stmt, wit, rng))
+
+
+def test_witness_repr_hides_secrets(setup):
+    _, wit, _ = setup
+    text = repr(wit) + str(wit)
+    assert str(wit.y) not in text and str(wit.rho) not in text
+    assert "hidden" in text
+
+
+def test_every_field_tampered_is_rejected(ctx, setup, rng):
+    stmt, wit, _ = setup
+    proof = dec.prove(ctx, stmt, wit, rng)
+    assert assert_every_tamper_rejected(proof, lambda p: dec.verify(ctx, stmt, p)) == 14
+
+
+def test_wrong_statement_session_or_prover_rejected(ctx, make_ctx, setup, rng):
+    stmt, wit, sk = setup
+    proof = dec.prove(ctx, stmt, wit, rng)
+    other_C, _ = sk.public.encrypt(wit.y, rng)  # same plaintext, other ciphertext
+    bad = [
+        (ctx, dataclasses.replace(stmt, C=other_C)),
+        (ctx, dataclasses.replace(stmt, y_bits=stmt.y_bits + 1)),
+        (make_ctx(ssid=b"x"), stmt),
+        (make_ctx(prover=9), stmt),
+    ]
+    for c, s in bad:
+        with pytest.raises(ProofError):
+            dec.verify(c, s, proof)
+
+
+@pytest.mark.parametrize("delta", [1, -1, Q // 2])
+def test_wrong_claimed_value_rejected(ctx, setup, rng, delta):
+    """An honest prover run on a false claim x' ≢ dec(C) (mod q) is rejected by the mod-q check."""
+    stmt, wit, _ = setup
+    lie = dataclasses.replace(stmt, x=(stmt.x + delta) % Q)
+    proof = dec.prove(ctx, lie, wit, rng)
+    with pytest.raises(ProofError, match="mod q"):
+        dec.verify(ctx, lie, proof)
+
+
+def test_claim_about_other_plaintext_rejected(ctx, setup, rng):
+    """Claiming x = y' mod q for a y' ≠ dec(C), with a witness built around y', fails the
+    Paillier check: the prover does not know an opening of C to y'."""
+    stmt, wit, _ = setup
+    y2 = wit.y + 1
+    lie = dataclasses.replace(stmt, x=int(y2 % Q))
+    proof = dec.prove(ctx, lie, dataclasses.replace(wit, y=y2), rng)
+    with pytest.raises(ProofError, match="enc"):
+        dec.verify(ctx, lie, proof)
+
+
+def test_z1_out_of_range_rejected(ctx, setup, rng):
+    stmt, wit, _ = setup
+    proof = dec.prove(ctx, stmt, wit, rng)
+    bound = 1 << (stmt.y_bits + TEST.eps)
+    for bad in (bound + 1, -bound - 1):
+        with pytest.raises(ProofError, match="z1 outside"):
+            dec.verify(ctx, stmt, dataclasses.replace(proof, z1=bad))
+
+
+def test_plaintext_above_the_claimed_bound_is_caught(ctx, keys, rng):
+    """y far beyond the statement's 2^y_bits makes z1 leave ±2^(y_bits+ε)."""
+    y_bits = 64
+    stmt, wit, _ = _make(keys, rng, y_bits=y_bits, y=1 << (y_bits + TEST.eps + 200))
+    with pytest.raises(ProofError, match="z1 outside"):
+        dec.verify(ctx, stmt, dec.prove(ctx, stmt, wit, rng))
+
+
+def test_masks_scale_with_y_bits(ctx, setup, rng):
+    """The DEVIATION: α ← ±2^(y_bits+ε), so z1 = α + e·y is dominated by α, not by e·y.
+
+    With the paper's α ← ±2^(ℓ+ε), |z1| would stay below about 2^(ℓ+ε+1) + |e·y|, far under
+    2^(y_bits+ε−32) here; at the standard tier e·y would dominate and reveal y's top bits.
+    """
+    stmt, wit, _ = setup
+    for _ in range(4):
+        z1 = dec.prove(ctx, stmt, wit, rng).z1
+        assert abs(z1).bit_length() > stmt.y_bits + TEST.eps - 32
+
+
+@pytest.mark.parametrize("y_bits", [-1, TEST.paillier_bits - TEST.eps - 3])
+def test_y_bits_out_of_range_for_modulus_rejected(ctx, setup, rng, y_bits):
+    """With y_bits + ε + 3 ≥ |N0|, z1 could wrap mod N0 and the proof would not pin dec(C)."""
+    stmt, wit, _ = setup
+    proof = dec.prove(ctx, stmt, wit, rng)
+    with pytest.raises(ProofError, match="y_bits out of range"):
+        dec.verify(ctx, dataclasses.replace(stmt, y_bits=y_bits), proof)
+
+
+def test_largest_allowed_y_bits_verifies(ctx, keys, rng):
+    y_bits = TEST.paillier_bits - TEST.eps - 4
+    stmt, wit, _ = _make(keys, rng, y_bits=y_bits)
+    dec.verify(ctx, stmt, dec.prove(ctx, stmt, wit, rng))
+
+
+def test_invalid_ciphertexts_units_and_scalars_rejected(ctx, setup, rng):
+    stmt, wit, _ = setup
+    proof = dec.prove(ctx, stmt, wit, rng)
+    n, n2, nhat = stmt.N0.n, stmt.N0.n2, stmt.aux.n
+    for bad_C in (0, n, n2 + 1):
+        with pytest.raises(ProofError, match="C not in"):
+            dec.verify(ctx, dataclasses.replace(stmt, C=bad_C), proof)
+    with pytest.raises(ProofError, match="x not in"):
+        dec.verify(ctx, dataclasses.replace(stmt, x=stmt.x + Q), proof)
+    cases = [
+        ("A", n2, "A not in"),
+        ("w", 0, "w not in"),
+        ("S", nhat, "S or T not in"),
+        ("T", -1, "S or T not in"),
+        ("gamma", proof.gamma + Q, "γ not in"),
+        ("gamma", -1, "γ not in"),
+    ]
+    for field, bad, msg in cases:
+        with pytest.raises(ProofError, match=msg):
+            dec.verify(ctx, stmt, dataclasses.replace(proof, **{field: bad}))
+
+
+@settings(max_examples=8, deadline=None)
+@given(seed=st.integers(0, 2**32), y_bits=st.integers(0, TEST.ell_prime + 16))
+def test_property_random_witnesses(seed, y_bits):
+    r = random.Random(seed)
+    keys = KeyFactory(TEST, r)
+    stmt, wit, _ = _make(keys, r, y_bits=y_bits)
+    ctx = ProofContext(b"prop", 2, TEST)
+    dec.verify(ctx, stmt, dec.prove(ctx, stmt, wit, r))
+
+
+@pytest.mark.slow
+def test_standard_tier_proves_and_verifies(rng):
+    keys = KeyFactory(STANDARD, rng)
+    ctx = ProofContext(b"standard", 3, STANDARD)
+    stmt, wit, _ = _make(keys, rng, y_bits=STANDARD.ell_prime + 8)
+    for w in (wit, dec.DecWitness(wit.y, wit.rho)):
+        proof = dec.prove(ctx, stmt, w, rng)
+        dec.verify(ctx, stmt, proof)
+    assert_round_trip(proof)
