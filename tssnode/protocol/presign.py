@@ -1,0 +1,585 @@
+"""Presign (CGGMP21 Fig. 7, three rounds) for a signer set S of a t-of-n key.
+
+Party i uses the Lagrange-weighted share x_i' = λ_i·(x_i + δ) and public shares
+X_j' = λ_j·(X_j + δ·G), where δ is the BIP-32 shift of the key being signed for (0 for the
+root key), so the signers hold an additive sharing of the (derived) secret.
+
+Round 1  k_i, γ_i ← Z_q; K_i = enc_i(k_i; ρ_i), G_i = enc_i(γ_i; ν_i); broadcast (K_i, G_i);
+         send each j Π^enc for K_i with j's ring-Pedersen parameters.
+Round 2  check Π^enc_j. Γ_i = γ_i·G. For each j: β_{i,j}, β̂_{i,j} ← ±2^ℓ',
+           D_{j,i} = (γ_i ⊙ K_j) ⊕ enc_j(β_{i,j}),  F_{j,i} = enc_i(β_{i,j}),
+           D̂_{j,i} = (x_i' ⊙ K_j) ⊕ enc_j(β̂_{i,j}), F̂_{j,i} = enc_i(β̂_{i,j}),
+         with Π^aff-g for each pair and Π^log* that G_i hides log Γ_i.
+         DEVIATION: the ciphertexts D, F, D̂, F̂ are broadcast (with the echo of round 1)
+         instead of sent point to point; only the proofs, which use the verifier's
+         ring-Pedersen parameters, go direct. Then every party holds the same transcript,
+         which the identification steps need to be checkable by anyone. The paper's
+         sign convention D = γ⊙K ⊕ enc(−β) is flipped to enc(+β) with the receiver
+         subtracting, which is the same protocol.
+Round 3  check the proofs; α_{i,j} = dec_i(D_{i,j}), α̂_{i,j} = dec_i(D̂_{i,j}), range-checked;
+         Γ = Σ Γ_j, Δ_i = k_i·Γ, δ_i = k_i·γ_i + Σ_j (α_{i,j} − β_{i,j}),
+         χ_i = x_i'·k_i + Σ_j (α̂_{i,j} − β̂_{i,j}); broadcast (δ_i, Δ_i) and the echo of
+         round 2; send each j Π^log* that K_i hides log_Γ Δ_i.
+Output   check Π^log*; δ = Σ δ_j; if δ·G = Σ Δ_j then R = δ⁻¹·Γ and the record
+         (R, k_i, χ_i). Otherwise run the identification step (`Identify`).
+Identify (Fig. 7 "Output", failure) each party publishes H_i = enc_i(k_i·γ_i) with Π^mul
+         (K_i, G_i, H_i), and proves with Π^dec that δ_i ≡ dec_i(H_i ⊕ Σ_j (D_{i,j} ⊖ F_{j,i}))
+         (mod q). Any party whose proof fails is named, with its signed messages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gmpy2 import mpz
+
+from tssnode.crypto.arith import sample_pm, sample_scalar
+from tssnode.crypto.encoding import Big, Scalar, Wire, wire
+from tssnode.crypto.group import G, Point, Q, base_mul, inv_mod_q, point_sum
+from tssnode.crypto.paillier import PaillierPublicKey, PaillierSecretKey
+from tssnode.crypto.params import Parameters
+from tssnode.errors import ProofError
+from tssnode.protocol.base import (
+    BROADCAST,
+    Blame,
+    Echo,
+    Message,
+    Outcome,
+    ProtocolAbort,
+    Round,
+    SessionConfig,
+    echo_of,
+    make_ssid,
+)
+from tssnode.protocol.material import KeyShare, Presignature, PresignTranscript
+from tssnode.zk import affg, dec, enc, logstar, mul
+from tssnode.zk.common import ProofContext
+
+PHASE = "presign"
+
+
+def presign_ssid(
+    share: KeyShare, signers: tuple[int, ...], shift: int, digest: bytes | None, nonce: bytes
+) -> bytes:
+    """Presign session id: the key's public data and aux, the signers, the derivation
+    shift and, for a raw-digest presignature, the digest itself."""
+    key = share.key
+    extra = [key, share.aux, shift % Q, digest]
+    return make_ssid(PHASE, key.params, signers, key.threshold, nonce, extra)
+
+
+def plaintext_bound(params: Parameters, signers: int) -> int:
+    """Bit bound on |k·γ + Σ (α − β)|: every α passed a range check of ±2^(ℓ'+ε+1)."""
+    return max(2 * params.ell, params.ell_prime + params.eps + 1) + signers.bit_length() + 2
+
+
+# -- messages -----------------------------------------------------------------------------------
+
+
+@wire("tssnode.presign.r1/1")
+@dataclass(frozen=True)
+class R1Bcast(Wire):
+    K: Big
+    G: Big
+
+
+@wire("tssnode.presign.r1.direct/1")
+@dataclass(frozen=True)
+class R1Direct(Wire):
+    psi0: enc.EncProof
+
+
+@wire("tssnode.presign.r2/1")
+@dataclass(frozen=True)
+class R2Bcast(Wire):
+    Gamma: Point
+    D: dict[int, Big]  # D[j] = D_{j,i} under N_j
+    F: dict[int, Big]  # F[j] = F_{j,i} = enc_i(β_{i,j}) under N_i
+    D_hat: dict[int, Big]
+    F_hat: dict[int, Big]
+    echo: Echo
+
+
+@wire("tssnode.presign.r2.direct/1")
+@dataclass(frozen=True)
+class R2Direct(Wire):
+    psi: affg.AffgProof
+    psi_hat: affg.AffgProof
+    psi_prime: logstar.LogStarProof
+
+
+@wire("tssnode.presign.r3/1")
+@dataclass(frozen=True)
+class R3Bcast(Wire):
+    delta: Scalar
+    Delta: Point
+    echo: Echo
+
+
+@wire("tssnode.presign.r3.direct/1")
+@dataclass(frozen=True)
+class R3Direct(Wire):
+    psi_dprime: logstar.LogStarProof
+
+
+@wire("tssnode.presign.identify/1")
+@dataclass(frozen=True)
+class IdBcast(Wire):
+    H: Big
+    mul_proof: mul.MulProof
+    echo: Echo
+
+
+@wire("tssnode.presign.identify.direct/1")
+@dataclass(frozen=True)
+class IdDirect(Wire):
+    dec_proof: dec.DecProof
+
+
+# -- state shared by the rounds -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, repr=False)
+class _State:
+    """Everything one party carries through presign (secrets included; never printed)."""
+
+    share: KeyShare
+    sk: PaillierSecretKey
+    x_eff: int  # x_i' = λ_i·(x_i + δ)
+    X_eff: dict[int, Point]  # X_j' for every signer
+    public_key: Point
+    shift: int
+    digest: bytes | None
+    k: int
+    gamma: int
+    rho: mpz  # nonce of K_i
+    nu: mpz  # nonce of G_i
+    K: mpz
+    G: mpz
+
+    def __repr__(self) -> str:
+        return "presign state (secret hidden)"
+
+    def pk(self, j: int) -> PaillierPublicKey:
+        assert self.share.aux is not None
+        return self.share.aux.paillier[j]
+
+    def ctx(self, cfg: SessionConfig, prover: int) -> ProofContext:
+        return ProofContext(cfg.ssid, prover, cfg.params)
+
+
+class Round1(Round):
+    number = 1
+    phase = PHASE
+
+    def __init__(self, cfg: SessionConfig, st: _State) -> None:
+        super().__init__(cfg)
+        self.st = st
+
+    def finalize(self) -> Outcome:
+        cfg, st = self.cfg, self.st
+        assert st.share.aux is not None
+        bcast = cfg.sign(2, BROADCAST, R1Bcast(st.K, st.G))
+        out = [bcast]
+        for j in cfg.others:
+            stmt = enc.EncStatement(st.sk.public, st.K, st.share.aux.pedersen[j])
+            proof = enc.prove(
+                st.ctx(cfg, cfg.self_id), stmt, enc.EncWitness(mpz(st.k), st.rho, st.sk), cfg.rng
+            )
+            out.append(cfg.sign(2, j, R1Direct(proof)))
+        return Outcome(out, Round2(cfg, st, bcast))
+
+
+class Round2(Round):
+    number = 2
+    phase = PHASE
+    broadcast_body = R1Bcast
+    direct_body = R1Direct
+
+    def __init__(self, cfg: SessionConfig, st: _State, sent: Message) -> None:
+        super().__init__(cfg)
+        self.st, self.sent = st, sent
+
+    def verify(self, msg: Message, body: R1Bcast | R1Direct) -> None:
+        if isinstance(body, R1Bcast):
+            pk = self.st.pk(msg.sender)
+            if not (pk.is_ciphertext(body.K) and pk.is_ciphertext(body.G)):
+                raise self.cfg.blame(self.number, msg.sender, "K or G not in Z*_{N²}", msg)
+
+    def verify_pair(self, sender: int) -> None:
+        cfg, st = self.cfg, self.st
+        assert st.share.aux is not None
+        bmsg, b = self.broadcasts[sender]
+        dmsg, d = self.directs[sender]
+        stmt = enc.EncStatement(st.pk(sender), b.K, st.share.aux.pedersen[cfg.self_id])
+        try:
+            enc.verify(st.ctx(cfg, sender), stmt, d.psi0)
+        except ProofError as exc:
+            raise cfg.blame(self.number, sender, str(exc), bmsg, dmsg) from None
+
+    def finalize(self) -> Outcome:
+        cfg, st = self.cfg, self.st
+        assert st.share.aux is not None
+        p = cfg.params
+        me = cfg.self_id
+        Gamma = base_mul(st.gamma)
+        D, F, D_hat, F_hat = {}, {}, {}, {}
+        betas: dict[int, tuple[mpz, mpz]] = {}
+        directs: list[tuple[int, R2Direct]] = []
+        for j in cfg.others:
+            Kj = self.bcast(j).K
+            pkj = st.pk(j)
+            aux_j = st.share.aux.pedersen[j]
+            ctx = st.ctx(cfg, me)
+            proofs = []
+            for x, X in ((st.gamma, Gamma), (st.x_eff, st.X_eff[me])):
+                beta = sample_pm(p.ell_prime, cfg.rng)
+                D_ji, s = pkj.encrypt(beta, cfg.rng)
+                D_ji = pkj.add(pkj.mul(Kj, x), D_ji)
+                F_ji, r = st.sk.encrypt(beta, cfg.rng)
+                stmt = affg.AffgStatement(pkj, st.sk.public, Kj, D_ji, F_ji, X, aux_j)
+                wit = affg.AffgWitness(mpz(x), beta, s, r, st.sk)
+                proofs.append(affg.prove(ctx, stmt, wit, cfg.rng))
+                if x == st.gamma:
+                    D[j], F[j], b0 = D_ji, F_ji, beta
+                else:
+                    D_hat[j], F_hat[j], b1 = D_ji, F_ji, beta
+            betas[j] = (b0, b1)
+            ls = logstar.LogStarStatement(st.sk.public, st.G, Gamma, G, aux_j)
+            psi_prime = logstar.prove(
+                ctx, ls, logstar.LogStarWitness(mpz(st.gamma), st.nu, st.sk), cfg.rng
+            )
+            directs.append((j, R2Direct(proofs[0], proofs[1], psi_prime)))
+        seen = self.seen_broadcasts(self.sent)
+        own = R2Bcast(Gamma, D, F, D_hat, F_hat, echo_of(seen))
+        bcast = cfg.sign(3, BROADCAST, own)
+        out = [bcast] + [cfg.sign(3, j, body) for j, body in directs]
+        r1 = {me: R1Bcast(st.K, st.G), **{j: self.bcast(j) for j in cfg.others}}
+        return Outcome(out, Round3(cfg, st, r1, own, betas, seen, bcast))
+
+
+class Round3(Round):
+    number = 3
+    phase = PHASE
+    broadcast_body = R2Bcast
+    direct_body = R2Direct
+
+    def __init__(
+        self,
+        cfg: SessionConfig,
+        st: _State,
+        r1: dict[int, R1Bcast],
+        own: R2Bcast,
+        betas: dict[int, tuple[mpz, mpz]],
+        seen: dict[int, Message],
+        sent: Message,
+    ) -> None:
+        super().__init__(cfg)
+        self.st, self.r1, self.own, self.betas = st, r1, own, betas
+        self.seen, self.sent = seen, sent
+
+    def verify(self, msg: Message, body: R2Bcast | R2Direct) -> None:
+        if not isinstance(body, R2Bcast):
+            return
+        cfg, j = self.cfg, msg.sender
+        self.check_echo(msg, body.echo, self.seen)
+        targets = set(cfg.parties) - {j}
+        if not (set(body.D) == set(body.F) == set(body.D_hat) == set(body.F_hat) == targets):
+            raise cfg.blame(self.number, j, "MtA ciphertexts missing or extra", msg)
+        pk_j = self.st.pk(j)
+        for k in targets:
+            pk_k = self.st.pk(k)
+            if not (pk_k.is_ciphertext(body.D[k]) and pk_k.is_ciphertext(body.D_hat[k])):
+                raise cfg.blame(self.number, j, f"D or D̂ for party {k} not in Z*_{{N²}}", msg)
+            if not (pk_j.is_ciphertext(body.F[k]) and pk_j.is_ciphertext(body.F_hat[k])):
+                raise cfg.blame(self.number, j, f"F or F̂ for party {k} not in Z*_{{N²}}", msg)
+
+    def verify_pair(self, sender: int) -> None:
+        cfg, st = self.cfg, self.st
+        assert st.share.aux is not None
+        me = cfg.self_id
+        bmsg, b = self.broadcasts[sender]
+        dmsg, d = self.directs[sender]
+        mine = st.share.aux.pedersen[me]
+        ctx = st.ctx(cfg, sender)
+        pk_j = st.pk(sender)
+        try:
+            affg.verify(
+                ctx,
+                affg.AffgStatement(st.sk.public, pk_j, st.K, b.D[me], b.F[me], b.Gamma, mine),
+                d.psi,
+            )
+            X_j = st.X_eff[sender]
+            affg.verify(
+                ctx,
+                affg.AffgStatement(st.sk.public, pk_j, st.K, b.D_hat[me], b.F_hat[me], X_j, mine),
+                d.psi_hat,
+            )
+            ls = logstar.LogStarStatement(pk_j, self.r1[sender].G, b.Gamma, G, mine)
+            logstar.verify(ctx, ls, d.psi_prime)
+        except ProofError as exc:
+            raise cfg.blame(self.number, sender, str(exc), bmsg, dmsg) from None
+
+    def finalize(self) -> Outcome:
+        cfg, st = self.cfg, self.st
+        me = cfg.self_id
+        p = cfg.params
+        bound = mpz(1) << (p.ell_prime + p.eps + 1)
+        r2: dict[int, R2Bcast] = {j: self.bcast(j) for j in cfg.others}
+        delta = st.k * st.gamma
+        chi = st.x_eff * st.k
+        for j, b in r2.items():
+            alpha = st.sk.decrypt(b.D[me])
+            alpha_hat = st.sk.decrypt(b.D_hat[me])
+            if abs(alpha) > bound or abs(alpha_hat) > bound:
+                raise cfg.blame(
+                    self.number, j, "decrypted MtA share out of range", self.broadcasts[j][0]
+                )
+            beta, beta_hat = self.betas[j]
+            delta += int(alpha - beta)
+            chi += int(alpha_hat - beta_hat)
+        delta %= Q
+        chi %= Q
+        Gamma = point_sum([base_mul(st.gamma)] + [b.Gamma for b in r2.values()])
+        Delta = Gamma * st.k
+        seen = self.seen_broadcasts(self.sent)
+        bcast = cfg.sign(4, BROADCAST, R3Bcast(delta, Delta, echo_of(seen)))
+        out = [bcast]
+        assert st.share.aux is not None
+        for j in cfg.others:
+            stmt = logstar.LogStarStatement(
+                st.sk.public, st.K, Delta, Gamma, st.share.aux.pedersen[j]
+            )
+            proof = logstar.prove(
+                st.ctx(cfg, me), stmt, logstar.LogStarWitness(mpz(st.k), st.rho, st.sk), cfg.rng
+            )
+            out.append(cfg.sign(4, j, R3Direct(proof)))
+        r2_all = {me: self.own, **r2}
+        return Outcome(out, Output(cfg, st, self.r1, r2_all, Gamma, delta, chi, seen, bcast))
+
+
+class Output(Round):
+    number = 4
+    phase = PHASE
+    broadcast_body = R3Bcast
+    direct_body = R3Direct
+
+    def __init__(
+        self,
+        cfg: SessionConfig,
+        st: _State,
+        r1: dict[int, R1Bcast],
+        r2: dict[int, R2Bcast],
+        Gamma: Point,
+        delta: int,
+        chi: int,
+        seen: dict[int, Message],
+        sent: Message,
+    ) -> None:
+        super().__init__(cfg)
+        self.st, self.r1, self.r2, self.Gamma = st, r1, r2, Gamma
+        self.delta, self.chi, self.seen, self.sent = delta, chi, seen, sent
+
+    def verify(self, msg: Message, body: R3Bcast | R3Direct) -> None:
+        if isinstance(body, R3Bcast):
+            self.check_echo(msg, body.echo, self.seen)
+
+    def verify_pair(self, sender: int) -> None:
+        cfg, st = self.cfg, self.st
+        assert st.share.aux is not None
+        bmsg, b = self.broadcasts[sender]
+        dmsg, d = self.directs[sender]
+        stmt = logstar.LogStarStatement(
+            st.pk(sender),
+            self.r1[sender].K,
+            b.Delta,
+            self.Gamma,
+            st.share.aux.pedersen[cfg.self_id],
+        )
+        try:
+            logstar.verify(st.ctx(cfg, sender), stmt, d.psi_dprime)
+        except ProofError as exc:
+            raise cfg.blame(self.number, sender, str(exc), bmsg, dmsg) from None
+
+    def finalize(self) -> Outcome:
+        cfg, st = self.cfg, self.st
+        me = cfg.self_id
+        r3 = {j: self.bcast(j) for j in cfg.others}
+        delta = (self.delta + sum(b.delta for b in r3.values())) % Q
+        Delta_sum = point_sum([self.Gamma * st.k] + [b.Delta for b in r3.values()])
+        if delta == 0 or base_mul(delta) != Delta_sum:
+            return self._identify(r3)
+        R = self.Gamma * inv_mod_q(delta)
+        transcript = PresignTranscript(
+            K={j: b.K for j, b in self.r1.items()},
+            D_hat={i: {j: self.r2[j].D_hat[i] for j in cfg.parties if j != i} for i in cfg.parties},
+            F_hat={j: {i: self.r2[i].F_hat[j] for i in cfg.parties if i != j} for j in cfg.parties},
+        )
+        record = Presignature(
+            ssid=cfg.ssid,
+            key_id=st.share.key.key_id,
+            self_id=me,
+            signers=cfg.parties,
+            R=R,
+            k=st.k,
+            chi=self.chi,
+            shift=st.shift,
+            digest=st.digest,
+            public_key=st.public_key,
+            transcript=transcript,
+            Delta_check=Delta_sum,
+        )
+        return Outcome([], result=record)
+
+    def _identify(self, r3: dict[int, R3Bcast]) -> Outcome:
+        """δ·G ≠ Σ Δ_j: publish H_i with Π^mul and prove δ_i by Π^dec (Fig. 7 failure)."""
+        cfg, st = self.cfg, self.st
+        assert st.share.aux is not None
+        me = cfg.self_id
+        sk = st.sk
+        ctx = st.ctx(cfg, me)
+        H_plain, r = sk.encrypt(0, cfg.rng)  # ρ^N for H = K^γ·ρ^N
+        H = sk.public.add(sk.public.mul(st.K, st.gamma), H_plain)
+        mproof = mul.prove(
+            ctx,
+            mul.MulStatement(sk.public, st.G, st.K, H),
+            mul.MulWitness(mpz(st.gamma), r, st.nu, sk),
+            cfg.rng,
+        )
+        seen = self.seen_broadcasts(self.sent)
+        out = [cfg.sign(5, BROADCAST, IdBcast(H, mproof, echo_of(seen)))]
+        C = combined_delta_ciphertext(me, cfg.parties, H, self.r2, sk.public)
+        y = sk.decrypt(C)
+        rho = sk.nonce(C, y)
+        bits = plaintext_bound(cfg.params, len(cfg.parties))
+        for j in cfg.others:
+            stmt = dec.DecStatement(sk.public, C, self.delta, bits, st.share.aux.pedersen[j])
+            out.append(
+                cfg.sign(5, j, IdDirect(dec.prove(ctx, stmt, dec.DecWitness(y, rho, sk), cfg.rng)))
+            )
+        deltas = {me: self.delta, **{j: b.delta for j, b in r3.items()}}
+        return Outcome(out, Identify(cfg, st, self.r1, self.r2, deltas, seen))
+
+
+def combined_delta_ciphertext(
+    i: int, parties: tuple[int, ...], H: int, r2: dict[int, R2Bcast], pk: PaillierPublicKey
+) -> mpz:
+    """H_i ⊕ Σ_j (D_{i,j} ⊖ F_{j,i}) under N_i: it decrypts to δ_i (mod q) for an honest P_i."""
+    C = mpz(H)
+    for j in parties:
+        if j != i:
+            C = pk.add(C, r2[j].D[i])
+            C = pk.add(C, pk.mul(r2[i].F[j], -1))
+    return C
+
+
+class Identify(Round):
+    """Fig. 7 identification: name every party whose Π^mul or Π^dec fails."""
+
+    number = 5
+    phase = PHASE
+    broadcast_body = IdBcast
+    direct_body = IdDirect
+
+    def __init__(
+        self,
+        cfg: SessionConfig,
+        st: _State,
+        r1: dict[int, R1Bcast],
+        r2: dict[int, R2Bcast],
+        deltas: dict[int, int],
+        seen: dict[int, Message],
+    ) -> None:
+        super().__init__(cfg)
+        self.st, self.r1, self.r2, self.deltas, self.seen = st, r1, r2, deltas, seen
+        self.culprits: dict[int, tuple[str, tuple[Message, ...]]] = {}
+
+    def verify(self, msg: Message, body: IdBcast | IdDirect) -> None:
+        if isinstance(body, IdBcast):
+            self.check_echo(msg, body.echo, self.seen)
+
+    def verify_pair(self, sender: int) -> None:
+        cfg, st = self.cfg, self.st
+        assert st.share.aux is not None
+        bmsg, b = self.broadcasts[sender]
+        dmsg, d = self.directs[sender]
+        pk = st.pk(sender)
+        ctx = st.ctx(cfg, sender)
+        try:
+            mul.verify(
+                ctx, mul.MulStatement(pk, self.r1[sender].G, self.r1[sender].K, b.H), b.mul_proof
+            )
+        except ProofError as exc:
+            self.culprits[sender] = (str(exc), (bmsg,))
+            return
+        C = combined_delta_ciphertext(sender, cfg.parties, b.H, self.r2, pk)
+        bits = plaintext_bound(cfg.params, len(cfg.parties))
+        stmt = dec.DecStatement(
+            pk, C, self.deltas[sender], bits, st.share.aux.pedersen[cfg.self_id]
+        )
+        try:
+            dec.verify(ctx, stmt, d.dec_proof)
+        except ProofError as exc:
+            self.culprits[sender] = (f"δ_i does not match its ciphertexts: {exc}", (bmsg, dmsg))
+
+    def finalize(self) -> Outcome:
+        cfg = self.cfg
+        if not self.culprits:
+            raise ProtocolAbort(
+                Blame(cfg.ssid, self.number, (), "δ check failed but every party's proofs hold", ())
+            )
+        culprits = tuple(sorted(self.culprits))
+        check = "; ".join(f"party {j}: {self.culprits[j][0]}" for j in culprits)
+        msgs = tuple(m for j in culprits for m in self.culprits[j][1])
+        raise ProtocolAbort(
+            Blame(cfg.ssid, self.number, culprits, f"presign identification: {check}", msgs)
+        )
+
+
+def start(
+    cfg: SessionConfig,
+    share: KeyShare,
+    *,
+    shift: int = 0,
+    digest: bytes | None = None,
+) -> Round1:
+    """Presign over the session's parties (the signer set) for the key (shifted by the
+    BIP-32 shift `shift`), optionally bound to a raw digest."""
+    from tssnode.crypto.polynomial import lagrange_at_zero
+
+    if share.aux is None or share.aux_secret is None:
+        raise ValueError("presign needs aux info (run aux-info/refresh first)")
+    signers = cfg.parties
+    if not set(signers) <= set(share.key.parties) or len(signers) < share.key.threshold + 1:
+        raise ValueError("signers must be at least t+1 of the key's parties")
+    if cfg.params != share.key.params:
+        raise ValueError("presign runs at the key's parameter tier")
+    if digest is not None and len(digest) != 32:
+        raise ValueError("a bound digest is 32 bytes")
+    me = cfg.self_id
+    shift %= Q
+    lam = lagrange_at_zero(me, signers)
+    x_eff = lam * (share.x + shift) % Q
+    X_eff = share.key.effective_share_points(signers, shift)
+    if base_mul(x_eff) != X_eff[me]:
+        raise ValueError("key share does not match its public share")
+    sk = share.aux_secret.paillier()
+    k, gamma = sample_scalar(cfg.rng), sample_scalar(cfg.rng)
+    K, rho = sk.encrypt(k, cfg.rng)
+    Gc, nu = sk.encrypt(gamma, cfg.rng)
+    st = _State(
+        share,
+        sk,
+        x_eff,
+        X_eff,
+        share.key.public_key + base_mul(shift),
+        shift,
+        digest,
+        k,
+        gamma,
+        rho,
+        nu,
+        K,
+        Gc,
+    )
+    return Round1(cfg, st)

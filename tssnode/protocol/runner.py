@@ -1,0 +1,279 @@
+"""The in-memory runner: N parties of one phase in one process, with fault injection.
+
+It delivers each signed envelope to its recipients' current round (buffering messages
+for later rounds), runs the parties' `verify` and `finalize` steps in a thread pool with
+gmpy2 releasing the GIL, and stops each party at its result or abort. Fault rules act
+on a sender's outgoing messages and re-sign them with the sender's own key, so they are
+what a malicious party could really send. When no party can make progress, the parties
+whose messages never arrived are named (the in-memory stand-in for a round timeout).
+
+Used by the tests, the benchmarks and `tssnode simulate`; the node uses the same round
+objects over libp2p instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import random
+from abc import ABC, abstractmethod
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from tssnode.crypto.arith import gil_released
+from tssnode.crypto.encoding import Wire, decode_any
+from tssnode.crypto.identity import IdentityKey
+from tssnode.crypto.params import Parameters
+from tssnode.protocol.base import (
+    BROADCAST,
+    Blame,
+    Message,
+    MessageRefused,
+    Outcome,
+    ProtocolAbort,
+    Round,
+    SessionConfig,
+    envelope_digest,
+)
+
+# -- fault rules --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fault(ABC):
+    """A rule applied to every message a party sends. `round` is the message's number;
+    `recipient` narrows a rule to one copy (broadcasts are copied per recipient first)."""
+
+    sender: int
+    round: int
+    recipient: int | None = None
+
+    def matches(self, msg: Message, to: int) -> bool:
+        return (
+            msg.sender == self.sender
+            and msg.round == self.round
+            and (self.recipient is None or self.recipient == to)
+        )
+
+    @abstractmethod
+    def apply(self, msg: Message, to: int, key: IdentityKey) -> Message | None:
+        """The copy `to` receives instead of `msg`, or None to drop it."""
+
+
+@dataclass(frozen=True)
+class Drop(Fault):
+    """The message never arrives."""
+
+    def apply(self, msg: Message, to: int, key: IdentityKey) -> Message | None:
+        return None
+
+
+@dataclass(frozen=True)
+class Tamper(Fault):
+    """The sender changes the body (`mutate` gets and returns the decoded body) and signs
+    the result. Applied to a broadcast for some recipients only, this is equivocation."""
+
+    mutate: Callable[[Any], Any] = field(default=lambda body: body)
+
+    def apply(self, msg: Message, to: int, key: IdentityKey) -> Message | None:
+        body = self.mutate(decode_any(msg.body))
+        return resign(msg, body, key)
+
+
+def resign(msg: Message, body: Wire, key: IdentityKey) -> Message:
+    raw = body.to_bytes()
+    digest = envelope_digest(
+        msg.ssid, msg.round, msg.sender, msg.recipient, hashlib.sha256(raw).digest()
+    )
+    return dataclasses.replace(msg, body=raw, signature=key.sign(digest))
+
+
+def replace_field(path: str, change: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A `Tamper.mutate` that changes one (dotted) field of the body, e.g. 'proof.z1'."""
+
+    def mutate(body: Any) -> Any:
+        head, _, rest = path.partition(".")
+        value = getattr(body, head)
+        new = replace_field(rest, change)(value) if rest else change(value)
+        return dataclasses.replace(body, **{head: new})
+
+    return mutate
+
+
+# -- running ------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunResult:
+    results: dict[int, Any]
+    aborts: dict[int, ProtocolAbort]
+    refused: int = 0
+    messages: int = 0
+    bytes_sent: int = 0
+
+    def culprits(self) -> set[int]:
+        return {c for a in self.aborts.values() for c in a.culprits}
+
+    def only_result(self) -> dict[int, Any]:
+        if self.aborts:
+            first = next(iter(self.aborts.values()))
+            raise first
+        return self.results
+
+
+def make_configs(
+    parties: Sequence[int],
+    threshold: int,
+    params: Parameters,
+    ssid: bytes,
+    seed: int | None = None,
+    identities: Mapping[int, IdentityKey] | None = None,
+) -> dict[int, SessionConfig]:
+    """Session configs for every party (fresh identity keys unless given)."""
+    keys = dict(identities) if identities else {p: IdentityKey.generate() for p in parties}
+    publics = {p: k.public_bytes() for p, k in keys.items()}
+    ordered = tuple(sorted(parties))
+    return {
+        p: SessionConfig(
+            ssid,
+            p,
+            ordered,
+            threshold,
+            params,
+            publics,
+            keys[p],
+            None if seed is None else random.Random(f"{seed}/{p}/{ssid.hex()}"),
+        )
+        for p in ordered
+    }
+
+
+class Runner:
+    """Drives one phase for every party to its end."""
+
+    def __init__(self, workers: int = 2, faults: Iterable[Fault] = ()) -> None:
+        self.workers = workers
+        self.faults = list(faults)
+
+    def run(self, rounds: Mapping[int, Round]) -> RunResult:
+        current: dict[int, Round] = dict(rounds)
+        keys = {p: r.cfg.identity for p, r in current.items()}
+        mailbox: dict[int, list[Message]] = defaultdict(list)
+        out = RunResult({}, {})
+        sent_rounds: dict[int, int] = {}  # party → highest message number it has emitted
+
+        with ThreadPoolExecutor(self.workers) as pool:
+            to_finalize = [p for p, r in current.items() if r.ready()]
+            while True:
+                outcomes = list(pool.map(lambda p: self._finalize(current[p]), to_finalize))
+                for party, outcome in zip(to_finalize, outcomes, strict=True):
+                    if isinstance(outcome, ProtocolAbort):
+                        out.aborts[party] = outcome
+                        del current[party]
+                        continue
+                    for msg in outcome.messages:
+                        sent_rounds[party] = max(sent_rounds.get(party, 0), msg.round)
+                        self._route(msg, keys[party], current, mailbox, out)
+                    if outcome.next is None:
+                        out.results[party] = outcome.result
+                        del current[party]
+                    else:
+                        current[party] = outcome.next
+                if not current:
+                    return out
+                # deliver
+                progressed = list(
+                    pool.map(lambda p: self._deliver(current[p], mailbox[p], out), list(current))
+                )
+                for party, result in zip(list(current), progressed, strict=True):
+                    if isinstance(result, ProtocolAbort):
+                        out.aborts[party] = result
+                        del current[party]
+                to_finalize = [p for p, r in current.items() if r.ready()]
+                if not to_finalize:
+                    if not current:
+                        return out
+                    self._timeout(current, sent_rounds, out)
+                    return out
+
+    # -- steps --------------------------------------------------------------------------------
+    @staticmethod
+    def _finalize(rnd: Round) -> Outcome | ProtocolAbort:
+        with gil_released():
+            try:
+                return rnd.finalize()
+            except ProtocolAbort as abort:
+                return abort
+
+    @staticmethod
+    def _deliver(rnd: Round, box: list[Message], out: RunResult) -> ProtocolAbort | None:
+        """Hand every message for this round to it (later ones stay in the box)."""
+        keep: list[Message] = []
+        with gil_released():
+            for msg in box:
+                if msg.round > rnd.number:
+                    keep.append(msg)
+                    continue
+                try:
+                    rnd.deliver(msg)
+                except MessageRefused:
+                    out.refused += 1
+                except ProtocolAbort as abort:
+                    box[:] = keep
+                    return abort
+        box[:] = keep
+        return None
+
+    def _route(
+        self,
+        msg: Message,
+        key: IdentityKey,
+        current: Mapping[int, Round],
+        mailbox: dict[int, list[Message]],
+        out: RunResult,
+    ) -> None:
+        targets = (
+            [p for p in self._all_parties(msg, current) if p != msg.sender]
+            if msg.recipient == BROADCAST
+            else [msg.recipient]
+        )
+        for to in targets:
+            copy: Message | None = msg
+            for rule in self.faults:
+                if copy is not None and rule.matches(copy, to):
+                    copy = rule.apply(copy, to, key)
+            if copy is not None:
+                out.messages += 1
+                out.bytes_sent += len(copy.body)
+                mailbox[to].append(copy)
+
+    @staticmethod
+    def _all_parties(msg: Message, current: Mapping[int, Round]) -> Iterable[int]:
+        for rnd in current.values():
+            return rnd.cfg.parties
+        return ()
+
+    @staticmethod
+    def _timeout(
+        current: Mapping[int, Round], sent_rounds: Mapping[int, int], out: RunResult
+    ) -> None:
+        """No party can move: blame the senders whose messages never came although they
+        went past the round that sends them (a party that is itself stuck is not blamed
+        for the messages its being stuck holds back)."""
+        for party, rnd in current.items():
+            missing = sorted({s for s, _ in rnd.expected() if sent_rounds.get(s, 0) >= rnd.number})
+            if not missing:
+                missing = sorted({s for s, _ in rnd.expected()})
+            blame = Blame(
+                rnd.cfg.ssid, rnd.number, tuple(missing), "timeout: message never arrived", ()
+            )
+            out.aborts[party] = ProtocolAbort(blame)
+
+
+def run_phase(
+    rounds: Mapping[int, Round], *, workers: int = 2, faults: Iterable[Fault] = ()
+) -> RunResult:
+    return Runner(workers, faults).run(rounds)

@@ -1,0 +1,309 @@
+"""Sign (CGGMP21 Fig. 8): one round from a presignature.
+
+Round 1  r = R.x mod q; σ_i = k_i·m + r·χ_i; broadcast σ_i.
+Output   σ = Σ σ_j; the signature (r, σ) is normalised to low-s, given its recovery id,
+         and verified against the public key (signature.finalize) before anyone sees it.
+Identify (Fig. 8 failure) each party publishes Ĥ_i = enc_i(x_i'·k_i) with Π^mul*
+         (K_i, Ĥ_i, X_i'), and proves with Π^dec that
+         σ_i ≡ dec_i(K_i^m ⊕ r ⊙ (Ĥ_i ⊕ Σ_j (D̂_{i,j} ⊖ F̂_{j,i}))) (mod q).
+         Every party whose proof fails is named.
+
+The digest is computed here from the message and a named hash; a raw digest is signed
+only with a presignature bound to it (hashing.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from gmpy2 import mpz
+
+from tssnode.crypto.encoding import Big, Scalar, Wire, wire
+from tssnode.crypto.group import Point, Q
+from tssnode.crypto.paillier import PaillierPublicKey
+from tssnode.crypto.signature import InvalidSignature, Signature, digest_to_scalar, finalize
+from tssnode.errors import ProofError, TssError
+from tssnode.protocol.base import (
+    BROADCAST,
+    Blame,
+    Echo,
+    Message,
+    Outcome,
+    ProtocolAbort,
+    Round,
+    SessionConfig,
+    echo_of,
+)
+from tssnode.protocol.hashing import HashPolicyError, message_digest
+from tssnode.protocol.material import KeyShare, Presignature, PresignTranscript
+from tssnode.protocol.presign import plaintext_bound
+from tssnode.zk import dec, mulstar
+from tssnode.zk.common import ProofContext
+
+PHASE = "sign"
+
+
+class PresignatureUsed(TssError):
+    """A presignature that was already used (or was never in the store)."""
+
+
+class PresignatureStore:
+    """Single-use presignatures: `take` removes the record it returns.
+
+    In-memory; the node's LevelDB store deletes the record in the same batch that records
+    the signature share, with the same contract.
+    """
+
+    def __init__(self) -> None:
+        self._records: dict[bytes, Presignature] = {}
+
+    def put(self, record: Presignature) -> None:
+        if record.ssid in self._records:
+            raise ValueError("presignature already stored")
+        self._records[record.ssid] = record
+
+    def take(self, ssid: bytes) -> Presignature:
+        try:
+            return self._records.pop(ssid)
+        except KeyError:
+            raise PresignatureUsed("presignature already used or unknown") from None
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+
+@dataclass(frozen=True)
+class SignResult:
+    signature: Signature
+    digest: bytes
+    public_key: Point
+    signers: tuple[int, ...]
+
+
+@wire("tssnode.sign.share/1")
+@dataclass(frozen=True)
+class SigmaMsg(Wire):
+    sigma: Scalar
+
+
+@wire("tssnode.sign.identify/1")
+@dataclass(frozen=True)
+class IdBcast(Wire):
+    H_hat: Big
+    echo: Echo
+
+
+@wire("tssnode.sign.identify.direct/1")
+@dataclass(frozen=True)
+class IdDirect(Wire):
+    mulstar_proof: mulstar.MulStarProof
+    dec_proof: dec.DecProof
+
+
+def combined_sigma_ciphertext(
+    i: int,
+    parties: tuple[int, ...],
+    H_hat: int,
+    tr: PresignTranscript,
+    pk: PaillierPublicKey,
+    m: int,
+    r: int,
+) -> mpz:
+    """K_i^m ⊕ r ⊙ (Ĥ_i ⊕ Σ_j (D̂_{i,j} ⊖ F̂_{j,i})) under N_i: decrypts to σ_i (mod q)."""
+    inner = mpz(H_hat)
+    for j in parties:
+        if j != i:
+            inner = pk.add(inner, tr.D_hat[i][j])
+            inner = pk.add(inner, pk.mul(tr.F_hat[j][i], -1))
+    return pk.add(pk.mul(tr.K[i], m), pk.mul(inner, r))
+
+
+@dataclass(frozen=True, repr=False)
+class _State:
+    share: KeyShare
+    presig: Presignature
+    digest: bytes
+    m: int
+    r: int
+    sigma: int
+
+    def __repr__(self) -> str:
+        return "sign state (secret hidden)"
+
+
+class Round1(Round):
+    number = 1
+    phase = PHASE
+
+    def __init__(self, cfg: SessionConfig, st: _State) -> None:
+        super().__init__(cfg)
+        self.st = st
+
+    def finalize(self) -> Outcome:
+        msg = self.cfg.sign(2, BROADCAST, SigmaMsg(self.st.sigma))
+        return Outcome([msg], Output(self.cfg, self.st, msg))
+
+
+class Output(Round):
+    number = 2
+    phase = PHASE
+    broadcast_body = SigmaMsg
+
+    def __init__(self, cfg: SessionConfig, st: _State, sent: Message) -> None:
+        super().__init__(cfg)
+        self.st, self.sent = st, sent
+
+    def finalize(self) -> Outcome:
+        cfg, st = self.cfg, self.st
+        sigmas = {cfg.self_id: st.sigma, **{j: self.bcast(j).sigma for j in cfg.others}}
+        s = sum(sigmas.values()) % Q
+        try:
+            sig = finalize(st.presig.public_key, st.digest, st.presig.R, s)
+        except InvalidSignature:
+            return self._identify(sigmas)
+        return Outcome([], result=SignResult(sig, st.digest, st.presig.public_key, cfg.parties))
+
+    def _identify(self, sigmas: dict[int, int]) -> Outcome:
+        cfg, st = self.cfg, self.st
+        share = st.share
+        assert share.aux is not None and share.aux_secret is not None
+        me = cfg.self_id
+        sk = share.aux_secret.paillier()
+        pr = st.presig
+        ctx = ProofContext(cfg.ssid, me, cfg.params)
+        X_eff = share.key.effective_share_points(pr.signers, pr.shift)
+        x_eff = _effective_share(share, pr)
+        zero, rho = sk.encrypt(0, cfg.rng)
+        K_i = pr.transcript.K[me]
+        H_hat = sk.public.add(sk.public.mul(K_i, x_eff), zero)
+        C = combined_sigma_ciphertext(me, cfg.parties, H_hat, pr.transcript, sk.public, st.m, st.r)
+        y = sk.decrypt(C)
+        rho_c = sk.nonce(C, y)
+        bits = plaintext_bound(cfg.params, len(cfg.parties)) + 256 + 2
+        seen = self.seen_broadcasts(self.sent)
+        out = [cfg.sign(3, BROADCAST, IdBcast(H_hat, echo_of(seen)))]
+        for j in cfg.others:
+            aux_j = share.aux.pedersen[j]
+            ms = mulstar.prove(
+                ctx,
+                mulstar.MulStarStatement(sk.public, K_i, H_hat, X_eff[me], aux_j),
+                mulstar.MulStarWitness(mpz(x_eff), rho, sk),
+                cfg.rng,
+            )
+            dp = dec.prove(
+                ctx,
+                dec.DecStatement(sk.public, C, st.sigma, bits, aux_j),
+                dec.DecWitness(y, rho_c, sk),
+                cfg.rng,
+            )
+            out.append(cfg.sign(3, j, IdDirect(ms, dp)))
+        return Outcome(out, Identify(cfg, st, sigmas, X_eff, seen))
+
+
+class Identify(Round):
+    number = 3
+    phase = PHASE
+    broadcast_body = IdBcast
+    direct_body = IdDirect
+
+    def __init__(
+        self,
+        cfg: SessionConfig,
+        st: _State,
+        sigmas: dict[int, int],
+        X_eff: dict[int, Point],
+        seen: dict[int, Message],
+    ) -> None:
+        super().__init__(cfg)
+        self.st, self.sigmas, self.X_eff, self.seen = st, sigmas, X_eff, seen
+        self.culprits: dict[int, tuple[str, tuple[Message, ...]]] = {}
+
+    def verify(self, msg: Message, body: IdBcast | IdDirect) -> None:
+        if isinstance(body, IdBcast):
+            self.check_echo(msg, body.echo, self.seen)
+
+    def verify_pair(self, sender: int) -> None:
+        cfg, st = self.cfg, self.st
+        share = st.share
+        assert share.aux is not None
+        bmsg, b = self.broadcasts[sender]
+        dmsg, d = self.directs[sender]
+        pk = share.aux.paillier[sender]
+        mine = share.aux.pedersen[cfg.self_id]
+        ctx = ProofContext(cfg.ssid, sender, cfg.params)
+        tr = st.presig.transcript
+        try:
+            mulstar.verify(
+                ctx,
+                mulstar.MulStarStatement(pk, tr.K[sender], b.H_hat, self.X_eff[sender], mine),
+                d.mulstar_proof,
+            )
+            C = combined_sigma_ciphertext(sender, cfg.parties, b.H_hat, tr, pk, st.m, st.r)
+            bits = plaintext_bound(cfg.params, len(cfg.parties)) + 256 + 2
+            dec.verify(ctx, dec.DecStatement(pk, C, self.sigmas[sender], bits, mine), d.dec_proof)
+        except ProofError as exc:
+            self.culprits[sender] = (str(exc), (bmsg, dmsg))
+
+    def finalize(self) -> Outcome:
+        cfg = self.cfg
+        if not self.culprits:
+            raise ProtocolAbort(
+                Blame(
+                    cfg.ssid, self.number, (), "signature invalid but every party's proofs hold", ()
+                )
+            )
+        culprits = tuple(sorted(self.culprits))
+        check = "; ".join(f"party {j}: {self.culprits[j][0]}" for j in culprits)
+        msgs = tuple(m for j in culprits for m in self.culprits[j][1])
+        raise ProtocolAbort(
+            Blame(cfg.ssid, self.number, culprits, f"sign identification: {check}", msgs)
+        )
+
+
+def _effective_share(share: KeyShare, presig: Presignature) -> int:
+    from tssnode.crypto.polynomial import lagrange_at_zero
+
+    return lagrange_at_zero(share.self_id, presig.signers) * (share.x + presig.shift) % Q
+
+
+def resolve_digest(
+    presig: Presignature,
+    *,
+    message: bytes | None = None,
+    hash_name: str | None = None,
+    raw_digest: bytes | None = None,
+) -> bytes:
+    """The digest this presignature may sign (PROTOCOL.md, CVE-2025-66017)."""
+    if raw_digest is not None:
+        if message is not None:
+            raise HashPolicyError("give a message or a raw digest, not both")
+        if presig.digest is None or presig.digest != raw_digest:
+            raise HashPolicyError(
+                "a raw digest is only signed with a presignature made for that digest"
+            )
+        return raw_digest
+    if message is None or hash_name is None:
+        raise HashPolicyError("signing needs a message and a hash name")
+    digest = message_digest(message, hash_name)
+    if presig.digest is not None and presig.digest != digest:
+        raise HashPolicyError("this presignature is bound to another digest")
+    return digest
+
+
+def session_id(presig: Presignature, digest: bytes) -> bytes:
+    """Sign session id: the presign session and the digest."""
+    return hashlib.sha256(b"tssnode.sign.ssid/1" + presig.ssid + digest).digest()
+
+
+def start(cfg: SessionConfig, share: KeyShare, presig: Presignature, digest: bytes) -> Round1:
+    """One signing round. `presig` must come out of a single-use store (`PresignatureStore.take`)
+    and `digest` out of `resolve_digest`."""
+    if cfg.parties != presig.signers or presig.self_id != cfg.self_id:
+        raise ValueError("sign runs over the presignature's own signers")
+    if presig.key_id != share.key.key_id:
+        raise ValueError("presignature belongs to another key")
+    m = digest_to_scalar(digest)
+    r = presig.R.xy()[0] % Q
+    sigma = (presig.k * m + r * presig.chi) % Q
+    return Round1(cfg, _State(share, presig, digest, m, r, sigma))
