@@ -1,7 +1,7 @@
 """Shared fixtures: seeded randomness and key material from the committed prime pool.
 
-The whole suite runs with the `insecure-test` tier allowed (1024-bit moduli from the
-512-bit pool); tests marked `slow` use the `standard` tier and the 1024-bit pool.
+The whole suite runs with the `insecure-test` tier allowed (1536-bit moduli from the
+768-bit pool); tests marked `slow` use the `standard` tier and the 1024-bit pool.
 """
 
 from __future__ import annotations

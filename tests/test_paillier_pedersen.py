@@ -18,7 +18,7 @@ from .conftest import TEST, pool_primes
 
 @pytest.fixture(scope="module")
 def sk():
-    p, q = pool_primes(512)[:2]
+    p, q = pool_primes(TEST.prime_bits)[:2]
     return PaillierSecretKey(p, q)
 
 
@@ -68,7 +68,7 @@ def test_invalid_ciphertexts_rejected(sk, bad):
 
 
 def test_modulus_validation():
-    p, q = pool_primes(512)[2:4]
+    p, q = pool_primes(TEST.prime_bits)[2:4]
     with pytest.raises(InvalidModulus, match="bits"):
         validate_modulus(p * q, 2048)
     with pytest.raises(InvalidModulus, match="even"):
@@ -85,7 +85,7 @@ def test_secrets_not_in_repr(sk):
 
 
 def test_ring_pedersen(rng):
-    p, q = pool_primes(512)[4:6]
+    p, q = pool_primes(TEST.prime_bits)[4:6]
     sec = generate(p, q, rng)
     pub = sec.public
     pub.validate(TEST)

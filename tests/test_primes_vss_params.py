@@ -31,7 +31,7 @@ def test_safe_prime_generation_small_sizes():
 
 
 def test_committed_pools_are_safe_primes():
-    for bits, minimum in ((512, 100), (1024, 40)):
+    for bits, minimum in ((512, 100), (768, 150), (1024, 40)):
         pool = PrimePool.load(bits)
         assert len(pool.primes) >= minimum
         # The loader only ran Fermat tests; run the full test on a sample here.
@@ -76,11 +76,19 @@ def test_tiers_and_insecure_refusal(monkeypatch):
 
 
 def test_tier_consistency():
+    """Every tier runs every step for up to 15 signers: MtA masks stay Paillier plaintexts
+    below N/2, and the identification steps' Π^dec plaintexts fit their modulus."""
+    from tssnode.protocol.presign import plaintext_bound
+    from tssnode.protocol.sign import sigma_plaintext_bound
+    from tssnode.zk.dec import max_plaintext_bits
+
     for p in P.TIERS.values():
         assert p.paillier_bits == 2 * p.prime_bits
-        # MtA masks and proof responses must stay Paillier plaintexts below N/2.
         assert p.ell_prime + p.eps < p.paillier_bits - 1
         assert 2 * p.ell + 2 < p.paillier_bits
+        limit = max_plaintext_bits(p.ell, p.paillier_bits)
+        assert plaintext_bound(p, 15) <= limit
+        assert sigma_plaintext_bound(p, 15) <= limit, p.name
 
 
 @settings(max_examples=20, deadline=None)

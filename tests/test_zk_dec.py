@@ -102,35 +102,35 @@ def test_claim_about_other_plaintext_rejected(ctx, setup, rng):
 def test_z1_out_of_range_rejected(ctx, setup, rng):
     stmt, wit, _ = setup
     proof = dec.prove(ctx, stmt, wit, rng)
-    bound = 1 << (stmt.y_bits + TEST.eps)
+    bound = 1 << dec.mask_bits(TEST.ell, stmt.y_bits)
     for bad in (bound + 1, -bound - 1):
         with pytest.raises(ProofError, match="z1 outside"):
             dec.verify(ctx, stmt, dataclasses.replace(proof, z1=bad))
 
 
 def test_plaintext_above_the_claimed_bound_is_caught(ctx, keys, rng):
-    """y far beyond the statement's 2^y_bits makes z1 leave ±2^(y_bits+ε)."""
+    """y far beyond the statement's 2^y_bits makes z1 leave ±2^(y_bits+ℓ+128)."""
     y_bits = 64
-    stmt, wit, _ = _make(keys, rng, y_bits=y_bits, y=1 << (y_bits + TEST.eps + 200))
+    stmt, wit, _ = _make(keys, rng, y_bits=y_bits, y=1 << (dec.mask_bits(TEST.ell, y_bits) + 200))
     with pytest.raises(ProofError, match="z1 outside"):
         dec.verify(ctx, stmt, dec.prove(ctx, stmt, wit, rng))
 
 
 def test_masks_scale_with_y_bits(ctx, setup, rng):
-    """The DEVIATION: α ← ±2^(y_bits+ε), so z1 = α + e·y is dominated by α, not by e·y.
+    """The DEVIATION: α ← ±2^(y_bits+ℓ+128), so z1 = α + e·y is dominated by α, not e·y.
 
     With the paper's α ← ±2^(ℓ+ε), |z1| would stay below about 2^(ℓ+ε+1) + |e·y|, far under
-    2^(y_bits+ε−32) here; at the standard tier e·y would dominate and reveal y's top bits.
+    2^(M−32) here; at the standard tier e·y would dominate and reveal y's top bits.
     """
     stmt, wit, _ = setup
     for _ in range(4):
         z1 = dec.prove(ctx, stmt, wit, rng).z1
-        assert abs(z1).bit_length() > stmt.y_bits + TEST.eps - 32
+        assert abs(z1).bit_length() > dec.mask_bits(TEST.ell, stmt.y_bits) - 32
 
 
-@pytest.mark.parametrize("y_bits", [-1, TEST.paillier_bits - TEST.eps - 3])
+@pytest.mark.parametrize("y_bits", [-1, dec.max_plaintext_bits(TEST.ell, TEST.paillier_bits) + 1])
 def test_y_bits_out_of_range_for_modulus_rejected(ctx, setup, rng, y_bits):
-    """With y_bits + ε + 3 ≥ |N0|, z1 could wrap mod N0 and the proof would not pin dec(C)."""
+    """With M + 3 ≥ |N0|, z1 could wrap mod N0 and the proof would not pin dec(C)."""
     stmt, wit, _ = setup
     proof = dec.prove(ctx, stmt, wit, rng)
     with pytest.raises(ProofError, match="y_bits out of range"):
@@ -138,7 +138,7 @@ def test_y_bits_out_of_range_for_modulus_rejected(ctx, setup, rng, y_bits):
 
 
 def test_largest_allowed_y_bits_verifies(ctx, keys, rng):
-    y_bits = TEST.paillier_bits - TEST.eps - 4
+    y_bits = dec.max_plaintext_bits(TEST.ell, TEST.paillier_bits)
     stmt, wit, _ = _make(keys, rng, y_bits=y_bits)
     dec.verify(ctx, stmt, dec.prove(ctx, stmt, wit, rng))
 

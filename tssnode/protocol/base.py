@@ -293,6 +293,25 @@ class Round(ABC):
     def finalize(self) -> Outcome:
         """Called once every expected message was accepted, verified and stored."""
 
+    def reopen(self, msg: Message) -> Outcome | None:
+        """After this round finished the phase with a result, a peer sent `msg` for the
+        next round: it saw a failure this party did not (a lie aimed at it alone) and
+        started the identification step. A round with a failure branch joins it, and the
+        result must then be discarded; others return None and the message is refused."""
+        return None
+
+    def is_authentic_followup(self, msg: Message) -> bool:
+        """`msg` is a signed message of this session from another party for the round
+        after this one (the only thing that may reopen a finished phase)."""
+        cfg = self.cfg
+        return (
+            msg.ssid == cfg.ssid
+            and msg.round == self.number + 1
+            and msg.sender in cfg.others
+            and msg.recipient in (BROADCAST, cfg.self_id)
+            and cfg.signature_valid(msg)
+        )
+
     # -- helpers for subclasses ----------------------------------------------------------------
     def bcast(self, sender: int) -> Any:
         return self.broadcasts[sender][1]

@@ -68,9 +68,16 @@ def presign_ssid(
     return make_ssid(PHASE, key.params, signers, key.threshold, nonce, extra)
 
 
+def mta_bound(params: Parameters) -> int:
+    """Bit bound of an honest decrypted MtA share α = k·γ + β (|k·γ| < q², |β| ≤ 2^ℓ'):
+    the receiver refuses anything larger, which no honest sender produces."""
+    return max(2 * params.ell, params.ell_prime) + 1
+
+
 def plaintext_bound(params: Parameters, signers: int) -> int:
-    """Bit bound on |k·γ + Σ (α − β)|: every α passed a range check of ±2^(ℓ'+ε+1)."""
-    return max(2 * params.ell, params.ell_prime + params.eps + 1) + signers.bit_length() + 2
+    """Bit bound on |k_i·γ_i + Σ_j (α_{i,j} − β_{i,j})| (and the χ_i analogue), given the
+    range check on every α."""
+    return mta_bound(params) + 1 + signers.bit_length()
 
 
 # -- messages -----------------------------------------------------------------------------------
@@ -324,7 +331,7 @@ class Round3(Round):
         cfg, st = self.cfg, self.st
         me = cfg.self_id
         p = cfg.params
-        bound = mpz(1) << (p.ell_prime + p.eps + 1)
+        bound = mpz(1) << mta_bound(p)
         r2: dict[int, R2Bcast] = {j: self.bcast(j) for j in cfg.others}
         delta = st.k * st.gamma
         chi = st.x_eff * st.k
@@ -407,6 +414,7 @@ class Output(Round):
         r3 = {j: self.bcast(j) for j in cfg.others}
         delta = (self.delta + sum(b.delta for b in r3.values())) % Q
         Delta_sum = point_sum([self.Gamma * st.k] + [b.Delta for b in r3.values()])
+        self.r3 = r3
         if delta == 0 or base_mul(delta) != Delta_sum:
             return self._identify(r3)
         R = self.Gamma * inv_mod_q(delta)
@@ -430,6 +438,13 @@ class Output(Round):
             Delta_check=Delta_sum,
         )
         return Outcome([], result=record)
+
+    def reopen(self, msg: Message) -> Outcome | None:
+        """A peer's δ check failed although ours passed: join the identification step
+        (and the caller discards the presignature this party output)."""
+        if not self.is_authentic_followup(msg) or not hasattr(self, "r3"):
+            return None
+        return self._identify(self.r3)
 
     def _identify(self, r3: dict[int, R3Bcast]) -> Outcome:
         """δ·G ≠ Σ Δ_j: publish H_i with Π^mul and prove δ_i by Π^dec (Fig. 7 failure)."""

@@ -27,6 +27,7 @@ from tssnode.crypto.arith import gil_released
 from tssnode.crypto.encoding import Wire, decode_any
 from tssnode.crypto.identity import IdentityKey
 from tssnode.crypto.params import Parameters
+from tssnode.errors import TssError
 from tssnode.protocol.base import (
     BROADCAST,
     Blame,
@@ -50,12 +51,15 @@ class Fault(ABC):
     sender: int
     round: int
     recipient: int | None = None
+    #: True: only the broadcast; False: only direct messages; None: both.
+    broadcast: bool | None = None
 
     def matches(self, msg: Message, to: int) -> bool:
         return (
             msg.sender == self.sender
             and msg.round == self.round
             and (self.recipient is None or self.recipient == to)
+            and (self.broadcast is None or self.broadcast == msg.is_broadcast)
         )
 
     @abstractmethod
@@ -106,10 +110,22 @@ def replace_field(path: str, change: Callable[[Any], Any]) -> Callable[[Any], An
 # -- running ------------------------------------------------------------------------------------
 
 
+class SessionStopped(TssError):
+    """A party stopped without blaming anyone: the peers it waited for had aborted (or
+    were stuck behind an abort). `aborts` are those peers' own blames."""
+
+    def __init__(
+        self, party: int, waiting_for: list[int], aborts: dict[int, ProtocolAbort]
+    ) -> None:
+        super().__init__(f"party {party} stopped waiting for {waiting_for} (aborted or stalled)")
+        self.party, self.waiting_for, self.aborts = party, waiting_for, aborts
+
+
 @dataclass
 class RunResult:
     results: dict[int, Any]
     aborts: dict[int, ProtocolAbort]
+    stopped: dict[int, SessionStopped] = field(default_factory=dict)
     refused: int = 0
     messages: int = 0
     bytes_sent: int = 0
@@ -118,9 +134,11 @@ class RunResult:
         return {c for a in self.aborts.values() for c in a.culprits}
 
     def only_result(self) -> dict[int, Any]:
+        """Every party's result, or the first abort raised."""
         if self.aborts:
-            first = next(iter(self.aborts.values()))
-            raise first
+            raise next(iter(self.aborts.values()))
+        if self.stopped:
+            raise next(iter(self.stopped.values()))
         return self.results
 
 
@@ -164,6 +182,7 @@ class Runner:
         mailbox: dict[int, list[Message]] = defaultdict(list)
         out = RunResult({}, {})
         sent_rounds: dict[int, int] = {}  # party → highest message number it has emitted
+        finished: dict[int, Round] = {}  # parties with a result, kept to answer a reopen
 
         with ThreadPoolExecutor(self.workers) as pool:
             to_finalize = [p for p, r in current.items() if r.ready()]
@@ -179,9 +198,14 @@ class Runner:
                         self._route(msg, keys[party], current, mailbox, out)
                     if outcome.next is None:
                         out.results[party] = outcome.result
-                        del current[party]
+                        finished[party] = current.pop(party)
                     else:
                         current[party] = outcome.next
+                reopened = self._reopen(finished, mailbox, current, out)
+                for party, outcome in reopened:
+                    for msg in outcome.messages:
+                        sent_rounds[party] = max(sent_rounds.get(party, 0), msg.round)
+                        self._route(msg, keys[party], current, mailbox, out)
                 if not current:
                     return out
                 # deliver
@@ -200,6 +224,40 @@ class Runner:
                     return out
 
     # -- steps --------------------------------------------------------------------------------
+    def _reopen(
+        self,
+        finished: dict[int, Round],
+        mailbox: dict[int, list[Message]],
+        current: dict[int, Round],
+        out: RunResult,
+    ) -> list[tuple[int, Outcome]]:
+        """Give a finished party's last round any message for the round after it; if the
+        round joins a failure branch, its result is withdrawn and it runs again."""
+        done: list[tuple[int, Outcome]] = []
+        for party, rnd in list(finished.items()):
+            for msg in mailbox[party]:
+                if msg.round != rnd.number + 1:
+                    continue
+                with gil_released():
+                    try:
+                        outcome = rnd.reopen(msg)
+                    except ProtocolAbort as abort:
+                        out.results.pop(party, None)
+                        out.aborts[party] = abort
+                        del finished[party]
+                        break
+                if outcome is None:
+                    continue
+                out.results.pop(party, None)
+                del finished[party]
+                if outcome.next is None:
+                    out.results[party] = outcome.result
+                else:
+                    current[party] = outcome.next
+                done.append((party, outcome))
+                break
+        return done
+
     @staticmethod
     def _finalize(rnd: Round) -> Outcome | ProtocolAbort:
         with gil_released():
@@ -260,17 +318,22 @@ class Runner:
     def _timeout(
         current: Mapping[int, Round], sent_rounds: Mapping[int, int], out: RunResult
     ) -> None:
-        """No party can move: blame the senders whose messages never came although they
-        went past the round that sends them (a party that is itself stuck is not blamed
-        for the messages its being stuck holds back)."""
+        """No party can move. A party waiting for a sender that went past the round that
+        sends the message (so the message was dropped) blames that sender: the in-memory
+        form of a round timeout. A party waiting only for parties that aborted or are stuck
+        themselves blames nobody: it stops, pointing at the aborts that stopped it."""
+        stuck: dict[int, list[int]] = {}
         for party, rnd in current.items():
-            missing = sorted({s for s, _ in rnd.expected() if sent_rounds.get(s, 0) >= rnd.number})
-            if not missing:
-                missing = sorted({s for s, _ in rnd.expected()})
-            blame = Blame(
-                rnd.cfg.ssid, rnd.number, tuple(missing), "timeout: message never arrived", ()
-            )
-            out.aborts[party] = ProtocolAbort(blame)
+            waiting = sorted({s for s, _ in rnd.expected()})
+            dropped = tuple(s for s in waiting if sent_rounds.get(s, 0) >= rnd.number)
+            if dropped:
+                check = "timeout: message never arrived"
+                blame = Blame(rnd.cfg.ssid, rnd.number, dropped, check, ())
+                out.aborts[party] = ProtocolAbort(blame)
+            else:
+                stuck[party] = waiting
+        for party, waiting in stuck.items():
+            out.stopped[party] = SessionStopped(party, waiting, dict(out.aborts))
 
 
 def run_phase(

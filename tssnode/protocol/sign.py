@@ -22,6 +22,7 @@ from gmpy2 import mpz
 from tssnode.crypto.encoding import Big, Scalar, Wire, wire
 from tssnode.crypto.group import Point, Q
 from tssnode.crypto.paillier import PaillierPublicKey
+from tssnode.crypto.params import Parameters
 from tssnode.crypto.signature import InvalidSignature, Signature, digest_to_scalar, finalize
 from tssnode.errors import ProofError, TssError
 from tssnode.protocol.base import (
@@ -119,6 +120,11 @@ def combined_sigma_ciphertext(
     return pk.add(pk.mul(tr.K[i], m), pk.mul(inner, r))
 
 
+def sigma_plaintext_bound(params: Parameters, signers: int) -> int:
+    """Bit bound on |k_i·m + r·(x_i'·k_i + Σ_j (α̂_{i,j} − β̂_{i,j}))| with m, r < q ≤ 2^ℓ."""
+    return params.ell + plaintext_bound(params, signers) + 1
+
+
 @dataclass(frozen=True, repr=False)
 class _State:
     share: KeyShare
@@ -158,11 +164,18 @@ class Output(Round):
         cfg, st = self.cfg, self.st
         sigmas = {cfg.self_id: st.sigma, **{j: self.bcast(j).sigma for j in cfg.others}}
         s = sum(sigmas.values()) % Q
+        self.sigmas = sigmas
         try:
             sig = finalize(st.presig.public_key, st.digest, st.presig.R, s)
         except InvalidSignature:
             return self._identify(sigmas)
         return Outcome([], result=SignResult(sig, st.digest, st.presig.public_key, cfg.parties))
+
+    def reopen(self, msg: Message) -> Outcome | None:
+        """A peer's signature check failed although ours passed: join identification."""
+        if not self.is_authentic_followup(msg) or not hasattr(self, "sigmas"):
+            return None
+        return self._identify(self.sigmas)
 
     def _identify(self, sigmas: dict[int, int]) -> Outcome:
         cfg, st = self.cfg, self.st
@@ -180,7 +193,7 @@ class Output(Round):
         C = combined_sigma_ciphertext(me, cfg.parties, H_hat, pr.transcript, sk.public, st.m, st.r)
         y = sk.decrypt(C)
         rho_c = sk.nonce(C, y)
-        bits = plaintext_bound(cfg.params, len(cfg.parties)) + 256 + 2
+        bits = sigma_plaintext_bound(cfg.params, len(cfg.parties))
         seen = self.seen_broadcasts(self.sent)
         out = [cfg.sign(3, BROADCAST, IdBcast(H_hat, echo_of(seen)))]
         for j in cfg.others:
@@ -240,7 +253,7 @@ class Identify(Round):
                 d.mulstar_proof,
             )
             C = combined_sigma_ciphertext(sender, cfg.parties, b.H_hat, tr, pk, st.m, st.r)
-            bits = plaintext_bound(cfg.params, len(cfg.parties)) + 256 + 2
+            bits = sigma_plaintext_bound(cfg.params, len(cfg.parties))
             dec.verify(ctx, dec.DecStatement(pk, C, self.sigmas[sender], bits, mine), d.dec_proof)
         except ProofError as exc:
             self.culprits[sender] = (str(exc), (bmsg, dmsg))

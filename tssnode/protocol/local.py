@@ -1,0 +1,126 @@
+"""A key's whole life in one process: each phase for every party through the runner.
+
+Used by `tssnode simulate`, the benchmarks and the tests. Party identity keys are made
+once per `LocalGroup` and reused by every phase, as a node reuses its identity.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from gmpy2 import mpz
+
+from tssnode.crypto.identity import IdentityKey
+from tssnode.crypto.params import Parameters
+from tssnode.crypto.primes import PrimePool
+from tssnode.protocol import aux, keygen, presign, sign
+from tssnode.protocol.base import make_ssid
+from tssnode.protocol.material import KeyShare, Presignature
+from tssnode.protocol.runner import Fault, RunResult, make_configs, run_phase
+
+PrimeSourceFactory = Callable[[int], aux.PrimeSource]
+
+
+def pool_primes(params: Parameters, rng: random.Random | None = None) -> PrimeSourceFactory:
+    """Prime sources drawing distinct pairs from the committed pool."""
+    pool = PrimePool.load(params.prime_bits)
+    if rng is not None:
+        rng.shuffle(pool.primes)
+
+    def factory(_party: int) -> aux.PrimeSource:
+        def take() -> tuple[mpz, mpz]:
+            p, q = pool.take(2)
+            return p, q
+
+        return take
+
+    return factory
+
+
+def fresh_primes(params: Parameters) -> PrimeSourceFactory:
+    return lambda _party: aux.fresh_primes(params.prime_bits)
+
+
+@dataclass
+class LocalGroup:
+    """n parties with identity keys, running phases with one seed each."""
+
+    parties: tuple[int, ...]
+    threshold: int
+    params: Parameters
+    seed: int | None = None
+    workers: int = 2
+    identities: dict[int, IdentityKey] = field(default_factory=dict)
+    _counter: int = 0
+
+    def __post_init__(self) -> None:
+        self.parties = tuple(sorted(self.parties))
+        if not self.identities:
+            self.identities = {p: IdentityKey.generate() for p in self.parties}
+
+    def _nonce(self, label: str) -> bytes:
+        self._counter += 1
+        return hashlib.sha256(f"{label}/{self.seed}/{self._counter}".encode()).digest()
+
+    def _seed(self) -> int | None:
+        return None if self.seed is None else self.seed * 1000 + self._counter
+
+    def keygen(self, faults: Iterable[Fault] = ()) -> RunResult:
+        ssid = make_ssid("keygen", self.params, self.parties, self.threshold, self._nonce("keygen"))
+        cfgs = make_configs(
+            self.parties, self.threshold, self.params, ssid, self._seed(), self.identities
+        )
+        return run_phase(
+            {p: keygen.start(c) for p, c in cfgs.items()}, workers=self.workers, faults=faults
+        )
+
+    def aux(
+        self,
+        shares: dict[int, KeyShare],
+        primes: PrimeSourceFactory,
+        faults: Iterable[Fault] = (),
+    ) -> RunResult:
+        key = next(iter(shares.values())).key
+        ssid = make_ssid("aux", self.params, self.parties, self.threshold, self._nonce("aux"), key)
+        cfgs = make_configs(
+            self.parties, self.threshold, self.params, ssid, self._seed(), self.identities
+        )
+        rounds = {p: aux.start(c, shares[p], primes(p)) for p, c in cfgs.items()}
+        return run_phase(rounds, workers=self.workers, faults=faults)
+
+    def presign(
+        self,
+        shares: dict[int, KeyShare],
+        signers: Iterable[int],
+        *,
+        shift: int = 0,
+        digest: bytes | None = None,
+        faults: Iterable[Fault] = (),
+    ) -> RunResult:
+        signers = tuple(sorted(signers))
+        any_share = shares[signers[0]]
+        ssid = presign.presign_ssid(any_share, signers, shift, digest, self._nonce("presign"))
+        ids = {p: self.identities[p] for p in signers}
+        cfgs = make_configs(signers, self.threshold, self.params, ssid, self._seed(), ids)
+        rounds = {
+            p: presign.start(c, shares[p], shift=shift, digest=digest) for p, c in cfgs.items()
+        }
+        return run_phase(rounds, workers=self.workers, faults=faults)
+
+    def sign(
+        self,
+        shares: dict[int, KeyShare],
+        presigs: dict[int, Presignature],
+        digest: bytes,
+        faults: Iterable[Fault] = (),
+    ) -> RunResult:
+        first = next(iter(presigs.values()))
+        signers = first.signers
+        ssid = sign.session_id(first, digest)
+        ids = {p: self.identities[p] for p in signers}
+        cfgs = make_configs(signers, self.threshold, self.params, ssid, self._seed(), ids)
+        rounds = {p: sign.start(c, shares[p], presigs[p], digest) for p, c in cfgs.items()}
+        return run_phase(rounds, workers=self.workers, faults=faults)
