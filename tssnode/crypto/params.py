@@ -52,8 +52,17 @@ INSECURE_TEST = Parameters("insecure-test", 1536, 768, 256, 512, 512, 80)
 TIERS = {p.name: p for p in (STANDARD, HIGH, INSECURE_TEST)}
 
 
+_permitted = False
+
+
+def permit_insecure() -> None:
+    """Allow the insecure-test tier in this process (what `--allow-insecure` does)."""
+    global _permitted
+    _permitted = True
+
+
 def insecure_allowed() -> bool:
-    return os.environ.get(INSECURE_ENV) == "1"
+    return _permitted or os.environ.get(INSECURE_ENV) == "1"
 
 
 def tier(name: str, *, allow_insecure: bool = False) -> Parameters:
