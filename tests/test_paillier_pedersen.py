@@ -103,3 +103,17 @@ def test_ring_pedersen(rng):
 
 def test_public_key_round_trip(sk):
     assert PaillierPublicKey.from_bytes(sk.public.to_bytes()) == sk.public
+
+
+def test_fixed_base_matches_powmod(rng):
+    from tssnode.crypto.arith import FixedBase
+
+    n = pool_primes(TEST.prime_bits)[0] * pool_primes(TEST.prime_bits)[1]
+    base = rng.randrange(2, n)
+    fb = FixedBase(base, n, n.bit_length())
+    for e in [0, 1, 2, 31, 32, n - 1, *(rng.randrange(n) for _ in range(20))]:
+        assert fb.pow(e) == gmpy2.powmod(base, e, n)
+    with pytest.raises(ValueError):
+        fb.pow(-1)
+    with pytest.raises(ValueError):
+        fb.pow(n * n)

@@ -1,0 +1,144 @@
+"""`tssnode bench protocol`: each CGGMP21 phase, all parties in one process.
+
+For (n, t) = (3, 1), (5, 2) and (5, 4) at the standard tier: keygen, aux-info with pool
+primes, presign for t+1 signers and sign, each with one worker thread and with two
+(gmpy2 releases the GIL in the workers); aux-info also with fresh safe primes. For each
+phase it counts the modular exponentiations and replays them alone, so
+`÷ floor` = one-worker time ÷ pure exponentiation time.
+
+    tssnode bench protocol [--sizes 3:1 5:2 5:4] [--write docs/benchmarks.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from tssnode.bench.counting import Recording, record
+from tssnode.bench.report import table, write_section
+from tssnode.crypto import params as tiers
+from tssnode.protocol.hashing import message_digest
+from tssnode.protocol.local import LocalGroup, fresh_primes, pool_primes
+from tssnode.protocol.runner import RunResult
+
+PHASES = ("keygen", "aux-info (pool)", "presign", "sign")
+
+
+def _timed(fn: Callable[[], RunResult]) -> tuple[float, dict[int, object]]:
+    t0 = time.perf_counter()
+    res = fn().only_result()
+    return time.perf_counter() - t0, res
+
+
+def _run_once(
+    n: int, t: int, params: tiers.Parameters, workers: int, seed: int
+) -> tuple[dict[str, float], dict[str, Recording] | None]:
+    """One pass through all phases; with workers == 1 also record the exponentiations."""
+    group = LocalGroup(tuple(range(1, n + 1)), t, params, seed=seed, workers=workers)
+    times: dict[str, float] = {}
+    recs: dict[str, Recording] = {}
+    signers = tuple(range(1, t + 2))
+    digest = message_digest(b"bench", "sha256")
+    primes = pool_primes(params, random.Random(seed))
+    steps: list[tuple[str, Callable[[], RunResult]]] = []
+    state: dict[str, dict[int, object]] = {}
+    steps = [
+        ("keygen", group.keygen),
+        ("aux-info (pool)", lambda: group.aux(state["keygen"], primes)),  # type: ignore[arg-type]
+        ("presign", lambda: group.presign(state["aux-info (pool)"], signers)),  # type: ignore[arg-type]
+        ("sign", lambda: group.sign(state["aux-info (pool)"], state["presign"], digest)),  # type: ignore[arg-type]
+    ]
+    for name, fn in steps:
+        times[name], state[name] = _timed(fn)
+    if workers == 1:
+        # the same phases again, recorded (recording adds a little overhead: not timed)
+        group2 = LocalGroup(tuple(range(1, n + 1)), t, params, seed=seed, workers=1)
+        primes2 = pool_primes(params, random.Random(seed))
+        state2: dict[str, dict[int, object]] = {}
+        steps2: list[tuple[str, Callable[[], RunResult]]] = [
+            ("keygen", group2.keygen),
+            ("aux-info (pool)", lambda: group2.aux(state2["keygen"], primes2)),  # type: ignore[arg-type]
+            ("presign", lambda: group2.presign(state2["aux-info (pool)"], signers)),  # type: ignore[arg-type]
+            ("sign", lambda: group2.sign(state2["aux-info (pool)"], state2["presign"], digest)),  # type: ignore[arg-type]
+        ]
+        for name, fn in steps2:
+            with record() as rec:
+                state2[name] = fn().only_result()
+            recs[name] = rec
+        return times, recs
+    return times, None
+
+
+def _fresh_aux(n: int, t: int, params: tiers.Parameters, seed: int) -> float:
+    group = LocalGroup(tuple(range(1, n + 1)), t, params, seed=seed, workers=2)
+    shares = group.keygen().only_result()
+    t0 = time.perf_counter()
+    group.aux(shares, fresh_primes(params)).only_result()
+    return time.perf_counter() - t0
+
+
+def _fmt(seconds: float) -> str:
+    return f"{seconds * 1e3:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="tssnode bench protocol", description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", nargs="+", default=["3:1", "5:2", "5:4"], help="n:t pairs")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--write", type=Path)
+    args = ap.parse_args(argv)
+    params = tiers.STANDARD
+    rows: list[list[str]] = []
+    summary: list[list[str]] = []
+    for size in args.sizes:
+        n, t = (int(v) for v in size.split(":"))
+        one, recs = _run_once(n, t, params, 1, args.seed)
+        two, _ = _run_once(n, t, params, 2, args.seed)
+        assert recs is not None
+        for phase in PHASES:
+            rec = recs[phase]
+            floor = rec.floor(repeats=1) if rec.count() else 0.0
+            rows.append(
+                [
+                    f"{n}:{t}",
+                    phase if phase != "presign" else f"presign ({t + 1} signers)",
+                    _fmt(one[phase]),
+                    _fmt(two[phase]),
+                    str(rec.count()),
+                    f"{one[phase] / floor:.2f}×" if floor else "–",
+                ]
+            )
+        fresh = _fresh_aux(n, t, params, args.seed)
+        rows.append([f"{n}:{t}", "aux-info (fresh primes)", "–", _fmt(fresh), "–", "–"])
+        summary.append(
+            [
+                f"{n}:{t}",
+                _fmt(two["keygen"] + fresh),
+                _fmt(two["keygen"] + two["aux-info (pool)"]),
+                _fmt(two["presign"]),
+                _fmt(two["sign"]),
+            ]
+        )
+        print(table(["n:t", "phase", "1 worker", "2 workers", "exps", "÷ floor"], rows[-5:]))
+    header = ["n:t", "phase", "1 worker", "2 workers", "exps", "÷ floor (1 worker)"]
+    sum_header = ["n:t", "keygen + aux (fresh)", "keygen + aux (pool)", "presign", "sign"]
+    print(table(sum_header, summary))
+    if args.write:
+        body = "\n\n".join(
+            [
+                "All parties in one process at the standard tier (2048-bit Paillier). "
+                "`exps` counts every modular exponentiation of the phase (all parties); "
+                "`÷ floor` is the one-worker time over the time to replay those "
+                "exponentiations alone. Fresh-prime aux-info generates 2n 1024-bit safe primes.",
+                table(header, rows),
+                "With two workers:",
+                table(sum_header, summary),
+            ]
+        )
+        write_section(
+            args.write, "protocol", body, "tssnode bench protocol --write docs/benchmarks.md"
+        )
+    return 0
