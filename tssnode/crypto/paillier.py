@@ -15,7 +15,7 @@ from functools import cached_property
 import gmpy2
 from gmpy2 import mpz
 
-from tssnode.crypto.arith import CrtModulus, is_unit, powmod_public, sample_unit
+from tssnode.crypto.arith import CrtModulus, is_unit, powmod_public, powmod_secret, sample_unit
 from tssnode.crypto.encoding import Big, Wire, wire
 from tssnode.crypto.params import Parameters
 from tssnode.errors import InvalidCiphertext, InvalidModulus
@@ -49,8 +49,12 @@ class PaillierPublicKey(Wire):
         return mpz(c1) * c2 % self.n2
 
     def mul(self, c: int, k: int) -> mpz:
-        """k ⊙ enc(m) = enc(k·m); k may be negative (public k)."""
+        """k ⊙ enc(m) = enc(k·m) for a public k (may be negative)."""
         return powmod_public(c, k, self.n2)
+
+    def mul_secret(self, c: int, k: int) -> mpz:
+        """k ⊙ enc(m) for a secret k: constant-time exponentiation."""
+        return powmod_secret(c, k, self.n2)
 
     def is_ciphertext(self, c: int) -> bool:
         return is_unit(mpz(c), self.n2)

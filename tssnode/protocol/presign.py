@@ -242,7 +242,7 @@ class Round2(Round):
             for x, X in ((st.gamma, Gamma), (st.x_eff, st.X_eff[me])):
                 beta = sample_pm(p.ell_prime, cfg.rng)
                 D_ji, s = pkj.encrypt(beta, cfg.rng)
-                D_ji = pkj.add(pkj.mul(Kj, x), D_ji)
+                D_ji = pkj.add(pkj.mul_secret(Kj, x), D_ji)
                 F_ji, r = st.sk.encrypt(beta, cfg.rng)
                 stmt = affg.AffgStatement(pkj, st.sk.public, Kj, D_ji, F_ji, X, aux_j)
                 wit = affg.AffgWitness(mpz(x), beta, s, r, st.sk)
@@ -454,7 +454,7 @@ class Output(Round):
         sk = st.sk
         ctx = st.ctx(cfg, me)
         H_plain, r = sk.encrypt(0, cfg.rng)  # ρ^N for H = K^γ·ρ^N
-        H = sk.public.add(sk.public.mul(st.K, st.gamma), H_plain)
+        H = sk.public.add(sk.public.mul_secret(st.K, st.gamma), H_plain)
         mproof = mul.prove(
             ctx,
             mul.MulStatement(sk.public, st.G, st.K, H),

@@ -189,7 +189,7 @@ class Output(Round):
         x_eff = _effective_share(share, pr)
         zero, rho = sk.encrypt(0, cfg.rng)
         K_i = pr.transcript.K[me]
-        H_hat = sk.public.add(sk.public.mul(K_i, x_eff), zero)
+        H_hat = sk.public.add(sk.public.mul_secret(K_i, x_eff), zero)
         C = combined_sigma_ciphertext(me, cfg.parties, H_hat, pr.transcript, sk.public, st.m, st.r)
         y = sk.decrypt(C)
         rho_c = sk.nonce(C, y)
