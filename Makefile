@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run demo test test-fast test-slow check bench bench-crypto pool clean
+.PHONY: run demo test test-fast test-slow check bench bench-crypto bench-protocol pool clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +20,8 @@ demo: run
 
 # Lint, format check and strict typing of tssnode/.
 check: $(STAMP)
-	$(BIN)/ruff check tssnode tui tests scripts
-	$(BIN)/ruff format --check tssnode tui tests scripts
+	$(BIN)/ruff check tssnode tests scripts
+	$(BIN)/ruff format --check tssnode tests scripts
 	$(BIN)/mypy
 
 # All tests: the fast tier and the slow tier (full-size parameters), after the checks.
@@ -34,12 +34,15 @@ test-fast: $(STAMP)
 test-slow: $(STAMP)
 	$(BIN)/pytest -q -m slow
 
-bench: bench-crypto
+bench: bench-crypto bench-protocol
 
 bench-crypto: $(STAMP)
 	$(BIN)/tssnode bench crypto --write docs/benchmarks.md
 
-# Regenerate the committed safe-prime pool (takes minutes).
+bench-protocol: $(STAMP)
+	$(BIN)/tssnode bench protocol --write docs/benchmarks.md
+
+# Regenerate the committed safe-prime pools (test data; about a minute on 2 cores).
 pool: $(STAMP)
 	$(BIN)/python scripts/make_prime_pool.py
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Generate the committed safe-prime pools in tssnode/crypto/pool/.
 
-    python scripts/make_prime_pool.py [--bits 512 1024] [--count 160 64] [--jobs 2]
+    python scripts/make_prime_pool.py [--bits 512 768 1024] [--count 160 200 64] [--jobs 2]
 
 Each prime is produced by `tssnode.crypto.primes.safe_prime` from the OS's randomness and
 then re-checked independently of the generator (gmpy2 primality on p and (p−1)/2 and
@@ -55,8 +55,8 @@ def _one(bits: int) -> int:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--bits", type=int, nargs="+", default=[512, 1024])
-    ap.add_argument("--count", type=int, nargs="+", default=[160, 64])
+    ap.add_argument("--bits", type=int, nargs="+", default=[512, 768, 1024])
+    ap.add_argument("--count", type=int, nargs="+", default=[160, 200, 64])
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--out", type=Path, default=ROOT / "tssnode" / "crypto" / "pool")
     args = ap.parse_args()
