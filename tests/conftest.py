@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +21,11 @@ from tssnode.crypto.pedersen import PedersenSecret
 from tssnode.crypto.pedersen import generate as pedersen_generate
 from tssnode.crypto.primes import PrimePool
 from tssnode.zk.common import ProofContext
+
+#: Outside test vectors (Wycheproof, BIP-32): ../shared/vectors beside the checkout.
+VECTORS = Path(
+    os.environ.get("TSSNODE_VECTORS", Path(__file__).resolve().parents[2] / "shared" / "vectors")
+)
 
 TEST = params_mod.INSECURE_TEST
 STANDARD = params_mod.STANDARD

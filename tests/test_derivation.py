@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-from pathlib import Path
 
 import base58
 import pytest
@@ -13,7 +12,7 @@ from tssnode.crypto.derivation import DerivationError, ckd_pub, derive, format_p
 from tssnode.crypto.group import Point, Q, base_mul
 from tssnode.crypto.polynomial import Polynomial, interpolate_at_zero
 
-VECTORS = Path(__file__).resolve().parents[1].parent / "shared" / "vectors"
+from .conftest import VECTORS
 
 
 def _xpub(text: str) -> tuple[Point, bytes, int]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from pathlib import Path
 
 import pytest
 from coincurve import PrivateKey
@@ -24,11 +23,13 @@ from tssnode.crypto.signature import (
 )
 from tssnode.errors import InvalidPoint
 
-VECTORS = Path(__file__).resolve().parents[1].parent / "shared" / "vectors" / "wycheproof"
+from .conftest import VECTORS
+
+WYCHEPROOF = VECTORS / "wycheproof"
 
 
 def _cases(name: str):
-    data = json.loads((VECTORS / name).read_text())
+    data = json.loads((WYCHEPROOF / name).read_text())
     for group in data["testGroups"]:
         for case in group["tests"]:
             yield group["publicKey"]["uncompressed"], case

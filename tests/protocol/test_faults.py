@@ -17,6 +17,7 @@ import pytest
 from tssnode.crypto.encoding import decode_any
 from tssnode.crypto.group import G, Q
 from tssnode.protocol import presign, sign
+from tssnode.protocol.evidence import verify_blame
 from tssnode.protocol.local import LocalGroup, pool_primes
 from tssnode.protocol.runner import Drop, RunResult, Tamper, replace_field, resign
 from tssnode.zk import affg, dec, enc, fac, logstar, mod, mul, mulstar, prm, sch
@@ -28,9 +29,12 @@ BAD = 2  # the faulty party in every test
 SEEDS = [1, 2, 3]
 
 
-def assert_blames_only_bad(res: RunResult) -> None:
+def assert_blames_only_bad(res: RunResult, group: LocalGroup, proven: bool = False) -> None:
     """At least one honest party blames BAD; no honest party blames anyone else; an honest
-    party that stopped without blaming was stopped by aborts that blame BAD."""
+    party that stopped without blaming was stopped by aborts that blame BAD. Every honest
+    blame survives `verify_blame` with nothing but the identity keys (and, with `proven`,
+    is fully re-checked by it)."""
+    identities = {p: k.public_bytes() for p, k in group.identities.items()}
     honest_aborts = {p: a for p, a in res.aborts.items() if p != BAD}
     assert honest_aborts, f"no honest party noticed the fault (results for {sorted(res.results)})"
     for party, abort in honest_aborts.items():
@@ -39,6 +43,8 @@ def assert_blames_only_bad(res: RunResult) -> None:
         # equivocation, the culprit's broadcast and another party's echo of its second one
         if "equivocation" not in abort.blame.check:
             assert all(msg.sender == BAD for msg in abort.blame.messages), abort.blame.messages
+        verdict = verify_blame(abort.blame, identities)
+        assert verdict.proven or not proven, verdict
     for party, stop in res.stopped.items():
         if party != BAD:
             assert stop.aborts and all(
@@ -123,32 +129,36 @@ KEYGEN_RULES = {
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("rule", sorted(KEYGEN_RULES))
 def test_keygen_message_faults(rule, seed):
-    assert_blames_only_bad(fresh_group(seed).keygen(KEYGEN_RULES[rule]))
+    group = fresh_group(seed)
+    assert_blames_only_bad(
+        group.keygen(KEYGEN_RULES[rule]), group, proven=rule.startswith("equivocate")
+    )
 
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_keygen_wrong_schnorr_proof(monkeypatch, seed):
     corrupt_prover(monkeypatch, sch)
-    res = fresh_group(seed).keygen()
-    assert_blames_only_bad(res)
+    group = fresh_group(seed)
+    res = group.keygen()
+    assert_blames_only_bad(res, group, proven=True)
     assert all("Π^sch" in str(a) or "sch" in str(a) for p, a in res.aborts.items() if p != BAD)
 
 
 # -- aux-info / refresh -------------------------------------------------------------------------
 
 
-def _aux(seed: int, rules=(), n: int = 3) -> RunResult:
+def _aux(seed: int, rules=(), n: int = 3) -> tuple[RunResult, LocalGroup]:
     group = fresh_group(seed, n)
     shares = group.keygen().only_result()
-    return group.aux(shares, pool_primes(TEST, random.Random(seed)), rules)
+    return group.aux(shares, pool_primes(TEST, random.Random(seed)), rules), group
 
 
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("module", [prm, mod, fac], ids=["prm", "mod", "fac"])
 def test_aux_wrong_proofs(monkeypatch, module, seed):
     corrupt_prover(monkeypatch, module)
-    res = _aux(seed)
-    assert_blames_only_bad(res)
+    res, group = _aux(seed)
+    assert_blames_only_bad(res, group, proven=True)
     assert all(module.NAME in str(a) for p, a in res.aborts.items() if p != BAD)
 
 
@@ -169,7 +179,8 @@ AUX_RULES = {
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("rule", sorted(AUX_RULES))
 def test_aux_message_faults(rule, seed):
-    assert_blames_only_bad(_aux(seed, AUX_RULES[rule]))
+    res, group = _aux(seed, AUX_RULES[rule])
+    assert_blames_only_bad(res, group, proven=rule.startswith("equivocate"))
 
 
 # -- presign ------------------------------------------------------------------------------------
@@ -183,7 +194,7 @@ def test_presign_wrong_proofs(monkeypatch, module, seed):
     group, shares = key(4, 2, seed)
     corrupt_prover(monkeypatch, module)
     res = group.presign(shares, SIGNERS)
-    assert_blames_only_bad(res)
+    assert_blames_only_bad(res, group, proven=True)
     assert all(module.NAME in str(a) for p, a in res.aborts.items() if p != BAD)
 
 
@@ -209,7 +220,8 @@ PRESIGN_RULES = {
 @pytest.mark.parametrize("rule", sorted(PRESIGN_RULES))
 def test_presign_message_faults(rule, seed):
     group, shares = key(4, 2, seed)
-    assert_blames_only_bad(group.presign(shares, SIGNERS, faults=PRESIGN_RULES[rule]))
+    res = group.presign(shares, SIGNERS, faults=PRESIGN_RULES[rule])
+    assert_blames_only_bad(res, group, proven=not rule.startswith("drop"))
 
 
 WRONG_DELTA = [Tamper(BAD, 4, broadcast=True, mutate=replace_field("delta", lambda d: (d + 1) % Q))]
@@ -247,7 +259,7 @@ def lie_consistently(monkeypatch, round_cls, field: str, change, state_attr: str
 def test_presign_wrong_delta_sent_to_others_is_caught(seed):
     """δ_i altered on the way out: the identification round's echo convicts the sender."""
     group, shares = key(4, 2, seed)
-    assert_blames_only_bad(group.presign(shares, SIGNERS, faults=WRONG_DELTA))
+    assert_blames_only_bad(group.presign(shares, SIGNERS, faults=WRONG_DELTA), group, proven=True)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -256,7 +268,7 @@ def test_presign_wrong_delta_is_identified(monkeypatch, seed):
     group, shares = key(4, 2, seed)
     lie_consistently(monkeypatch, presign.Round3, "delta", lambda d: (d + 1) % Q, "delta")
     res = group.presign(shares, SIGNERS)
-    assert_blames_only_bad(res)
+    assert_blames_only_bad(res, group, proven=True)
     for p, a in res.aborts.items():
         if p != BAD:
             assert "presign identification" in str(a) and "δ" in str(a)
@@ -271,7 +283,7 @@ def test_presign_identification_with_wrong_proofs(monkeypatch, module, seed):
     lie_consistently(monkeypatch, presign.Round3, "delta", lambda d: (d + 1) % Q, "delta")
     corrupt_prover(monkeypatch, module)
     res = group.presign(shares, SIGNERS)
-    assert_blames_only_bad(res)
+    assert_blames_only_bad(res, group, proven=True)
     assert all(module.NAME in str(a) for p, a in res.aborts.items() if p != BAD)
 
 
@@ -291,7 +303,7 @@ def _presigned(seed: int):
 @pytest.mark.parametrize("seed", SEEDS)
 def test_sign_wrong_sigma_sent_to_others_is_caught(seed):
     group, shares, presigs, digest = _presigned(seed)
-    assert_blames_only_bad(group.sign(shares, presigs, digest, WRONG_SIGMA))
+    assert_blames_only_bad(group.sign(shares, presigs, digest, WRONG_SIGMA), group, proven=True)
 
 
 def _lie_sigma(monkeypatch):
@@ -303,7 +315,7 @@ def test_sign_wrong_sigma_is_identified(monkeypatch, seed):
     group, shares, presigs, digest = _presigned(seed)
     _lie_sigma(monkeypatch)
     res = group.sign(shares, presigs, digest)
-    assert_blames_only_bad(res)
+    assert_blames_only_bad(res, group, proven=True)
     for p, a in res.aborts.items():
         if p != BAD:
             assert "sign identification" in str(a)
@@ -316,14 +328,15 @@ def test_sign_identification_with_wrong_proofs(monkeypatch, module, seed):
     _lie_sigma(monkeypatch)
     corrupt_prover(monkeypatch, module)
     res = group.sign(shares, presigs, digest)
-    assert_blames_only_bad(res)
+    assert_blames_only_bad(res, group, proven=True)
     assert all(module.NAME in str(a) for p, a in res.aborts.items() if p != BAD)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_sign_drop_sigma(seed):
     group, shares, presigs, digest = _presigned(seed)
-    assert_blames_only_bad(group.sign(shares, presigs, digest, [Drop(BAD, 2, recipient=3)]))
+    res = group.sign(shares, presigs, digest, [Drop(BAD, 2, recipient=3)])
+    assert_blames_only_bad(res, group)
 
 
 def test_no_fault_no_blame():

@@ -37,7 +37,7 @@ from tssnode.crypto.paillier import PaillierPublicKey, PaillierSecretKey
 from tssnode.crypto.pedersen import PedersenParams, PedersenSecret
 from tssnode.crypto.polynomial import Polynomial, check_commitments, eval_commitments, verify_share
 from tssnode.crypto.primes import safe_prime
-from tssnode.errors import InvalidModulus, InvalidShare, ProofError
+from tssnode.errors import InvalidModulus, InvalidShare
 from tssnode.protocol.base import (
     BROADCAST,
     Echo,
@@ -93,8 +93,9 @@ class ShareMsg(Wire):
     fac_proof: fac.FacProof
 
 
-def _commitment(cfg: SessionConfig, party: int, o: Open) -> bytes:
-    data = dumps(["tssnode.aux.V/1", cfg.ssid, party, o.N, o.ped, o.prm_proof, o.F, o.rid, o.u])
+def commitment(ssid: bytes, party: int, o: Open) -> bytes:
+    """V_j recomputed from party j's opening (the echo is not part of it)."""
+    data = dumps(["tssnode.aux.V/1", ssid, party, o.N, o.ped, o.prm_proof, o.F, o.rid, o.u])
     return hashlib.sha256(data).digest()
 
 
@@ -131,7 +132,7 @@ class Round1(Round):
         rid = cfg.rng.randbytes(32) if cfg.rng else secrets.token_bytes(32)
         u = cfg.rng.randbytes(32) if cfg.rng else secrets.token_bytes(32)
         opening = Open(sk.public, rp.public, psi, f.commitments(), rid, u, Echo({}))
-        msg = cfg.sign(2, BROADCAST, Commit(_commitment(cfg, cfg.self_id, opening)))
+        msg = cfg.sign(2, BROADCAST, Commit(commitment(cfg.ssid, cfg.self_id, opening)))
         return Outcome([msg], Round2(cfg, self.share, _Secrets(sk, rp, f, opening), msg))
 
 
@@ -176,8 +177,8 @@ class Round3(Round):
     def verify(self, msg: Message, body: Open) -> None:
         cfg, j = self.cfg, msg.sender
         self.check_echo(msg, body.echo, self.seen)
-        if _commitment(cfg, j, body) != self.commits[j]:
-            raise cfg.blame(self.number, j, "opening does not match commitment", msg)
+        if commitment(cfg.ssid, j, body) != self.commits[j]:
+            raise cfg.blame(self.number, j, "opening does not match commitment", self.seen[j], msg)
         if len(body.rid) != 32 or len(body.u) != 32:
             raise cfg.blame(self.number, j, "rid or u is not 32 bytes", msg)
         try:
@@ -185,10 +186,10 @@ class Round3(Round):
             if body.ped.n != body.N.n:
                 raise InvalidModulus("ring-Pedersen modulus differs from the Paillier modulus")
             body.ped.validate(cfg.params)
-            prm.verify(proof_context(cfg, j), body.ped, body.prm_proof)
             check_commitments(body.F, cfg.threshold, refresh=True)
-        except (InvalidModulus, ProofError, InvalidShare) as exc:
+        except (InvalidModulus, InvalidShare) as exc:
             raise cfg.blame(self.number, j, str(exc), msg) from None
+        self.require_proof(prm, proof_context(cfg, j), body.ped, body.prm_proof, msg)
         if body.N.n == self.mine.paillier.n:
             raise cfg.blame(self.number, j, "Paillier modulus copies ours", msg)
 
@@ -234,14 +235,12 @@ class Output(Round):
         cfg, j = self.cfg, msg.sender
         ctx = proof_context(cfg, j, self.rid)
         o = self.opens[j]
-        try:
-            if isinstance(body, ModMsg):
-                self.check_echo(msg, body.echo, self.seen)
-                mod.verify(ctx, mod.ModStatement(o.N.n), body.proof)
-                return
-            fac.verify(ctx, fac.FacStatement(o.N, self.mine.pedersen.public), body.fac_proof)
-        except ProofError as exc:
-            raise cfg.blame(self.number, j, str(exc), msg) from None
+        if isinstance(body, ModMsg):
+            self.check_echo(msg, body.echo, self.seen)
+            self.require_proof(mod, ctx, mod.ModStatement(o.N.n), body.proof, msg)
+            return
+        stmt = fac.FacStatement(o.N, self.mine.pedersen.public)
+        self.require_proof(fac, ctx, stmt, body.fac_proof, msg)
         sk = self.mine.paillier
         if not sk.public.is_ciphertext(body.C):
             raise cfg.blame(self.number, j, "share ciphertext not in Z*_{N²}", msg)

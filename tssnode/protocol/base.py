@@ -18,15 +18,24 @@ import random
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from tssnode.crypto.encoding import Wire, dumps, from_plain, loads_plain, wire
 from tssnode.crypto.identity import IdentityKey, verify_signature
 from tssnode.crypto.params import Parameters, check_allowed
-from tssnode.errors import EncodingError, TssError
+from tssnode.errors import EncodingError, ProofError, TssError
+from tssnode.zk.common import ProofContext
 
 BROADCAST = 0  # recipient id of a broadcast; party ids start at 1
 PROTOCOL_VERSION = "cggmp21-tssnode/1"
+
+
+class ProofModule(Protocol):
+    """A tssnode.zk proof module (its `NAME` and `verify`)."""
+
+    NAME: str
+
+    def verify(self, ctx: ProofContext, stmt: Any, proof: Any) -> None: ...
 
 
 # -- errors -----------------------------------------------------------------------------------
@@ -70,17 +79,33 @@ def envelope_digest(ssid: bytes, rnd: int, sender: int, recipient: int, body_has
     return hashlib.sha256(data).digest()
 
 
+@wire("tssnode.protocol.proof-evidence/1")
+@dataclass(frozen=True)
+class ProofEvidence(Wire):
+    """A proof that failed, with everything needed to run its verifier again: the proof
+    context (session id, prover, tier), the statement and the proof, encoded."""
+
+    proof_name: str
+    ssid: bytes
+    prover: int
+    params: Parameters
+    statement: bytes
+    proof: bytes
+
+
 @wire("tssnode.protocol.blame/1")
 @dataclass(frozen=True)
 class Blame(Wire):
-    """Evidence of a fault: the culprits, the failed check, and the signed messages that
-    show it (re-verifiable by anyone holding the parties' identity keys)."""
+    """Evidence of a fault: the culprits, the failed check, the signed messages that show
+    it and, for a failed proof, the proof with its statement. `evidence.verify_blame`
+    re-checks it with nothing but the parties' identity keys."""
 
     ssid: bytes
     round: int
     culprits: tuple[int, ...]
     check: str
     messages: tuple[Message, ...]
+    proofs: tuple[ProofEvidence, ...] = ()
 
 
 class ProtocolAbort(TssError):
@@ -167,6 +192,9 @@ class SessionConfig:
 
     def blame(self, rnd: int, culprit: int, check: str, *msgs: Message) -> ProtocolAbort:
         return ProtocolAbort(Blame(self.ssid, rnd, (culprit,), check, tuple(msgs)))
+
+    def proof_context(self, prover: int, ssid: bytes | None = None) -> ProofContext:
+        return ProofContext(self.ssid if ssid is None else ssid, prover, self.params)
 
 
 @dataclass
@@ -313,6 +341,29 @@ class Round(ABC):
         )
 
     # -- helpers for subclasses ----------------------------------------------------------------
+    def check_proof(
+        self, module: ProofModule, ctx: ProofContext, stmt: Wire, proof: Wire
+    ) -> tuple[str, ProofEvidence] | None:
+        """Run `module.verify`; on failure return the failed check and the evidence."""
+        try:
+            module.verify(ctx, stmt, proof)
+        except ProofError as exc:
+            evidence = ProofEvidence(
+                exc.proof, ctx.ssid, ctx.prover, ctx.params, stmt.to_bytes(), proof.to_bytes()
+            )
+            return str(exc), evidence
+        return None
+
+    def require_proof(
+        self, module: ProofModule, ctx: ProofContext, stmt: Wire, proof: Wire, *msgs: Message
+    ) -> None:
+        """`check_proof`, raising an abort that blames the prover with the evidence."""
+        failed = self.check_proof(module, ctx, stmt, proof)
+        if failed is not None:
+            check, evidence = failed
+            blame = Blame(self.cfg.ssid, self.number, (ctx.prover,), check, msgs, (evidence,))
+            raise ProtocolAbort(blame)
+
     def bcast(self, sender: int) -> Any:
         return self.broadcasts[sender][1]
 

@@ -88,7 +88,7 @@ class ShareMsg(Wire):
 
 
 def commitment(
-    cfg: SessionConfig,
+    ssid: bytes,
     party: int,
     rid: bytes,
     F: tuple[Point, ...],
@@ -96,8 +96,13 @@ def commitment(
     chain: bytes,
     u: bytes,
 ) -> bytes:
-    data = dumps(["tssnode.keygen.V/1", cfg.ssid, party, rid, F, A, chain, u])
+    data = dumps(["tssnode.keygen.V/1", ssid, party, rid, F, A, chain, u])
     return hashlib.sha256(data).digest()
+
+
+def open_commitment(ssid: bytes, party: int, o: Open) -> bytes:
+    """V_j recomputed from party j's opening."""
+    return commitment(ssid, party, o.rid, o.F, o.A, o.chain, o.u)
 
 
 @dataclass(frozen=True, repr=False)
@@ -120,7 +125,7 @@ class Round1(Round):
         f = Polynomial.random(cfg.threshold, None, cfg.rng)
         mine = _Secrets(f, sch.commit(cfg.rng), _rand32(cfg), _rand32(cfg), _rand32(cfg))
         V = commitment(
-            cfg, cfg.self_id, mine.rid, f.commitments(), mine.nonce.A, mine.chain, mine.u
+            cfg.ssid, cfg.self_id, mine.rid, f.commitments(), mine.nonce.A, mine.chain, mine.u
         )
         msg = cfg.sign(2, BROADCAST, Commit(V))
         return Outcome([msg], Round2(cfg, mine, msg))
@@ -173,8 +178,8 @@ class Round3(Round):
         self.check_echo(msg, body.echo, self.seen)
         if not (len(body.rid) == len(body.chain) == len(body.u) == 32):
             raise cfg.blame(self.number, j, "rid, chain key or u is not 32 bytes", msg)
-        if commitment(cfg, j, body.rid, body.F, body.A, body.chain, body.u) != self.commits[j]:
-            raise cfg.blame(self.number, j, "opening does not match commitment", msg)
+        if open_commitment(cfg.ssid, j, body) != self.commits[j]:
+            raise cfg.blame(self.number, j, "opening does not match commitment", self.seen[j], msg)
         try:
             check_commitments(body.F, cfg.threshold, refresh=False)
         except InvalidShare as exc:
@@ -227,12 +232,8 @@ class Output(Round):
             self.check_echo(msg, body.echo, self.seen)
             if self.As[j] != body.proof.A:
                 raise cfg.blame(self.number, j, "Π^sch first message differs from committed A", msg)
-            try:
-                sch.verify(
-                    proof_context(cfg, self.rid, j), sch.SchStatement(self.Fs[j][0]), body.proof
-                )
-            except Exception as exc:
-                raise cfg.blame(self.number, j, str(exc), msg) from None
+            ctx = proof_context(cfg, self.rid, j)
+            self.require_proof(sch, ctx, sch.SchStatement(self.Fs[j][0]), body.proof, msg)
         else:
             try:
                 verify_share(self.Fs[j], cfg.self_id, body.share)

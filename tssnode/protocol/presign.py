@@ -38,13 +38,13 @@ from tssnode.crypto.encoding import Big, Scalar, Wire, wire
 from tssnode.crypto.group import G, Point, Q, base_mul, inv_mod_q, point_sum
 from tssnode.crypto.paillier import PaillierPublicKey, PaillierSecretKey
 from tssnode.crypto.params import Parameters
-from tssnode.errors import ProofError
 from tssnode.protocol.base import (
     BROADCAST,
     Blame,
     Echo,
     Message,
     Outcome,
+    ProofEvidence,
     ProtocolAbort,
     Round,
     SessionConfig,
@@ -219,10 +219,7 @@ class Round2(Round):
         bmsg, b = self.broadcasts[sender]
         dmsg, d = self.directs[sender]
         stmt = enc.EncStatement(st.pk(sender), b.K, st.share.aux.pedersen[cfg.self_id])
-        try:
-            enc.verify(st.ctx(cfg, sender), stmt, d.psi0)
-        except ProofError as exc:
-            raise cfg.blame(self.number, sender, str(exc), bmsg, dmsg) from None
+        self.require_proof(enc, st.ctx(cfg, sender), stmt, d.psi0, bmsg, dmsg)
 
     def finalize(self) -> Outcome:
         cfg, st = self.cfg, self.st
@@ -310,22 +307,13 @@ class Round3(Round):
         mine = st.share.aux.pedersen[me]
         ctx = st.ctx(cfg, sender)
         pk_j = st.pk(sender)
-        try:
-            affg.verify(
-                ctx,
-                affg.AffgStatement(st.sk.public, pk_j, st.K, b.D[me], b.F[me], b.Gamma, mine),
-                d.psi,
-            )
-            X_j = st.X_eff[sender]
-            affg.verify(
-                ctx,
-                affg.AffgStatement(st.sk.public, pk_j, st.K, b.D_hat[me], b.F_hat[me], X_j, mine),
-                d.psi_hat,
-            )
-            ls = logstar.LogStarStatement(pk_j, self.r1[sender].G, b.Gamma, G, mine)
-            logstar.verify(ctx, ls, d.psi_prime)
-        except ProofError as exc:
-            raise cfg.blame(self.number, sender, str(exc), bmsg, dmsg) from None
+        stmt = affg.AffgStatement(st.sk.public, pk_j, st.K, b.D[me], b.F[me], b.Gamma, mine)
+        self.require_proof(affg, ctx, stmt, d.psi, bmsg, dmsg)
+        X_j = st.X_eff[sender]
+        stmt = affg.AffgStatement(st.sk.public, pk_j, st.K, b.D_hat[me], b.F_hat[me], X_j, mine)
+        self.require_proof(affg, ctx, stmt, d.psi_hat, bmsg, dmsg)
+        ls = logstar.LogStarStatement(pk_j, self.r1[sender].G, b.Gamma, G, mine)
+        self.require_proof(logstar, ctx, ls, d.psi_prime, bmsg, dmsg)
 
     def finalize(self) -> Outcome:
         cfg, st = self.cfg, self.st
@@ -403,10 +391,7 @@ class Output(Round):
             self.Gamma,
             st.share.aux.pedersen[cfg.self_id],
         )
-        try:
-            logstar.verify(st.ctx(cfg, sender), stmt, d.psi_dprime)
-        except ProofError as exc:
-            raise cfg.blame(self.number, sender, str(exc), bmsg, dmsg) from None
+        self.require_proof(logstar, st.ctx(cfg, sender), stmt, d.psi_dprime, bmsg, dmsg)
 
     def finalize(self) -> Outcome:
         cfg, st = self.cfg, self.st
@@ -507,7 +492,7 @@ class Identify(Round):
     ) -> None:
         super().__init__(cfg)
         self.st, self.r1, self.r2, self.deltas, self.seen = st, r1, r2, deltas, seen
-        self.culprits: dict[int, tuple[str, tuple[Message, ...]]] = {}
+        self.culprits: dict[int, tuple[str, tuple[Message, ...], ProofEvidence]] = {}
 
     def verify(self, msg: Message, body: IdBcast | IdDirect) -> None:
         if isinstance(body, IdBcast):
@@ -520,22 +505,20 @@ class Identify(Round):
         dmsg, d = self.directs[sender]
         pk = st.pk(sender)
         ctx = st.ctx(cfg, sender)
-        try:
-            mul.verify(
-                ctx, mul.MulStatement(pk, self.r1[sender].G, self.r1[sender].K, b.H), b.mul_proof
-            )
-        except ProofError as exc:
-            self.culprits[sender] = (str(exc), (bmsg,))
+        stmt_mul = mul.MulStatement(pk, self.r1[sender].G, self.r1[sender].K, b.H)
+        failed = self.check_proof(mul, ctx, stmt_mul, b.mul_proof)
+        if failed is not None:
+            self.culprits[sender] = (failed[0], (bmsg,), failed[1])
             return
         C = combined_delta_ciphertext(sender, cfg.parties, b.H, self.r2, pk)
         bits = plaintext_bound(cfg.params, len(cfg.parties))
         stmt = dec.DecStatement(
             pk, C, self.deltas[sender], bits, st.share.aux.pedersen[cfg.self_id]
         )
-        try:
-            dec.verify(ctx, stmt, d.dec_proof)
-        except ProofError as exc:
-            self.culprits[sender] = (f"δ_i does not match its ciphertexts: {exc}", (bmsg, dmsg))
+        failed = self.check_proof(dec, ctx, stmt, d.dec_proof)
+        if failed is not None:
+            check = f"δ_i does not match its ciphertexts: {failed[0]}"
+            self.culprits[sender] = (check, (bmsg, dmsg), failed[1])
 
     def finalize(self) -> Outcome:
         cfg = self.cfg
@@ -546,9 +529,9 @@ class Identify(Round):
         culprits = tuple(sorted(self.culprits))
         check = "; ".join(f"party {j}: {self.culprits[j][0]}" for j in culprits)
         msgs = tuple(m for j in culprits for m in self.culprits[j][1])
-        raise ProtocolAbort(
-            Blame(cfg.ssid, self.number, culprits, f"presign identification: {check}", msgs)
-        )
+        proofs = tuple(self.culprits[j][2] for j in culprits)
+        check = f"presign identification: {check}"
+        raise ProtocolAbort(Blame(cfg.ssid, self.number, culprits, check, msgs, proofs))
 
 
 def start(

@@ -24,13 +24,14 @@ from tssnode.crypto.group import Point, Q
 from tssnode.crypto.paillier import PaillierPublicKey
 from tssnode.crypto.params import Parameters
 from tssnode.crypto.signature import InvalidSignature, Signature, digest_to_scalar, finalize
-from tssnode.errors import ProofError, TssError
+from tssnode.errors import TssError
 from tssnode.protocol.base import (
     BROADCAST,
     Blame,
     Echo,
     Message,
     Outcome,
+    ProofEvidence,
     ProtocolAbort,
     Round,
     SessionConfig,
@@ -230,7 +231,7 @@ class Identify(Round):
     ) -> None:
         super().__init__(cfg)
         self.st, self.sigmas, self.X_eff, self.seen = st, sigmas, X_eff, seen
-        self.culprits: dict[int, tuple[str, tuple[Message, ...]]] = {}
+        self.culprits: dict[int, tuple[str, tuple[Message, ...], ProofEvidence]] = {}
 
     def verify(self, msg: Message, body: IdBcast | IdDirect) -> None:
         if isinstance(body, IdBcast):
@@ -246,17 +247,15 @@ class Identify(Round):
         mine = share.aux.pedersen[cfg.self_id]
         ctx = ProofContext(cfg.ssid, sender, cfg.params)
         tr = st.presig.transcript
-        try:
-            mulstar.verify(
-                ctx,
-                mulstar.MulStarStatement(pk, tr.K[sender], b.H_hat, self.X_eff[sender], mine),
-                d.mulstar_proof,
-            )
+        stmt_ms = mulstar.MulStarStatement(pk, tr.K[sender], b.H_hat, self.X_eff[sender], mine)
+        failed = self.check_proof(mulstar, ctx, stmt_ms, d.mulstar_proof)
+        if failed is None:
             C = combined_sigma_ciphertext(sender, cfg.parties, b.H_hat, tr, pk, st.m, st.r)
             bits = sigma_plaintext_bound(cfg.params, len(cfg.parties))
-            dec.verify(ctx, dec.DecStatement(pk, C, self.sigmas[sender], bits, mine), d.dec_proof)
-        except ProofError as exc:
-            self.culprits[sender] = (str(exc), (bmsg, dmsg))
+            stmt = dec.DecStatement(pk, C, self.sigmas[sender], bits, mine)
+            failed = self.check_proof(dec, ctx, stmt, d.dec_proof)
+        if failed is not None:
+            self.culprits[sender] = (failed[0], (bmsg, dmsg), failed[1])
 
     def finalize(self) -> Outcome:
         cfg = self.cfg
@@ -269,9 +268,9 @@ class Identify(Round):
         culprits = tuple(sorted(self.culprits))
         check = "; ".join(f"party {j}: {self.culprits[j][0]}" for j in culprits)
         msgs = tuple(m for j in culprits for m in self.culprits[j][1])
-        raise ProtocolAbort(
-            Blame(cfg.ssid, self.number, culprits, f"sign identification: {check}", msgs)
-        )
+        proofs = tuple(self.culprits[j][2] for j in culprits)
+        check = f"sign identification: {check}"
+        raise ProtocolAbort(Blame(cfg.ssid, self.number, culprits, check, msgs, proofs))
 
 
 def _effective_share(share: KeyShare, presig: Presignature) -> int:
