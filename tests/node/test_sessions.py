@@ -1,0 +1,174 @@
+"""The session driver over an in-process transport: real rounds, real worker threads,
+trio time. (The libp2p transport is tested in the node's multi-process tests.)"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import trio
+
+from tssnode.node.events import EventBus
+from tssnode.node.sessions import Session, SessionTimeout
+from tssnode.protocol import aux, keygen, presign
+from tssnode.protocol.base import Message, ProtocolAbort, make_ssid
+from tssnode.protocol.local import pool_primes
+from tssnode.protocol.runner import make_configs
+
+from ..conftest import TEST
+from ..protocol.helpers import key
+
+pytestmark = pytest.mark.trio
+
+
+class LocalTransport:
+    """Delivers one party's envelopes to the other parties' sessions in this process."""
+
+    def __init__(self, me: int, sessions: dict[int, Session], drop_to: set[int] | None = None):
+        self.me, self.sessions, self.drop_to = me, sessions, drop_to or set()
+        self.sent = 0
+
+    async def send(self, party: int, data: bytes) -> None:
+        self.sent += 1
+        if party not in self.drop_to and party in self.sessions:
+            self.sessions[party].offer(data)
+        await trio.lowlevel.checkpoint()
+
+    async def broadcast(self, data: bytes) -> None:
+        for p in self.sessions:
+            if p != self.me:
+                await self.send(p, data)
+
+
+def _sessions(rounds, events, limiter, *, drop=None, timeout=30.0, only=None):
+    sessions: dict[int, Session] = {}
+    for p, rnd in rounds.items():
+        if only is not None and p not in only:
+            continue
+        t = LocalTransport(p, sessions, (drop or {}).get(p))
+        sessions[p] = Session(rnd, t, events=events, limiter=limiter, round_timeout=timeout)
+    return sessions
+
+
+async def _run_all(sessions):
+    results, errors = {}, {}
+
+    async def one(p, s):
+        try:
+            results[p] = await s.run()
+        except (ProtocolAbort, SessionTimeout) as exc:
+            errors[p] = exc
+
+    async with trio.open_nursery() as nursery:
+        for p, s in sessions.items():
+            nursery.start_soon(one, p, s)
+    return results, errors
+
+
+async def test_keygen_and_aux_over_sessions():
+    events = EventBus()
+    limiter = trio.CapacityLimiter(2)
+    ssid = make_ssid("keygen", TEST, [1, 2, 3], 1, b"sessions")
+    cfgs = make_configs((1, 2, 3), 1, TEST, ssid, seed=11)
+    results, errors = await _run_all(
+        _sessions({p: keygen.start(c) for p, c in cfgs.items()}, events, limiter)
+    )
+    assert not errors
+    shares = {p: r.result for p, r in results.items()}
+    assert len({s.key.public_key for s in shares.values()}) == 1
+    primes = pool_primes(TEST, random.Random(11))
+    ssid2 = make_ssid("aux", TEST, [1, 2, 3], 1, b"sessions-aux")
+    cfgs2 = make_configs((1, 2, 3), 1, TEST, ssid2, seed=12)
+    rounds = {p: aux.start(c, shares[p], primes(p)) for p, c in cfgs2.items()}
+    results2, errors2 = await _run_all(_sessions(rounds, events, limiter))
+    assert not errors2
+    assert all(r.result.aux is not None for r in results2.values())
+    kinds = [e.kind for e in events.recent]
+    assert kinds.count("session.started") == 6 and kinds.count("session.done") == 6
+    assert any(e.kind == "session.round" and e.fields["waiting_for"] for e in events.recent)
+
+
+# Real time, short deadlines: trio's autojump clock would jump while rounds compute in
+# worker threads (trio sees every task blocked) and fire deadlines early.
+
+
+async def test_missing_party_times_out_naming_it():
+    events = EventBus()
+    ssid = make_ssid("keygen", TEST, [1, 2, 3], 1, b"timeout")
+    cfgs = make_configs((1, 2, 3), 1, TEST, ssid, seed=13)
+    rounds = {p: keygen.start(c) for p, c in cfgs.items()}
+    # party 3 never runs
+    results, errors = await _run_all(
+        _sessions(rounds, events, trio.CapacityLimiter(2), timeout=2.0, only={1, 2})
+    )
+    assert not results
+    assert set(errors) == {1, 2}
+    for exc in errors.values():
+        assert isinstance(exc, SessionTimeout) and exc.missing == [3]
+    failed = [e for e in events.recent if e.kind == "session.failed"]
+    assert len(failed) == 2 and all(e.fields["culprits"] == [3] for e in failed)
+
+
+async def test_dropped_direct_message_times_out_naming_the_sender():
+    ssid = make_ssid("keygen", TEST, [1, 2, 3], 1, b"drop")
+    cfgs = make_configs((1, 2, 3), 1, TEST, ssid, seed=14)
+    rounds = {p: keygen.start(c) for p, c in cfgs.items()}
+    # party 2's messages to party 1 are lost
+    sessions = _sessions(rounds, EventBus(), trio.CapacityLimiter(2), drop={2: {1}}, timeout=2.0)
+    _, errors = await _run_all(sessions)
+    assert isinstance(errors[1], SessionTimeout) and errors[1].missing == [2]
+
+
+async def test_garbage_is_refused_without_stopping_the_session():
+    ssid = make_ssid("keygen", TEST, [1, 2, 3], 1, b"garbage")
+    cfgs = make_configs((1, 2, 3), 1, TEST, ssid, seed=15)
+    sessions = _sessions(
+        {p: keygen.start(c) for p, c in cfgs.items()}, EventBus(), trio.CapacityLimiter(2)
+    )
+    for s in sessions.values():
+        s.offer(b"\xff\xfe garbage")
+    results, errors = await _run_all(sessions)
+    assert not errors and len(results) == 3
+    assert all(s.refused >= 1 for s in sessions.values())
+
+
+async def test_identification_reaches_a_party_that_finished():
+    """Party 2 lies about δ to party 1 only: party 3 finishes presign, yet joins the
+    identification that party 1 starts, and both honest parties name party 2."""
+    from tssnode.crypto.group import Q
+    from tssnode.protocol.runner import Tamper, replace_field
+
+    group, shares = key(4, 2, 1)
+    signers = (1, 2, 3)
+    ssid = presign.presign_ssid(shares[1], signers, 0, None, b"ident")
+    ids = {p: group.identities[p] for p in signers}
+    cfgs = make_configs(signers, 2, TEST, ssid, seed=16, identities=ids)
+    rounds = {p: presign.start(c, shares[p]) for p, c in cfgs.items()}
+    sessions = _sessions(rounds, EventBus(), trio.CapacityLimiter(2), timeout=60)
+    rule = Tamper(
+        2, 4, recipient=1, broadcast=True, mutate=replace_field("delta", lambda d: (d + 1) % Q)
+    )
+
+    class Lying(LocalTransport):
+        async def send(self, party, data):
+            msg = Message.from_bytes(data)
+            if rule.matches(msg, party):
+                data = rule.apply(msg, party, cfgs[2].identity).to_bytes()
+            await super().send(party, data)
+
+    sessions[2].transport = Lying(2, sessions)
+    outcome: dict[int, object] = {}
+
+    async def one(p, s):
+        try:
+            res = await s.run()
+            again = await s.serve_identification(30)
+            outcome[p] = res if again is None else again
+        except (ProtocolAbort, SessionTimeout) as exc:
+            outcome[p] = exc
+
+    async with trio.open_nursery() as nursery:
+        for p, s in sessions.items():
+            nursery.start_soon(one, p, s)
+    assert isinstance(outcome[1], ProtocolAbort) and outcome[1].culprits == (2,)
+    assert isinstance(outcome[3], ProtocolAbort) and outcome[3].culprits == (2,)

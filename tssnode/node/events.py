@@ -1,0 +1,96 @@
+"""The node's event stream: everything that happens, for the API and the console.
+
+Events are small JSON-ready records (kind, time, fields). Publishing never blocks the
+node: each subscriber has a bounded buffer, and a subscriber that falls behind loses
+its oldest events and is told how many it missed (`dropped`), instead of slowing the
+node down. A ring of recent events serves late subscribers and `GET /events?since=`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+KINDS = (
+    "peer.up",
+    "peer.down",
+    "block.committed",
+    "view.changed",
+    "session.started",
+    "session.round",
+    "session.done",
+    "session.failed",
+    "proof.verified",
+    "proof.rejected",
+    "key.active",
+    "signature.ready",
+    "blame",
+    "log",
+)
+
+
+@dataclass(frozen=True)
+class Event:
+    seq: int
+    kind: str
+    time: float
+    fields: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"seq": self.seq, "kind": self.kind, "time": self.time, **self.fields}
+
+
+@dataclass
+class _Subscriber:
+    buffer: deque[Event]
+    wake: trio.Event = field(default_factory=trio.Event)
+    dropped: int = 0
+
+
+class EventBus:
+    """Publish/subscribe within one trio process."""
+
+    def __init__(self, history: int = 2000, per_subscriber: int = 1000) -> None:
+        self._seq = itertools.count(1)
+        self.recent: deque[Event] = deque(maxlen=history)
+        self._subs: set[_Subscriber] = set()
+        self._cap = per_subscriber
+
+    def publish(self, kind: str, **fields: Any) -> Event:
+        if kind not in KINDS:
+            raise ValueError(f"unknown event kind {kind!r}")
+        event = Event(next(self._seq), kind, time.time(), fields)
+        self.recent.append(event)
+        for sub in self._subs:
+            if len(sub.buffer) >= self._cap:
+                sub.buffer.popleft()
+                sub.dropped += 1
+            sub.buffer.append(event)
+            sub.wake.set()
+        return event
+
+    def since(self, seq: int) -> list[Event]:
+        return [e for e in self.recent if e.seq > seq]
+
+    async def subscribe(self, since: int | None = None) -> AsyncIterator[Event]:
+        """Events from now on (after replaying those newer than `since`, if given)."""
+        sub = _Subscriber(deque(self.since(since) if since is not None else ()))
+        self._subs.add(sub)
+        try:
+            while True:
+                if sub.dropped:
+                    missed, sub.dropped = sub.dropped, 0
+                    yield Event(0, "log", time.time(), {"level": "warning", "dropped": missed})
+                while sub.buffer:
+                    yield sub.buffer.popleft()
+                sub.wake = trio.Event()
+                if not sub.buffer:
+                    await sub.wake.wait()
+        finally:
+            self._subs.discard(sub)

@@ -1,0 +1,206 @@
+"""Run a protocol session's rounds over a network transport.
+
+The round objects of `tssnode.protocol` do the maths; this module moves their envelopes
+and keeps time. Every `deliver` and `finalize` runs in a worker thread (gmpy2 releases
+the GIL there) through a shared limiter, so the node keeps answering the network and the
+API while proofs are computed. Each round has a deadline: when it passes, the session
+fails with `SessionTimeout` naming the parties still missing, and the caller (the node)
+retries with another signer set where it can.
+
+Messages for a later round are held until the session gets there; messages for a
+finished session are handed to its last round for `reopen` (a peer starting the
+identification step) during a grace period.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Protocol
+
+import trio
+
+from tssnode.crypto.arith import gil_released
+from tssnode.errors import EncodingError, TssError
+from tssnode.node.events import EventBus
+from tssnode.protocol.base import BROADCAST, Message, MessageRefused, Outcome, ProtocolAbort, Round
+
+
+class SessionTimeout(TssError):
+    """A round did not complete in time; `missing` are the parties not heard from."""
+
+    def __init__(self, ssid: bytes, rnd: int, missing: list[int]) -> None:
+        super().__init__(f"session {ssid.hex()[:12]} round {rnd}: no message from {missing}")
+        self.ssid, self.round, self.missing = ssid, rnd, missing
+
+
+class SessionTransport(Protocol):
+    """How a session reaches the other parties (the node implements it over libp2p)."""
+
+    async def send(self, party: int, data: bytes) -> None:
+        """Deliver to one party or raise (the network layer retries and acknowledges)."""
+
+    async def broadcast(self, data: bytes) -> None:
+        """Deliver to every other party of the session."""
+
+
+@dataclass
+class SessionResult:
+    ssid: bytes
+    phase: str
+    result: Any
+    rounds: int
+    seconds: float
+
+
+async def _in_thread(limiter: trio.CapacityLimiter, fn: Callable[[], Any]) -> Any:
+    def work() -> Any:
+        with gil_released():
+            return fn()
+
+    return await trio.to_thread.run_sync(work, limiter=limiter)
+
+
+class Session:
+    """One party's run of one phase."""
+
+    def __init__(
+        self,
+        first: Round,
+        transport: SessionTransport,
+        *,
+        events: EventBus,
+        limiter: trio.CapacityLimiter,
+        round_timeout: float = 60.0,
+        total_rounds: int | None = None,
+    ) -> None:
+        self.round: Round = first
+        self.transport = transport
+        self.events = events
+        self.limiter = limiter
+        self.round_timeout = round_timeout
+        self.total_rounds = total_rounds
+        self.ssid = first.cfg.ssid
+        self.phase = first.phase
+        self.inbox_send, self.inbox = trio.open_memory_channel[Message](1000)
+        self.refused = 0
+        self.done = trio.Event()
+
+    # -- the transport side -------------------------------------------------------------------
+    def offer(self, data: bytes) -> None:
+        """Hand an incoming envelope to this session (never blocks; drops if flooded)."""
+        try:
+            msg = Message.from_bytes(data)
+        except EncodingError:
+            self.refused += 1
+            return
+        try:
+            self.inbox_send.send_nowait(msg)
+        except (trio.WouldBlock, trio.ClosedResourceError):
+            self.refused += 1
+
+    # -- running ------------------------------------------------------------------------------
+    async def run(self) -> SessionResult:
+        """Run to the phase's result. Raises ProtocolAbort or SessionTimeout."""
+        self.events.publish(
+            "session.started",
+            ssid=self.ssid.hex(),
+            phase=self.phase,
+            parties=list(self.round.cfg.parties),
+        )
+        try:
+            first: Outcome = await _in_thread(self.limiter, self.round.finalize)
+            return await self._drive(first, time.monotonic())
+        finally:
+            self.done.set()
+
+    async def _drive(self, outcome: Outcome, start: float) -> SessionResult:
+        held: list[Message] = []
+        try:
+            while True:
+                await self._send(outcome)
+                if outcome.next is None:
+                    seconds = time.monotonic() - start
+                    self.events.publish(
+                        "session.done", ssid=self.ssid.hex(), phase=self.phase, seconds=seconds
+                    )
+                    return SessionResult(
+                        self.ssid, self.phase, outcome.result, self.round.number, seconds
+                    )
+                self.round = outcome.next
+                self._progress()
+                held = await self._collect(held)
+                outcome = await _in_thread(self.limiter, self.round.finalize)
+        except (ProtocolAbort, SessionTimeout) as exc:
+            culprits = exc.culprits if isinstance(exc, ProtocolAbort) else tuple(exc.missing)
+            self.events.publish(
+                "session.failed",
+                ssid=self.ssid.hex(),
+                phase=self.phase,
+                round=self.round.number,
+                culprits=list(culprits),
+                check=str(exc),
+            )
+            raise
+
+    def _progress(self) -> None:
+        waiting = sorted({p for p, _ in self.round.expected()})
+        self.events.publish(
+            "session.round",
+            ssid=self.ssid.hex(),
+            phase=self.phase,
+            round=self.round.number,
+            of=self.total_rounds,
+            waiting_for=waiting,
+        )
+
+    async def _send(self, outcome: Outcome) -> None:
+        for msg in outcome.messages:
+            data = msg.to_bytes()
+            if msg.recipient == BROADCAST:
+                await self.transport.broadcast(data)
+            else:
+                await self.transport.send(msg.recipient, data)
+
+    async def _collect(self, held: list[Message]) -> list[Message]:
+        """Deliver messages until the current round is ready; return those for later rounds."""
+        rnd = self.round
+        later: list[Message] = []
+        pending = list(held)
+        with trio.move_on_after(self.round_timeout) as scope:
+            while not rnd.ready():
+                msg = pending.pop(0) if pending else await self.inbox.receive()
+                if msg.round > rnd.number:
+                    later.append(msg)
+                    continue
+                try:
+                    await _in_thread(self.limiter, partial(rnd.deliver, msg))
+                except MessageRefused:
+                    self.refused += 1
+        if scope.cancelled_caught:
+            missing = sorted({p for p, _ in rnd.expected()})
+            raise SessionTimeout(self.ssid, rnd.number, missing)
+        return later + pending
+
+    async def serve_identification(self, grace: float) -> SessionResult | None:
+        """After a result, keep serving for `grace` seconds: if a peer starts the
+        identification step (it saw a failure this party did not), join it. Returns None
+        when nobody did (the result stands); otherwise the result is withdrawn and the
+        identification runs to its end (normally a ProtocolAbort naming the culprit)."""
+        with trio.move_on_after(grace):
+            while True:
+                msg = await self.inbox.receive()
+                if msg.round != self.round.number + 1:
+                    continue
+                reopened: Outcome | None = await _in_thread(
+                    self.limiter, partial(self.round.reopen, msg)
+                )
+                if reopened is not None:
+                    self.offer(msg.to_bytes())  # it belongs to the identification round
+                    return await self._drive(reopened, time.monotonic())
+        return None
+
+
+Runner = Callable[[Session], Awaitable[SessionResult]]
