@@ -401,3 +401,34 @@ class Round(ABC):
                     )
                 )
             raise cfg.blame(self.number, msg.sender, f"echo forges party {party}'s broadcast", msg)
+
+
+class IdentifyRound(Round):
+    """The failure branch of presign and sign: check every party's identification proofs,
+    collect each party whose proof fails (with the evidence), then blame them all."""
+
+    #: "presign identification" / "sign identification"
+    label: ClassVar[str]
+    #: What it means when every proof holds (the failure had no culprit among them).
+    all_clear: ClassVar[str]
+
+    def __init__(self, cfg: SessionConfig) -> None:
+        super().__init__(cfg)
+        self.culprits: dict[int, tuple[str, tuple[Message, ...], ProofEvidence]] = {}
+
+    def convict(
+        self, party: int, failed: tuple[str, ProofEvidence], *msgs: Message, prefix: str = ""
+    ) -> None:
+        check, evidence = failed
+        self.culprits[party] = (prefix + check, msgs, evidence)
+
+    def finalize(self) -> Outcome:
+        cfg = self.cfg
+        if not self.culprits:
+            raise ProtocolAbort(Blame(cfg.ssid, self.number, (), self.all_clear, ()))
+        culprits = tuple(sorted(self.culprits))
+        detail = "; ".join(f"party {j}: {self.culprits[j][0]}" for j in culprits)
+        msgs = tuple(m for j in culprits for m in self.culprits[j][1])
+        proofs = tuple(self.culprits[j][2] for j in culprits)
+        check = f"{self.label}: {detail}"
+        raise ProtocolAbort(Blame(cfg.ssid, self.number, culprits, check, msgs, proofs))

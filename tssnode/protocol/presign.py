@@ -40,12 +40,10 @@ from tssnode.crypto.paillier import PaillierPublicKey, PaillierSecretKey
 from tssnode.crypto.params import Parameters
 from tssnode.protocol.base import (
     BROADCAST,
-    Blame,
     Echo,
+    IdentifyRound,
     Message,
     Outcome,
-    ProofEvidence,
-    ProtocolAbort,
     Round,
     SessionConfig,
     echo_of,
@@ -473,8 +471,11 @@ def combined_delta_ciphertext(
     return C
 
 
-class Identify(Round):
+class Identify(IdentifyRound):
     """Fig. 7 identification: name every party whose Π^mul or Π^dec fails."""
+
+    label = "presign identification"
+    all_clear = "δ check failed but every party's proofs hold"
 
     number = 5
     phase = PHASE
@@ -492,7 +493,6 @@ class Identify(Round):
     ) -> None:
         super().__init__(cfg)
         self.st, self.r1, self.r2, self.deltas, self.seen = st, r1, r2, deltas, seen
-        self.culprits: dict[int, tuple[str, tuple[Message, ...], ProofEvidence]] = {}
 
     def verify(self, msg: Message, body: IdBcast | IdDirect) -> None:
         if isinstance(body, IdBcast):
@@ -508,7 +508,7 @@ class Identify(Round):
         stmt_mul = mul.MulStatement(pk, self.r1[sender].G, self.r1[sender].K, b.H)
         failed = self.check_proof(mul, ctx, stmt_mul, b.mul_proof)
         if failed is not None:
-            self.culprits[sender] = (failed[0], (bmsg,), failed[1])
+            self.convict(sender, failed, bmsg)
             return
         C = combined_delta_ciphertext(sender, cfg.parties, b.H, self.r2, pk)
         bits = plaintext_bound(cfg.params, len(cfg.parties))
@@ -517,21 +517,7 @@ class Identify(Round):
         )
         failed = self.check_proof(dec, ctx, stmt, d.dec_proof)
         if failed is not None:
-            check = f"δ_i does not match its ciphertexts: {failed[0]}"
-            self.culprits[sender] = (check, (bmsg, dmsg), failed[1])
-
-    def finalize(self) -> Outcome:
-        cfg = self.cfg
-        if not self.culprits:
-            raise ProtocolAbort(
-                Blame(cfg.ssid, self.number, (), "δ check failed but every party's proofs hold", ())
-            )
-        culprits = tuple(sorted(self.culprits))
-        check = "; ".join(f"party {j}: {self.culprits[j][0]}" for j in culprits)
-        msgs = tuple(m for j in culprits for m in self.culprits[j][1])
-        proofs = tuple(self.culprits[j][2] for j in culprits)
-        check = f"presign identification: {check}"
-        raise ProtocolAbort(Blame(cfg.ssid, self.number, culprits, check, msgs, proofs))
+            self.convict(sender, failed, bmsg, dmsg, prefix="δ_i does not match its ciphertexts: ")
 
 
 def start(

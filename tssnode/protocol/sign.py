@@ -27,12 +27,10 @@ from tssnode.crypto.signature import InvalidSignature, Signature, digest_to_scal
 from tssnode.errors import TssError
 from tssnode.protocol.base import (
     BROADCAST,
-    Blame,
     Echo,
+    IdentifyRound,
     Message,
     Outcome,
-    ProofEvidence,
-    ProtocolAbort,
     Round,
     SessionConfig,
     echo_of,
@@ -215,7 +213,11 @@ class Output(Round):
         return Outcome(out, Identify(cfg, st, sigmas, X_eff, seen))
 
 
-class Identify(Round):
+class Identify(IdentifyRound):
+    """Fig. 8 identification: name every party whose Π^mul* or Π^dec fails."""
+
+    label = "sign identification"
+    all_clear = "signature invalid but every party's proofs hold"
     number = 3
     phase = PHASE
     broadcast_body = IdBcast
@@ -231,7 +233,6 @@ class Identify(Round):
     ) -> None:
         super().__init__(cfg)
         self.st, self.sigmas, self.X_eff, self.seen = st, sigmas, X_eff, seen
-        self.culprits: dict[int, tuple[str, tuple[Message, ...], ProofEvidence]] = {}
 
     def verify(self, msg: Message, body: IdBcast | IdDirect) -> None:
         if isinstance(body, IdBcast):
@@ -255,22 +256,7 @@ class Identify(Round):
             stmt = dec.DecStatement(pk, C, self.sigmas[sender], bits, mine)
             failed = self.check_proof(dec, ctx, stmt, d.dec_proof)
         if failed is not None:
-            self.culprits[sender] = (failed[0], (bmsg, dmsg), failed[1])
-
-    def finalize(self) -> Outcome:
-        cfg = self.cfg
-        if not self.culprits:
-            raise ProtocolAbort(
-                Blame(
-                    cfg.ssid, self.number, (), "signature invalid but every party's proofs hold", ()
-                )
-            )
-        culprits = tuple(sorted(self.culprits))
-        check = "; ".join(f"party {j}: {self.culprits[j][0]}" for j in culprits)
-        msgs = tuple(m for j in culprits for m in self.culprits[j][1])
-        proofs = tuple(self.culprits[j][2] for j in culprits)
-        check = f"sign identification: {check}"
-        raise ProtocolAbort(Blame(cfg.ssid, self.number, culprits, check, msgs, proofs))
+            self.convict(sender, failed, bmsg, dmsg)
 
 
 def _effective_share(share: KeyShare, presig: Presignature) -> int:
