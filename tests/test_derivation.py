@@ -54,3 +54,16 @@ def test_bad_paths(bad):
 def test_path_round_trip():
     assert parse_path("m") == ()
     assert format_path(parse_path("m/0/1/2147483647")) == "m/0/1/2147483647"
+
+
+def test_addresses_against_known_vectors():
+    from tssnode.crypto.addresses import btc_p2wpkh, eth_address
+
+    one = base_mul(1)
+    # BIP-173's P2WPKH example is the key 1·G
+    assert btc_p2wpkh(one) == "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"
+    assert btc_p2wpkh(one, "testnet") == "tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx"
+    # the well-known Ethereum address of private key 1
+    assert eth_address(one) == "0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf"
+    with pytest.raises(ValueError):
+        btc_p2wpkh(one, "moon")

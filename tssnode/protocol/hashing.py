@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import hashlib
 
-from Crypto.Hash import keccak
-
+from tssnode.crypto.digests import keccak256
 from tssnode.errors import TssError
 
 HASHES = ("sha256", "sha256d", "keccak256", "eip191")
@@ -19,12 +18,6 @@ HASHES = ("sha256", "sha256d", "keccak256", "eip191")
 
 class HashPolicyError(TssError):
     """A hash name that is not supported, or a raw digest where none is allowed."""
-
-
-def keccak256(data: bytes) -> bytes:
-    h = keccak.new(digest_bits=256)
-    h.update(data)
-    return h.digest()
 
 
 def message_digest(message: bytes, hash_name: str) -> bytes:
