@@ -1,0 +1,1 @@
+"""The control API: HTTP JSON on loopback with a bearer token, plus an event stream."""

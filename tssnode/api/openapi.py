@@ -1,0 +1,142 @@
+"""The OpenAPI 3.1 description of the control API (request schemas from the pydantic
+models that validate them, so the two cannot drift apart)."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import tssnode
+
+_JSON = {"application/json": {"schema": {"type": "object"}}}
+_LIST = {"application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}
+
+
+def _op(
+    summary: str,
+    *,
+    body: Any = None,
+    ok: int = 200,
+    many: bool = False,
+    params: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "summary": summary,
+        "responses": {
+            str(ok): {"description": "OK", "content": _LIST if many else _JSON},
+            "400": {"description": "bad request"},
+            "401": {"description": "missing or wrong bearer token"},
+            "404": {"description": "not found"},
+            "409": {"description": "conflicts with the node's state"},
+            "422": {"description": "invalid request body"},
+        },
+    }
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    if params:
+        op["parameters"] = params
+    return op
+
+
+def _path(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _query(name: str, kind: str = "string", required: bool = False) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": required, "schema": {"type": kind}}
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    from tssnode.api.app import DeriveBody, KeygenBody, PresignBody, SignBody
+
+    paths: dict[str, Any] = {
+        "/health": {"get": _op("liveness (no token needed)")},
+        "/status": {"get": _op("peer id, network, height, view, primary, peers, version")},
+        "/validators": {"get": _op("the validator set from the ledger", many=True)},
+        "/peers": {"get": _op("connected peers with address, latency, last seen", many=True)},
+        "/keygen": {
+            "post": _op(
+                "request a keygen (a ledger transaction)",
+                body=KeygenBody.model_json_schema(),
+                ok=202,
+            )
+        },
+        "/keys": {"get": _op("every group key", many=True)},
+        "/keys/{key_id}": {
+            "get": _op(
+                "one key: status, public key, threshold, parties, addresses",
+                params=[_path("key_id")],
+            )
+        },
+        "/keys/{key_id}/refresh": {
+            "post": _op("request a key refresh", ok=202, params=[_path("key_id")])
+        },
+        "/keys/{key_id}/derive": {
+            "post": _op(
+                "a non-hardened BIP-32 child",
+                body=DeriveBody.model_json_schema(),
+                params=[_path("key_id")],
+            )
+        },
+        "/keys/{key_id}/presign": {
+            "post": _op(
+                "top up presignatures",
+                body=PresignBody.model_json_schema(),
+                ok=202,
+                params=[_path("key_id")],
+            )
+        },
+        "/sign": {"post": _op("request a signature", body=SignBody.model_json_schema(), ok=202)},
+        "/signatures/{sig_id}": {
+            "get": _op("status, digest, r, s, v, signers, height, blame", params=[_path("sig_id")])
+        },
+        "/sessions": {"get": _op("running and recent protocol sessions", many=True)},
+        "/sessions/{session_id}": {"get": _op("one session", params=[_path("session_id")])},
+        "/blocks": {
+            "get": _op(
+                "blocks", many=True, params=[_query("from", "integer"), _query("limit", "integer")]
+            )
+        },
+        "/blocks/{height}": {
+            "get": _op("one block with its commit certificate", params=[_path("height")])
+        },
+        "/tx/{tx_hash}": {"get": _op("one transaction", params=[_path("tx_hash")])},
+        "/events": {
+            "get": {
+                "summary": "server-sent events: everything the node does",
+                "parameters": [_query("since", "integer")],
+                "responses": {"200": {"description": "text/event-stream"}},
+            }
+        },
+        "/start": {"post": _op("(original project) keygen over all validators", ok=202)},
+        "/broadcast": {"post": _op("(original project) gossip a custom message", ok=202)},
+        "/direct-message": {
+            "post": _op(
+                "(original project) send a custom message to a peer",
+                ok=202,
+                params=[_query("id", required=True)],
+            )
+        },
+        "/get-message": {
+            "get": _op(
+                "(original project) broadcasts received for a round",
+                many=True,
+                params=[_query("roundId", required=True)],
+            )
+        },
+        "/get-direct-message": {
+            "get": _op(
+                "(original project) direct messages received for a round",
+                many=True,
+                params=[_query("roundId", required=True)],
+            )
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "tssnode control API", "version": tssnode.__version__},
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "security": [{"bearer": []}],
+        "paths": paths,
+    }
