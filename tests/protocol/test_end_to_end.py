@@ -173,3 +173,13 @@ def test_full_size_end_to_end_n3():
     presigs = group.presign(shares, (1, 3)).only_result()
     out = group.sign(shares, presigs, digest).only_result()
     verify_outside(shares[1].key.public_key, digest, out[1].signature)
+
+
+def test_ten_parties():
+    """n = 10, t = 6: keygen, aux-info, presign with 7 signers, sign."""
+    group, shares = key(10, 6)
+    signers = (2, 3, 5, 6, 7, 9, 10)
+    presigs = group.presign(shares, signers).only_result()
+    digest = message_digest(b"ten parties", "sha256")
+    sig = group.sign(shares, presigs, digest).only_result()[2].signature
+    verify_outside(shares[1].key.public_key, digest, sig)
