@@ -16,6 +16,7 @@ COMMANDS = {
     "simulate": ("tssnode.simulate", "run keygen → aux-info → presign → sign in one process"),
     "demo": ("tssnode.simulate", "the in-process demo that `make run` starts"),
     "bench": ("tssnode.bench", "benchmarks: crypto, protocol, net, ledger, cluster"),
+    "console": ("tui.cli", "the operator console for a node (Textual)"),
 }
 
 
