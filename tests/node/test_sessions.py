@@ -172,3 +172,25 @@ async def test_identification_reaches_a_party_that_finished():
             nursery.start_soon(one, p, s)
     assert isinstance(outcome[1], ProtocolAbort) and outcome[1].culprits == (2,)
     assert isinstance(outcome[3], ProtocolAbort) and outcome[3].culprits == (2,)
+
+
+async def test_proof_events_are_published():
+    _, shares = key(3, 1, 1)
+    ssid = presign.presign_ssid(shares[1], (1, 2), 0, None, b"proof-events")
+    group, _ = key(3, 1, 1)
+    ids = {p: group.identities[p] for p in (1, 2)}
+    cfgs = make_configs((1, 2), 1, TEST, ssid, seed=17, identities=ids)
+    events = EventBus()
+    results, errors = await _run_all(
+        _sessions(
+            {p: presign.start(c, shares[p]) for p, c in cfgs.items()},
+            events,
+            trio.CapacityLimiter(2),
+        )
+    )
+    assert not errors and len(results) == 2
+    proofs = [e.fields for e in events.recent if e.kind == "proof.verified"]
+    # each party checks the other's Π^enc, 2×Π^aff-g, Π^log* and Π^log*
+    assert sorted({p["proof"] for p in proofs}) == ["affg", "enc", "logstar"]
+    assert len(proofs) == 2 * 5
+    assert not [e for e in events.recent if e.kind == "proof.rejected"]

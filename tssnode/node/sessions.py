@@ -145,6 +145,20 @@ class Session:
             )
             raise
 
+    def _publish_proofs(self, rnd: Round) -> None:
+        for rec in rnd.proof_log:
+            kind = "proof.verified" if rec.ok else "proof.rejected"
+            self.events.publish(
+                kind,
+                ssid=self.ssid.hex(),
+                phase=self.phase,
+                proof=rec.proof,
+                party=rec.prover,
+                seconds=round(rec.seconds, 4),
+                reason=rec.check or None,
+            )
+        rnd.proof_log.clear()
+
     def _progress(self) -> None:
         waiting = sorted({p for p, _ in self.round.expected()})
         self.events.publish(
@@ -179,6 +193,8 @@ class Session:
                     await _in_thread(self.limiter, partial(rnd.deliver, msg))
                 except MessageRefused:
                     self.refused += 1
+                finally:
+                    self._publish_proofs(rnd)
         if scope.cancelled_caught:
             missing = sorted({p for p, _ in rnd.expected()})
             raise SessionTimeout(self.ssid, rnd.number, missing)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -77,6 +78,17 @@ def envelope_digest(ssid: bytes, rnd: int, sender: int, recipient: int, body_has
     which session, round and recipient."""
     data = dumps(["tssnode.msg-digest/1", ssid, rnd, sender, recipient, body_hash])
     return hashlib.sha256(data).digest()
+
+
+@dataclass(frozen=True)
+class ProofRecord:
+    """One proof verification, for the event stream (no secret in it)."""
+
+    proof: str
+    prover: int
+    ok: bool
+    seconds: float
+    check: str
 
 
 @wire("tssnode.protocol.proof-evidence/1")
@@ -246,6 +258,9 @@ class Round(ABC):
         self.cfg = cfg
         self.broadcasts: dict[int, tuple[Message, Any]] = {}
         self.directs: dict[int, tuple[Message, Any]] = {}
+        #: Every proof this round checked: (proof name, prover, ok, seconds, failed check).
+        #: Plain data for the node's event stream; the transport drains it.
+        self.proof_log: list[ProofRecord] = []
 
     # -- the transport's view -----------------------------------------------------------------
     def expected(self) -> list[tuple[int, bool]]:
@@ -345,13 +360,18 @@ class Round(ABC):
         self, module: ProofModule, ctx: ProofContext, stmt: Wire, proof: Wire
     ) -> tuple[str, ProofEvidence] | None:
         """Run `module.verify`; on failure return the failed check and the evidence."""
+        start = time.perf_counter()
         try:
             module.verify(ctx, stmt, proof)
         except ProofError as exc:
+            seconds = time.perf_counter() - start
+            self.proof_log.append(ProofRecord(module.NAME, ctx.prover, False, seconds, exc.check))
             evidence = ProofEvidence(
                 exc.proof, ctx.ssid, ctx.prover, ctx.params, stmt.to_bytes(), proof.to_bytes()
             )
             return str(exc), evidence
+        seconds = time.perf_counter() - start
+        self.proof_log.append(ProofRecord(module.NAME, ctx.prover, True, seconds, ""))
         return None
 
     def require_proof(
