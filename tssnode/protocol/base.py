@@ -296,18 +296,21 @@ class Round(ABC):
         kind = self.broadcast_body if msg.is_broadcast else self.direct_body
         if kind is None:
             raise cfg.blame(self.number, msg.sender, "unexpected message kind", msg)
+        self._check_unseen(msg)
+        try:
+            return from_plain(kind, loads_plain(msg.body))
+        except EncodingError as exc:
+            raise cfg.blame(self.number, msg.sender, f"malformed body: {exc}", msg) from None
+
+    def _check_unseen(self, msg: Message) -> None:
         store = self.broadcasts if msg.is_broadcast else self.directs
         previous = store.get(msg.sender)
         if previous is not None:
             if previous[0] == msg:
                 raise MessageRefused("duplicate message")
-            raise cfg.blame(
+            raise self.cfg.blame(
                 self.number, msg.sender, "two different messages for one round", previous[0], msg
             )
-        try:
-            return from_plain(kind, loads_plain(msg.body))
-        except EncodingError as exc:
-            raise cfg.blame(self.number, msg.sender, f"malformed body: {exc}", msg) from None
 
     def verify(self, msg: Message, body: Any) -> None:  # noqa: B027 - optional hook
         """Content checks on one message (proofs, ranges). Must not change state."""
@@ -319,17 +322,28 @@ class Round(ABC):
     def store(self, msg: Message, body: Any) -> None:
         (self.broadcasts if msg.is_broadcast else self.directs)[msg.sender] = (msg, body)
 
-    def deliver(self, msg: Message) -> None:
-        """accept → verify → store (→ verify_pair): what a transport calls per message."""
+    def check(self, msg: Message) -> Any:
+        """accept → verify, changing nothing: several messages may be checked at once."""
         body = self.accept(msg)
         self.verify(msg, body)
+        return body
+
+    def record(self, msg: Message, body: Any) -> bool:
+        """Store a checked message (refusing one that arrived twice meanwhile). Returns
+        True when the sender's broadcast and direct message are now both here, i.e. when
+        `verify_pair(msg.sender)` is due."""
+        self._check_unseen(msg)
         self.store(msg, body)
-        if (
+        return (
             self.broadcast_body is not None
             and self.direct_body is not None
             and msg.sender in self.broadcasts
             and msg.sender in self.directs
-        ):
+        )
+
+    def deliver(self, msg: Message) -> None:
+        """check → record (→ verify_pair): what a transport calls per message."""
+        if self.record(msg, self.check(msg)):
             self.verify_pair(msg.sender)
 
     @abstractmethod

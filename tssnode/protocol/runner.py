@@ -208,14 +208,11 @@ class Runner:
                         self._route(msg, keys[party], current, mailbox, out)
                 if not current:
                     return out
-                # deliver
-                progressed = list(
-                    pool.map(lambda p: self._deliver(current[p], mailbox[p], out), list(current))
-                )
-                for party, result in zip(list(current), progressed, strict=True):
-                    if isinstance(result, ProtocolAbort):
-                        out.aborts[party] = result
-                        del current[party]
+                # deliver: check every message in parallel, record them per party in
+                # order, then run the pair checks in parallel
+                for party, abort in self._deliver_all(pool, current, mailbox, out).items():
+                    out.aborts[party] = abort
+                    del current[party]
                 to_finalize = [p for p, r in current.items() if r.ready()]
                 if not to_finalize:
                     if not current:
@@ -267,23 +264,61 @@ class Runner:
                 return abort
 
     @staticmethod
-    def _deliver(rnd: Round, box: list[Message], out: RunResult) -> ProtocolAbort | None:
-        """Hand every message for this round to it (later ones stay in the box)."""
-        keep: list[Message] = []
-        with gil_released():
-            for msg in box:
-                if msg.round > rnd.number:
-                    keep.append(msg)
-                    continue
+    def _deliver_all(
+        pool: ThreadPoolExecutor,
+        current: Mapping[int, Round],
+        mailbox: dict[int, list[Message]],
+        out: RunResult,
+    ) -> dict[int, ProtocolAbort]:
+        """Hand every message for its round to it; later-round messages stay boxed."""
+        work: list[tuple[int, Message]] = []
+        for party, rnd in current.items():
+            box = mailbox[party]
+            work += [(party, m) for m in box if m.round <= rnd.number]
+            box[:] = [m for m in box if m.round > rnd.number]
+
+        def check(item: tuple[int, Message]) -> Any:
+            party, msg = item
+            with gil_released():
                 try:
-                    rnd.deliver(msg)
-                except MessageRefused:
-                    out.refused += 1
+                    return current[party].check(msg)
+                except (MessageRefused, ProtocolAbort) as exc:
+                    return exc
+
+        checked = list(pool.map(check, work))
+        aborts: dict[int, ProtocolAbort] = {}
+        pairs: list[tuple[int, int]] = []
+        for (party, msg), body in zip(work, checked, strict=True):
+            if party in aborts:
+                continue
+            if isinstance(body, MessageRefused):
+                out.refused += 1
+                continue
+            if isinstance(body, ProtocolAbort):
+                aborts[party] = body
+                continue
+            try:
+                if current[party].record(msg, body):
+                    pairs.append((party, msg.sender))
+            except MessageRefused:
+                out.refused += 1
+            except ProtocolAbort as abort:
+                aborts[party] = abort
+
+        def pair(item: tuple[int, int]) -> ProtocolAbort | None:
+            party, sender = item
+            with gil_released():
+                try:
+                    current[party].verify_pair(sender)
                 except ProtocolAbort as abort:
-                    box[:] = keep
                     return abort
-        box[:] = keep
-        return None
+            return None
+
+        live = [item for item in pairs if item[0] not in aborts]
+        for (party, _), failed in zip(live, pool.map(pair, live), strict=True):
+            if failed is not None and party not in aborts:
+                aborts[party] = failed
+        return aborts
 
     def _route(
         self,
