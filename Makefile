@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run demo test test-fast test-slow check bench bench-crypto bench-protocol pool clean
+.PHONY: run demo test test-fast test-slow check bench bench-crypto bench-protocol bench-ledger pool clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,13 +34,16 @@ test-fast: $(STAMP)
 test-slow: $(STAMP)
 	$(BIN)/pytest -q -m slow
 
-bench: bench-crypto bench-protocol
+bench: bench-crypto bench-protocol bench-ledger
 
 bench-crypto: $(STAMP)
 	$(BIN)/tssnode bench crypto --write docs/benchmarks.md
 
 bench-protocol: $(STAMP)
 	$(BIN)/tssnode bench protocol --write docs/benchmarks.md
+
+bench-ledger: $(STAMP)
+	$(BIN)/tssnode bench ledger --write docs/benchmarks.md
 
 # Regenerate the committed safe-prime pools (test data; about a minute on 2 cores).
 pool: $(STAMP)

@@ -1,0 +1,73 @@
+"""Fixtures for ledger tests: deterministic validator keys, a genesis, block helpers."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from tssnode.crypto.group import base_mul
+from tssnode.crypto.identity import IdentityKey
+from tssnode.crypto.params import INSECURE_TEST
+from tssnode.ledger.blocks import execute
+from tssnode.ledger.genesis import Genesis, Validator, make_genesis
+from tssnode.ledger.messages import Batch
+from tssnode.ledger.state import LedgerState
+from tssnode.ledger.transactions import Payload, SignedTx, make_tx
+from tssnode.protocol.material import KeyPublic
+
+
+def key(i: int) -> IdentityKey:
+    return IdentityKey.from_seed(hashlib.sha256(b"ledger-test-key:%d" % i).digest())
+
+
+@pytest.fixture
+def keys() -> list[IdentityKey]:
+    return sorted((key(i) for i in range(4)), key=lambda k: k.public_bytes())
+
+
+@pytest.fixture
+def genesis(keys: list[IdentityKey]) -> Genesis:
+    return make_genesis(
+        [Validator(k.public_bytes(), f"v{i}", "") for i, k in enumerate(keys)],
+        chain_name="test",
+        checkpoint_interval=4,
+        window=8,
+    )
+
+
+class Tx:
+    """Builds signed transactions for a genesis with unique nonces."""
+
+    def __init__(self, genesis: Genesis) -> None:
+        self.genesis = genesis
+        self.n = 0
+
+    def __call__(self, signer: IdentityKey, payload: Payload, expiry: int = 100) -> SignedTx:
+        self.n += 1
+        return make_tx(signer, self.genesis.chain_id, payload, expiry=expiry, nonce=b"%d" % self.n)
+
+
+@pytest.fixture
+def tx(genesis: Genesis) -> Tx:
+    return Tx(genesis)
+
+
+def run_block(state: LedgerState, *txs: SignedTx) -> tuple[tuple[int, str], ...]:
+    """Execute one block of `txs`; the rejected (index, reason) pairs."""
+    block, _ = execute(state, b"\x00" * 32, Batch(tuple(t.to_bytes() for t in txs)))
+    return block.rejected
+
+
+def key_public(parties: int, threshold: int, seed: int = 1, epoch: int = 0) -> KeyPublic:
+    shares = {j: base_mul(seed * 1000 + j + epoch * 7) for j in range(1, parties + 1)}
+    return KeyPublic(
+        INSECURE_TEST,
+        threshold,
+        tuple(range(1, parties + 1)),
+        base_mul(seed),
+        shares,
+        b"c" * 32,
+        b"r" * 32,
+        epoch,
+    )

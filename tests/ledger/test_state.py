@@ -1,0 +1,270 @@
+"""Transactions and the deterministic state machine."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.ledger.conftest import Tx, key, key_public, run_block
+from tssnode.crypto.encoding import decode_any
+from tssnode.crypto.identity import IdentityKey
+from tssnode.crypto.signature import Signature
+from tssnode.ledger.envelope import sign
+from tssnode.ledger.errors import InvalidTransaction
+from tssnode.ledger.evidence import make_evidence
+from tssnode.ledger.genesis import Genesis
+from tssnode.ledger.messages import Commit
+from tssnode.ledger.state import LedgerState, quorum
+from tssnode.ledger.transactions import (
+    BlameReport,
+    KeygenRequest,
+    KeygenResult,
+    Misbehaviour,
+    PresignRequest,
+    RefreshRequest,
+    RefreshResult,
+    SignRequest,
+    SignResult,
+    ValidatorLeave,
+    join_payload,
+    make_tx,
+)
+from tssnode.protocol.base import Blame
+
+
+def pks(keys: list[IdentityKey]) -> tuple[bytes, ...]:
+    return tuple(k.public_bytes() for k in keys)
+
+
+def test_quorum_sizes() -> None:
+    assert [quorum(n) for n in (1, 2, 3, 4, 5, 6, 7, 10)] == [1, 2, 3, 3, 4, 5, 5, 7]
+
+
+def test_refused_transactions_say_why(genesis: Genesis, keys: list[IdentityKey], tx: Tx) -> None:
+    st_ = LedgerState.from_genesis(genesis)
+    req = KeygenRequest(1, pks(keys), "insecure-test")
+    outsider = key(99)
+    cases = {
+        "not a validator": tx(outsider, req),
+        "expiry": tx(keys[0], req, expiry=10_000),
+        "threshold": tx(keys[0], KeygenRequest(4, pks(keys), "insecure-test")),
+        "unknown parameter tier": tx(keys[0], KeygenRequest(1, pks(keys), "nope")),
+        "every party must be a validator": tx(
+            keys[0], KeygenRequest(1, (outsider.public_bytes(),), "insecure-test")
+        ),
+        "no key": tx(keys[0], SignRequest("00" * 16, b"d" * 32, ())),
+    }
+    for reason, t in cases.items():
+        with pytest.raises(InvalidTransaction, match=reason):
+            st_.check(t)
+    forged = make_tx(keys[0], b"another chain" + b"\x00" * 19, req, expiry=5)
+    with pytest.raises(InvalidTransaction, match="signature"):
+        st_.check(forged)
+    good = tx(keys[0], req)
+    assert run_block(st_, good, good) == ((1, "the transaction is already in the ledger"),)
+    with pytest.raises(InvalidTransaction, match="already in the ledger"):
+        st_.check(good)
+
+
+def keygen(st_: LedgerState, keys: list[IdentityKey], tx: Tx, threshold: int = 1) -> str:
+    req = tx(keys[0], KeygenRequest(threshold, pks(keys), "insecure-test"))
+    assert run_block(st_, req) == ()
+    kp = key_public(len(keys), threshold)
+    results = [tx(k, KeygenResult(req.hash, kp)) for k in keys]
+    need = quorum(len(keys))
+    for r in results[: need - 1]:
+        assert run_block(st_, r) == ()
+        assert st_.requests[req.hash].status == "pending"
+    assert run_block(st_, results[need - 1]) == ()
+    assert st_.requests[req.hash].status == "done"
+    assert st_.keys[kp.key_id].key == kp
+    # a late result is refused: the request is finished
+    assert "already done" in run_block(st_, results[need])[0][1]
+    return kp.key_id
+
+
+def test_keygen_result_needs_a_quorum_of_identical_results(
+    genesis: Genesis, keys: list[IdentityKey], tx: Tx
+) -> None:
+    st_ = LedgerState.from_genesis(genesis)
+    req = tx(keys[0], KeygenRequest(1, pks(keys), "insecure-test"))
+    run_block(st_, req)
+    honest, forged = key_public(4, 1, seed=1), key_public(4, 1, seed=2)
+    # one faulty party votes for a forged key: it never reaches a quorum
+    assert run_block(st_, tx(keys[3], KeygenResult(req.hash, forged))) == ()
+    for k in keys[:2]:
+        run_block(st_, tx(k, KeygenResult(req.hash, honest)))
+    assert st_.requests[req.hash].status == "pending"
+    run_block(st_, tx(keys[2], KeygenResult(req.hash, honest)))
+    assert honest.key_id in st_.keys and forged.key_id not in st_.keys
+    assert not [v for v in st_.votes.values() if v.subject == req.hash]
+    wrong = key_public(4, 2, seed=3)
+    req2 = tx(keys[0], KeygenRequest(1, pks(keys), "insecure-test"))
+    run_block(st_, req2)
+    assert "does not match" in run_block(st_, tx(keys[0], KeygenResult(req2.hash, wrong)))[0][1]
+
+
+def test_sign_flow_signers_result_and_blame(
+    genesis: Genesis, keys: list[IdentityKey], tx: Tx
+) -> None:
+    st_ = LedgerState.from_genesis(genesis)
+    key_id = keygen(st_, keys, tx)
+    sreq = tx(keys[1], SignRequest(key_id, b"\x11" * 32, (0, 5)))
+    run_block(st_, sreq)
+    rec = st_.requests[sreq.hash]
+    assert rec.kind == "sign" and len(rec.signers) == 2  # t + 1
+    assert rec.signers == st_.copy().choose_signers(st_.keys[key_id], sreq.hash)
+    signer_keys = [k for k in keys if k.public_bytes() in [rec.parties[j - 1] for j in rec.signers]]
+    other = next(k for k in keys if k not in signer_keys)
+    sig = SignResult(sreq.hash, Signature(5, 7, 0))
+    assert "not a party" in run_block(st_, tx(other, sig))[0][1]
+    for k in signer_keys:
+        run_block(st_, tx(k, sig))
+    assert st_.requests[sreq.hash].status == "done"
+    assert st_.requests[sreq.hash].result == Signature(5, 7, 0).to_bytes()
+    # presign requests are orders: done at once, with signers
+    p = tx(keys[2], PresignRequest(key_id, 3))
+    run_block(st_, p)
+    assert st_.requests[p.hash].status == "done" and len(st_.requests[p.hash].signers) == 2
+    # a blame from a signer marks a pending sign request failed, with the evidence
+    s2 = tx(keys[1], SignRequest(key_id, b"\x22" * 32, ()))
+    run_block(st_, s2)
+    r2 = st_.requests[s2.hash]
+    me = r2.signers[0]
+    culprit = r2.signers[1]
+    reporter = next(k for k in keys if k.public_bytes() == r2.parties[me - 1])
+    blame = Blame(b"ssid", 2, (culprit,), "Π^enc failed", ())
+    assert (
+        "cannot report itself"
+        in run_block(st_, tx(reporter, BlameReport(s2.hash, Blame(b"s", 2, (me,), "x", ()))))[0][1]
+    )
+    assert run_block(st_, tx(reporter, BlameReport(s2.hash, blame))) == ()
+    assert st_.requests[s2.hash].status == "failed"
+    assert st_.requests[s2.hash].blames == (blame,)
+
+
+def test_refresh(genesis: Genesis, keys: list[IdentityKey], tx: Tx) -> None:
+    st_ = LedgerState.from_genesis(genesis)
+    key_id = keygen(st_, keys, tx)
+    old = st_.keys[key_id].key
+    r = tx(keys[0], RefreshRequest(key_id))
+    run_block(st_, r)
+    assert "already pending" in run_block(st_, tx(keys[1], RefreshRequest(key_id)))[0][1]
+    new = key_public(4, 1, seed=1, epoch=1)
+    assert new.public_key == old.public_key and new.epoch == 1
+    bad = key_public(4, 1, seed=9, epoch=1)
+    assert "does not continue" in run_block(st_, tx(keys[0], RefreshResult(r.hash, bad)))[0][1]
+    for k in keys[:3]:
+        run_block(st_, tx(k, RefreshResult(r.hash, new)))
+    assert st_.keys[key_id].key.epoch == 1 and st_.keys[key_id].refreshing == b""
+
+
+def test_membership_votes_schedule_a_change_at_a_checkpoint_boundary(
+    genesis: Genesis, keys: list[IdentityKey], tx: Tx
+) -> None:
+    st_ = LedgerState.from_genesis(genesis)
+    newcomer = key(50)
+    join = join_payload(newcomer, genesis.chain_id, "v4", "/ip4/127.0.0.1/tcp/9")
+    run_block(st_, tx(keys[0], join))
+    assert "already voted" in run_block(st_, tx(keys[0], join))[0][1]
+    run_block(st_, tx(keys[1], join))
+    assert st_.header.activation == 0  # 2 of 4 is not 2f+1
+    run_block(st_, tx(keys[2], join))  # decided at height 4
+    K, L = genesis.checkpoint_interval, genesis.window
+    assert st_.height == 4
+    boundary = -(-(4 + L) // K) * K
+    assert st_.header.activation == boundary + 1
+    assert newcomer.public_bytes() in st_.config_for(boundary + 1)
+    assert newcomer.public_bytes() not in st_.config_for(boundary)
+    assert st_.window_limit(4) == boundary  # no window spans two validator sets
+    while st_.height < boundary:
+        run_block(st_)
+    assert newcomer.public_bytes() not in st_.validators
+    run_block(st_)
+    assert newcomer.public_bytes() in st_.validators and len(st_.validators) == 5
+    # a bad proof of possession is refused
+    fake = join_payload(key(51), genesis.chain_id, "x")
+    forged = type(fake)(fake.public_key, "x", "", key(52).sign(b"nope"))
+    assert "possession" in run_block(st_, tx(keys[0], forged))[0][1]
+    # a validator may leave on its own
+    run_block(st_, tx(newcomer, ValidatorLeave(newcomer.public_bytes())))
+    assert st_.header.activation > st_.height
+    assert newcomer.public_bytes() not in st_.config_for(st_.header.activation)
+
+
+def test_misbehaviour_evidence_is_checked_and_recorded(
+    genesis: Genesis, keys: list[IdentityKey], tx: Tx
+) -> None:
+    st_ = LedgerState.from_genesis(genesis)
+    bad = keys[3]
+    a = sign(bad, genesis.chain_id, Commit(0, 5, b"a" * 32))
+    b = sign(bad, genesis.chain_id, Commit(0, 5, b"b" * 32))
+    ev = make_evidence(a, b)
+    assert run_block(st_, tx(keys[0], Misbehaviour(ev))) == ()
+    rec = st_.misbehaviour[ev.digest()]
+    assert rec.culprit == bad.public_bytes()
+    assert "already recorded" in run_block(st_, tx(keys[1], Misbehaviour(ev)))[0][1]
+    same = make_evidence(a, sign(bad, genesis.chain_id, Commit(1, 5, b"b" * 32)))
+    assert "different slots" in run_block(st_, tx(keys[0], Misbehaviour(same)))[0][1]
+    other = make_evidence(a, sign(keys[2], genesis.chain_id, Commit(0, 5, b"b" * 32)))
+    assert "not signed by the culprit" in run_block(st_, tx(keys[0], Misbehaviour(other)))[0][1]
+
+
+def test_state_survives_its_stored_form(genesis: Genesis, keys: list[IdentityKey], tx: Tx) -> None:
+    st_ = LedgerState.from_genesis(genesis)
+    keygen(st_, keys, tx)
+    again = LedgerState.from_entries(genesis, st_.entries())
+    assert again.digest() == st_.digest()
+    assert again.keys == st_.keys and again.requests == st_.requests
+    assert isinstance(decode_any(st_.entries()[next(iter(st_.entries()))]), object)
+
+
+_ACTIONS = st.lists(
+    st.tuples(st.integers(0, 3), st.integers(0, 4), st.integers(0, 3)), min_size=1, max_size=25
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(_ACTIONS, st.integers(1, 5))
+def test_same_blocks_same_digest_at_every_height(actions: list, per_block: int) -> None:
+    """Two states fed the same blocks agree on the digest at every height, and the
+    stored entries written block by block rebuild the same state."""
+    from tests.ledger.conftest import key as mk
+
+    ks = sorted((mk(i) for i in range(4)), key=lambda k: k.public_bytes())
+    from tssnode.ledger.genesis import Validator, make_genesis
+
+    g = make_genesis([Validator(k.public_bytes(), f"v{i}", "") for i, k in enumerate(ks)])
+    tx = Tx(g)
+    a, b = LedgerState.from_genesis(g), LedgerState.from_genesis(g)
+    stored = dict(a.entries())
+    txs = []
+    for who, kind, arg in actions:
+        signer = ks[who]
+        if kind == 0:
+            txs.append(tx(signer, KeygenRequest(arg % 3, pks(ks), "insecure-test")))
+        elif kind == 1:
+            reqs = sorted(a.requests) or [b"\x00" * 32]
+            txs.append(tx(signer, KeygenResult(reqs[arg % len(reqs)], key_public(4, 1, arg))))
+        elif kind == 2:
+            txs.append(tx(signer, join_payload(mk(60 + arg), g.chain_id, f"n{arg}")))
+        elif kind == 3:
+            txs.append(tx(signer, ValidatorLeave(ks[arg].public_bytes())))
+        else:
+            txs.append(txs[arg % len(txs)] if txs else tx(signer, RefreshRequest("00" * 16)))
+    for i in range(0, len(txs), per_block):
+        chunk = txs[i : i + per_block]
+        from tssnode.ledger.blocks import execute
+        from tssnode.ledger.messages import Batch
+
+        batch = Batch(tuple(t.to_bytes() for t in chunk))
+        ba, changes = execute(a, b"p" * 32, batch)
+        bb, _ = execute(b, b"p" * 32, batch)
+        assert ba == bb and a.digest() == b.digest()
+        for k, v in changes.items():
+            if v is None:
+                stored.pop(k, None)
+            else:
+                stored[k] = v
+        assert LedgerState.from_entries(g, stored).digest() == a.digest()

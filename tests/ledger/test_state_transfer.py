@@ -1,0 +1,133 @@
+"""Catching up: a replica down for longer than the checkpoint window, a brand-new node that
+knows only its bootstrap peers (then joins the validator set), and a peer that serves
+tampered blocks."""
+
+from __future__ import annotations
+
+import hashlib
+
+from tests.ledger.harness import assert_consistent, keygen_tx
+from tssnode.crypto.encoding import decode_any
+from tssnode.crypto.identity import IdentityKey
+from tssnode.ledger.blocks import Block, BlockRecord
+from tssnode.ledger.messages import Batch, BlocksFrame
+from tssnode.ledger.sim import SimNetwork
+from tssnode.ledger.transactions import join_payload
+
+
+def commit_blocks(net: SimNetwork, via: bytes, count: int, tag: bytes) -> None:
+    target = net.replica(via).height + count
+    for i in range(count):
+        net.at(net.now + 0.05 * i, lambda i=i: net.submit(via, keygen_tx(tag + b"%d" % i)))
+    net.run(net.now + 600, stop=lambda: net.replica(via).height >= target)
+    assert net.replica(via).height >= target
+
+
+def test_replica_down_beyond_the_window_catches_up_by_state_transfer() -> None:
+    net = SimNetwork.make("late", 4)
+    ids = sorted(net.ids)
+    late = ids[3]
+    net.partition({late}, set(ids[:3]))
+    window = net.genesis.window
+    commit_blocks(net, ids[1], 3 * window + 3, b"w")
+    others = [net.replica(i) for i in ids[:3]]
+    assert all(r.low >= 2 * window for r in others)  # checkpoints moved the window on
+    assert net.replica(late).height == 0
+    net.heal()
+    net.run(net.now + 60, stop=lambda: net.replica(late).height >= others[0].height)
+    r = net.replica(late)
+    assert r.height == others[0].height
+    assert r.stats.transferred >= 3 * window  # by fetching certified blocks, not by PBFT
+    assert r.low == others[0].low  # and the stable checkpoint it verified against
+    assert r.chain.state.digest() == others[0].chain.state.digest()
+    # it takes part again: with another replica down, progress needs its votes
+    net.crash(ids[2])
+    commit_blocks(net, ids[0], 2, b"after")
+    assert_consistent([net.replica(i) for i in ids if i != ids[2]])
+
+
+def test_message_log_is_garbage_collected_at_stable_checkpoints() -> None:
+    net = SimNetwork.make("gc", 4)
+    ids = sorted(net.ids)
+    commit_blocks(net, ids[0], 21, b"g")
+    net.run(net.now + 5)
+    for i in ids:
+        r = net.replica(i)
+        assert r.low == 20
+        assert all(seq > r.low for seq in r.slots)
+        assert all(seq >= r.low for seq in r.checkpoints)
+        assert all(key[2] > r.low or key[0] in (5, 6) for key in r.journal.votes)
+        assert all(seq > r.low for seq in r.journal.prepared)
+        assert r.stable_cert is not None and r.stable_cert.seq == 20
+
+
+def test_new_node_learns_genesis_and_chain_then_joins() -> None:
+    net = SimNetwork.make("join", 4)
+    ids = sorted(net.ids)
+    commit_blocks(net, ids[0], 10, b"pre")
+    newcomer = IdentityKey.from_seed(hashlib.sha256(b"newcomer").digest())
+    node = net.join(newcomer, bootstrap=ids[:2])  # no genesis, no chain id: TOFU on 2 peers
+    net.run(
+        net.now + 10,
+        stop=lambda: node.replica is not None and node.replica.height >= net.replica(ids[0]).height,
+    )
+    obs = node.replica
+    assert obs is not None and obs.genesis == net.genesis
+    assert obs.height == net.replica(ids[0]).height and not obs.is_validator
+    assert obs.chain.state.digest() == net.replica(ids[0]).chain.state.digest()
+    # 2f+1 validators vote it in; it becomes a validator at the next window boundary
+    payload = join_payload(newcomer, net.genesis.chain_id, "v4")
+    for i in ids[:3]:
+        net.submit(i, lambda r, p=payload: r.submit_payload(p, nonce=r.me[:8]))
+    net.run(net.now + 30, stop=lambda: net.replica(ids[0]).chain.state.header.activation > 0)
+    activation = net.replica(ids[0]).chain.state.header.activation
+    assert activation > 0
+    commit_blocks(net, ids[0], activation - net.replica(ids[0]).height + 1, b"fill")
+    net.run(net.now + 5)
+    assert obs.is_validator and len(obs.config()) == 5
+    # with one of the old validators down, n = 5 needs 4: the newcomer's votes count
+    net.crash(ids[3])
+    before = obs.height
+    commit_blocks(net, ids[0], 3, b"five")
+    net.run(net.now + 5, stop=lambda: obs.height >= before + 3)
+    assert obs.height >= before + 3
+    live = [net.replica(i) for i in net.ids if net.nodes[i].alive]
+    assert_consistent(live)
+    last = obs.chain.record(obs.height)
+    assert last is not None
+    signers = {s for s, _ in last.certificate.votes}
+    assert len(signers) == 4 and newcomer.public_bytes() in signers
+
+
+def test_observer_rejects_a_genesis_it_did_not_ask_for() -> None:
+    net = SimNetwork.make("join-chain-id", 4)
+    ids = sorted(net.ids)
+    node = net.join(IdentityKey.from_seed(b"\x01" * 32), bootstrap=ids, chain_id=b"\x00" * 32)
+    net.run(5)
+    assert node.replica is None  # no peer has that chain
+
+
+def test_tampered_blocks_from_a_peer_are_refused() -> None:
+    net = SimNetwork.make("tamper", 4)
+    ids = sorted(net.ids)
+    late, liar = ids[3], ids[2]
+    net.partition({late}, set(ids[:3]))
+    commit_blocks(net, ids[0], 20, b"t")
+
+    def tamper(me: bytes, to: bytes | None, data: bytes):
+        frame = decode_any(data)
+        if isinstance(frame, BlocksFrame) and frame.records:
+            recs = [BlockRecord.from_bytes(r) for r in frame.records]
+            b = recs[0].block
+            forged = Block(b.chain_id, b.height, b.prev_hash, Batch(()), (), b.state_digest)
+            recs[0] = BlockRecord(forged, recs[0].certificate, recs[0].proposer)
+            return [(to, BlocksFrame(tuple(r.to_bytes() for r in recs)).to_bytes())]
+        return [(to, data)]
+
+    net.interceptors[liar] = tamper
+    net.heal()
+    r = net.replica(late)
+    net.run(net.now + 60, stop=lambda: r.height >= net.replica(ids[0]).height)
+    assert r.height == net.replica(ids[0]).height
+    assert "another batch" in r.stats.last_drop or r.stats.dropped > 0
+    assert_consistent([net.replica(i) for i in ids])

@@ -1,0 +1,149 @@
+"""The replica as a trio service: a transport loop, timers, and waiting for commits.
+
+`ReplicaService.run` is started with `nursery.start` and reports ready once the replica
+has loaded its chain and journal. Inside, one task feeds received frames to the replica,
+one sends what it emits, and one fires its timers at trio's clock (so tests drive view
+changes with `trio.testing.MockClock(autojump_threshold=0)` instead of sleeping). The
+replica itself is synchronous and never awaits: each input is handled to the end before
+the next, so no locks are needed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import trio
+
+from tssnode.crypto.identity import IdentityKey
+from tssnode.ledger.blocks import Block
+from tssnode.ledger.genesis import Genesis
+from tssnode.ledger.replica import Replica, ReplicaOptions
+from tssnode.ledger.transactions import Payload, SignedTx
+from tssnode.ledger.transport import Transport
+from tssnode.store.db import KeyValueStore
+
+if TYPE_CHECKING:
+    # trio's own annotations are shadowed by trio-stubs (trio-typing, a libp2p dependency).
+    from trio_typing import TaskStatus
+
+
+class _TrioOutbox:
+    def __init__(self, service: ReplicaService) -> None:
+        self.s = service
+
+    def send(self, to: bytes, data: bytes) -> None:
+        self.s._enqueue(to, data)
+
+    def broadcast(self, data: bytes) -> None:
+        self.s._enqueue(None, data)
+
+    def set_timer(self, name: str, delay: float) -> None:
+        self.s._timers[name] = trio.current_time() + delay
+        self.s._timers_changed.set()
+
+    def cancel_timer(self, name: str) -> None:
+        self.s._timers.pop(name, None)
+
+
+class ReplicaService:
+    """One node's PBFT replica over a transport."""
+
+    def __init__(
+        self,
+        key: IdentityKey,
+        genesis: Genesis,
+        store: KeyValueStore,
+        transport: Transport,
+        options: ReplicaOptions | None = None,
+    ) -> None:
+        self.key = key
+        self.genesis = genesis
+        self.store = store
+        self.transport = transport
+        self.options = options
+        self._timers: dict[str, float] = {}
+        self._timers_changed = trio.Event()
+        self._out_send, self._out_recv = trio.open_memory_channel[tuple[bytes | None, bytes]](
+            100_000
+        )
+        self._progress = trio.Event()
+        self._replica: Replica | None = None
+
+    @property
+    def replica(self) -> Replica:
+        if self._replica is None:
+            raise RuntimeError("the replica service has not started")
+        return self._replica
+
+    def _enqueue(self, to: bytes | None, data: bytes) -> None:
+        # A full outgoing queue loses the frame; the replica's retransmission recovers.
+        with contextlib.suppress(trio.WouldBlock):
+            self._out_send.send_nowait((to, data))
+
+    def _on_block(self, block: Block) -> None:
+        self._progress.set()
+        self._progress = trio.Event()
+
+    async def run(self, *, task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        replica = Replica(self.key, self.genesis, self.store, _TrioOutbox(self), self.options)
+        replica.on_block.append(self._on_block)
+        self._replica = replica
+        replica.start()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._receive_loop)
+            nursery.start_soon(self._send_loop)
+            nursery.start_soon(self._timer_loop)
+            task_status.started()
+
+    async def _receive_loop(self) -> None:
+        while True:
+            sender, data = await self.transport.receive()
+            self.replica.receive(sender, data)
+
+    async def _send_loop(self) -> None:
+        async for to, data in self._out_recv:
+            if to is None:
+                await self.transport.broadcast(data)
+            else:
+                await self.transport.send(to, data)
+
+    async def _timer_loop(self) -> None:
+        while True:
+            if not self._timers:
+                await self._timers_changed.wait()
+                self._timers_changed = trio.Event()
+                continue
+            name, deadline = min(self._timers.items(), key=lambda kv: kv[1])
+            with trio.move_on_at(deadline):
+                await self._timers_changed.wait()
+                self._timers_changed = trio.Event()
+                continue
+            if self._timers.get(name) == deadline:
+                del self._timers[name]
+                self.replica.on_timer(name)
+
+    # -- client side --------------------------------------------------------------------------
+
+    def submit(self, tx: SignedTx) -> bytes:
+        """Submit a transaction (`InvalidTransaction` with the reason if it is refused)."""
+        return self.replica.submit(tx)
+
+    def submit_payload(self, payload: Payload) -> bytes:
+        return self.replica.submit_payload(payload)
+
+    async def wait_until(self, condition: Callable[[Replica], bool]) -> None:
+        """Wait until `condition(replica)` holds after some block is committed."""
+        while not condition(self.replica):
+            await self._progress.wait()
+
+    async def wait_for_height(self, height: int) -> None:
+        await self.wait_until(lambda r: r.height >= height)
+
+    async def wait_for_tx(self, tx_hash: bytes) -> tuple[int, int]:
+        """(height, index) of a transaction once it is in a committed block."""
+        await self.wait_until(lambda r: r.chain.tx_location(tx_hash) is not None)
+        loc = self.replica.chain.tx_location(tx_hash)
+        assert loc is not None
+        return loc

@@ -1,0 +1,602 @@
+"""The ledger's deterministic state machine: validator set, keys, requests, votes.
+
+`LedgerState` holds tables of `Wire` records, each stored under its own key of the
+store's `s` prefix (see `tssnode.store.layout`). Applying a block changes a few entries;
+the state remembers which (`take_changes`), so the chain store writes just those in the
+block's batch. The state digest is SHA-256 over every (storage key, record) pair in key
+order, so two nodes with the same digest hold byte-identical state.
+
+Membership changes are votes: a join or leave takes effect once 2f+1 of the current set
+voted for it (a validator's own leave needs only itself), and it is *scheduled*: it
+applies from sequence c + 1 where c is the first checkpoint at least one watermark window
+(L) after the block that decided it. Every replica that can see a sequence that high has
+executed the deciding block, and no window ever spans two validator sets
+(`window_limit`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from tssnode.crypto.encoding import Wire, decode_any, dumps, wire
+from tssnode.crypto.identity import verify_signature
+from tssnode.crypto.params import TIERS
+from tssnode.ledger.errors import InvalidTransaction
+from tssnode.ledger.evidence import check_evidence
+from tssnode.ledger.genesis import Genesis, Validator
+from tssnode.ledger.transactions import (
+    BlameReport,
+    KeygenRequest,
+    KeygenResult,
+    Misbehaviour,
+    Payload,
+    PresignRequest,
+    RefreshRequest,
+    RefreshResult,
+    SignedTx,
+    SignRequest,
+    SignResult,
+    ValidatorJoin,
+    ValidatorLeave,
+    possession_bytes,
+)
+from tssnode.protocol.base import Blame
+from tssnode.protocol.material import KeyPublic
+from tssnode.store import layout
+
+T_HEADER, T_VALIDATORS, T_KEYS, T_REQUESTS, T_VOTES, T_RECENT, T_MISBEHAVIOUR = range(7)
+MEMBERSHIP = b"membership"
+MAX_PRESIGN_COUNT = 100
+
+
+def max_faulty(n: int) -> int:
+    """f for n = 3f + 1 (or more) replicas."""
+    return (n - 1) // 3
+
+
+def quorum(n: int) -> int:
+    """2f + 1 out of n (n - f: any two quorums share an honest replica)."""
+    return n - max_faulty(n)
+
+
+def result_quorum(m: int) -> int:
+    """How many of a session's m parties must submit the same result before it counts."""
+    return quorum(m)
+
+
+@wire("tssnode.ledger.state.header/1")
+@dataclass(frozen=True)
+class Header(Wire):
+    height: int
+    next_validators: tuple[Validator, ...]
+    activation: int  # first sequence of next_validators; 0 when nothing is scheduled
+
+
+@wire("tssnode.ledger.state.key/1")
+@dataclass(frozen=True)
+class KeyRecord(Wire):
+    """A threshold key and the validators holding it (party id j = parties[j - 1])."""
+
+    key_id: str
+    key: KeyPublic
+    parties: tuple[bytes, ...]
+    created: int  # height of the keygen result
+    refreshing: bytes  # hash of a pending refresh request, or b""
+
+
+@wire("tssnode.ledger.state.request/1")
+@dataclass(frozen=True)
+class RequestRecord(Wire):
+    """A keygen, refresh, presign or sign request and where it stands."""
+
+    kind: str  # "keygen" | "refresh" | "presign" | "sign"
+    sender: bytes
+    height: int
+    payload: bytes
+    key_id: str  # "" for keygen until done
+    parties: tuple[bytes, ...]  # validators taking part (party id = position + 1)
+    signers: tuple[int, ...]  # party ids chosen for presign/sign
+    status: str  # "pending" | "done" | "failed"
+    result: bytes  # the accepted result (KeyPublic or Signature encoding)
+    blames: tuple[Blame, ...]
+
+
+@wire("tssnode.ledger.state.vote/1")
+@dataclass(frozen=True)
+class VoteRecord(Wire):
+    subject: bytes
+    value: bytes
+    voters: tuple[bytes, ...]
+
+
+@wire("tssnode.ledger.state.misbehaviour/1")
+@dataclass(frozen=True)
+class MisbehaviourRecord(Wire):
+    culprit: bytes
+    height: int
+    evidence: bytes  # encoded EquivocationEvidence
+
+
+def _vote_id(subject: bytes, value: bytes) -> bytes:
+    return hashlib.sha256(dumps([subject, value])).digest()
+
+
+@dataclass
+class LedgerState:
+    """The replicated state after `header.height` blocks."""
+
+    genesis: Genesis
+    header: Header
+    validators: dict[bytes, Validator]
+    keys: dict[str, KeyRecord] = field(default_factory=dict)
+    requests: dict[bytes, RequestRecord] = field(default_factory=dict)
+    votes: dict[bytes, VoteRecord] = field(default_factory=dict)
+    recent: dict[bytes, int] = field(default_factory=dict)
+    misbehaviour: dict[bytes, MisbehaviourRecord] = field(default_factory=dict)
+    _encoded: dict[bytes, bytes] = field(default_factory=dict, repr=False)
+    _dirty: set[bytes] = field(default_factory=set, repr=False)
+
+    # -- construction and persistence ---------------------------------------------------------
+
+    @staticmethod
+    def from_genesis(genesis: Genesis) -> LedgerState:
+        st = LedgerState(genesis, Header(0, (), 0), {v.public_key: v for v in genesis.validators})
+        st._mark_all()
+        st.take_changes()
+        return st
+
+    @staticmethod
+    def from_entries(genesis: Genesis, entries: dict[bytes, bytes]) -> LedgerState:
+        """The state from its stored entries (storage key → record bytes)."""
+        st = LedgerState(genesis, Header.from_bytes(entries[layout.state(T_HEADER)]), {})
+        for key, raw in entries.items():
+            table, ident = key[1], key[2:]
+            if table == T_VALIDATORS:
+                st.validators[ident] = Validator.from_bytes(raw)
+            elif table == T_KEYS:
+                k = KeyRecord.from_bytes(raw)
+                st.keys[k.key_id] = k
+            elif table == T_REQUESTS:
+                st.requests[ident] = RequestRecord.from_bytes(raw)
+            elif table == T_VOTES:
+                st.votes[ident] = VoteRecord.from_bytes(raw)
+            elif table == T_RECENT:
+                st.recent[ident] = layout.read_u64(raw)
+            elif table == T_MISBEHAVIOUR:
+                st.misbehaviour[ident] = MisbehaviourRecord.from_bytes(raw)
+        st._encoded = dict(entries)
+        return st
+
+    def entries(self) -> dict[bytes, bytes]:
+        return dict(self._encoded)
+
+    def copy(self) -> LedgerState:
+        return LedgerState.from_entries(self.genesis, self._encoded)
+
+    def _mark_all(self) -> None:
+        self._dirty.add(layout.state(T_HEADER))
+        self._dirty.update(layout.state(T_VALIDATORS, k) for k in self.validators)
+        self._dirty.update(layout.state(T_KEYS, layout.key_id_bytes(k)) for k in self.keys)
+        self._dirty.update(layout.state(T_REQUESTS, k) for k in self.requests)
+        self._dirty.update(layout.state(T_VOTES, k) for k in self.votes)
+        self._dirty.update(layout.state(T_RECENT, k) for k in self.recent)
+        self._dirty.update(layout.state(T_MISBEHAVIOUR, k) for k in self.misbehaviour)
+
+    def _lookup(self, key: bytes) -> bytes | None:
+        table, ident = key[1], key[2:]
+        value: Any
+        if table == T_HEADER:
+            return self.header.to_bytes()
+        if table == T_VALIDATORS:
+            value = self.validators.get(ident)
+        elif table == T_KEYS:
+            value = self.keys.get(ident.hex())
+        elif table == T_REQUESTS:
+            value = self.requests.get(ident)
+        elif table == T_VOTES:
+            value = self.votes.get(ident)
+        elif table == T_RECENT:
+            expiry = self.recent.get(ident)
+            return None if expiry is None else layout.u64(expiry)
+        else:
+            value = self.misbehaviour.get(ident)
+        return None if value is None else bytes(value.to_bytes())
+
+    def take_changes(self) -> dict[bytes, bytes | None]:
+        """Storage writes (None: delete) for every entry changed since the last call."""
+        out: dict[bytes, bytes | None] = {}
+        for key in sorted(self._dirty):
+            raw = self._lookup(key)
+            if raw is None:
+                if self._encoded.pop(key, None) is not None:
+                    out[key] = None
+            elif self._encoded.get(key) != raw:
+                self._encoded[key] = raw
+                out[key] = raw
+        self._dirty.clear()
+        return out
+
+    def digest(self) -> bytes:
+        """SHA-256 over every (key, record) in key order (after `take_changes`)."""
+        if self._dirty:
+            raise RuntimeError("state digest taken with unsaved changes")
+        h = hashlib.sha256(b"tssnode.ledger.state/1" + self.genesis.chain_id)
+        for key in sorted(self._encoded):
+            value = self._encoded[key]
+            h.update(len(key).to_bytes(4, "big") + key + len(value).to_bytes(8, "big") + value)
+        return h.digest()
+
+    # -- the validator set --------------------------------------------------------------------
+
+    @property
+    def height(self) -> int:
+        return self.header.height
+
+    def validator_keys(self) -> list[bytes]:
+        return sorted(self.validators)
+
+    def config_for(self, seq: int) -> tuple[bytes, ...]:
+        """The validator keys (sorted) that order sequence `seq` (> height - L)."""
+        hd = self.header
+        if hd.activation and seq >= hd.activation:
+            return tuple(v.public_key for v in hd.next_validators)
+        return tuple(sorted(self.validators))
+
+    def window_limit(self, low: int) -> int:
+        """The highest sequence a replica with low watermark `low` may accept."""
+        limit = low + self.genesis.window
+        if self.header.activation and low < self.header.activation - 1:
+            limit = min(limit, self.header.activation - 1)
+        return limit
+
+    def _set(self, table: int, ident: bytes) -> None:
+        self._dirty.add(layout.state(table, ident))
+
+    def _put_header(self, header: Header) -> None:
+        self.header = header
+        self._set(T_HEADER, b"")
+
+    # -- transactions -------------------------------------------------------------------------
+
+    def check(self, tx: SignedTx, height: int | None = None) -> Payload:
+        """The payload of `tx` if it may enter block `height` (default: the next one)."""
+        h = self.height + 1 if height is None else height
+        if tx.sender not in self.config_for(h):
+            raise InvalidTransaction("the sender is not a validator")
+        if not h <= tx.expiry <= h + self.genesis.tx_lifetime:
+            raise InvalidTransaction(
+                f"expiry {tx.expiry} outside [{h}, {h + self.genesis.tx_lifetime}]"
+            )
+        if tx.hash in self.recent:
+            raise InvalidTransaction("the transaction is already in the ledger")
+        if len(tx.nonce) > 32:
+            raise InvalidTransaction("nonce longer than 32 bytes")
+        if not tx.signature_ok(self.genesis.chain_id):
+            raise InvalidTransaction("bad transaction signature")
+        payload = tx.decode_payload()
+        self._dispatch(tx, payload, h, apply=False)
+        return payload
+
+    def apply_tx(self, tx: SignedTx, height: int) -> None:
+        """Check `tx` and apply it (raises `InvalidTransaction`, changing nothing, if not)."""
+        payload = self.check(tx, height)
+        self.recent[tx.hash] = tx.expiry
+        self._set(T_RECENT, tx.hash)
+        self._dispatch(tx, payload, height, apply=True)
+
+    def begin_block(self, height: int) -> None:
+        """Promote a scheduled validator set and forget expired transactions."""
+        if height != self.height + 1:
+            raise ValueError(f"block {height} does not follow {self.height}")
+        hd = self.header
+        if hd.activation and height >= hd.activation:
+            old = set(self.validators)
+            for pk in old:
+                self._set(T_VALIDATORS, pk)
+            self.validators = {v.public_key: v for v in hd.next_validators}
+            for pk in self.validators:
+                self._set(T_VALIDATORS, pk)
+            self._put_header(Header(hd.height, (), 0))
+            for vid, vote in list(self.votes.items()):
+                voters = tuple(v for v in vote.voters if v in self.validators)
+                if voters != vote.voters:
+                    self.votes[vid] = VoteRecord(vote.subject, vote.value, voters)
+                    self._set(T_VOTES, vid)
+            self._membership_decided(height)
+        for h, expiry in list(self.recent.items()):
+            if expiry < height:
+                del self.recent[h]
+                self._set(T_RECENT, h)
+
+    def end_block(self, height: int) -> None:
+        self._put_header(Header(height, self.header.next_validators, self.header.activation))
+
+    def _dispatch(self, tx: SignedTx, p: Payload, height: int, *, apply: bool) -> None:
+        if isinstance(p, ValidatorJoin):
+            self._join(tx, p, height, apply)
+        elif isinstance(p, ValidatorLeave):
+            self._leave(tx, p, height, apply)
+        elif isinstance(p, KeygenRequest):
+            self._keygen_request(tx, p, height, apply)
+        elif isinstance(p, KeygenResult | RefreshResult | SignResult):
+            self._result(tx, p, height, apply)
+        elif isinstance(p, RefreshRequest):
+            self._refresh_request(tx, p, height, apply)
+        elif isinstance(p, PresignRequest | SignRequest):
+            self._signing_request(tx, p, height, apply)
+        elif isinstance(p, BlameReport):
+            self._blame(tx, p, apply)
+        else:
+            self._misbehaviour(p, height, apply)
+
+    # -- membership ---------------------------------------------------------------------------
+
+    def _member_vote(self, tx: SignedTx, value: bytes, height: int, apply: bool) -> None:
+        vid = _vote_id(MEMBERSHIP, value)
+        vote = self.votes.get(vid, VoteRecord(MEMBERSHIP, value, ()))
+        if tx.sender in vote.voters:
+            raise InvalidTransaction("this validator already voted for this change")
+        if not apply:
+            return
+        self.votes[vid] = VoteRecord(MEMBERSHIP, value, tuple(sorted((*vote.voters, tx.sender))))
+        self._set(T_VOTES, vid)
+        self._membership_decided(height)
+
+    def _join(self, tx: SignedTx, p: ValidatorJoin, height: int, apply: bool) -> None:
+        if len(p.public_key) != 32:
+            raise InvalidTransaction("a validator key is 32 bytes")
+        if p.public_key in self.validators or any(
+            v.public_key == p.public_key for v in self.header.next_validators
+        ):
+            raise InvalidTransaction("already a validator")
+        if not verify_signature(
+            p.public_key, possession_bytes(self.genesis.chain_id, p.public_key), p.possession
+        ):
+            raise InvalidTransaction("the join does not prove possession of the new key")
+        self._member_vote(tx, p.to_bytes(), height, apply)
+
+    def _leave(self, tx: SignedTx, p: ValidatorLeave, height: int, apply: bool) -> None:
+        if p.public_key not in self.validators:
+            raise InvalidTransaction("not a validator")
+        if len(self.validators) == 1:
+            raise InvalidTransaction("the last validator cannot leave")
+        if tx.sender == p.public_key:
+            # A validator may always leave by itself: count it as a full quorum of votes.
+            if not apply:
+                return
+            vid = _vote_id(MEMBERSHIP, p.to_bytes())
+            self.votes[vid] = VoteRecord(MEMBERSHIP, p.to_bytes(), tuple(sorted(self.validators)))
+            self._set(T_VOTES, vid)
+            self._membership_decided(height)
+            return
+        self._member_vote(tx, p.to_bytes(), height, apply)
+
+    def _membership_decided(self, height: int) -> None:
+        """Schedule the first membership change with 2f+1 votes, if none is scheduled."""
+        if self.header.activation:
+            return
+        need = quorum(len(self.validators))
+        for vid in sorted(self.votes):
+            vote = self.votes[vid]
+            if vote.subject != MEMBERSHIP or len(vote.voters) < need:
+                continue
+            change = decode_any(vote.value)
+            members = dict(self.validators)
+            if isinstance(change, ValidatorJoin):
+                members[change.public_key] = Validator(
+                    change.public_key, change.name, change.address
+                )
+            elif isinstance(change, ValidatorLeave):
+                members.pop(change.public_key, None)
+            del self.votes[vid]
+            self._set(T_VOTES, vid)
+            if set(members) == set(self.validators) or not members:
+                continue
+            k, window = self.genesis.checkpoint_interval, self.genesis.window
+            boundary = -(-(height + window) // k) * k  # first checkpoint ≥ height + L
+            nxt = tuple(members[pk] for pk in sorted(members))
+            self._put_header(Header(self.header.height, nxt, boundary + 1))
+            return
+
+    # -- keys and requests --------------------------------------------------------------------
+
+    def _keygen_request(self, tx: SignedTx, p: KeygenRequest, height: int, apply: bool) -> None:
+        n = len(p.parties)
+        if n < 1 or len(set(p.parties)) != n:
+            raise InvalidTransaction("parties must be distinct and non-empty")
+        if any(pk not in self.validators for pk in p.parties):
+            raise InvalidTransaction("every party must be a validator")
+        if not 0 <= p.threshold < n:
+            raise InvalidTransaction("threshold t must satisfy 0 ≤ t < n")
+        if p.tier not in TIERS:
+            raise InvalidTransaction(f"unknown parameter tier {p.tier!r}")
+        if apply:
+            self._new_request(tx, "keygen", height, "", p.parties, ())
+
+    def _new_request(
+        self,
+        tx: SignedTx,
+        kind: str,
+        height: int,
+        key_id: str,
+        parties: tuple[bytes, ...],
+        signers: tuple[int, ...],
+    ) -> None:
+        self.requests[tx.hash] = RequestRecord(
+            kind, tx.sender, height, tx.payload, key_id, parties, signers, "pending", b"", ()
+        )
+        self._set(T_REQUESTS, tx.hash)
+
+    def _active_key(self, key_id: str) -> KeyRecord:
+        rec = self.keys.get(key_id)
+        if rec is None:
+            raise InvalidTransaction(f"no key {key_id}")
+        return rec
+
+    def _refresh_request(self, tx: SignedTx, p: RefreshRequest, height: int, apply: bool) -> None:
+        rec = self._active_key(p.key_id)
+        if rec.refreshing:
+            raise InvalidTransaction("a refresh of this key is already pending")
+        if any(pk not in self.validators for pk in rec.parties):
+            raise InvalidTransaction("a refresh needs every party of the key to be a validator")
+        if apply:
+            self._new_request(tx, "refresh", height, p.key_id, rec.parties, ())
+            self.keys[p.key_id] = KeyRecord(rec.key_id, rec.key, rec.parties, rec.created, tx.hash)
+            self._set(T_KEYS, layout.key_id_bytes(p.key_id))
+
+    def choose_signers(self, rec: KeyRecord, tx_hash: bytes) -> tuple[int, ...]:
+        """t + 1 party ids, chosen by hash order among parties that are still validators."""
+        alive = [j for j, pk in enumerate(rec.parties, start=1) if pk in self.validators]
+        need = rec.key.threshold + 1
+        if len(alive) < need:
+            raise InvalidTransaction("not enough of this key's parties are still validators")
+        order = sorted(alive, key=lambda j: hashlib.sha256(tx_hash + layout.u32(j)).digest())
+        return tuple(sorted(order[:need]))
+
+    def _signing_request(
+        self, tx: SignedTx, p: PresignRequest | SignRequest, height: int, apply: bool
+    ) -> None:
+        rec = self._active_key(p.key_id)
+        if isinstance(p, PresignRequest):
+            if not 1 <= p.count <= MAX_PRESIGN_COUNT:
+                raise InvalidTransaction(f"count must be in [1, {MAX_PRESIGN_COUNT}]")
+        else:
+            if len(p.digest) != 32:
+                raise InvalidTransaction("a digest to sign is 32 bytes")
+            if len(p.path) > 16 or any(not 0 <= i < 2**31 for i in p.path):
+                raise InvalidTransaction("a derivation path has ≤ 16 non-hardened indices")
+        signers = self.choose_signers(rec, tx.hash)
+        if apply:
+            kind = "presign" if isinstance(p, PresignRequest) else "sign"
+            self._new_request(tx, kind, height, p.key_id, rec.parties, signers)
+            if kind == "presign":
+                r = self.requests[tx.hash]
+                self.requests[tx.hash] = RequestRecord(
+                    r.kind, r.sender, r.height, r.payload, r.key_id, r.parties, r.signers,
+                    "done", b"", (),
+                )  # fmt: skip
+
+    def _pending(self, request: bytes, kind: str) -> RequestRecord:
+        req = self.requests.get(request)
+        if req is None or req.kind != kind:
+            raise InvalidTransaction(f"no {kind} request {request.hex()[:16]}")
+        if req.status != "pending":
+            raise InvalidTransaction(f"the request is already {req.status}")
+        return req
+
+    def _voters_of(self, req: RequestRecord) -> tuple[bytes, ...]:
+        if req.kind in ("sign", "presign"):
+            return tuple(req.parties[j - 1] for j in req.signers)
+        return req.parties
+
+    def _result(
+        self, tx: SignedTx, p: KeygenResult | RefreshResult | SignResult, height: int, apply: bool
+    ) -> None:
+        kind = {KeygenResult: "keygen", RefreshResult: "refresh", SignResult: "sign"}[type(p)]
+        req = self._pending(p.request, kind)
+        voters = self._voters_of(req)
+        if tx.sender not in voters:
+            raise InvalidTransaction("the sender is not a party of this session")
+        value: bytes
+        if isinstance(p, KeygenResult):
+            kr = KeygenRequest.from_bytes(req.payload)
+            k = p.key
+            if (
+                k.threshold != kr.threshold
+                or k.parties != tuple(range(1, len(kr.parties) + 1))
+                or k.params.name != kr.tier
+                or k.epoch != 0
+                or set(k.public_shares) != set(k.parties)
+            ):
+                raise InvalidTransaction("the key does not match the keygen request")
+            if k.key_id in self.keys:
+                raise InvalidTransaction("a key with this id already exists")
+            value = k.to_bytes()
+        elif isinstance(p, RefreshResult):
+            old = self._active_key(req.key_id).key
+            k = p.key
+            if (
+                k.public_key != old.public_key
+                or k.parties != old.parties
+                or k.threshold != old.threshold
+                or k.params != old.params
+                or k.chain_code != old.chain_code
+                or k.epoch != old.epoch + 1
+                or set(k.public_shares) != set(k.parties)
+            ):
+                raise InvalidTransaction("the refreshed key does not continue the old one")
+            value = k.to_bytes()
+        else:
+            value = p.signature.to_bytes()
+        vid = _vote_id(p.request, value)
+        vote = self.votes.get(vid, VoteRecord(p.request, value, ()))
+        if tx.sender in vote.voters:
+            raise InvalidTransaction("this party already submitted this result")
+        if not apply:
+            return
+        vote = VoteRecord(p.request, value, tuple(sorted((*vote.voters, tx.sender))))
+        if len(vote.voters) < result_quorum(len(voters)):
+            self.votes[vid] = vote
+            self._set(T_VOTES, vid)
+            return
+        # Accepted: drop every vote on this request and record the result.
+        for other in [v for v, r in self.votes.items() if r.subject == p.request]:
+            del self.votes[other]
+            self._set(T_VOTES, other)
+        key_id = req.key_id
+        if isinstance(p, KeygenResult | RefreshResult):
+            key_id = p.key.key_id
+            created = height if isinstance(p, KeygenResult) else self.keys[key_id].created
+            self.keys[key_id] = KeyRecord(key_id, p.key, req.parties, created, b"")
+            self._set(T_KEYS, layout.key_id_bytes(key_id))
+        self.requests[p.request] = RequestRecord(
+            req.kind, req.sender, req.height, req.payload, key_id, req.parties, req.signers,
+            "done", value, req.blames,
+        )  # fmt: skip
+        self._set(T_REQUESTS, p.request)
+
+    def _blame(self, tx: SignedTx, p: BlameReport, apply: bool) -> None:
+        req = self.requests.get(p.request)
+        if req is None or (req.kind == "presign" and req.status != "done"):
+            raise InvalidTransaction("no such request")
+        if req.status == "done" and req.kind != "presign":
+            raise InvalidTransaction("the request already succeeded")
+        voters = self._voters_of(req)
+        me = [j for j, pk in enumerate(req.parties, start=1) if pk == tx.sender]
+        if tx.sender not in voters or not me:
+            raise InvalidTransaction("the sender is not a party of this session")
+        if not p.blame.culprits or any(not 1 <= j <= len(req.parties) for j in p.blame.culprits):
+            raise InvalidTransaction("culprits must be party ids of this session")
+        if me[0] in p.blame.culprits:
+            raise InvalidTransaction("a party cannot report itself")
+        if len(req.blames) >= 16:
+            raise InvalidTransaction("this request already holds the maximum number of blames")
+        if apply:
+            status = "failed" if req.kind != "presign" else req.status
+            self.requests[p.request] = RequestRecord(
+                req.kind, req.sender, req.height, req.payload, req.key_id, req.parties,
+                req.signers, status, req.result, (*req.blames, p.blame),
+            )  # fmt: skip
+            self._set(T_REQUESTS, p.request)
+            if req.kind == "refresh":
+                rec = self.keys[req.key_id]
+                self.keys[req.key_id] = KeyRecord(
+                    rec.key_id, rec.key, rec.parties, rec.created, b""
+                )
+                self._set(T_KEYS, layout.key_id_bytes(req.key_id))
+
+    def _misbehaviour(self, p: Misbehaviour, height: int, apply: bool) -> None:
+        why = check_evidence(self.genesis.chain_id, p.evidence)
+        if why is not None:
+            raise InvalidTransaction(why)
+        digest = p.evidence.digest()
+        if digest in self.misbehaviour:
+            raise InvalidTransaction("this evidence is already recorded")
+        culprit = p.evidence.culprit
+        if culprit not in self.validators and culprit not in self.config_for(height):
+            raise InvalidTransaction("the culprit is not a validator")
+        if apply:
+            self.misbehaviour[digest] = MisbehaviourRecord(culprit, height, p.evidence.to_bytes())
+            self._set(T_MISBEHAVIOUR, digest)

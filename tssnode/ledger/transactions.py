@@ -1,0 +1,223 @@
+"""Ledger transactions: typed payloads in a signed envelope from the submitting validator.
+
+`SignedTx(payload, sender, nonce, expiry, signature)`: the payload is the canonical
+encoding of one of the payload classes below, the signature is the sender's Ed25519
+signature bound to the chain id (`envelope.signing_bytes`), `expiry` is the last height at
+which the transaction may be included (replay protection without an unbounded index),
+and `nonce` makes two otherwise equal requests distinct. The transaction hash is SHA-256
+of the envelope's encoding.
+
+Results are votes: each party of a session submits what it computed, and the ledger
+accepts a result once enough parties submitted the same bytes (`state.result_quorum`), so
+no single party can record a false key or signature. The ledger never does protocol
+maths: it checks shapes, membership and agreement.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from functools import cached_property
+
+from tssnode.crypto.encoding import Wire, dumps, wire
+from tssnode.crypto.identity import IdentityKey
+from tssnode.crypto.signature import Signature
+from tssnode.errors import EncodingError
+from tssnode.ledger.envelope import check_signature, decode_cached, sign_body
+from tssnode.ledger.errors import InvalidTransaction
+from tssnode.ledger.evidence import EquivocationEvidence
+from tssnode.protocol.base import Blame
+from tssnode.protocol.material import KeyPublic
+
+
+@wire("tssnode.tx.validator-join/1")
+@dataclass(frozen=True)
+class ValidatorJoin(Wire):
+    """A vote to add a validator; `possession` is the new key's signature on
+    ["tssnode.join/1", chain id, public_key] (it holds the key)."""
+
+    public_key: bytes
+    name: str
+    address: str
+    possession: bytes
+
+
+@wire("tssnode.tx.validator-leave/1")
+@dataclass(frozen=True)
+class ValidatorLeave(Wire):
+    """A vote to remove a validator (a validator's own leave takes effect alone)."""
+
+    public_key: bytes
+
+
+@wire("tssnode.tx.keygen-request/1")
+@dataclass(frozen=True)
+class KeygenRequest(Wire):
+    """Generate a t-of-n key among `parties` (validators; party id = position + 1)."""
+
+    threshold: int
+    parties: tuple[bytes, ...]
+    tier: str
+
+
+@wire("tssnode.tx.keygen-result/1")
+@dataclass(frozen=True)
+class KeygenResult(Wire):
+    request: bytes  # hash of the KeygenRequest transaction
+    key: KeyPublic
+
+
+@wire("tssnode.tx.refresh-request/1")
+@dataclass(frozen=True)
+class RefreshRequest(Wire):
+    key_id: str
+
+
+@wire("tssnode.tx.refresh-result/1")
+@dataclass(frozen=True)
+class RefreshResult(Wire):
+    request: bytes
+    key: KeyPublic
+
+
+@wire("tssnode.tx.presign-request/1")
+@dataclass(frozen=True)
+class PresignRequest(Wire):
+    key_id: str
+    count: int
+
+
+@wire("tssnode.tx.sign-request/1")
+@dataclass(frozen=True)
+class SignRequest(Wire):
+    """Sign `digest` (32 bytes) with the key, derived along the non-hardened `path`."""
+
+    key_id: str
+    digest: bytes
+    path: tuple[int, ...]
+
+
+@wire("tssnode.tx.sign-result/1")
+@dataclass(frozen=True)
+class SignResult(Wire):
+    request: bytes
+    signature: Signature
+
+
+@wire("tssnode.tx.blame/1")
+@dataclass(frozen=True)
+class BlameReport(Wire):
+    """A session that aborted: the culprits and the signed messages that show it."""
+
+    request: bytes
+    blame: Blame
+
+
+@wire("tssnode.tx.misbehaviour/1")
+@dataclass(frozen=True)
+class Misbehaviour(Wire):
+    """A validator that signed two conflicting PBFT messages."""
+
+    evidence: EquivocationEvidence
+
+
+Payload = (
+    ValidatorJoin
+    | ValidatorLeave
+    | KeygenRequest
+    | KeygenResult
+    | RefreshRequest
+    | RefreshResult
+    | PresignRequest
+    | SignRequest
+    | SignResult
+    | BlameReport
+    | Misbehaviour
+)
+PAYLOAD_TYPES = (
+    ValidatorJoin,
+    ValidatorLeave,
+    KeygenRequest,
+    KeygenResult,
+    RefreshRequest,
+    RefreshResult,
+    PresignRequest,
+    SignRequest,
+    SignResult,
+    BlameReport,
+    Misbehaviour,
+)
+
+
+@wire("tssnode.tx/1")
+@dataclass(frozen=True)
+class SignedTx(Wire):
+    payload: bytes
+    sender: bytes
+    nonce: bytes
+    expiry: int
+    signature: bytes
+
+    @cached_property
+    def _unsigned(self) -> bytes:
+        return dumps(["tssnode.tx.unsigned/1", self.payload, self.sender, self.nonce, self.expiry])
+
+    def unsigned_bytes(self) -> bytes:
+        return self._unsigned
+
+    @cached_property
+    def hash(self) -> bytes:
+        return hashlib.sha256(self.to_bytes()).digest()
+
+    def decode_payload(self) -> Payload:
+        try:
+            value = decode_cached(self.payload)
+        except EncodingError as exc:
+            raise InvalidTransaction(f"undecodable payload: {exc}") from exc
+        if not isinstance(value, PAYLOAD_TYPES):
+            raise InvalidTransaction(f"{type(value).__name__} is not a transaction payload")
+        return value
+
+    def signature_ok(self, chain_id: bytes) -> bool:
+        return check_signature(chain_id, self.sender, self.unsigned_bytes(), self.signature)
+
+
+def make_tx(
+    key: IdentityKey,
+    chain_id: bytes,
+    payload: Payload,
+    *,
+    expiry: int,
+    nonce: bytes | None = None,
+) -> SignedTx:
+    """A transaction signed by `key`, valid up to and including height `expiry`."""
+    unsigned = SignedTx(
+        payload.to_bytes(), key.public_bytes(), nonce or os.urandom(16), expiry, b""
+    )
+    return SignedTx(
+        unsigned.payload,
+        unsigned.sender,
+        unsigned.nonce,
+        expiry,
+        sign_body(key, chain_id, unsigned.unsigned_bytes()),
+    )
+
+
+def decode_tx(data: bytes) -> SignedTx:
+    try:
+        return SignedTx.from_bytes(data)
+    except EncodingError as exc:
+        raise InvalidTransaction(f"undecodable transaction: {exc}") from exc
+
+
+def possession_bytes(chain_id: bytes, public_key: bytes) -> bytes:
+    return dumps(["tssnode.join/1", chain_id, public_key])
+
+
+def join_payload(
+    new_key: IdentityKey, chain_id: bytes, name: str, address: str = ""
+) -> ValidatorJoin:
+    """The join vote for `new_key`, with its proof of possession."""
+    pk = new_key.public_bytes()
+    return ValidatorJoin(pk, name, address, new_key.sign(possession_bytes(chain_id, pk)))
