@@ -279,7 +279,8 @@ class Output(Round):
             shares,
             old.key.chain_code,
             old.key.rid,
-            old.key.epoch + 1,
+            # the aux-info that completes a keygen is not a refresh: epoch counts refreshes
+            old.key.epoch + (1 if old.aux is not None else 0),
         )
         paillier = {cfg.self_id: sk.public, **{j: o.N for j, o in self.opens.items()}}
         pedersen = {cfg.self_id: m.pedersen.public, **{j: o.ped for j, o in self.opens.items()}}

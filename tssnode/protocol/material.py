@@ -33,7 +33,7 @@ class KeyPublic(Wire):
     public_shares: dict[int, Point]  # X_k = x_k·G for every party k
     chain_code: bytes  # for non-hardened BIP-32 derivation
     rid: bytes  # the keygen's joint randomness
-    epoch: int  # 0 at keygen, +1 per refresh
+    epoch: int  # 0 after keygen and its first aux-info, +1 per refresh after that
 
     @cached_property
     def key_id(self) -> str:

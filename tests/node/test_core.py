@@ -1,0 +1,135 @@
+"""Four node cores in one trio process: real ledger services (LevelDB, PBFT) over the
+ledger's memory transport, real sessions, real vaults. The same flow as the multi-process
+tests over libp2p, without processes, to pin the node's own logic down."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+import trio
+from coincurve import PublicKey
+from ecdsa import SECP256k1, VerifyingKey
+
+from tssnode.api.facade import RequestRejected
+from tssnode.crypto.identity import IdentityKey
+from tssnode.ledger.genesis import Validator, make_genesis
+from tssnode.ledger.replica import ReplicaOptions
+from tssnode.ledger.service import ReplicaService
+from tssnode.ledger.transport import MemoryNetwork
+from tssnode.node.events import EventBus
+from tssnode.node.node import NodeCore
+from tssnode.node.primes import PrimeReserve
+from tssnode.protocol.base import SessionConfig
+from tssnode.protocol.hashing import message_digest
+from tssnode.store import LevelStore
+from tssnode.store.sealing import Sealer
+from tssnode.store.vault import Vault
+
+from ..conftest import TEST
+
+pytestmark = pytest.mark.trio
+
+OPTIONS = ReplicaOptions(view_timeout=5.0, tick=0.2)
+
+
+class CoreTransport:
+    """Protocol envelopes between cores of this process, addressed by validator key."""
+
+    def __init__(self, cores: dict[bytes, NodeCore], cfg: SessionConfig) -> None:
+        self.cores, self.cfg = cores, cfg
+
+    async def send(self, party: int, data: bytes) -> None:
+        self.cores[self.cfg.identities[party]].route(self.cfg.ssid, data)
+        await trio.lowlevel.checkpoint()
+
+    async def broadcast(self, data: bytes) -> None:
+        for p in self.cfg.others:
+            await self.send(p, data)
+
+
+@pytest.fixture
+def keys() -> list[IdentityKey]:
+    ks = [IdentityKey.from_seed(hashlib.sha256(b"core-test:%d" % i).digest()) for i in range(4)]
+    return sorted(ks, key=lambda k: k.public_bytes())
+
+
+async def _start(nursery: trio.Nursery, tmp: Path, keys: list[IdentityKey]) -> list[NodeCore]:
+    genesis = make_genesis(
+        [Validator(k.public_bytes(), f"n{i}", "") for i, k in enumerate(keys)],
+        chain_name="core-test",
+        checkpoint_interval=4,
+        window=8,
+    )
+    net = MemoryNetwork(seed="core")
+    cores: dict[bytes, NodeCore] = {}
+    out = []
+    for i, k in enumerate(keys):
+        store = LevelStore(tmp / f"n{i}")
+        vault = Vault(store, Sealer.open(store, b"pass-%d" % i, log2_n=10))
+        svc = ReplicaService(k, genesis, store, net.connect(k.public_bytes()), OPTIONS)
+        primes = PrimeReserve((TEST.prime_bits,), target=2)
+        core = NodeCore(
+            identity=k,
+            service=svc,
+            vault=vault,
+            events=EventBus(),
+            primes=primes,
+            peer_name=f"n{i}",
+            transport_for=lambda cfg: CoreTransport(cores, cfg),
+            default_tier="insecure-test",
+        )
+        cores[k.public_bytes()] = core
+        await nursery.start(svc.run)
+        svc.replica.on_block.append(core.on_block)
+        await nursery.start(primes.run)
+        await nursery.start(core.run)
+        out.append(core)
+    return out
+
+
+async def _wait(predicate, seconds: float = 120.0) -> None:
+    """Poll state that four independent nodes change (no single event covers it)."""
+    with trio.fail_after(seconds):
+        while not predicate():  # noqa: ASYNC110
+            await trio.sleep(0.05)
+
+
+async def test_keygen_requested_at_one_node_sign_at_another(tmp_path, keys):
+    async with trio.open_nursery() as nursery:
+        cores = await _start(nursery, tmp_path, keys)
+        req = await cores[1].request_keygen(2, None)
+        assert cores[1].key(req["key_id"])["status"] == "pending"
+        await _wait(
+            lambda: all((c.key(req["key_id"]) or {}).get("status") == "active" for c in cores)
+        )
+        key = cores[0].key(req["key_id"])
+        assert key["threshold"] == 2 and len(key["parties"]) == 4
+        assert key["addresses"]["eth"].startswith("0x")
+        assert len({c.key(req["key_id"])["public_key"] for c in cores}) == 1
+        key_id = cores[2].keys()[0]["key_id"]
+
+        # signing before the key is active is refused; unknown key ids too
+        with pytest.raises(RequestRejected) as info:
+            await cores[0].request_sign("ab" * 16, b"x", "sha256", None)
+        assert info.value.status == 404
+
+        sig_req = await cores[3].request_sign(key_id, b"hello", "sha256", None)
+        sid = sig_req["signature_id"]
+        await _wait(lambda: (cores[0].signature(sid) or {}).get("status") == "done")
+        sig = cores[0].signature(sid)
+        digest = message_digest(b"hello", "sha256")
+        assert sig["digest"] == digest.hex() and len(sig["signers"]) == 3
+        pub = bytes.fromhex(key["public_key"])
+        vk = VerifyingKey.from_string(pub, curve=SECP256k1)
+        assert vk.verify_digest(bytes.fromhex(sig["r"] + sig["s"]), digest)
+        assert PublicKey(pub).format() == pub
+        # every node holds the same chain
+        heights = {c.replica.height for c in cores}
+        await _wait(
+            lambda: len({c.replica.chain.record(min(heights)).block.hash for c in cores}) == 1
+        )
+        kinds = {e.kind for e in cores[0].events.recent}
+        assert {"block.committed", "session.started", "session.done", "proof.verified"} <= kinds
+        nursery.cancel_scope.cancel()

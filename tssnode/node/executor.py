@@ -1,0 +1,279 @@
+"""From committed ledger requests to protocol sessions and back (ARCHITECTURE.md, "One
+request, end to end", steps 3–5).
+
+Every node executes every committed block the same way. For each request it is a party
+of, it starts the same session as every other party, with a session id derived from
+(chain id, height, transaction hash) and parties read from ledger state, so no leader
+has to tell anyone anything. It submits what it computed back to the ledger as a result
+vote (the ledger accepts a result once enough parties agree) or, when a session aborts,
+the blame with its evidence.
+
+    keygen request  → keygen, then aux-info          → KeygenResult(KeyPublic)
+    refresh request → aux-info + refresh               → RefreshResult(KeyPublic)
+    sign request    → presign bound to the digest, sign → SignResult(Signature)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import trio
+
+from tssnode.crypto.derivation import derive
+from tssnode.crypto.identity import IdentityKey
+from tssnode.crypto.params import Parameters, tier
+from tssnode.ledger.blocks import Block
+from tssnode.ledger.errors import InvalidTransaction
+from tssnode.ledger.state import KeyRecord, LedgerState
+from tssnode.ledger.transactions import (
+    BlameReport,
+    KeygenRequest,
+    KeygenResult,
+    Payload,
+    RefreshRequest,
+    RefreshResult,
+    SignedTx,
+    SignRequest,
+    SignResult,
+)
+from tssnode.node.events import EventBus
+from tssnode.node.primes import PrimeReserve
+from tssnode.node.sessions import SessionResult, SessionTimeout
+from tssnode.protocol import aux, keygen, presign, sign
+from tssnode.protocol.base import Blame, ProtocolAbort, Round, SessionConfig, make_ssid
+from tssnode.protocol.material import KeyShare, Presignature
+from tssnode.store.vault import Vault
+
+if TYPE_CHECKING:
+    # trio-typing (a libp2p dependency) ships stubs that hide trio.TaskStatus from mypy
+    from trio_typing import TaskStatus
+
+log = logging.getLogger("tssnode.node")
+
+Job = Callable[[], Awaitable[None]]
+
+#: Rounds of each phase, for progress (the identification step adds one).
+ROUNDS = {"keygen": 4, "aux": 4, "presign": 4, "sign": 2}
+
+
+@dataclass
+class SessionInfo:
+    """What the API shows about one session."""
+
+    session_id: str
+    phase: str
+    request: str
+    key_id: str
+    parties: list[str]
+    started: float
+    status: str = "running"
+    round: int = 1
+    waiting_for: list[str] | None = None
+    culprits: list[str] | None = None
+    error: str | None = None
+    finished: float | None = None
+
+
+class Executor:
+    """Runs the protocol sessions that committed requests call for."""
+
+    def __init__(
+        self,
+        *,
+        identity: IdentityKey,
+        vault: Vault,
+        events: EventBus,
+        submit: Callable[[Payload], bytes],
+        open_session: Callable[[SessionConfig, Round], Awaitable[SessionResult]],
+        primes: PrimeReserve,
+    ) -> None:
+        self.identity = identity
+        self.me = identity.public_bytes()
+        self.vault = vault
+        self.events = events
+        self.submit = submit
+        self.open_session = open_session
+        self.primes = primes
+        self.sessions: dict[str, SessionInfo] = {}
+        self._stored: dict[str, trio.Event] = {}
+        self._send, self._recv = trio.open_memory_channel[Job](10_000)
+
+    # -- blocks in --------------------------------------------------------------------------
+    def on_block(self, block: Block, state: LedgerState) -> None:
+        """Called synchronously by the replica right after it executes `block`: decide
+        here, against the state as it is now, which sessions this node takes part in."""
+        rejected = {i for i, _ in block.rejected}
+        for i, raw in enumerate(block.batch.txs):
+            if i in rejected:
+                continue
+            tx = SignedTx.from_bytes(raw)
+            job = self._job_for(block, state, tx, tx.decode_payload())
+            if job is None:
+                continue
+            try:
+                self._send.send_nowait(job)
+            except trio.WouldBlock:
+                log.error("executor queue full: request %s not acted on", tx.hash.hex()[:16])
+
+    async def run(self, *, task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            task_status.started()
+            async for job in self._recv:
+                nursery.start_soon(job)
+
+    def _job_for(
+        self, block: Block, state: LedgerState, tx: SignedTx, p: Payload
+    ) -> Callable[[], Awaitable[None]] | None:
+        req = state.requests.get(tx.hash)
+        if req is None or self.me not in req.parties:
+            return None
+        nonce = block.chain_id + block.height.to_bytes(8, "big") + tx.hash
+        if isinstance(p, KeygenRequest):
+            return lambda: self._keygen(tx.hash, p, nonce)
+        if isinstance(p, RefreshRequest):
+            rec = state.keys[p.key_id]
+            return lambda: self._refresh(tx.hash, rec, nonce)
+        if isinstance(p, SignRequest):
+            signers = req.signers
+            me = req.parties.index(self.me) + 1
+            if me not in signers:
+                return None
+            rec = state.keys[p.key_id]
+            return lambda: self._sign(tx.hash, rec, p, signers, nonce)
+        return None
+
+    # -- sessions ---------------------------------------------------------------------------
+    def _config(
+        self,
+        ssid: bytes,
+        parties: tuple[bytes, ...],
+        members: tuple[int, ...],
+        threshold: int,
+        params: Parameters,
+    ) -> SessionConfig:
+        me = parties.index(self.me) + 1
+        identities = {j: parties[j - 1] for j in members}
+        return SessionConfig(ssid, me, members, threshold, params, identities, self.identity)
+
+    async def _run(
+        self, phase: str, request: bytes, key_id: str, cfg: SessionConfig, first: Round
+    ) -> SessionResult:
+        info = SessionInfo(
+            cfg.ssid.hex(),
+            phase,
+            request.hex(),
+            key_id,
+            [str(p) for p in cfg.parties],
+            trio.current_time(),
+        )
+        self.sessions[info.session_id] = info
+        try:
+            result = await self.open_session(cfg, first)
+        except ProtocolAbort as exc:
+            info.status, info.error = "failed", str(exc)
+            info.culprits = [str(c) for c in exc.culprits]
+            self._report_blame(request, exc.blame)
+            raise
+        except SessionTimeout as exc:
+            info.status, info.error = "failed", str(exc)
+            info.culprits = [str(c) for c in exc.missing]
+            raise
+        info.status = "done"
+        info.finished = trio.current_time()
+        return result
+
+    def _vote(self, payload: Payload) -> None:
+        """Submit this party's result; once enough parties agreed the ledger has it and
+        refuses later votes, which is the expected end for the slowest parties."""
+        try:
+            self.submit(payload)
+        except InvalidTransaction as exc:
+            log.info("result not submitted (%s)", exc)
+
+    def _report_blame(self, request: bytes, blame: Blame) -> None:
+        if not blame.culprits:
+            return
+        self._vote(BlameReport(request, blame))
+
+    async def _keygen(self, request: bytes, p: KeygenRequest, nonce: bytes) -> None:
+        params = tier(p.tier)
+        members = tuple(range(1, len(p.parties) + 1))
+        ssid = make_ssid("keygen", params, members, p.threshold, nonce)
+        cfg = self._config(ssid, p.parties, members, p.threshold, params)
+        try:
+            res = await self._run("keygen", request, "", cfg, keygen.start(cfg))
+            share: KeyShare = res.result
+            ssid2 = make_ssid("aux", params, members, p.threshold, nonce, share.key)
+            cfg2 = self._config(ssid2, p.parties, members, p.threshold, params)
+            pair = await self.primes.take_pair(params.prime_bits)
+            first = aux.start(cfg2, share, lambda: pair)
+            res2 = await self._run("aux", request, share.key.key_id, cfg2, first)
+        except (ProtocolAbort, SessionTimeout):
+            return
+        full: KeyShare = res2.result
+        self._store_share(full)
+        self._vote(KeygenResult(request, full.key))
+
+    async def _refresh(self, request: bytes, rec: KeyRecord, nonce: bytes) -> None:
+        share = await self.share_of(rec)
+        params = rec.key.params
+        members = rec.key.parties
+        ssid = make_ssid("aux", params, members, rec.key.threshold, nonce, rec.key)
+        cfg = self._config(ssid, rec.parties, members, rec.key.threshold, params)
+        pair = await self.primes.take_pair(params.prime_bits)
+        try:
+            first = aux.start(cfg, share, lambda: pair)
+            res = await self._run("aux", request, rec.key_id, cfg, first)
+        except (ProtocolAbort, SessionTimeout):
+            return
+        new: KeyShare = res.result
+        self._store_share(new)
+        self._vote(RefreshResult(request, new.key))
+
+    async def _sign(
+        self,
+        request: bytes,
+        rec: KeyRecord,
+        p: SignRequest,
+        signers: tuple[int, ...],
+        nonce: bytes,
+    ) -> None:
+        share = await self.share_of(rec)
+        d = derive(rec.key.public_key, rec.key.chain_code, p.path)
+        ssid = presign.presign_ssid(share, signers, d.shift, p.digest, nonce)
+        cfg = self._config(ssid, rec.parties, signers, rec.key.threshold, rec.key.params)
+        try:
+            first = presign.start(cfg, share, shift=d.shift, digest=p.digest)
+            res = await self._run("presign", request, rec.key_id, cfg, first)
+            presig: Presignature = res.result
+            digest = sign.resolve_digest(presig, raw_digest=p.digest)
+            cfg2 = self._config(
+                sign.session_id(presig, digest), rec.parties, signers, rec.key.threshold,
+                rec.key.params,
+            )  # fmt: skip
+            res2 = await self._run(
+                "sign", request, rec.key_id, cfg2, sign.start(cfg2, share, presig, digest)
+            )
+        except (ProtocolAbort, SessionTimeout):
+            return
+        self._vote(SignResult(request, res2.result.signature))
+        self.events.publish("signature.ready", signature_id=request.hex(), key_id=rec.key_id)
+
+    def _store_share(self, share: KeyShare) -> None:
+        self.vault.put_share(share.key.key_id, share.key.epoch, share.to_bytes())
+        self._stored.setdefault(share.key.key_id, trio.Event()).set()
+        self._stored[share.key.key_id] = trio.Event()
+
+    async def share_of(self, rec: KeyRecord, wait: float = 60.0) -> KeyShare:
+        """This node's share of the key at the ledger's epoch. A request can commit before
+        this node stored the share (the key turns active on a quorum of votes): wait."""
+        with trio.move_on_after(wait):
+            while True:
+                raw = self.vault.get_share(rec.key_id, rec.key.epoch)
+                if raw is not None:
+                    return KeyShare.from_bytes(raw)
+                await self._stored.setdefault(rec.key_id, trio.Event()).wait()
+        raise LookupError(f"this node holds no share of key {rec.key_id} at epoch {rec.key.epoch}")

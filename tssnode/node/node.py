@@ -1,0 +1,501 @@
+"""The node: one process that wires the net layer, the ledger, the vault, protocol
+sessions and the control API (ARCHITECTURE.md, "One request, end to end").
+
+Start-up order, each service ready before the next (`nursery.start`):
+
+1. the store (one LevelDB; a second opener gets `StoreLocked`) and the vault (sealed
+   secrets; a wrong passphrase is `WrongPassphrase`);
+2. the net layer (identity, host, gossip, bootstrap dialling);
+3. the ledger replica over the net layer, with the validator set as the net layer's
+   admission allow-list;
+4. the executor (sessions for committed requests), the prime reserve, the message router;
+5. the HTTP API (hypercorn's trio worker) on the configured loopback address.
+
+Everything a request needs travels through the ledger: an API call becomes a transaction,
+and the same committed block starts the same session on every party.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+import tssnode
+from tssnode.api.facade import RequestRejected
+from tssnode.crypto.addresses import btc_p2wpkh, eth_address
+from tssnode.crypto.derivation import DerivationError, derive, parse_path
+from tssnode.crypto.encoding import decode_any, to_plain
+from tssnode.crypto.identity import IdentityKey
+from tssnode.ledger.blocks import Block
+from tssnode.ledger.errors import InvalidTransaction
+from tssnode.ledger.service import ReplicaService
+from tssnode.ledger.state import KeyRecord, RequestRecord
+from tssnode.ledger.transactions import (
+    KeygenRequest,
+    Payload,
+    PresignRequest,
+    RefreshRequest,
+    SignedTx,
+    SignRequest,
+)
+from tssnode.node.events import EventBus
+from tssnode.node.executor import ROUNDS, Executor
+from tssnode.node.primes import PrimeReserve
+from tssnode.node.sessions import Session, SessionResult, SessionTimeout, SessionTransport
+from tssnode.protocol.base import ProtocolAbort, Round, SessionConfig
+from tssnode.protocol.hashing import message_digest
+from tssnode.protocol.material import KeyPublic
+from tssnode.store.vault import Vault
+
+if TYPE_CHECKING:
+    pass
+
+if TYPE_CHECKING:
+    from trio_typing import TaskStatus
+
+log = logging.getLogger("tssnode.node")
+
+#: How long a finished presign or sign session keeps serving a peer's identification step.
+LINGER_SECONDS = 30.0
+
+
+def key_view(rec: KeyRecord | None, req: RequestRecord | None, network: str) -> dict[str, Any]:
+    """The API's key object (docs/api.md)."""
+    if rec is not None:
+        key = rec.key
+        return {
+            "key_id": rec.key_id,
+            "status": "active",
+            "public_key": key.public_key.to_bytes().hex(),
+            "threshold": key.threshold,
+            "parties": [p.hex() for p in rec.parties],
+            "epoch": key.epoch,
+            "tier": key.params.name,
+            "addresses": addresses(key, network),
+            "height": rec.created,
+            "error": None,
+        }
+    assert req is not None
+    request = KeygenRequest.from_bytes(req.payload)
+    return {
+        "key_id": req.key_id,
+        "status": "failed" if req.status == "failed" else "pending",
+        "public_key": None,
+        "threshold": request.threshold,
+        "parties": [p.hex() for p in request.parties],
+        "epoch": 0,
+        "tier": request.tier,
+        "addresses": None,
+        "height": req.height,
+        "error": req.blames[-1].check if req.blames else None,
+    }
+
+
+def addresses(key: KeyPublic, network: str = "mainnet") -> dict[str, str]:
+    return {"eth": eth_address(key.public_key), "btc_p2wpkh": btc_p2wpkh(key.public_key, network)}
+
+
+class NodeCore:
+    """The node's logic between the ledger and the sessions, and the API facade.
+
+    Network-independent: `Node` (below) runs it over libp2p; tests can run several in one
+    process over the ledger's memory transport.
+    """
+
+    def __init__(
+        self,
+        *,
+        identity: IdentityKey,
+        service: ReplicaService,
+        vault: Vault,
+        events: EventBus,
+        primes: PrimeReserve,
+        peer_name: str,
+        transport_for: Callable[[SessionConfig], SessionTransport],
+        btc_network: str = "mainnet",
+        default_tier: str = "standard",
+    ) -> None:
+        self.identity = identity
+        self.service = service
+        self.vault = vault
+        self.events = events
+        self.primes = primes
+        self.peer_name = peer_name
+        self.transport_for = transport_for
+        self.btc_network = btc_network
+        self.default_tier = default_tier
+        self.started = time.time()
+        self.limiter = trio.CapacityLimiter(2)
+        self.sessions: dict[bytes, Session] = {}
+        self.early: dict[bytes, list[bytes]] = {}
+        self.nursery: trio.Nursery | None = None
+        #: Requests submitted here, known before their block commits.
+        self.submitted: dict[bytes, KeygenRequest | SignRequest] = {}
+        self.executor = Executor(
+            identity=identity,
+            vault=vault,
+            events=events,
+            submit=self.submit,
+            open_session=self.open_session,
+            primes=primes,
+        )
+
+    # -- plumbing ---------------------------------------------------------------------------
+    @property
+    def replica(self) -> Any:
+        return self.service.replica
+
+    @property
+    def state(self) -> Any:
+        return self.service.replica.chain.state
+
+    def submit(self, payload: Payload) -> bytes:
+        tx = self.service.submit_payload(payload)
+        if isinstance(payload, KeygenRequest | SignRequest):
+            self.submitted[tx] = payload
+        return tx
+
+    def on_block(self, block: Block) -> None:
+        self.events.publish(
+            "block.committed",
+            height=block.height,
+            hash=block.hash.hex(),
+            txs=len(block.batch.txs),
+        )
+        self.executor.on_block(block, self.state)
+
+    async def open_session(self, cfg: SessionConfig, first: Round) -> SessionResult:
+        transport = self.transport_for(cfg)
+        session = Session(
+            first,
+            transport,
+            events=self.events,
+            limiter=self.limiter,
+            round_timeout=120.0,
+            total_rounds=ROUNDS.get(first.phase),
+        )
+        self.sessions[cfg.ssid] = session
+        for data in self.early.pop(cfg.ssid, []):
+            session.offer(data)
+        try:
+            result = await session.run()
+        except BaseException:
+            self.sessions.pop(cfg.ssid, None)
+            raise
+        if first.phase in ("presign", "sign") and self.nursery is not None:
+            # keep answering a peer that starts the identification step, without holding
+            # the result back (ours verified; the blame, if any, goes to the ledger)
+            self.nursery.start_soon(self._linger, session, cfg.ssid)
+        else:
+            self.sessions.pop(cfg.ssid, None)
+        return result
+
+    async def _linger(self, session: Session, ssid: bytes) -> None:
+        try:
+            await session.serve_identification(LINGER_SECONDS)
+        except ProtocolAbort as exc:
+            log.warning("identification after a finished session: %s", exc)
+        except SessionTimeout:
+            pass
+        finally:
+            self.sessions.pop(ssid, None)
+
+    async def run(self, *, task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """The executor and the background tasks of finished sessions."""
+        async with trio.open_nursery() as nursery:
+            self.nursery = nursery
+            await nursery.start(self.executor.run)
+            task_status.started()
+
+    def route(self, ssid: bytes, data: bytes) -> None:
+        """An incoming protocol envelope: to its session, or held until it starts."""
+        session = self.sessions.get(ssid)
+        if session is not None:
+            session.offer(data)
+            return
+        held = self.early.setdefault(ssid, [])
+        if len(held) < 1000 and len(self.early) < 1000:
+            held.append(data)
+
+    # -- facade: reads ----------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        r = self.replica
+        return {
+            "peer_id": self.peer_name,
+            "validator_key": self.identity.public_bytes().hex(),
+            "chain_id": r.chain.chain_id.hex(),
+            "height": r.height,
+            "view": r.view,
+            "primary": r.primary().hex(),
+            "is_primary": r.is_primary,
+            "validators": len(r.config()),
+            "version": tssnode.__version__,
+            "uptime_s": round(time.time() - self.started, 1),
+        }
+
+    def validators(self) -> list[dict[str, Any]]:
+        holdings: dict[bytes, list[str]] = {}
+        for rec in self.state.keys.values():
+            for p in rec.parties:
+                holdings.setdefault(p, []).append(rec.key_id)
+        return [
+            {"validator_key": v.hex(), "index": i + 1, "keys": holdings.get(v, [])}
+            for i, v in enumerate(self.replica.config())
+        ]
+
+    def keys(self) -> list[dict[str, Any]]:
+        out = [self._key(rec.key_id) for rec in self.state.keys.values()]
+        for tx_hash, req in self.state.requests.items():
+            if req.kind == "keygen" and req.status != "done":
+                out.append(self._pending_key(tx_hash, req))
+        return out
+
+    def _pending_key(self, tx_hash: bytes, req: RequestRecord) -> dict[str, Any]:
+        view = key_view(None, req, self.btc_network)
+        view["key_id"] = tx_hash.hex()
+        return view
+
+    def _key(self, key_id: str) -> dict[str, Any]:
+        rec = self.state.keys[key_id]
+        view = key_view(rec, None, self.btc_network)
+        view["presignatures"] = self.vault.count_presignatures(key_id)
+        return view
+
+    def key(self, key_id: str) -> dict[str, Any] | None:
+        if key_id in self.state.keys:
+            return self._key(key_id)
+        try:
+            raw = bytes.fromhex(key_id)
+        except ValueError:
+            return None
+        req = self.state.requests.get(raw)
+        if req is None:
+            mine = self.submitted.get(raw)
+            if not isinstance(mine, KeygenRequest):
+                return None
+            return {
+                "key_id": key_id,
+                "status": "pending",
+                "public_key": None,
+                "threshold": mine.threshold,
+                "parties": [p.hex() for p in mine.parties],
+                "epoch": 0,
+                "tier": mine.tier,
+                "addresses": None,
+                "height": None,
+                "error": None,
+            }
+        if req.kind != "keygen":
+            return None
+        if req.status == "done":
+            return self._key(req.key_id)
+        return self._pending_key(raw, req)
+
+    def signature(self, signature_id: str) -> dict[str, Any] | None:
+        try:
+            raw = bytes.fromhex(signature_id)
+        except ValueError:
+            return None
+        req = self.state.requests.get(raw)
+        if req is None:
+            mine = self.submitted.get(raw)
+            if not isinstance(mine, SignRequest):
+                return None
+            return {
+                "signature_id": signature_id,
+                "status": "pending",
+                "key_id": mine.key_id,
+                "digest": mine.digest.hex(),
+                "r": None,
+                "s": None,
+                "v": None,
+                "signers": [],
+                "height": None,
+                "blame": None,
+            }
+        if req.kind != "sign":
+            return None
+        p = SignRequest.from_bytes(req.payload)
+        out: dict[str, Any] = {
+            "signature_id": signature_id,
+            "status": req.status,
+            "key_id": req.key_id,
+            "path": "/".join(["m", *map(str, p.path)]) if p.path else None,
+            "digest": p.digest.hex(),
+            "signers": [req.parties[j - 1].hex() for j in req.signers],
+            "height": req.height,
+            "r": None,
+            "s": None,
+            "v": None,
+            "blame": None,
+        }
+        if req.status == "done":
+            sig = decode_any(req.result)
+            out.update(r=f"{sig.r:064x}", s=f"{sig.s:064x}", v=sig.eth_v())  # type: ignore[attr-defined]
+        if req.blames:
+            b = req.blames[-1]
+            out["blame"] = {"culprits": list(b.culprits), "check": b.check, "round": b.round}
+        return out
+
+    def sessions_view(self) -> list[dict[str, Any]]:
+        now = trio.current_time()
+        out = []
+        for info in self.executor.sessions.values():
+            d = asdict(info)
+            live = self.sessions.get(bytes.fromhex(info.session_id))
+            if live is not None:
+                d["round"] = live.round.number
+                d["waiting_for"] = sorted({p for p, _ in live.round.expected()})
+            end = info.finished or now
+            d["elapsed_s"] = round(end - info.started, 3)
+            d["rounds"] = ROUNDS.get(info.phase)
+            out.append(d)
+        return out
+
+    def blocks(self, start: int, limit: int) -> list[dict[str, Any]]:
+        chain = self.replica.chain
+        return [self._block(rec) for rec in chain.records(max(start, 1), limit)]
+
+    def block(self, height: int) -> dict[str, Any] | None:
+        rec = self.replica.chain.record(height)
+        return None if rec is None else self._block(rec, full=True)
+
+    def _block(self, rec: Any, full: bool = False) -> dict[str, Any]:
+        b = rec.block
+        txs = [SignedTx.from_bytes(raw) for raw in b.batch.txs]
+        return {
+            "height": b.height,
+            "hash": b.hash.hex(),
+            "prev_hash": b.prev_hash.hex(),
+            "proposer": rec.proposer.hex(),
+            "view": rec.view,
+            "txs": [self._tx(t, b.height, full) for t in txs],
+            "certificate": {
+                "view": rec.certificate.view,
+                "signers": [signer.hex() for signer, _ in rec.certificate.votes],
+                "quorum": len(rec.certificate.votes),
+            },
+        }
+
+    def _tx(self, tx: SignedTx, height: int | None, full: bool = True) -> dict[str, Any]:
+        payload = tx.decode_payload()
+        out: dict[str, Any] = {
+            "hash": tx.hash.hex(),
+            "kind": type(payload).__name__,
+            "submitter": tx.sender.hex(),
+            "height": height,
+        }
+        if full:
+            out["payload"] = _jsonable(to_plain(payload))
+        return out
+
+    def transaction(self, tx_hash: str) -> dict[str, Any] | None:
+        raw = bytes.fromhex(tx_hash)
+        loc = self.replica.chain.tx_location(raw)
+        if loc is None:
+            return None
+        height, index = loc
+        rec = self.replica.chain.record(height)
+        return self._tx(SignedTx.from_bytes(rec.block.batch.txs[index]), height)
+
+    # -- facade: requests -------------------------------------------------------------------
+    def _submit(self, payload: Payload) -> bytes:
+        try:
+            return self.submit(payload)
+        except InvalidTransaction as exc:
+            raise RequestRejected(409, str(exc)) from None
+
+    async def request_keygen(self, threshold: int, parties: list[str] | None) -> dict[str, Any]:
+        validators = tuple(self.replica.config())
+        if parties is None:
+            chosen = validators
+        else:
+            try:
+                chosen = tuple(sorted(bytes.fromhex(p) for p in parties))
+            except ValueError:
+                raise RequestRejected(400, "parties are validator keys in hex") from None
+        if not 0 <= threshold < len(chosen):
+            raise RequestRejected(422, f"threshold must be in [0, {len(chosen) - 1}]")
+        tx = self._submit(KeygenRequest(threshold, chosen, self.default_tier))
+        return {"key_id": tx.hex(), "tx": tx.hex()}
+
+    def _active(self, key_id: str) -> KeyRecord:
+        rec = self.state.keys.get(key_id)
+        if rec is None:
+            pending = self.key(key_id)
+            if pending is None:
+                raise RequestRejected(404, "unknown key id")
+            raise RequestRejected(409, f"key {key_id} is {pending['status']}, not active")
+        return rec  # type: ignore[no-any-return]
+
+    async def request_refresh(self, key_id: str) -> dict[str, Any]:
+        self._active(key_id)
+        tx = self._submit(RefreshRequest(key_id))
+        return {"key_id": key_id, "tx": tx.hex()}
+
+    def derive(self, key_id: str, path: str) -> dict[str, Any]:
+        rec = self._active(key_id)
+        try:
+            d = derive(rec.key.public_key, rec.key.chain_code, path)
+        except DerivationError as exc:
+            raise RequestRejected(400, str(exc)) from None
+        return {
+            "path": path,
+            "public_key": d.public_key.to_bytes().hex(),
+            "addresses": {
+                "eth": eth_address(d.public_key),
+                "btc_p2wpkh": btc_p2wpkh(d.public_key, self.btc_network),
+            },
+        }
+
+    async def request_sign(
+        self, key_id: str, message: bytes, hash_name: str, path: str | None
+    ) -> dict[str, Any]:
+        self._active(key_id)
+        try:
+            indices = parse_path(path) if path else ()
+        except DerivationError as exc:
+            raise RequestRejected(400, str(exc)) from None
+        digest = message_digest(message, hash_name)
+        tx = self._submit(SignRequest(key_id, digest, indices))
+        return {"signature_id": tx.hex(), "tx": tx.hex(), "digest": digest.hex()}
+
+    async def request_presign(self, key_id: str, count: int) -> dict[str, Any]:
+        self._active(key_id)
+        tx = self._submit(PresignRequest(key_id, count))
+        return {"key_id": key_id, "tx": tx.hex()}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(_jsonable(k)): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, int) and abs(value) >= 2**53:
+        return hex(value)
+    return value
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def ensure_token(data_dir: Path) -> str:
+    """The API token of this data directory, created (mode 0600) on first start."""
+    path = data_dir / "api.token"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = new_token()
+    path.touch(mode=0o600)
+    path.write_text(token + "\n")
+    return token
