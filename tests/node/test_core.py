@@ -21,7 +21,7 @@ from tssnode.ledger.transport import MemoryNetwork
 from tssnode.node.events import EventBus
 from tssnode.node.node import NodeCore
 from tssnode.node.primes import PrimeReserve
-from tssnode.protocol.base import SessionConfig
+from tssnode.protocol.base import Message, SessionConfig
 from tssnode.protocol.hashing import message_digest
 from tssnode.store import LevelStore
 from tssnode.store.sealing import Sealer
@@ -40,13 +40,14 @@ class CoreTransport:
     def __init__(self, cores: dict[bytes, NodeCore], cfg: SessionConfig) -> None:
         self.cores, self.cfg = cores, cfg
 
-    async def send(self, party: int, data: bytes) -> None:
+    async def send(self, party: int, msg: Message) -> None:
+        data = msg.to_bytes()
         self.cores[self.cfg.identities[party]].route(self.cfg.ssid, data)
         await trio.lowlevel.checkpoint()
 
-    async def broadcast(self, data: bytes) -> None:
+    async def broadcast(self, msg: Message) -> None:
         for p in self.cfg.others:
-            await self.send(p, data)
+            await self.send(p, msg)
 
 
 @pytest.fixture

@@ -28,16 +28,17 @@ class LocalTransport:
         self.me, self.sessions, self.drop_to = me, sessions, drop_to or set()
         self.sent = 0
 
-    async def send(self, party: int, data: bytes) -> None:
+    async def send(self, party: int, msg: Message) -> None:
+        data = msg.to_bytes()
         self.sent += 1
         if party not in self.drop_to and party in self.sessions:
             self.sessions[party].offer(data)
         await trio.lowlevel.checkpoint()
 
-    async def broadcast(self, data: bytes) -> None:
+    async def broadcast(self, msg: Message) -> None:
         for p in self.sessions:
             if p != self.me:
-                await self.send(p, data)
+                await self.send(p, msg)
 
 
 def _sessions(rounds, events, limiter, *, drop=None, timeout=30.0, only=None):
@@ -150,11 +151,10 @@ async def test_identification_reaches_a_party_that_finished():
     )
 
     class Lying(LocalTransport):
-        async def send(self, party, data):
-            msg = Message.from_bytes(data)
+        async def send(self, party, msg):
             if rule.matches(msg, party):
-                data = rule.apply(msg, party, cfgs[2].identity).to_bytes()
-            await super().send(party, data)
+                msg = rule.apply(msg, party, cfgs[2].identity)
+            await super().send(party, msg)
 
     sessions[2].transport = Lying(2, sessions)
     outcome: dict[int, object] = {}

@@ -39,10 +39,10 @@ class SessionTimeout(TssError):
 class SessionTransport(Protocol):
     """How a session reaches the other parties (the node implements it over libp2p)."""
 
-    async def send(self, party: int, data: bytes) -> None:
+    async def send(self, party: int, msg: Message) -> None:
         """Deliver to one party or raise (the network layer retries and acknowledges)."""
 
-    async def broadcast(self, data: bytes) -> None:
+    async def broadcast(self, msg: Message) -> None:
         """Deliver to every other party of the session."""
 
 
@@ -172,11 +172,10 @@ class Session:
 
     async def _send(self, outcome: Outcome) -> None:
         for msg in outcome.messages:
-            data = msg.to_bytes()
             if msg.recipient == BROADCAST:
-                await self.transport.broadcast(data)
+                await self.transport.broadcast(msg)
             else:
-                await self.transport.send(msg.recipient, data)
+                await self.transport.send(msg.recipient, msg)
 
     async def _collect(self, held: list[Message]) -> list[Message]:
         """Deliver messages until the current round is ready; return those for later rounds."""
