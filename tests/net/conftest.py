@@ -1,0 +1,67 @@
+"""Multi-node fixtures for the net layer.
+
+* `net_cluster`: N nodes in the test's trio run (default 3; parametrize indirectly for
+  another size). Ready when every node is ready with every other.
+* `process_cluster`: N nodes as OS processes from generated config files (default 3),
+  driven through `tssnode.net.harness`; for fault tests (SIGKILL, SIGSTOP).
+
+Both check at teardown that nothing leaked: no trio tasks left under the test, no extra
+threads (py-libp2p's pubsub starts one per node), and no process wrote to stderr.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import trio
+
+from tssnode.net.testing import LocalCluster, ProcessCluster, local_cluster, process_cluster
+
+
+def child_tasks() -> int:
+    """Tasks running under the current task (the test's own task tree)."""
+    count = 0
+    stack = list(trio.lowlevel.current_task().child_nurseries)
+    while stack:
+        nursery = stack.pop()
+        for task in nursery.child_tasks:
+            count += 1
+            stack.extend(task.child_nurseries)
+    return count
+
+
+async def wait_threads(baseline: int) -> int:
+    """Thread count once stray threads had a moment to finish (joined threads are gone at
+    once; this only absorbs interpreter bookkeeping)."""
+    for _ in range(50):
+        if threading.active_count() <= baseline:
+            break
+        await trio.sleep(0.02)
+    return threading.active_count()
+
+
+@pytest.fixture
+async def net_cluster(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[LocalCluster]:
+    n = getattr(request, "param", 3)
+    threads = threading.active_count()
+    async with local_cluster(tmp_path / "local", n) as cluster:
+        yield cluster
+    assert child_tasks() == 0, "tasks left running after the cluster stopped"
+    assert await wait_threads(threads) <= threads, "threads left running after the cluster"
+
+
+@pytest.fixture
+async def process_nodes(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[ProcessCluster]:
+    n = getattr(request, "param", 3)
+    async with process_cluster(tmp_path / "procs", n) as cluster:
+        yield cluster
+    for node in cluster.nodes:
+        assert node.process is not None and node.process.returncode is not None
+    assert cluster.stderr_output() == {}, "a node process wrote to stderr"

@@ -1,0 +1,495 @@
+"""The node's TOML config file, parsed (stdlib `tomllib`) into typed, frozen sections.
+
+```toml
+[node]
+network_id = "local-4"              # letters, digits, '.', '_', '-'
+data_dir = "data/node1"             # relative paths are relative to this file
+
+[net]
+listen = "/ip4/127.0.0.1/tcp/4001"
+bootstrap = ["/ip4/127.0.0.1/tcp/4002/p2p/12D3KooW…"]
+# allowed_peers = ["12D3KooW…"]     # absent: any authenticated peer (until the ledger sets it)
+# tuning keys (timeouts, limits): see `NetConfig`
+
+[api]
+listen = "127.0.0.1:8600"           # host:port
+```
+
+Every problem is a `ConfigError` naming the file and the dotted key (`net.bootstrap[1]`);
+unknown sections and keys are errors too, so a typo never silently becomes a default.
+
+Extending: a new section is a frozen dataclass with a `_parse(table)` classmethod that
+reads its keys with `table.take(...)` (see `ApiConfig`), plus one field on `NodeConfig`
+and one line in `NodeConfig.from_mapping`. A new key is one `take` call and one field.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import math
+import re
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+from multiaddr import Multiaddr
+
+from tssnode.errors import TssError
+from tssnode.net import peerid
+from tssnode.net.errors import InvalidPeerId
+
+T = TypeVar("T")
+
+_NETWORK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class ConfigError(TssError):
+    """A node config that cannot be used; `key` is the dotted name of the bad field."""
+
+    def __init__(self, source: str, key: str, problem: str) -> None:
+        where = f"{source}: {key}" if key else source
+        super().__init__(f"{where}: {problem}")
+        self.source = source
+        self.key = key
+        self.problem = problem
+
+
+_MISSING: Any = object()
+
+
+class Table:
+    """One TOML table being read: typed `take`s, then `finish` refuses leftover keys."""
+
+    def __init__(self, data: Any, source: str, prefix: str, base_dir: Path) -> None:
+        if not isinstance(data, dict):
+            raise ConfigError(source, prefix, "must be a table")
+        self.data: dict[str, Any] = data
+        self.source = source
+        self.prefix = prefix
+        self.base_dir = base_dir
+        self._taken: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}.{name}" if self.prefix else name
+
+    def error(self, name: str, problem: str) -> ConfigError:
+        return ConfigError(self.source, self.key(name), problem)
+
+    def take(self, name: str, parse: Callable[[Table, str, Any], T], default: Any = _MISSING) -> T:
+        """Read key `name` with `parse(table, key, raw)`; a missing key is an error unless
+        a default is given."""
+        self._taken.add(name)
+        if name not in self.data:
+            if default is _MISSING:
+                raise self.error(name, "is required")
+            value: T = default
+            return value
+        return parse(self, name, self.data[name])
+
+    def table(self, name: str) -> Table:
+        """A sub-table (an absent one reads as empty, so all its keys take defaults)."""
+        self._taken.add(name)
+        return Table(self.data.get(name, {}), self.source, self.key(name), self.base_dir)
+
+    def finish(self) -> None:
+        unknown = sorted(set(self.data) - self._taken)
+        if unknown:
+            raise self.error(unknown[0], "unknown key (misspelt?)")
+
+
+# -- value parsers: (table, key, raw) -> value ------------------------------------------------
+
+
+def text(t: Table, k: str, raw: Any) -> str:
+    if not isinstance(raw, str):
+        raise t.error(k, f"must be a string, not {type(raw).__name__}")
+    return raw
+
+
+def network_id(t: Table, k: str, raw: Any) -> str:
+    value = text(t, k, raw)
+    if not _NETWORK_ID.fullmatch(value):
+        raise t.error(k, "1–64 characters: letters, digits, '.', '_', '-' (not first)")
+    return value
+
+
+def directory(t: Table, k: str, raw: Any) -> Path:
+    value = text(t, k, raw)
+    if not value.strip():
+        raise t.error(k, "must not be empty")
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else (t.base_dir / path)
+
+
+def integer(low: int, high: int) -> Callable[[Table, str, Any], int]:
+    def parse(t: Table, k: str, raw: Any) -> int:
+        if isinstance(raw, bool) or not isinstance(raw, int):
+            raise t.error(k, f"must be an integer, not {type(raw).__name__}")
+        if not low <= raw <= high:
+            raise t.error(k, f"must be between {low} and {high}")
+        return raw
+
+    return parse
+
+
+def seconds(low: float, high: float) -> Callable[[Table, str, Any], float]:
+    """A duration in seconds, `low < value <= high` (integers accepted)."""
+
+    def parse(t: Table, k: str, raw: Any) -> float:
+        if isinstance(raw, bool) or not isinstance(raw, int | float):
+            raise t.error(k, f"must be a number of seconds, not {type(raw).__name__}")
+        value = float(raw)
+        if not math.isfinite(value) or not low < value <= high:
+            raise t.error(k, f"must be more than {low:g} and at most {high:g} seconds")
+        return value
+
+    return parse
+
+
+def choice(options: Sequence[str]) -> Callable[[Table, str, Any], str]:
+    def parse(t: Table, k: str, raw: Any) -> str:
+        value = text(t, k, raw)
+        if value.upper() not in options:
+            raise t.error(k, f"must be one of {', '.join(options)}")
+        return value.upper()
+
+    return parse
+
+
+def list_of(item: Callable[[Table, str, Any], T]) -> Callable[[Table, str, Any], tuple[T, ...]]:
+    def parse(t: Table, k: str, raw: Any) -> tuple[T, ...]:
+        if not isinstance(raw, list):
+            raise t.error(k, f"must be a list, not {type(raw).__name__}")
+        values = tuple(item(t, f"{k}[{i}]", v) for i, v in enumerate(raw))
+        for i, v in enumerate(values):
+            if v in values[:i]:
+                raise t.error(f"{k}[{i}]", "appears twice")
+        return values
+
+    return parse
+
+
+def peer_id(t: Table, k: str, raw: Any) -> str:
+    value = text(t, k, raw)
+    try:
+        peerid.from_text(value)
+    except InvalidPeerId as exc:
+        raise t.error(k, f"not a peer id: {exc}") from None
+    return value
+
+
+def _multiaddr(t: Table, k: str, raw: Any) -> tuple[str, Multiaddr, list[str]]:
+    value = text(t, k, raw)
+    try:
+        addr = Multiaddr(value)
+    except Exception as exc:  # the multiaddr package raises several types
+        raise t.error(k, f"not a multiaddr: {exc}") from None
+    return value, addr, [p.name for p in addr.protocols()]
+
+
+def listen_addr(t: Table, k: str, raw: Any) -> str:
+    """A TCP listen multiaddr: /ip4/<addr>/tcp/<port> or /ip6/<addr>/tcp/<port>."""
+    _, addr, names = _multiaddr(t, k, raw)
+    if names not in (["ip4", "tcp"], ["ip6", "tcp"]):
+        raise t.error(k, "must be /ip4/<address>/tcp/<port> or /ip6/<address>/tcp/<port>")
+    return str(addr)
+
+
+def peer_addr(t: Table, k: str, raw: Any) -> str:
+    """A dialable peer multiaddr with its id: /ip4/<addr>/tcp/<port>/p2p/<peer id>."""
+    _, addr, names = _multiaddr(t, k, raw)
+    if names not in (["ip4", "tcp", "p2p"], ["ip6", "tcp", "p2p"]):
+        raise t.error(k, "must be /ip4/<address>/tcp/<port>/p2p/<peer id> (ip6 also accepted)")
+    host = addr.value_for_protocol(names[0])
+    if host is None or ipaddress.ip_address(host).is_unspecified:
+        raise t.error(k, "an unspecified address (0.0.0.0, ::) cannot be dialled")
+    if addr.value_for_protocol("tcp") in ("0", 0):
+        raise t.error(k, "port 0 cannot be dialled")
+    peer_id(t, k, addr.value_for_protocol("p2p"))
+    return str(addr)
+
+
+def host_port(t: Table, k: str, raw: Any) -> tuple[str, int]:
+    """`host:port` with an IP literal or `localhost` (IPv6 in brackets: `[::1]:8600`)."""
+    value = text(t, k, raw)
+    match = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\]:(\d{1,5})|([^:\[\]]+):(\d{1,5})", value)
+    if not match:
+        raise t.error(k, "must be host:port (IPv6 as [addr]:port)")
+    host = match.group(1) or match.group(3)
+    port = int(match.group(2) or match.group(4))
+    if host != "localhost":
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise t.error(k, f"{host!r} is not an IP address or 'localhost'") from None
+    if not 0 <= port <= 65535:
+        raise t.error(k, "port must be between 0 and 65535")
+    return host, port
+
+
+# -- sections --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NodeSection:
+    """[node]: which network this node belongs to and where it keeps its state."""
+
+    network_id: str
+    data_dir: Path
+
+    @classmethod
+    def _parse(cls, t: Table) -> NodeSection:
+        section = cls(
+            network_id=t.take("network_id", network_id),
+            data_dir=t.take("data_dir", directory),
+        )
+        t.finish()
+        return section
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    """[net]: the libp2p layer: addresses, admission, and the timeouts and limits."""
+
+    listen: str
+    bootstrap: tuple[str, ...] = ()
+    #: Peer ids whose envelopes are accepted; None: any authenticated peer.
+    allowed_peers: tuple[str, ...] | None = None
+    #: Addresses to tell peers about instead of the listen address (NAT, 0.0.0.0).
+    announce: tuple[str, ...] = ()
+    #: Largest frame on our own stream protocols (a direct envelope with its header).
+    max_frame_bytes: int = 4 * 1024 * 1024
+    #: Timeout of every single stream operation (open, one frame read, one write).
+    op_timeout: float = 10.0
+    #: Default deadline of a direct send, resends included.
+    send_deadline: float = 30.0
+    #: Liveness: ping period, ping timeout, and failed pings before a peer is dropped.
+    ping_interval: float = 5.0
+    ping_timeout: float = 5.0
+    ping_failures: int = 3
+    #: Redial backoff: first retry delay and the cap.
+    redial_min: float = 0.25
+    redial_max: float = 5.0
+    #: Peer exchange refresh period.
+    pex_interval: float = 10.0
+    #: A connected peer not ready for gossip after this long is disconnected and redialled.
+    ready_timeout: float = 15.0
+    #: How long `collect_broadcasts` waits for gossip before fetching from peers.
+    fetch_grace: float = 1.0
+    #: Level at which py-libp2p's own log records are passed into ours.
+    libp2p_log_level: str = "WARNING"
+
+    @classmethod
+    def _parse(cls, t: Table) -> NetConfig:
+        d = cls.__dataclass_fields__
+        section = cls(
+            listen=t.take("listen", listen_addr),
+            bootstrap=t.take("bootstrap", list_of(peer_addr), ()),
+            allowed_peers=t.take("allowed_peers", list_of(peer_id), None),
+            announce=t.take("announce", list_of(listen_addr), ()),
+            max_frame_bytes=t.take(
+                "max_frame_bytes",
+                integer(64 * 1024, 64 * 1024 * 1024),
+                d["max_frame_bytes"].default,
+            ),
+            op_timeout=t.take("op_timeout", seconds(0, 600), d["op_timeout"].default),
+            send_deadline=t.take("send_deadline", seconds(0, 3600), d["send_deadline"].default),
+            ping_interval=t.take("ping_interval", seconds(0, 600), d["ping_interval"].default),
+            ping_timeout=t.take("ping_timeout", seconds(0, 600), d["ping_timeout"].default),
+            ping_failures=t.take("ping_failures", integer(1, 100), d["ping_failures"].default),
+            redial_min=t.take("redial_min", seconds(0, 600), d["redial_min"].default),
+            redial_max=t.take("redial_max", seconds(0, 3600), d["redial_max"].default),
+            pex_interval=t.take("pex_interval", seconds(0, 3600), d["pex_interval"].default),
+            ready_timeout=t.take("ready_timeout", seconds(0, 3600), d["ready_timeout"].default),
+            fetch_grace=t.take("fetch_grace", seconds(0, 600), d["fetch_grace"].default),
+            libp2p_log_level=t.take(
+                "libp2p_log_level", choice(_LOG_LEVELS), d["libp2p_log_level"].default
+            ),
+        )
+        if section.redial_max < section.redial_min:
+            raise t.error("redial_max", "must not be smaller than redial_min")
+        if section.send_deadline < section.op_timeout:
+            raise t.error("send_deadline", "must not be smaller than op_timeout")
+        t.finish()
+        return section
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    """[api]: where the control API listens (loopback by default)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8600
+
+    @property
+    def address(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    @classmethod
+    def _parse(cls, t: Table) -> ApiConfig:
+        host, port = t.take("listen", host_port, (cls.host, cls.port))
+        t.finish()
+        return cls(host=host, port=port)
+
+
+def file_path(t: Table, k: str, raw: Any) -> Path:
+    value = text(t, k, raw)
+    if not value.strip():
+        raise t.error(k, "must not be empty")
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else (t.base_dir / path)
+
+
+@dataclass(frozen=True)
+class LedgerConfig:
+    """[ledger]: the genesis file (the chain parameters and the first validators)."""
+
+    genesis: Path | None = None
+
+    @classmethod
+    def _parse(cls, t: Table) -> LedgerConfig:
+        section = cls(genesis=t.take("genesis", file_path, None))
+        t.finish()
+        return section
+
+
+def one_of(options: Sequence[str]) -> Callable[[Table, str, Any], str]:
+    """A string that must be exactly one of `options` (case-sensitive)."""
+
+    def parse(t: Table, k: str, raw: Any) -> str:
+        value = text(t, k, raw)
+        if value not in options:
+            raise t.error(k, f"must be one of {', '.join(options)}")
+        return value
+
+    return parse
+
+
+_TIER_NAMES = ("standard", "high", "insecure-test")
+_BTC_NETWORKS = ("mainnet", "testnet", "signet", "regtest")
+
+
+@dataclass(frozen=True)
+class KeysConfig:
+    """[keys]: the parameter tier of new keys, the safe-prime reserve, address network."""
+
+    tier: str = "standard"
+    prime_reserve: int = 4
+    btc_network: str = "mainnet"
+
+    @property
+    def prime_bits(self) -> int:
+        return {"standard": 1024, "high": 1536, "insecure-test": 768}[self.tier]
+
+    @classmethod
+    def _parse(cls, t: Table) -> KeysConfig:
+        section = cls(
+            tier=t.take("tier", one_of(_TIER_NAMES), cls.tier),
+            prime_reserve=t.take("prime_reserve", integer(0, 64), cls.prime_reserve),
+            btc_network=t.take("btc_network", one_of(_BTC_NETWORKS), cls.btc_network),
+        )
+        t.finish()
+        return section
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """A whole node config file."""
+
+    node: NodeSection
+    net: NetConfig
+    api: ApiConfig = field(default_factory=ApiConfig)
+    ledger: LedgerConfig = field(default_factory=LedgerConfig)
+    keys: KeysConfig = field(default_factory=KeysConfig)
+    source: str = "<config>"
+
+    @property
+    def genesis_path(self) -> Path:
+        """[ledger] genesis, or genesis.toml in the data directory."""
+        return self.ledger.genesis or self.data_dir / "genesis.toml"
+
+    @property
+    def network_id(self) -> str:
+        return self.node.network_id
+
+    @property
+    def data_dir(self) -> Path:
+        return self.node.data_dir
+
+    @classmethod
+    def load(cls, path: str | Path) -> NodeConfig:
+        """Read and parse a config file."""
+        path = Path(path)
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(str(path), "", f"cannot read: {exc.strerror}") from exc
+        return cls.parse(raw, source=str(path), base_dir=path.parent)
+
+    @classmethod
+    def parse(
+        cls, data: bytes | str, *, source: str = "<config>", base_dir: Path | None = None
+    ) -> NodeConfig:
+        """Parse TOML text (relative paths resolve against `base_dir`, default: cwd)."""
+        try:
+            text_ = data.decode("utf-8") if isinstance(data, bytes) else data
+            mapping = tomllib.loads(text_)
+        except UnicodeDecodeError:
+            raise ConfigError(source, "", "not UTF-8 text") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(source, "", f"not valid TOML: {exc}") from None
+        return cls.from_mapping(mapping, source=source, base_dir=base_dir or Path.cwd())
+
+    @classmethod
+    def from_mapping(
+        cls, mapping: Mapping[str, Any], *, source: str = "<config>", base_dir: Path
+    ) -> NodeConfig:
+        root = Table(dict(mapping), source, "", Path(base_dir))
+        for name in ("node", "net"):
+            if name not in root.data:
+                raise root.error(name, "section is required")
+        config = cls(
+            node=NodeSection._parse(root.table("node")),
+            net=NetConfig._parse(root.table("net")),
+            api=ApiConfig._parse(root.table("api")),
+            ledger=LedgerConfig._parse(root.table("ledger")),
+            keys=KeysConfig._parse(root.table("keys")),
+            source=source,
+        )
+        root.finish()
+        return config
+
+
+# -- writing configs (fixtures, `configs/`, `tssnode cluster`) --------------------------------
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str | Path):
+        return json.dumps(str(value))  # JSON string escapes are valid TOML basic strings
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def render(sections: Mapping[str, Mapping[str, Any]]) -> str:
+    """TOML text for `{section: {key: value}}` (values: str, Path, int, float, bool, lists);
+    `None` values are left out."""
+    lines: list[str] = []
+    for name, keys in sections.items():
+        lines.append(f"[{name}]")
+        lines += [f"{k} = {_toml_value(v)}" for k, v in keys.items() if v is not None]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def net_defaults() -> dict[str, Any]:
+    """The default of every tuning key of [net] (for docs and generated configs)."""
+    return {f.name: f.default for f in fields(NetConfig) if f.name != "listen"}

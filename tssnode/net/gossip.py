@@ -1,0 +1,230 @@
+"""Broadcast over gossipsub: one topic per network, with every silent drop handled.
+
+py-libp2p 0.8.1's gossipsub loses messages without telling anyone in several places; each
+is dealt with here:
+
+* Own-publish rate limit: "spam protection" drops a peer's (and our own) messages beyond
+  10 per second per topic. Turned off; admission is our own (envelope checks below).
+* Per-peer outbound queue: 32 RPCs, then drops. `publish` waits until every draining
+  peer queue is below half full; a queue that has not shrunk for `STALL` seconds (a
+  frozen peer) is not waited for, and that peer catches up by fetching (`reliable`).
+* Subscription channel: 32 messages, then drops. Messages are not taken from it at all:
+  the topic validator, which pubsub calls synchronously for every new message before
+  forwarding it, checks the envelope and hands it on; the channel is only drained.
+* 1 MiB cap on one pubsub RPC: `publish` refuses a larger envelope with
+  `BroadcastTooLarge` instead of letting the outbound splitter drop it.
+* Start-up order: an inbound pubsub stream that arrives before the pubsub service runs
+  crashes the whole host, and a subscription made while a peer's pubsub stream is being
+  set up can be lost for good. So pubsub and the router are started, the validator set and
+  the topic subscribed, before the swarm listens or dials (`node`), and a peer counts as
+  ready only once it has announced the topic to us; one that does not within
+  `ready_timeout` is disconnected and redialled.
+
+Per-session topics are not used: subscribing while connected is exactly the unsafe case
+above, and the envelope header already carries the session id.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+
+import trio
+from libp2p.abc import IHost
+from libp2p.peer.id import ID
+from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11, GossipSub
+from libp2p.pubsub.pb import rpc_pb2
+from libp2p.pubsub.pubsub import Pubsub
+from libp2p.tools.anyio_service import background_trio_service
+
+from tssnode.net import admission as reasons
+from tssnode.net import peerid
+from tssnode.net.admission import Admission
+from tssnode.net.errors import BroadcastTooLarge, FrameError
+from tssnode.net.peerbook import PeerBook
+from tssnode.net.wire import SignedEnvelope, decode
+
+log = logging.getLogger(__name__)
+
+#: Largest encoded signed envelope in one gossip message: pubsub refuses RPCs over 1 MiB,
+#: and the RPC adds the message header, its signature and the sender's peer record.
+MAX_GOSSIP_BYTES = 1024 * 1024 - 16 * 1024
+#: Mesh degree: with up to `DEGREE_LOW + 1` validators every peer is in every mesh.
+DEGREE, DEGREE_LOW, DEGREE_HIGH = 8, 6, 16
+#: A peer's outbound queue holds 32 RPCs; publishing waits while one is this full.
+QUEUE_HIGH = 16
+#: A queue that has not shrunk for this long is not waited for (frozen peer).
+STALL = 5.0
+_POLL = 0.002
+
+#: Called for each gossip message that passed the pubsub signature check: (signed envelope,
+#: origin peer id, forwarder peer id) -> accepted.
+Acceptor = Callable[[SignedEnvelope, bytes, bytes], bool]
+
+
+def topic_for(network_id: str) -> str:
+    return f"/tssnode/{network_id}/broadcast/1"
+
+
+class Gossip:
+    """Gossipsub for one network's broadcast topic."""
+
+    def __init__(
+        self,
+        host: IHost,
+        network_id: str,
+        admission: Admission,
+        peers: PeerBook,
+        accept: Acceptor,
+        *,
+        ready_timeout: float,
+    ) -> None:
+        self.host = host
+        self.topic = topic_for(network_id)
+        self.self_id = host.get_id().to_bytes()
+        self.admission = admission
+        self.peers = peers
+        self._accept = accept
+        self.ready_timeout = ready_timeout
+        self.router = GossipSub(
+            protocols=[PROTOCOL_ID_V11],  # v1.2 IDONTWANT doubled the control traffic here
+            degree=DEGREE,
+            degree_low=DEGREE_LOW,
+            degree_high=DEGREE_HIGH,
+            heartbeat_interval=1,
+            spam_protection_enabled=False,
+            eclipse_protection_enabled=False,  # loopback and LAN networks share one IP
+            adaptive_gossip_enabled=False,
+        )
+        self.pubsub = Pubsub(host, self.router)
+        self.published = 0
+        self.stalled_publishes = 0
+        self._progress: dict[object, tuple[int, float]] = {}  # queue length, last shrink
+
+    @contextlib.asynccontextmanager
+    async def started(self) -> AsyncIterator[None]:
+        """Run pubsub and the router, with the topic validated and subscribed.
+
+        Must be entered before the host listens or dials (see the module docstring).
+        """
+        try:
+            async with (
+                background_trio_service(self.pubsub),
+                background_trio_service(self.router),
+            ):
+                await self.pubsub.wait_until_ready()
+                self.pubsub.set_topic_validator(self.topic, self._validate, False)
+                subscription = await self.pubsub.subscribe(self.topic)
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._drain, subscription)
+                    try:
+                        yield
+                    finally:
+                        nursery.cancel_scope.cancel()
+        finally:
+            self.pubsub.seen_messages.stop()  # joins the cache's sweeper thread
+
+    async def _drain(self, subscription: object) -> None:
+        """Empty the subscription channel (delivery happens in the validator)."""
+        get = subscription.get  # type: ignore[attr-defined]
+        while True:
+            await get()
+
+    # -- receiving ---------------------------------------------------------------------------
+
+    def _validate(self, forwarder: ID, msg: rpc_pb2.Message) -> bool:
+        """Pubsub's topic validator: true lets the message be delivered and forwarded.
+
+        Runs after pubsub checked the message signature against `from_id`; never raises
+        (an exception here would kill the pubsub service).
+        """
+        origin = b""
+        try:
+            origin = bytes(msg.from_id)
+            if origin == self.self_id:
+                return True  # our own publish (stored when it was sent)
+            if len(msg.data) > MAX_GOSSIP_BYTES:
+                self.admission.drop(reasons.OVERSIZED, origin, "gossip")
+                return False
+            signed = decode(SignedEnvelope, bytes(msg.data))
+            signed.envelope.check()
+            return self._accept(signed, origin, forwarder.to_bytes())
+        except FrameError as exc:
+            self.admission.drop(reasons.MALFORMED, origin or None, f"gossip: {exc}")
+            return False
+        except Exception:
+            log.exception("gossip validator failed")
+            self.admission.drop(reasons.INTERNAL_ERROR, origin or None, "gossip")
+            return False
+
+    # -- sending -----------------------------------------------------------------------------
+
+    @staticmethod
+    def check_size(signed: SignedEnvelope) -> bytes:
+        """The envelope's encoding, or `BroadcastTooLarge` if it cannot go by gossip."""
+        data = signed.to_bytes()
+        if len(data) > MAX_GOSSIP_BYTES:
+            raise BroadcastTooLarge(
+                f"a broadcast envelope of {len(data)} bytes exceeds the gossip limit of "
+                f"{MAX_GOSSIP_BYTES} bytes (payload {len(signed.envelope.payload)} bytes)"
+            )
+        return data
+
+    async def publish(self, signed: SignedEnvelope) -> None:
+        """Publish one signed envelope to the topic (after waiting for queue room)."""
+        data = self.check_size(signed)
+        await self._wait_for_queue_room()
+        await self.pubsub.publish(self.topic, data)
+        self.published += 1
+
+    async def _wait_for_queue_room(self) -> None:
+        """Wait while some peer's outbound queue is at least half full and draining.
+
+        A queue that has not shrunk for `STALL` seconds (a frozen peer: liveness will
+        drop it) is not waited for; that peer catches up by fetching.
+        """
+        queues = self.pubsub.peer_queues
+        while True:
+            now = trio.current_time()
+            waiting = False
+            for peer, queue in list(queues.items()):
+                n = len(queue)
+                last = self._progress.get(peer)
+                if n < QUEUE_HIGH or last is None or n < last[0]:
+                    self._progress[peer] = (n, now)
+                    last = (n, now)
+                else:
+                    self._progress[peer] = (n, last[1])
+                if n >= QUEUE_HIGH and now - last[1] < STALL:
+                    waiting = True
+            for gone in set(self._progress) - set(queues):
+                del self._progress[gone]
+            if not waiting:
+                if any(len(q) >= QUEUE_HIGH for q in queues.values()):
+                    self.stalled_publishes += 1
+                return
+            await trio.sleep(_POLL)
+
+    # -- readiness ---------------------------------------------------------------------------
+
+    def is_ready(self, peer: bytes) -> bool:
+        pid = ID(peer)
+        return pid in self.pubsub.peers and pid in self.pubsub.peer_topics.get(self.topic, ())
+
+    async def await_ready(self, peer: bytes) -> bool:
+        """Wait until `peer` has a pubsub stream and has announced our topic."""
+        pid = ID(peer)
+        deadline = trio.current_time() + self.ready_timeout
+        try:
+            await self.pubsub.wait_for_peer(pid, timeout=self.ready_timeout)
+            left = max(0.001, deadline - trio.current_time())
+            await self.pubsub.wait_for_subscription(pid, self.topic, timeout=left)
+        except trio.TooSlowError:
+            log.warning(
+                "peer %s connected but not ready for gossip after %.0f s",
+                peerid.short(peer),
+                self.ready_timeout,
+            )
+            return False
+        return True

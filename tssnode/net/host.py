@@ -1,0 +1,226 @@
+"""The libp2p host: Noise only, mplex only, our own dialling, and a start that fails loudly.
+
+Choices, each checked against py-libp2p 0.8.1 (see `docs/` and the tests):
+
+* Security: Noise is the only security transport offered, so a connection is never
+  plaintext (py-libp2p's default set also offers TLS, SECIO and plaintext).
+* Writes are atomic: each Noise message is written with cancellation shielded. Otherwise
+  a timeout that cancels a write inside a socket `send_all` leaves half a ciphertext on
+  the wire, the peer's decryption fails, and (next point) that used to kill its node. A
+  write to a peer that stopped reading then waits until liveness closes the connection.
+* Connection errors stay on the connection: py-libp2p's mplex reader lets any error it
+  does not expect (a failed Noise decryption, a stream name that is not UTF-8) escape into
+  the swarm service, which stops the whole host. Our mplex turns them into a closed
+  connection (logged; the dialer reconnects).
+* Muxer: mplex only. Under concurrent large gossip and 1 MiB direct streams, yamux
+  connections stalled for good (stream opens timing out, shielded stream resets never
+  finishing), while mplex carried the same load intact. mplex writes every 4 KiB chunk as
+  one whole frame under the noise layer, so two writers cannot interleave inside a frame.
+  Its cost: a stream whose reader does not drain it for 5 s is reset, and the connection's
+  reader waits for it meanwhile, so our handlers read their frames promptly.
+* Dialling: the swarm's auto-connector and its 60 s negative dial cache are not used. The
+  auto-connector is replaced by one that does nothing, the swarm's internal retries are
+  off, and our `dialer` dials single addresses with `Swarm.dial_addr`, which bypasses the
+  negative cache, with its own backoff.
+* Listening: `BasicHost.run` ignores a failed listen. `running` calls `Swarm.listen`
+  itself and raises `HostStartError` (with the OS error) when the port cannot be bound.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import ipaddress
+import logging
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+import trio
+from libp2p import new_host
+from libp2p.abc import IHost, IRawConnection, ISecureConn
+from libp2p.crypto.x25519 import create_new_key_pair as create_x25519_key_pair
+from libp2p.custom_types import TProtocol
+from libp2p.network.auto_connector import AutoConnector
+from libp2p.network.config import ConnectionConfig, RetryConfig
+from libp2p.network.swarm import Swarm
+from libp2p.peer.id import ID
+from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
+from libp2p.security.noise.transport import Transport as NoiseTransport
+from libp2p.security.secure_session import SecureSession
+from libp2p.stream_muxer.mplex.exceptions import MplexUnavailable
+from libp2p.stream_muxer.mplex.mplex import MPLEX_PROTOCOL_ID, Mplex
+from libp2p.tools.anyio_service import background_trio_service
+from multiaddr import Multiaddr
+
+from tssnode.net.errors import HostStartError
+from tssnode.net.identity import NodeIdentity
+
+log = logging.getLogger(__name__)
+
+#: Connections to one peer the swarm keeps at most (simultaneous dials make two).
+MAX_CONNECTIONS_PER_PEER = 3
+
+
+class _AtomicWrites:
+    """A Noise read-writer whose `write_msg` cannot be cancelled half way."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def write_msg(self, msg: bytes, prefix_encoded: bool = False) -> None:
+        with trio.CancelScope(shield=True):
+            await self._inner.write_msg(msg, prefix_encoded)
+
+
+class _Noise(NoiseTransport):
+    """Noise with atomic writes on every connection it secures."""
+
+    @staticmethod
+    def _atomic(session: ISecureConn) -> ISecureConn:
+        if isinstance(session, SecureSession) and not isinstance(session.conn, _AtomicWrites):
+            session.conn = _AtomicWrites(session.conn)  # type: ignore[assignment]
+        return session
+
+    async def secure_inbound(self, conn: IRawConnection) -> ISecureConn:
+        return self._atomic(await super().secure_inbound(conn))
+
+    async def secure_outbound(self, conn: IRawConnection, peer_id: ID) -> ISecureConn:
+        return self._atomic(await super().secure_outbound(conn, peer_id))
+
+
+class _Mplex(Mplex):
+    """mplex whose reader closes the connection on any error instead of raising it into
+    the swarm (which would stop the host), and notes when the peer last sent a frame."""
+
+    last_frame: float | None = None  # trio clock
+
+    async def _handle_incoming_message(self) -> None:
+        try:
+            await super()._handle_incoming_message()
+            self.last_frame = trio.current_time()
+        except MplexUnavailable:
+            raise
+        except Exception as exc:
+            log.warning(
+                "closing the connection to %s: %s: %s", self.peer_id, type(exc).__name__, exc
+            )
+            raise MplexUnavailable(f"unusable connection: {type(exc).__name__}") from exc
+
+
+class _NoAutoConnect(AutoConnector):
+    """The swarm's auto-connector, switched off: our dialer decides whom to dial."""
+
+    async def run_background_task(self, nursery: trio.Nursery) -> None:
+        return None
+
+    async def maybe_connect(self) -> None:
+        return None
+
+
+def build(identity: NodeIdentity, listen: str, *, dial_timeout: float) -> IHost:
+    """A host with the node's key, Noise, mplex, and no automatic dialling."""
+    key_pair = identity.key_pair()
+    security = {
+        NOISE_PROTOCOL_ID: _Noise(key_pair, noise_privkey=create_x25519_key_pair().private_key)
+    }
+    muxers = {TProtocol(MPLEX_PROTOCOL_ID): _Mplex}
+    config = ConnectionConfig(
+        min_connections=0,
+        low_watermark=0,
+        high_watermark=10_000,  # never prune: a validator network is small and all-to-all
+        max_connections=10_000,
+        max_connections_per_peer=MAX_CONNECTIONS_PER_PEER,
+        dial_timeout=dial_timeout,
+        outbound_upgrade_timeout=dial_timeout,
+        inbound_upgrade_timeout=dial_timeout,
+        outbound_stream_protocol_negotiation_timeout=dial_timeout,
+        inbound_stream_protocol_negotiation_timeout=dial_timeout,
+    )
+    host: IHost = new_host(
+        key_pair=key_pair,
+        sec_opt=security,
+        muxer_opt=muxers,
+        connection_config=config,
+        listen_addrs=[Multiaddr(listen)],
+        negotiate_timeout=max(1, round(dial_timeout)),
+    )
+    swarm = swarm_of(host)
+    swarm.retry_config = RetryConfig(max_retries=0)
+    swarm.auto_connector = _NoAutoConnect(swarm)
+    return host
+
+
+def swarm_of(host: IHost) -> Swarm:
+    network = host.get_network()
+    if not isinstance(network, Swarm):
+        raise TypeError("expected a libp2p Swarm")
+    return network
+
+
+def _bind_error(listen: Multiaddr) -> str:
+    """Why `listen` cannot be bound, found by trying (libp2p only logs it at debug)."""
+    names = [p.name for p in listen.protocols()]
+    host = listen.value_for_protocol(names[0])
+    port = int(listen.value_for_protocol("tcp") or 0)
+    family = socket.AF_INET6 if names[0] == "ip6" else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((str(host), port))
+        except OSError as exc:
+            name = errno.errorcode.get(exc.errno or 0, "?")
+            return f"{exc.strerror or exc} (errno {exc.errno}: {name})"
+    return "the transport refused to listen (see the libp2p log)"
+
+
+@contextlib.asynccontextmanager
+async def running(host: IHost, listen: str) -> AsyncIterator[list[str]]:
+    """Run the swarm and listen on `listen`; yields the bound addresses (port resolved).
+
+    Raises `HostStartError` when the address cannot be bound. On exit the host is closed:
+    connections, listeners, and the identify tasks it spawns as trio system tasks.
+    """
+    swarm = swarm_of(host)
+    addr = Multiaddr(listen)
+    async with background_trio_service(swarm):
+        try:
+            if not await swarm.listen(addr):
+                raise HostStartError(f"cannot listen on {listen}: {_bind_error(addr)}")
+            bound = [str(a) for a in host.get_transport_addrs()]
+            log.info("listening on %s", ", ".join(bound))
+            yield bound
+        finally:
+            with trio.CancelScope(shield=True), trio.move_on_after(10) as scope:
+                await host.close()
+            if scope.cancelled_caught:
+                log.warning("closing the libp2p host took more than 10 s; abandoned")
+
+
+def is_unspecified(addr: str) -> bool:
+    """True for /ip4/0.0.0.0/… and /ip6/::/… (listen-anywhere addresses)."""
+    try:
+        maddr = Multiaddr(addr)
+        name = next(iter(maddr.protocols())).name
+        value = maddr.value_for_protocol(name)
+        return name in ("ip4", "ip6") and ipaddress.ip_address(str(value)).is_unspecified
+    except Exception:
+        return False
+
+
+def last_frame(host: IHost, peer: Any) -> float | None:
+    """When (trio clock) a libp2p peer `ID` last sent us a frame on any connection."""
+    times = [
+        t
+        for c in swarm_of(host).get_connections(peer)
+        if (t := getattr(getattr(c, "muxed_conn", None), "last_frame", None)) is not None
+    ]
+    return max(times) if times else None
+
+
+def connection_count(host: IHost, peer: Any) -> int:
+    """Open connections to a libp2p peer `ID`."""
+    return len([c for c in swarm_of(host).get_connections(peer) if not c.is_closed])

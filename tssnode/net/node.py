@@ -1,0 +1,398 @@
+"""`NetNode`: one node's whole net layer, wired and run as a single service.
+
+Start-up order (each step finished before the next, see `run`):
+
+1. logging bridge; identity (loaded, or created on first start, in the data directory);
+2. the host (Noise, mplex) and our protocol handlers (direct, fetch, pex);
+3. pubsub and gossipsub running, the network topic validated and subscribed;
+4. the swarm listening (`HostStartError` if the port cannot be bound);
+5. dialer (bootstrap peers first), liveness pings, peer-exchange refresh; then
+   `task_status.started()`.
+
+A new connection (either direction) is followed by a peer exchange and a wait for the
+peer's gossip subscription; only then is the peer *ready*. Stopping (cancel the task
+that runs `run`) closes the host and its connections, stops pubsub and joins its sweeper
+thread, and closes the inbox and the peer-event channels.
+
+The API works with peer ids as text (`12D3KooW…`) or binary; envelopes carry binary ids.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import trio
+from libp2p.abc import INetConn, INetStream, INetwork, INotifee
+from libp2p.peer.id import ID
+from multiaddr import Multiaddr
+
+from tssnode.config import NetConfig, NodeConfig
+from tssnode.net import host as host_mod
+from tssnode.net import identity as identity_mod
+from tssnode.net import logbridge, peerid
+from tssnode.net.admission import Admission
+from tssnode.net.dialer import Dialer
+from tssnode.net.direct import Direct
+from tssnode.net.errors import NotRunning
+from tssnode.net.fetch import Fetch
+from tssnode.net.gossip import Gossip
+from tssnode.net.identity import NodeIdentity
+from tssnode.net.liveness import Liveness
+from tssnode.net.peerbook import PeerBook
+from tssnode.net.pex import PeerExchange
+from tssnode.net.reliable import Reliable
+from tssnode.net.store import Delivery, MessageStore
+from tssnode.net.wire import Envelope
+
+if TYPE_CHECKING:
+    from trio_typing import TaskStatus  # trio's own TaskStatus is hidden by trio-typing
+
+log = logging.getLogger(__name__)
+
+PeerRef = str | bytes
+#: Attempts at the peer exchange of a new connection before giving up on it.
+HELLO_ATTEMPTS = 3
+#: Closing a connection (even to a frozen peer) is given this long.
+CLOSE_TIMEOUT = 5.0
+
+
+def as_peer(peer: PeerRef) -> bytes:
+    """Binary peer id from its text or binary form."""
+    return peerid.check_peer_id(peer) if isinstance(peer, bytes) else peerid.from_text(peer)
+
+
+class _Notifee(INotifee):
+    """Connection events from the swarm, turned into peer-book updates at once."""
+
+    def __init__(self, node: NetNode) -> None:
+        self.node = node
+
+    async def connected(self, network: INetwork, conn: INetConn) -> None:
+        self.node._on_connection(conn.muxed_conn.peer_id.to_bytes())
+
+    async def disconnected(self, network: INetwork, conn: INetConn) -> None:
+        self.node._refresh(conn.muxed_conn.peer_id.to_bytes())
+
+    async def opened_stream(self, network: INetwork, stream: INetStream) -> None:
+        return None
+
+    async def closed_stream(self, network: INetwork, stream: INetStream) -> None:
+        return None
+
+    async def listen(self, network: INetwork, multiaddr: Multiaddr) -> None:
+        return None
+
+    async def listen_close(self, network: INetwork, multiaddr: Multiaddr) -> None:
+        return None
+
+
+class NetNode:
+    """The net layer of one validator node."""
+
+    def __init__(
+        self,
+        network_id: str,
+        data_dir: Path,
+        config: NetConfig,
+        *,
+        identity: NodeIdentity | None = None,
+    ) -> None:
+        self.network_id = network_id
+        self.data_dir = Path(data_dir)
+        self.config = config
+        self.identity_created = False
+        if identity is None:
+            identity, self.identity_created = identity_mod.load_or_create(self.data_dir)
+        self.identity = identity
+        self.peer_id_bytes = identity.peer_id
+        self.peer_id = identity.peer_id_text
+        allowed = config.allowed_peers
+        self.admission = Admission(None if allowed is None else map(peerid.from_text, allowed))
+        self.peers = PeerBook(self.peer_id_bytes)
+        self.store = MessageStore()
+        self.reliable = Reliable(
+            identity,
+            network_id,
+            self.admission,
+            self.peers,
+            self.store,
+            send_deadline=config.send_deadline,
+            fetch_grace=config.fetch_grace,
+        )
+        self.admission.on_change(self.peers.touch)  # the dialer re-reads who is wanted
+        self.listen_addrs: list[str] = []
+        self._running = False
+        self._nursery: trio.Nursery | None = None
+        self._welcoming: set[bytes] = set()
+        self.host: Any = None
+        self.gossip: Gossip | None = None
+        self.dialer: Dialer | None = None
+        self.liveness: Liveness | None = None
+        self.pex: PeerExchange | None = None
+
+    @classmethod
+    def from_config(cls, config: NodeConfig, *, identity: NodeIdentity | None = None) -> NetNode:
+        return cls(config.network_id, config.data_dir, config.net, identity=identity)
+
+    # -- running -----------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    @property
+    def addrs(self) -> list[str]:
+        """Where peers can reach this node (with `/p2p/<peer id>`)."""
+        return [f"{a}/p2p/{self.peer_id}" for a in self._announced()]
+
+    def _announced(self) -> list[str]:
+        if self.config.announce:
+            return list(self.config.announce)
+        return self.listen_addrs
+
+    async def run(self, *, task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Start everything (see the module docstring), run until cancelled, stop."""
+        cfg = self.config
+        logbridge.install(cfg.libp2p_log_level)
+        self.host = host_mod.build(self.identity, cfg.listen, dial_timeout=cfg.op_timeout)
+        self.gossip = Gossip(
+            self.host,
+            self.network_id,
+            self.admission,
+            self.peers,
+            self.reliable.accept_gossip,
+            ready_timeout=cfg.ready_timeout,
+        )
+        direct = Direct(
+            self.host,
+            self.admission,
+            self.reliable.accept_direct,
+            max_frame_bytes=cfg.max_frame_bytes,
+            op_timeout=cfg.op_timeout,
+            on_broken=self._drop_soon,
+        )
+        fetch = Fetch(
+            self.host,
+            self.network_id,
+            self.admission,
+            self.store,
+            max_frame_bytes=cfg.max_frame_bytes,
+            op_timeout=cfg.op_timeout,
+        )
+        self.pex = PeerExchange(
+            self.host,
+            self.network_id,
+            self.admission,
+            self.peers,
+            self._announced,
+            op_timeout=cfg.op_timeout,
+            interval=cfg.pex_interval,
+            on_verified=self._verified,
+            on_wrong_network=self._wrong_network,
+        )
+        self.dialer = Dialer(
+            self.host,
+            self.peers,
+            self.admission,
+            dial_timeout=cfg.op_timeout,
+            redial_min=cfg.redial_min,
+            redial_max=cfg.redial_max,
+            on_connected=self._refresh,
+        )
+        self.liveness = Liveness(
+            self.host,
+            self.peers,
+            interval=cfg.ping_interval,
+            timeout=cfg.ping_timeout,
+            failures=cfg.ping_failures,
+            disconnect=self.disconnect,
+        )
+        self.reliable.direct, self.reliable.fetcher, self.reliable.gossip = (
+            direct,
+            fetch,
+            self.gossip,
+        )
+        for end in (direct, fetch, self.pex):
+            end.install()
+        host_mod.swarm_of(self.host).register_notifee(_Notifee(self))
+        for addr in cfg.bootstrap:
+            maddr = Multiaddr(addr)
+            target = peerid.from_text(str(maddr.value_for_protocol("p2p")))
+            dialable = str(maddr.decapsulate(Multiaddr(f"/p2p/{peerid.to_text(target)}")))
+            self.peers.learn(target, [dialable], "bootstrap")
+        try:
+            async with self.gossip.started(), trio.open_nursery() as nursery:
+                self._nursery = nursery
+                async with host_mod.running(self.host, cfg.listen) as bound:
+                    self.listen_addrs = bound
+                    await nursery.start(self.dialer.run)
+                    await nursery.start(self.liveness.run)
+                    await nursery.start(self.pex.run)
+                    self._running = True
+                    log.info("node %s up on %s", self.peer_id, ", ".join(self.addrs))
+                    task_status.started()
+                    await trio.sleep_forever()
+        finally:
+            self._running = False
+            self._nursery = None
+            self.peers.close()
+            self.reliable.close_inbox()
+
+    def _require_running(self) -> None:
+        if not self._running:
+            raise NotRunning("the node is not running")
+
+    # -- connections -------------------------------------------------------------------------
+
+    def _refresh(self, peer: bytes) -> None:
+        """Make the peer book's `connected` match the swarm's connections."""
+        if self.host is None or peer == self.peer_id_bytes:
+            return
+        self.peers.set_connected(peer, host_mod.connection_count(self.host, ID(peer)) > 0)
+
+    def _on_connection(self, peer: bytes) -> None:
+        self._refresh(peer)
+        if peer in self._welcoming or self._nursery is None:
+            return
+        self._welcoming.add(peer)
+        try:
+            self._nursery.start_soon(self._welcome, peer)
+        except RuntimeError:  # the nursery is closing: the node is stopping
+            self._welcoming.discard(peer)
+
+    async def _welcome(self, peer: bytes) -> None:
+        """Peer exchange, then wait for gossip readiness; redial a peer that stalls."""
+        assert self.pex is not None and self.gossip is not None
+        try:
+            for attempt in range(HELLO_ATTEMPTS):
+                record = self.peers.get(peer)
+                if record is None or not record.connected or record.hello:
+                    break
+                if await self.pex.exchange(peer):
+                    break
+                await trio.sleep(0.2 * (attempt + 1))
+            record = self.peers.get(peer)
+            if record is None or not record.connected or not record.hello:
+                return
+            if await self.gossip.await_ready(peer):
+                self.peers.set_gossip(peer)
+            elif self.peers.is_connected(peer):
+                await self.disconnect(peer)  # the dialer reconnects it from scratch
+        finally:
+            self._welcoming.discard(peer)
+
+    def _verified(self, peer: bytes) -> None:
+        self._refresh(peer)
+        self.peers.set_hello(peer)
+
+    def _wrong_network(self, peer: bytes) -> None:
+        if self.dialer is not None:
+            self.dialer.refused.add(peer)
+        self._drop_soon(peer)
+
+    def _drop_soon(self, peer: bytes) -> None:
+        if self._nursery is not None:
+            with contextlib.suppress(RuntimeError):  # the nursery is closing
+                self._nursery.start_soon(self.disconnect, peer)
+
+    async def disconnect(self, peer: PeerRef) -> None:
+        """Close every connection to a peer (the dialer will try to reconnect it)."""
+        raw = as_peer(peer)
+        if self.host is None:
+            return
+        swarm = host_mod.swarm_of(self.host)
+        with trio.move_on_after(CLOSE_TIMEOUT) as scope:
+            try:
+                await swarm.close_peer(ID(raw))
+            except Exception as exc:
+                log.debug("closing %s: %s", peerid.short(raw), exc)
+        if scope.cancelled_caught:
+            log.warning("closing the connection to %s timed out", peerid.short(raw))
+        self._refresh(raw)
+
+    # -- admission ---------------------------------------------------------------------------
+
+    def set_allowed(self, peers: Iterable[PeerRef] | None) -> None:
+        """Admit exactly these peers (the validator set); None admits any peer."""
+        self.admission.set_allowed(None if peers is None else [as_peer(p) for p in peers])
+
+    def set_policy(self, policy: Callable[[bytes], bool]) -> None:
+        """Admit the peers for which `policy(binary peer id)` is true."""
+        self.admission.set_policy(policy)
+
+    # -- messaging ---------------------------------------------------------------------------
+
+    async def broadcast(self, session_id: bytes, rnd: int, payload: bytes) -> Envelope:
+        """Send `payload` to every peer by gossip (`BroadcastTooLarge` over ~1 MiB)."""
+        self._require_running()
+        return await self.reliable.broadcast(session_id, rnd, payload)
+
+    async def send(
+        self,
+        peer: PeerRef,
+        session_id: bytes,
+        rnd: int,
+        payload: bytes,
+        *,
+        deadline: float | None = None,
+    ) -> Envelope:
+        """Deliver `payload` to one peer, acknowledged, or raise a `DeliveryError` once
+        `deadline` seconds have passed (default: the config's `send_deadline`)."""
+        self._require_running()
+        return await self.reliable.send(as_peer(peer), session_id, rnd, payload, deadline=deadline)
+
+    @property
+    def inbox(self) -> trio.MemoryReceiveChannel[Delivery]:
+        """Every envelope received, once each, in arrival order (one consumer)."""
+        return self.reliable.inbox
+
+    def messages(self, session_id: bytes, rnd: int, kind: str | None = None) -> list[Delivery]:
+        """What arrived for a round: kind "broadcast", "direct" or None for both."""
+        return self.store.deliveries(session_id, rnd, kind)
+
+    async def collect_broadcasts(
+        self, session_id: bytes, rnd: int, senders: Iterable[PeerRef], *, within: float
+    ) -> dict[str, Envelope]:
+        """One broadcast of the round from each sender, fetched if gossip missed it;
+        `MissingBroadcasts` after `within` seconds."""
+        self._require_running()
+        found = await self.reliable.collect_broadcasts(
+            session_id, rnd, [as_peer(s) for s in senders], within=within
+        )
+        return {peerid.to_text(k): v for k, v in found.items()}
+
+    def forget_session(self, session_id: bytes) -> None:
+        self.store.forget_session(session_id)
+
+    # -- readiness and status ----------------------------------------------------------------
+
+    async def wait_ready(self, peers: Iterable[PeerRef], *, within: float) -> None:
+        """Wait until every listed peer is connected and ready; `trio.TooSlowError` after
+        `within` seconds."""
+        await self.peers.wait_ready([as_peer(p) for p in peers], within)
+
+    def status(self) -> dict[str, Any]:
+        gossip = self.gossip
+        return {
+            "peer_id": self.peer_id,
+            "network_id": self.network_id,
+            "running": self._running,
+            "addrs": self.addrs,
+            "peers": [r.as_dict() for r in self.peers.records()],
+            "ready": sorted(peerid.to_text(p) for p in self.peers.ready()),
+            "drops": self.admission.snapshot(),
+            "duplicates": self.store.duplicates,
+            "stats": dict(self.reliable.stats),
+            "gossip": {
+                "published": gossip.published if gossip else 0,
+                "stalled_publishes": gossip.stalled_publishes if gossip else 0,
+            },
+            "dialer": {
+                "attempts": self.dialer.attempts if self.dialer else 0,
+                "failures": self.dialer.failures if self.dialer else 0,
+            },
+        }

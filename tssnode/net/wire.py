@@ -1,0 +1,243 @@
+"""What crosses the wire on our own protocols: envelopes, acks, fetch and peer-exchange
+messages (canonical CBOR `Wire` values), and the length-prefixed frames that carry them.
+
+Envelope: the routing header (network id, session id, round, sender, recipient, sequence
+number) and opaque payload bytes; the net layer never looks inside the payload. Every
+envelope travels signed by its sender's node key (`SignedEnvelope`), so a broadcast fetched
+from any peer can be checked against the sender's peer id alone.
+
+Frame: a 4-byte big-endian length, then that many bytes of one canonical encoding. A reader
+checks the length against the protocol's limit before reading the body, reads the body
+under one timeout, and decodes it strictly (`MalformedFrame` on anything else). libp2p's
+`read_exactly` is not used: it gives up after 100 short reads, which is 400 KiB on mplex.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import trio
+
+from tssnode.crypto.encoding import Wire, from_plain, loads_plain, wire
+from tssnode.crypto.identity import verify_signature
+from tssnode.errors import EncodingError
+from tssnode.net import peerid
+from tssnode.net.errors import (
+    FrameError,
+    FrameTooLarge,
+    InvalidPeerId,
+    MalformedFrame,
+    StreamTimeout,
+    TruncatedFrame,
+)
+
+W = TypeVar("W", bound=Wire)
+
+#: `recipient` of a broadcast envelope.
+BROADCAST = b""
+MAX_SESSION_ID = 64
+MAX_NETWORK_ID = 64
+MAX_U64 = 2**64 - 1
+#: Signature domain: a signed envelope cannot be mistaken for any other signed thing.
+SIGNATURE_DOMAIN = b"tssnode.net.envelope-signature/1\x00"
+_LENGTH = struct.Struct(">I")
+
+
+@wire("tssnode.net.envelope/1")
+@dataclass(frozen=True)
+class Envelope(Wire):
+    """Routing header and opaque payload of one protocol message."""
+
+    network_id: str
+    session_id: bytes
+    round: int
+    sender: bytes
+    recipient: bytes  # BROADCAST (b"") or the binary peer id of the one recipient
+    seq: int
+    payload: bytes
+
+    @property
+    def is_broadcast(self) -> bool:
+        return self.recipient == BROADCAST
+
+    @property
+    def key(self) -> tuple[bytes, int]:
+        """Deduplication key: a sender never uses a sequence number twice."""
+        return (self.sender, self.seq)
+
+    def check(self) -> None:
+        """Structural checks beyond the types; raises `MalformedFrame`."""
+        if not 0 < len(self.network_id) <= MAX_NETWORK_ID:
+            raise MalformedFrame("bad network id")
+        if len(self.session_id) > MAX_SESSION_ID:
+            raise MalformedFrame("session id too long")
+        if not (0 <= self.round <= MAX_U64 and 0 <= self.seq <= MAX_U64):
+            raise MalformedFrame("round or sequence number out of range")
+        try:
+            peerid.check_peer_id(self.sender)
+            if self.recipient != BROADCAST:
+                peerid.check_peer_id(self.recipient)
+        except InvalidPeerId as exc:
+            raise MalformedFrame(f"bad peer id in header: {exc}") from None
+
+    def describe(self) -> str:
+        to = "all" if self.is_broadcast else peerid.short(self.recipient)
+        return (
+            f"{peerid.short(self.sender)}→{to} session {self.session_id.hex()[:12]} "
+            f"round {self.round} seq {self.seq}"
+        )
+
+
+@wire("tssnode.net.signed-envelope/1")
+@dataclass(frozen=True)
+class SignedEnvelope(Wire):
+    """An envelope with its sender's Ed25519 signature."""
+
+    envelope: Envelope
+    signature: bytes
+
+    @staticmethod
+    def signing_bytes(envelope: Envelope) -> bytes:
+        return SIGNATURE_DOMAIN + envelope.to_bytes()
+
+    def signature_valid(self) -> bool:
+        key = peerid.public_key(self.envelope.sender)
+        return verify_signature(key, self.signing_bytes(self.envelope), self.signature)
+
+
+@wire("tssnode.net.ack/1")
+@dataclass(frozen=True)
+class Ack(Wire):
+    """A receiver's answer to one direct envelope: `ok`, `duplicate` or `refused:<reason>`."""
+
+    seq: int
+    status: str
+
+
+@wire("tssnode.net.fetch-request/1")
+@dataclass(frozen=True)
+class FetchRequest(Wire):
+    """Ask a peer for the broadcasts it holds for one round (from `senders`, or all)."""
+
+    network_id: str
+    session_id: bytes
+    round: int
+    senders: tuple[bytes, ...]
+
+
+@wire("tssnode.net.fetch-end/1")
+@dataclass(frozen=True)
+class FetchEnd(Wire):
+    """Ends a fetch answer: how many envelopes were sent (or `refused:<reason>`)."""
+
+    count: int
+    status: str
+
+
+@wire("tssnode.net.pex-peer/1")
+@dataclass(frozen=True)
+class PexPeer(Wire):
+    """One peer a node knows: its id and the addresses it listens on."""
+
+    peer_id: bytes
+    addrs: tuple[str, ...]
+
+
+@wire("tssnode.net.pex/1")
+@dataclass(frozen=True)
+class PexHello(Wire):
+    """Peer exchange, both directions: the network, our addresses, the peers we know."""
+
+    network_id: str
+    addrs: tuple[str, ...]
+    peers: tuple[PexPeer, ...]
+    status: str  # "ok" or "refused:<reason>" in an answer
+
+
+# -- decoding --------------------------------------------------------------------------------
+
+
+def decode(cls: type[W], body: bytes) -> W:
+    """Strictly decode one `cls`; anything else is `MalformedFrame`."""
+    try:
+        return cls.from_bytes(body)
+    except EncodingError as exc:
+        raise MalformedFrame(f"not a {cls.__name__}: {exc}") from None
+
+
+def decode_one_of(classes: tuple[type[Wire], ...], body: bytes) -> Wire:
+    """Strictly decode a value that must be one of `classes` (told apart by tag)."""
+    try:
+        plain = loads_plain(body)
+    except EncodingError as exc:
+        raise MalformedFrame(str(exc)) from None
+    tag = plain[0] if isinstance(plain, list) and plain else None
+    for cls in classes:
+        if tag == cls.WIRE_TAG:
+            try:
+                value: Wire = from_plain(cls, plain)
+            except EncodingError as exc:
+                raise MalformedFrame(f"not a {cls.__name__}: {exc}") from None
+            return value
+    raise MalformedFrame("unexpected message type")
+
+
+# -- frames on a libp2p stream ---------------------------------------------------------------
+
+
+def _deadline(seconds: float) -> float:
+    return trio.current_time() + seconds if math.isfinite(seconds) else math.inf
+
+
+async def read_exact(stream: Any, n: int, deadline: float) -> bytes:
+    """Read exactly `n` bytes by `deadline` (trio clock)."""
+    buf = bytearray()
+    with trio.move_on_at(deadline) as scope:
+        while len(buf) < n:
+            try:
+                chunk = await stream.read(n - len(buf))
+            except EOFError:  # libp2p's StreamEOF is an EOFError
+                chunk = b""
+            except Exception as exc:  # StreamReset, StreamError, muxer errors
+                raise FrameError(f"stream failed: {type(exc).__name__}") from None
+            if not chunk:
+                raise TruncatedFrame(f"stream ended after {len(buf)} of {n} bytes")
+            buf += chunk
+    if scope.cancelled_caught:
+        raise StreamTimeout(f"read timed out after {len(buf)} of {n} bytes")
+    return bytes(buf)
+
+
+async def read_frame(stream: Any, max_bytes: int, seconds: float) -> bytes:
+    """One frame's body, read within `seconds`; the length is checked against
+    `max_bytes` before the body is read."""
+    deadline = _deadline(seconds)
+    (length,) = _LENGTH.unpack(await read_exact(stream, _LENGTH.size, deadline))
+    if length > max_bytes:
+        raise FrameTooLarge(f"frame of {length} bytes (limit {max_bytes})")
+    if length == 0:
+        raise MalformedFrame("empty frame")
+    return await read_exact(stream, length, deadline)
+
+
+async def read_message(stream: Any, cls: type[W], max_bytes: int, seconds: float) -> W:
+    return decode(cls, await read_frame(stream, max_bytes, seconds))
+
+
+def frame(body: bytes) -> bytes:
+    return _LENGTH.pack(len(body)) + body
+
+
+async def write_frame(stream: Any, body: bytes, seconds: float) -> None:
+    """Write one frame; a timeout leaves the connection in an unknown state (the caller
+    drops it, since a cancelled write may have sent part of a muxer frame)."""
+    with trio.move_on_after(seconds) as scope:
+        try:
+            await stream.write(frame(body))
+        except Exception as exc:
+            raise FrameError(f"stream write failed: {type(exc).__name__}") from None
+    if scope.cancelled_caught:
+        raise StreamTimeout("write timed out")
