@@ -1,55 +1,63 @@
 """The `tssnode` command line.
 
 Each subcommand lives in the module that owns it; this file only dispatches, so that
-later layers add their commands without editing one big parser. `tssnode bench NAME`
-runs `tssnode.bench.NAME.main(argv)`.
+the layers add their commands without editing one big parser. `tssnode bench NAME` runs
+`tssnode.bench.NAME.main(argv)`.
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import sys
 from collections.abc import Sequence
 
+#: command → (module, function taking argv, one-line help)
 COMMANDS = {
-    "simulate": ("tssnode.simulate", "run keygen → aux-info → presign → sign in one process"),
-    "demo": ("tssnode.simulate", "the in-process demo that `make run` starts"),
-    "bench": ("tssnode.bench", "benchmarks: crypto, protocol, net, ledger, cluster"),
-    "console": ("tui.cli", "the operator console for a node (Textual)"),
+    "init": ("tssnode.commands", "cmd_init", "create a node's data directory (identity, token)"),
+    "run": ("tssnode.commands", "cmd_run", "run a node headless (--config FILE)"),
+    "cluster": ("tssnode.commands", "cmd_cluster", "up|down|status: a local network on loopback"),
+    "status": ("tssnode.commands", "cmd_status", "a node's status (API client)"),
+    "keygen": ("tssnode.commands", "cmd_keygen", "request a threshold key (API client)"),
+    "sign": ("tssnode.commands", "cmd_sign", "request a signature (API client)"),
+    "blocks": ("tssnode.commands", "cmd_blocks", "list blocks (API client)"),
+    "console": ("tui.cli", "main", "the operator console for a node (Textual)"),
+    "simulate": ("tssnode.simulate", "main", "keygen → aux-info → presign → sign in one process"),
+    "demo": ("tssnode.simulate", "demo_main", "the in-process demo"),
+    "bench": ("tssnode.cli", "bench", "benchmarks: crypto, protocol, net, ledger, cluster"),
 }
+
+BENCHES = ("crypto", "protocol", "net", "ledger", "cluster")
+
+
+def usage() -> str:
+    lines = ["usage: tssnode COMMAND [options]", "", "commands:"]
+    lines += [f"  {name:10} {info[2]}" for name, info in COMMANDS.items()]
+    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(prog="tssnode", description="threshold ECDSA validator node")
-    parser.add_argument(
-        "command",
-        choices=sorted(COMMANDS),
-        help="; ".join(f"{k}: {v[1]}" for k, v in COMMANDS.items()),
-    )
     if not args or args[0] in ("-h", "--help"):
-        parser.print_help()
+        print(usage())
         return 0 if args else 2
-    ns = parser.parse_args(args[:1])
-    if ns.command == "bench":
-        return _bench(args[1:])
-    module = importlib.import_module(COMMANDS[ns.command][0])
-    entry = getattr(module, "demo_main" if ns.command == "demo" else "main")
+    if args[0] not in COMMANDS:
+        print(f"tssnode: unknown command {args[0]!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    module, function, _ = COMMANDS[args[0]]
+    entry = getattr(importlib.import_module(module), function)
     return int(entry(args[1:]) or 0)
 
 
-def _bench(args: list[str]) -> int:
-    names = ("crypto", "protocol", "net", "ledger", "cluster")
-    if not args or args[0] not in names:
-        print(f"usage: tssnode bench {{{','.join(names)}}} [options]", file=sys.stderr)
+def bench(args: Sequence[str]) -> int:
+    if not args or args[0] not in BENCHES:
+        print(f"usage: tssnode bench {{{','.join(BENCHES)}}} [options]", file=sys.stderr)
         return 2
     try:
         module = importlib.import_module(f"tssnode.bench.{args[0]}")
     except ModuleNotFoundError:
         print(f"tssnode bench {args[0]}: not built yet", file=sys.stderr)
         return 2
-    return int(module.main(args[1:]) or 0)
+    return int(module.main(list(args[1:])) or 0)
 
 
 if __name__ == "__main__":

@@ -446,12 +446,18 @@ class LedgerState:
             self.keys[p.key_id] = KeyRecord(rec.key_id, rec.key, rec.parties, rec.created, tx.hash)
             self._set(T_KEYS, layout.key_id_bytes(p.key_id))
 
-    def choose_signers(self, rec: KeyRecord, tx_hash: bytes) -> tuple[int, ...]:
-        """t + 1 party ids, chosen by hash order among parties that are still validators."""
+    def choose_signers(
+        self, rec: KeyRecord, tx_hash: bytes, exclude: tuple[bytes, ...] = ()
+    ) -> tuple[int, ...]:
+        """t + 1 party ids, chosen by hash order among parties that are still validators
+        (and not excluded by the request, as long as enough others remain)."""
         alive = [j for j, pk in enumerate(rec.parties, start=1) if pk in self.validators]
         need = rec.key.threshold + 1
         if len(alive) < need:
             raise InvalidTransaction("not enough of this key's parties are still validators")
+        preferred = [j for j in alive if rec.parties[j - 1] not in exclude]
+        if len(preferred) >= need:
+            alive = preferred
         order = sorted(alive, key=lambda j: hashlib.sha256(tx_hash + layout.u32(j)).digest())
         return tuple(sorted(order[:need]))
 
@@ -467,7 +473,8 @@ class LedgerState:
                 raise InvalidTransaction("a digest to sign is 32 bytes")
             if len(p.path) > 16 or any(not 0 <= i < 2**31 for i in p.path):
                 raise InvalidTransaction("a derivation path has ≤ 16 non-hardened indices")
-        signers = self.choose_signers(rec, tx.hash)
+        exclude = p.exclude if isinstance(p, SignRequest) else ()
+        signers = self.choose_signers(rec, tx.hash, exclude)
         if apply:
             kind = "presign" if isinstance(p, PresignRequest) else "sign"
             self._new_request(tx, kind, height, p.key_id, rec.parties, signers)

@@ -91,11 +91,14 @@ class PresignRequest(Wire):
 @wire("tssnode.tx.sign-request/1")
 @dataclass(frozen=True)
 class SignRequest(Wire):
-    """Sign `digest` (32 bytes) with the key, derived along the non-hardened `path`."""
+    """Sign `digest` (32 bytes) with the key, derived along the non-hardened `path`.
+    `exclude` lists validators the requester saw offline (or that failed the last try):
+    the signers are chosen among the others when enough remain."""
 
     key_id: str
     digest: bytes
     path: tuple[int, ...]
+    exclude: tuple[bytes, ...] = ()
 
 
 @wire("tssnode.tx.sign-result/1")

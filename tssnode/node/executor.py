@@ -55,6 +55,17 @@ log = logging.getLogger("tssnode.node")
 
 Job = Callable[[], Awaitable[None]]
 
+
+async def _guarded(job: Job) -> None:
+    """One request's work: whatever goes wrong ends that request, never the node."""
+    try:
+        await job()
+    except (ProtocolAbort, SessionTimeout):
+        pass  # already recorded and reported
+    except Exception:
+        log.exception("request handling failed")
+
+
 #: Rounds of each phase, for progress (the identification step adds one).
 ROUNDS = {"keygen": 4, "aux": 4, "presign": 4, "sign": 2}
 
@@ -122,7 +133,7 @@ class Executor:
         async with trio.open_nursery() as nursery:
             task_status.started()
             async for job in self._recv:
-                nursery.start_soon(job)
+                nursery.start_soon(_guarded, job)
 
     def _job_for(
         self, block: Block, state: LedgerState, tx: SignedTx, p: Payload
@@ -180,6 +191,10 @@ class Executor:
         except SessionTimeout as exc:
             info.status, info.error = "failed", str(exc)
             info.culprits = [str(c) for c in exc.missing]
+            # not evidence anyone can check, but it fails the request so it can be retried
+            # without the silent parties
+            check = "timeout: no message in time"
+            self._report_blame(request, Blame(cfg.ssid, exc.round, tuple(exc.missing), check, ()))
             raise
         info.status = "done"
         info.finished = trio.current_time()

@@ -22,6 +22,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +65,9 @@ log = logging.getLogger("tssnode.node")
 
 #: How long a finished presign or sign session keeps serving a peer's identification step.
 LINGER_SECONDS = 30.0
+#: A sign request not done by then is retried without the parties that failed it.
+SIGN_DEADLINE = 45.0
+SIGN_ATTEMPTS = 3
 
 
 def key_view(rec: KeyRecord | None, req: RequestRecord | None, network: str) -> dict[str, Any]:
@@ -119,6 +123,7 @@ class NodeCore:
         primes: PrimeReserve,
         peer_name: str,
         transport_for: Callable[[SessionConfig], SessionTransport],
+        offline: Callable[[], set[bytes]] = set,
         btc_network: str = "mainnet",
         default_tier: str = "standard",
     ) -> None:
@@ -129,6 +134,9 @@ class NodeCore:
         self.primes = primes
         self.peer_name = peer_name
         self.transport_for = transport_for
+        self.offline = offline
+        #: a failed sign request → the request that retried it (the API follows the chain)
+        self.retried: dict[bytes, bytes] = {}
         self.btc_network = btc_network
         self.default_tier = default_tier
         self.started = time.time()
@@ -303,6 +311,9 @@ class NodeCore:
             raw = bytes.fromhex(signature_id)
         except ValueError:
             return None
+        attempts = 1
+        while raw in self.retried:  # follow retries made here to the latest attempt
+            raw, attempts = self.retried[raw], attempts + 1
         req = self.state.requests.get(raw)
         if req is None:
             mine = self.submitted.get(raw)
@@ -335,6 +346,7 @@ class NodeCore:
             "s": None,
             "v": None,
             "blame": None,
+            "attempts": attempts,
         }
         if req.status == "done":
             sig = decode_any(req.result)
@@ -464,13 +476,44 @@ class NodeCore:
         except DerivationError as exc:
             raise RequestRejected(400, str(exc)) from None
         digest = message_digest(message, hash_name)
-        tx = self._submit(SignRequest(key_id, digest, indices))
+        exclude = tuple(sorted(self.offline()))
+        tx = self._submit(SignRequest(key_id, digest, indices, exclude))
+        if self.nursery is not None:
+            self.nursery.start_soon(self._retry_until_signed, tx, SIGN_ATTEMPTS)
         return {"signature_id": tx.hex(), "tx": tx.hex(), "digest": digest.hex()}
+
+    async def _retry_until_signed(self, tx: bytes, attempts: int) -> None:
+        """If the request fails (a signer never answered, or someone was blamed), ask
+        again without the parties that failed it and those seen offline now."""
+        for _ in range(attempts - 1):
+            with trio.move_on_after(SIGN_DEADLINE):
+                await self.service.wait_until(partial(_settled, tx=tx))
+            req = self.state.requests.get(tx)
+            if req is not None and req.status == "done":
+                return
+            p = self.submitted.get(tx)
+            if not isinstance(p, SignRequest):
+                return
+            blamed = {req.parties[j - 1] for b in req.blames for j in b.culprits} if req else set()
+            exclude = tuple(sorted(blamed | self.offline() | set(p.exclude)))
+            try:
+                new = self.submit(SignRequest(p.key_id, p.digest, p.path, exclude))
+            except InvalidTransaction as exc:
+                log.warning("sign retry refused: %s", exc)
+                return
+            log.info("sign request %s retried as %s", tx.hex()[:12], new.hex()[:12])
+            self.retried[tx] = new
+            tx = new
 
     async def request_presign(self, key_id: str, count: int) -> dict[str, Any]:
         self._active(key_id)
         tx = self._submit(PresignRequest(key_id, count))
         return {"key_id": key_id, "tx": tx.hex()}
+
+
+def _settled(replica: Any, *, tx: bytes) -> bool:
+    req = replica.chain.state.requests.get(tx)
+    return req is not None and req.status != "pending"
 
 
 def _jsonable(value: Any) -> Any:

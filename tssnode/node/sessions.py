@@ -36,11 +36,20 @@ class SessionTimeout(TssError):
         self.ssid, self.round, self.missing = ssid, rnd, missing
 
 
+class DeliveryFailed(TssError):
+    """The transport could not deliver a message to a party (it raised this in `send`)."""
+
+    def __init__(self, party: int, reason: str) -> None:
+        super().__init__(f"party {party}: {reason}")
+        self.party = party
+
+
 class SessionTransport(Protocol):
     """How a session reaches the other parties (the node implements it over libp2p)."""
 
     async def send(self, party: int, msg: Message) -> None:
-        """Deliver to one party or raise (the network layer retries and acknowledges)."""
+        """Deliver to one party or raise DeliveryFailed (the network layer retries and
+        acknowledges before giving up)."""
 
     async def broadcast(self, msg: Message) -> None:
         """Deliver to every other party of the session."""
@@ -171,11 +180,24 @@ class Session:
         )
 
     async def _send(self, outcome: Outcome) -> None:
-        for msg in outcome.messages:
-            if msg.recipient == BROADCAST:
-                await self.transport.broadcast(msg)
-            else:
-                await self.transport.send(msg.recipient, msg)
+        """Send a round's messages concurrently; a party that cannot be reached fails the
+        session like a silent one (the node retries without it)."""
+        failed: list[int] = []
+
+        async def one(msg: Message) -> None:
+            try:
+                if msg.recipient == BROADCAST:
+                    await self.transport.broadcast(msg)
+                else:
+                    await self.transport.send(msg.recipient, msg)
+            except DeliveryFailed as exc:
+                failed.append(exc.party)
+
+        async with trio.open_nursery() as nursery:
+            for msg in outcome.messages:
+                nursery.start_soon(one, msg)
+        if failed:
+            raise SessionTimeout(self.ssid, self.round.number, sorted(set(failed)))
 
     async def _collect(self, held: list[Message]) -> list[Message]:
         """Deliver messages until the current round is ready; return those for later rounds."""

@@ -1,0 +1,184 @@
+"""Four `tssnode run` processes on loopback: real LevelDB, real libp2p, the HTTP API."""
+
+from __future__ import annotations
+
+import pytest
+from ecdsa import SECP256k1, VerifyingKey
+from eth_keys import keys as eth_keys
+
+from tssnode.api.client import ApiError
+from tssnode.protocol.hashing import message_digest
+
+from .cluster import make_cluster, wait_for
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    nodes = make_cluster(tmp_path, 4)
+    try:
+        for node in nodes:
+            node.start()
+        for node in nodes:
+            node.wait_api()
+        yield nodes
+    finally:
+        for node in nodes:
+            node.stop()
+
+
+def _get(api, path):
+    """The resource, or None while the node does not know it yet (404)."""
+    try:
+        return api.get(path)
+    except ApiError as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def test_keygen_at_node2_sign_via_node4_read_at_node1(cluster):
+    clients = [node.client() for node in cluster]
+    try:
+        _keygen_and_sign(*clients)
+    finally:
+        for c in clients:
+            c.http.close()
+
+
+def _keygen_and_sign(n1, n2, n3, n4):
+    # all four see each other
+    wait_for(
+        lambda: all(c.get("/status")["peers_connected"] == 3 for c in (n1, n2, n3, n4)), "peers"
+    )
+    req = n2.post("/keygen", {"threshold": 2, "parties": None})
+    key = wait_for(
+        lambda: (k := _get(n1, f"/keys/{req['key_id']}")) and k["status"] == "active" and k,
+        "key",
+        180,
+    )
+    assert key["threshold"] == 2 and len(key["parties"]) == 4
+    assert key["addresses"]["btc_p2wpkh"].startswith("bcrt1q")
+    out = n4.post("/sign", {"key_id": key["key_id"], "message": "gm", "hash": "keccak256"})
+    sig = wait_for(
+        lambda: (
+            (s := _get(n1, f"/signatures/{out['signature_id']}")) and s["status"] == "done" and s
+        ),
+        "signature",
+        180,
+    )
+    digest = message_digest(b"gm", "keccak256")
+    assert sig["digest"] == digest.hex() == out["digest"]
+    pub = bytes.fromhex(key["public_key"])
+    rs = bytes.fromhex(sig["r"] + sig["s"])
+    assert VerifyingKey.from_string(pub, curve=SECP256k1).verify_digest(rs, digest)
+    recovered = eth_keys.Signature(vrs=(sig["v"] - 27, int(sig["r"], 16), int(sig["s"], 16)))
+    assert (
+        recovered.recover_public_key_from_msg_hash(digest).to_checksum_address()
+        == key["addresses"]["eth"]
+    )
+    # every node's chain is identical
+    height = min(c.get("/status")["height"] for c in (n1, n2, n3, n4))
+    chains = [
+        [b["hash"] for b in c.get("/blocks", **{"from": 1, "limit": height})]
+        for c in (n1, n2, n3, n4)
+    ]
+    assert len(chains[0]) == height and all(ch == chains[0] for ch in chains)
+
+
+def test_bad_requests_get_clear_4xx(cluster):
+    node = cluster[0]
+    with node.client() as api:
+        cases = [
+            (lambda: api.post("/keygen", {"threshold": "two"}), 422),
+            (lambda: api.post("/keygen", {"threshold": 9}), 422),
+            (lambda: api.post("/keygen", {"threshold": 1, "extra": 1}), 422),
+            (lambda: api.post("/sign", {"key_id": "nope", "message": "x"}), 404),
+            (lambda: api.post("/sign", {"key_id": "nope"}), 422),
+            (lambda: api.post("/sign", {"key_id": "k", "message": "x", "message_hex": "00"}), 422),
+            (lambda: api.get("/keys/ffff"), 404),
+            (lambda: api.get("/signatures/zz"), 404),
+            (lambda: api.get("/blocks", limit="many"), 400),
+            (lambda: api.get("/blocks/abc"), 400),
+            (lambda: api.get("/tx/1234"), 400),
+            (lambda: api.get("/nowhere"), 404),
+        ]
+        for call, status in cases:
+            with pytest.raises(ApiError) as info:
+                call()
+            assert info.value.status == status, (info.value, status)
+            assert info.value.message
+        # a keygen that is still pending cannot sign
+        req = api.post("/keygen", {"threshold": 1, "parties": None})
+        with pytest.raises(ApiError) as info:
+            api.post("/sign", {"key_id": req["key_id"], "message": "too early"})
+        assert info.value.status == 409 and "pending" in info.value.message
+        assert api.get("/status")["height"] >= 0  # the node is still fine
+    import httpx
+
+    r = httpx.get(f"{node.api_url}/status")
+    assert r.status_code == 401 and "token" in r.json()["error"]
+    r = httpx.get(f"{node.api_url}/status", headers={"authorization": "Bearer wrong"})
+    assert r.status_code == 401
+    assert httpx.get(f"{node.api_url}/health").json() == {"ok": True}
+
+
+def test_a_signer_killed_during_signing_the_signature_still_completes(cluster):
+    """t = 2 of 4: kill one node after keygen; the signature completes with the other
+    three (retried without the silent node if it was chosen), and the killed node,
+    restarted, catches up and still holds a share that signs."""
+    clients = [node.client() for node in cluster]
+    try:
+        n1, n2, _n3, _n4 = clients
+        wait_for(lambda: all(c.get("/status")["peers_connected"] == 3 for c in clients), "peers")
+        req = n1.post("/keygen", {"threshold": 2, "parties": None})
+        key = wait_for(
+            lambda: (k := _get(n2, f"/keys/{req['key_id']}")) and k["status"] == "active" and k,
+            "key",
+            180,
+        )
+        wait_for(
+            lambda: all(
+                (_get(c, f"/keys/{key['key_id']}") or {}).get("status") == "active" for c in clients
+            ),
+            "key everywhere",
+        )
+        cluster[2].kill()  # node 3 dies
+        out = n1.post("/sign", {"key_id": key["key_id"], "message": "still works"})
+        sig = wait_for(
+            lambda: (
+                (s := _get(n1, f"/signatures/{out['signature_id']}"))
+                and s["status"] == "done"
+                and s
+            ),
+            "signature with a node down",
+            240,
+        )
+        assert cluster[2].validator_key not in sig["signers"]
+        digest = message_digest(b"still works", "sha256")
+        vk = VerifyingKey.from_string(bytes.fromhex(key["public_key"]), curve=SECP256k1)
+        assert vk.verify_digest(bytes.fromhex(sig["r"] + sig["s"]), digest)
+        # restart node 3: it catches up and its share (sealed in its LevelDB) still signs
+        cluster[2].start()
+        cluster[2].wait_api()
+        with cluster[2].client() as n3b:
+            target = n1.get("/status")["height"]
+            wait_for(lambda: n3b.get("/status")["height"] >= target, "catch up", 120)
+            assert n3b.get(f"/keys/{key['key_id']}")["status"] == "active"
+        cluster[0].kill()  # now node 1 is down: nodes 2, 3, 4 must sign
+        out2 = n2.post("/sign", {"key_id": key["key_id"], "message": "after restart"})
+        sig2 = wait_for(
+            lambda: (
+                (s := _get(n2, f"/signatures/{out2['signature_id']}"))
+                and s["status"] == "done"
+                and s
+            ),
+            "signature including the restarted node",
+            240,
+        )
+        assert cluster[2].validator_key in sig2["signers"]
+        assert vk.verify_digest(
+            bytes.fromhex(sig2["r"] + sig2["s"]), message_digest(b"after restart", "sha256")
+        )
+    finally:
+        for c in clients:
+            c.http.close()

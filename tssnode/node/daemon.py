@@ -1,0 +1,308 @@
+"""`tssnode run`: the node over libp2p, with the control API.
+
+One Ed25519 key (the libp2p identity in the data directory) is the node's peer id, its
+validator key in the ledger and the key that signs its protocol envelopes, so the three
+can never disagree. The net layer carries three kinds of traffic, told apart by their
+session id: ledger frames (`LEDGER_SESSION`), protocol envelopes (session id = ssid) and
+the original project's custom messages (`legacy:<round id>`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import trio
+from hypercorn.config import Config as HyperConfig
+from hypercorn.trio import serve
+
+from tssnode.api.app import build_app
+from tssnode.config import NodeConfig
+from tssnode.crypto.identity import IdentityKey
+from tssnode.ledger.genesis import Genesis, load_genesis
+from tssnode.ledger.replica import ReplicaOptions
+from tssnode.ledger.service import ReplicaService
+from tssnode.net import peerid
+from tssnode.net.errors import NetError
+from tssnode.net.node import NetNode
+from tssnode.node.events import EventBus
+from tssnode.node.node import NodeCore, ensure_token
+from tssnode.node.primes import PrimeReserve
+from tssnode.node.sessions import DeliveryFailed
+from tssnode.protocol.base import BROADCAST, Message, SessionConfig
+from tssnode.store import LevelStore
+from tssnode.store.sealing import Sealer
+from tssnode.store.vault import Vault
+
+if TYPE_CHECKING:
+    from trio_typing import TaskStatus
+
+log = logging.getLogger("tssnode.node")
+
+LEDGER_SESSION = b"tssnode/ledger/1"
+LEGACY_PREFIX = b"legacy:"
+#: Ledger frames are best effort (the replica retransmits): a send gives up after this.
+LEDGER_SEND_DEADLINE = 3.0
+PASSPHRASE_ENV = "TSSNODE_PASSPHRASE"
+#: A protocol message not acknowledged by then fails its session (which is retried).
+SEND_DEADLINE = 15.0
+
+
+class LedgerLink:
+    """The ledger's `Transport` over the net layer."""
+
+    def __init__(self, net: NetNode, me: bytes) -> None:
+        self.net = net
+        self._me = me
+        self.inbox_send, self.inbox = trio.open_memory_channel[tuple[bytes, bytes]](10_000)
+        self._nursery: trio.Nursery | None = None
+        self._seq = 0
+
+    @property
+    def self_id(self) -> bytes:
+        return self._me
+
+    def bind(self, nursery: trio.Nursery) -> None:
+        self._nursery = nursery
+
+    def deliver(self, sender_key: bytes, data: bytes) -> None:
+        try:
+            self.inbox_send.send_nowait((sender_key, data))
+        except trio.WouldBlock:
+            log.warning("ledger inbox full: frame dropped (the sender retransmits)")
+
+    async def send(self, to: bytes, data: bytes) -> None:
+        # never hold the replica's send loop on one slow peer
+        assert self._nursery is not None
+        self._nursery.start_soon(self._send_one, to, data)
+
+    async def _send_one(self, to: bytes, data: bytes) -> None:
+        self._seq += 1
+        try:
+            await self.net.send(
+                peerid.from_public_key(to), LEDGER_SESSION, self._seq, data,
+                deadline=LEDGER_SEND_DEADLINE,
+            )  # fmt: skip
+        except NetError as exc:
+            log.debug("ledger frame to %s not delivered: %s", to.hex()[:12], exc)
+
+    async def broadcast(self, data: bytes) -> None:
+        self._seq += 1
+        try:
+            await self.net.broadcast(LEDGER_SESSION, self._seq, data)
+        except NetError as exc:
+            log.warning("ledger broadcast failed: %s", exc)
+
+    async def receive(self) -> tuple[bytes, bytes]:
+        return await self.inbox.receive()
+
+
+class ProtocolLink:
+    """A session's transport over the net layer: parties are addressed by validator key."""
+
+    def __init__(self, net: NetNode, cfg: SessionConfig) -> None:
+        self.net, self.cfg = net, cfg
+
+    async def send(self, party: int, msg: Message) -> None:
+        peer = peerid.from_public_key(self.cfg.identities[party])
+        try:
+            await self.net.send(peer, msg.ssid, msg.round, msg.to_bytes(), deadline=SEND_DEADLINE)
+        except NetError as exc:
+            raise DeliveryFailed(party, str(exc)) from None
+
+    async def broadcast(self, msg: Message) -> None:
+        assert msg.recipient == BROADCAST
+        try:
+            await self.net.broadcast(msg.ssid, msg.round, msg.to_bytes())
+        except NetError as exc:
+            raise DeliveryFailed(msg.sender, f"broadcast failed: {exc}") from None
+
+
+def open_vault(store: LevelStore, config: NodeConfig) -> Vault:
+    secret = os.environ.get(PASSPHRASE_ENV)
+    if secret is None:
+        path = config.data_dir / "vault.key"
+        if not path.exists():
+            raise SystemExit(
+                f"no passphrase: set {PASSPHRASE_ENV} or create {path} (tssnode init does)"
+            )
+        secret = path.read_text().strip()
+    return Vault(store, Sealer.open(store, secret.encode(), where=str(config.data_dir)))
+
+
+class Node:
+    """The whole node of one data directory."""
+
+    def __init__(self, config: NodeConfig, genesis: Genesis | None = None) -> None:
+        self.config = config
+        self.events = EventBus()
+        self.net = NetNode.from_config(config)
+        self.identity: IdentityKey = self.net.identity.key
+        self.genesis = genesis or load_genesis(config.genesis_path)
+        self.token = ensure_token(config.data_dir)
+        self.api_address: str | None = None
+
+    async def run(self, *, task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        cfg = self.config
+        store = LevelStore(cfg.data_dir / "ledger.db")
+        try:
+            vault = open_vault(store, cfg)
+            async with trio.open_nursery() as nursery:
+                await nursery.start(self.net.run)
+                self._learn_genesis_peers()
+                link = LedgerLink(self.net, self.identity.public_bytes())
+                link.bind(nursery)
+                service = ReplicaService(self.identity, self.genesis, store, link, ReplicaOptions())
+                primes = PrimeReserve((cfg.keys.prime_bits,), target=cfg.keys.prime_reserve)
+                core = NodeCore(
+                    identity=self.identity,
+                    service=service,
+                    vault=vault,
+                    events=self.events,
+                    primes=primes,
+                    peer_name=self.net.peer_id,
+                    transport_for=lambda c: ProtocolLink(self.net, c),
+                    offline=self._offline_validators,
+                    btc_network=cfg.keys.btc_network,
+                    default_tier=cfg.keys.tier,
+                )
+                self.core = core
+                nursery.start_soon(self._route, link, core)
+                await nursery.start(service.run)
+                service.replica.on_block.append(core.on_block)
+                await nursery.start(primes.run)
+                await nursery.start(core.run)
+                nursery.start_soon(self._forward_peer_events)
+                binds = await nursery.start(self._serve_api, core)
+                self.api_address = binds[0] if binds else None
+                log.info("node %s ready; API on %s", self.net.peer_id, self.api_address)
+                task_status.started()
+        finally:
+            store.close()
+
+    def _offline_validators(self) -> set[bytes]:
+        """Validators (by key) whose peer is not connected and ready right now."""
+        ready = set(self.net.peers.ready())
+        me = self.identity.public_bytes()
+        return {
+            v
+            for v in self.core.replica.config()
+            if v != me and peerid.from_public_key(v) not in ready
+        }
+
+    def _learn_genesis_peers(self) -> None:
+        """Dial the validators the genesis lists (their address plus the peer id of their key)."""
+        me = self.identity.public_bytes()
+        for v in self.genesis.validators:
+            if v.public_key != me and v.address:
+                self.net.peers.learn(peerid.from_public_key(v.public_key), [v.address], "genesis")
+
+    async def _route(self, link: LedgerLink, core: NodeCore) -> None:
+        async for delivery in self.net.inbox:
+            env = delivery.envelope
+            if env.session_id == LEDGER_SESSION:
+                link.deliver(peerid.public_key(env.sender), env.payload)
+            elif env.session_id.startswith(LEGACY_PREFIX):
+                continue  # kept by the net layer's message store for /get-message
+            else:
+                core.route(env.session_id, env.payload)
+
+    async def _forward_peer_events(self) -> None:
+        async for event in self.net.peers.subscribe():
+            if event.kind in ("ready", "disconnected", "unresponsive"):
+                kind = "peer.up" if event.up else "peer.down"
+                self.events.publish(kind, peer_id=event.peer_text, detail=event.kind)
+
+    async def _serve_api(
+        self, core: NodeCore, *, task_status: TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        hc = HyperConfig()
+        hc.bind = [self.config.api.address]
+        hc.accesslog = None
+        hc.errorlog = logging.getLogger("tssnode.api")
+        app = build_app(NodeFacadeAdapter(core, self), self.token)
+        await serve(app, hc, task_status=task_status)  # type: ignore[arg-type]
+
+
+class NodeFacadeAdapter:
+    """NodeCore plus the parts of the facade that need the net layer."""
+
+    def __init__(self, core: NodeCore, node: Node) -> None:
+        self.core, self.node = core, node
+        self.events = node.events
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.core, name)
+
+    def sessions(self) -> list[dict[str, Any]]:
+        return self.core.sessions_view()
+
+    def session(self, session_id: str) -> dict[str, Any] | None:
+        return next((s for s in self.core.sessions_view() if s["session_id"] == session_id), None)
+
+    def status(self) -> dict[str, Any]:
+        out = self.core.status()
+        net = self.node.net
+        out["network"] = net.network_id
+        out["peers_connected"] = len(net.peers.ready())
+        out["addrs"] = net.addrs
+        return out
+
+    def peers(self) -> list[dict[str, Any]]:
+        validators = {peerid.from_public_key(v) for v in self.core.replica.config()}
+        out = []
+        for rec in self.node.net.peers.records():
+            d = rec.as_dict()
+            d["validator"] = rec.peer_id in validators
+            d["status"] = "connected" if rec.connected else "disconnected"
+            d["address"] = d["addrs"][0] if d["addrs"] else None
+            out.append(d)
+        return out
+
+    async def legacy_broadcast(self, body: bytes) -> dict[str, Any]:
+        env = await self.node.net.broadcast(LEGACY_PREFIX + b"broadcast", 0, body)
+        return {"sent": True, "seq": env.seq}
+
+    async def legacy_direct(self, peer_id: str, body: bytes) -> dict[str, Any]:
+        try:
+            env = await self.node.net.send(peer_id, LEGACY_PREFIX + b"direct", 0, body)
+        except (NetError, ValueError) as exc:
+            from tssnode.api.facade import RequestRejected
+
+            raise RequestRejected(409, f"not delivered: {exc}") from None
+        return {"sent": True, "seq": env.seq}
+
+    def legacy_messages(self, round_id: str, direct: bool) -> list[dict[str, Any]]:
+        session = LEGACY_PREFIX + (b"direct" if direct else b"broadcast")
+        kind = "direct" if direct else "broadcast"
+        del round_id  # the original project had one round per message kind
+        return [
+            {
+                "from": peerid.to_text(d.envelope.sender),
+                "seq": d.envelope.seq,
+                "body_hex": d.envelope.payload.hex(),
+                "time": d.received_at,
+            }
+            for d in self.node.net.messages(session, 0, kind)
+        ]
+
+
+async def run_until_signal(config: NodeConfig) -> None:
+    node = Node(config)
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(node.run)
+            print(
+                f"tssnode: {node.net.peer_id} ready, API on http://{node.api_address}", flush=True
+            )
+            async for _ in signals:
+                log.info("shutting down")
+                nursery.cancel_scope.cancel()
+                break
+
+
+def data_dir_of(config: NodeConfig) -> Path:
+    return config.data_dir
