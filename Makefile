@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run demo test test-fast test-slow check bench bench-crypto bench-protocol bench-ledger pool clean
+.PHONY: run demo stop simulate test test-fast test-slow check bench bench-crypto bench-protocol bench-ledger pool clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,11 +12,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# The main job. Until the node exists (issue 6) this is the in-process demo.
+# The main job: a local 4-node network on loopback, then node 1's console.
+# Quitting the console leaves the network running; `make stop` stops it.
 run: $(STAMP)
-	$(BIN)/tssnode demo
+	$(BIN)/tssnode cluster up 4
+	$(BIN)/tssnode console --config configs/local/node1.toml
 
-demo: run
+# The same network headless: keygen at node 2, a signature via node 4, printed; then down.
+demo: $(STAMP)
+	$(BIN)/tssnode cluster demo 4
+
+stop: $(STAMP)
+	$(BIN)/tssnode cluster down 4
 
 # Lint, format check and strict typing of tssnode/.
 check: $(STAMP)
@@ -49,5 +56,9 @@ bench-ledger: $(STAMP)
 pool: $(STAMP)
 	$(BIN)/python scripts/make_prime_pool.py
 
+# Everything in one process (no network): keygen, aux-info, presign, sign.
+simulate: $(STAMP)
+	$(BIN)/tssnode demo
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf .local $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -169,10 +169,12 @@ def wait_api(cfg: NodeConfig, timeout: float = 60.0) -> bool:
 
 def cmd_cluster(argv: Sequence[str]) -> int:
     ap = argparse.ArgumentParser(prog="tssnode cluster", description="a local network on loopback")
-    ap.add_argument("action", choices=["up", "down", "status"])
+    ap.add_argument("action", choices=["up", "down", "status", "demo"])
     ap.add_argument("n", nargs="?", type=int, default=4)
     args = ap.parse_args(argv)
     configs = local_configs(args.n)
+    if args.action == "demo":
+        return cluster_demo(configs)
     if args.action == "up":
         write_local_genesis(configs)
         for path in configs:
@@ -205,6 +207,34 @@ def cmd_cluster(argv: Sequence[str]) -> int:
         alive = pid_path.exists() and _alive(int(pid_path.read_text()))
         print(f"{path.name}: {'running' if alive else 'stopped'}")
     return 0
+
+
+def cluster_demo(configs: list[Path]) -> int:
+    """Headless: bring the network up, make a key at node 2, sign at node n, print, stop."""
+    rc = cmd_cluster(["up", str(len(configs))])
+    if rc:
+        return rc
+    try:
+        cfgs = [NodeConfig.load(p) for p in configs]
+        clients = [
+            ApiClient(f"http://{c.api.address}", read_token(c.data_dir / "api.token")) for c in cfgs
+        ]
+        t = (len(configs) - 1) // 2 + 1 if len(configs) > 2 else 1
+        print(f"requesting a {t + 1}-of-{len(configs)} key at node 2 …")
+        req = clients[1].post("/keygen", {"threshold": t, "parties": None})
+        key = _wait_for(clients[0], f"/keys/{req['key_id']}", ("active", "failed"), 600)
+        _show(key, False)
+        print(f"\nsigning 'hello from tssnode' (sha256) via node {len(configs)} …")
+        out = clients[-1].post(
+            "/sign", {"key_id": key["key_id"], "message": "hello from tssnode", "hash": "sha256"}
+        )
+        sig = _wait_for(clients[0], f"/signatures/{out['signature_id']}", ("done", "failed"), 300)
+        _show(sig, False)
+        for c in clients:
+            c.http.close()
+        return 0 if sig["status"] == "done" else 1
+    finally:
+        cmd_cluster(["down", str(len(configs))])
 
 
 # -- API clients ----------------------------------------------------------------------------
