@@ -7,9 +7,8 @@ from ecdsa import SECP256k1, VerifyingKey
 from eth_keys import keys as eth_keys
 
 from tssnode.api.client import ApiError
+from tssnode.node.localnet import make_cluster, wait_for
 from tssnode.protocol.hashing import message_digest
-
-from .cluster import make_cluster, wait_for
 
 
 @pytest.fixture

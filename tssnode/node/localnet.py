@@ -1,5 +1,6 @@
-"""Real node processes on loopback for the multi-node tests: generated configs, a genesis
-from the nodes' own identities, `tssnode run` per node, API clients, clean teardown."""
+"""Throw-away local networks: N `tssnode run` processes on loopback ports in a directory,
+with generated configs and a genesis from the nodes' own identities. Used by the
+multi-node tests and `tssnode bench cluster`."""
 
 from __future__ import annotations
 
@@ -9,13 +10,17 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from tssnode.api.client import ApiClient, ApiError, ApiUnavailable
 from tssnode.commands import init_data_dir
 from tssnode.config import render
 from tssnode.ledger.genesis import Validator, genesis_toml, make_genesis
+
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -120,7 +125,7 @@ def make_cluster(root: Path, n: int, tier: str = "insecure-test") -> list[NodePr
     return nodes
 
 
-def wait_for(fn, what: str, timeout: float = 120.0, every: float = 0.25):
+def wait_for(fn: Callable[[], T], what: str, timeout: float = 120.0, every: float = 0.25) -> T:
     deadline = time.monotonic() + timeout
     while True:
         value = fn()
