@@ -152,7 +152,7 @@ def test_a_signer_killed_during_signing_the_signature_still_completes(cluster):
             "signature with a node down",
             240,
         )
-        assert cluster[2].validator_key not in sig["signers"]
+        assert cluster[2].peer_id not in sig["signers"]
         digest = message_digest(b"still works", "sha256")
         vk = VerifyingKey.from_string(bytes.fromhex(key["public_key"]), curve=SECP256k1)
         assert vk.verify_digest(bytes.fromhex(sig["r"] + sig["s"]), digest)
@@ -174,7 +174,7 @@ def test_a_signer_killed_during_signing_the_signature_still_completes(cluster):
             "signature including the restarted node",
             240,
         )
-        assert cluster[2].validator_key in sig2["signers"]
+        assert cluster[2].peer_id in sig2["signers"]
         assert vk.verify_digest(
             bytes.fromhex(sig2["r"] + sig2["s"]), message_digest(b"after restart", "sha256")
         )

@@ -12,6 +12,7 @@ import hmac
 import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -197,9 +198,10 @@ def build_app(node: NodeFacade, token: str) -> Starlette:
         since = _int_param(request, "since", -1, -1, 2**62)
 
         async def stream() -> AsyncIterator[bytes]:
-            async for ev in node.events.subscribe(None if since < 0 else since):
-                data = json.dumps(ev.to_json())
-                yield f"id: {ev.seq}\nevent: {ev.kind}\ndata: {data}\n\n".encode()
+            async with aclosing(node.events.subscribe(None if since < 0 else since)) as evs:
+                async for ev in evs:
+                    data = json.dumps(ev.to_json())
+                    yield f"id: {ev.seq}\nevent: {ev.kind}\ndata: {data}\n\n".encode()
 
         return StreamingResponse(
             stream(), media_type="text/event-stream", headers={"cache-control": "no-store"}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,7 +46,7 @@ class Event:
         return {"seq": self.seq, "kind": self.kind, "time": self.time, **self.fields}
 
 
-@dataclass
+@dataclass(eq=False)  # identity semantics: subscribers live in a set
 class _Subscriber:
     buffer: deque[Event]
     wake: trio.Event = field(default_factory=trio.Event)
@@ -78,16 +78,17 @@ class EventBus:
     def since(self, seq: int) -> list[Event]:
         return [e for e in self.recent if e.seq > seq]
 
-    async def subscribe(self, since: int | None = None) -> AsyncIterator[Event]:
+    async def subscribe(self, since: int | None = None) -> AsyncGenerator[Event, None]:
         """Events from now on (after replaying those newer than `since`, if given)."""
         sub = _Subscriber(deque(self.since(since) if since is not None else ()))
         self._subs.add(sub)
         try:
             while True:
-                if sub.dropped:
-                    missed, sub.dropped = sub.dropped, 0
-                    yield Event(0, "log", time.time(), {"level": "warning", "dropped": missed})
-                while sub.buffer:
+                while sub.buffer or sub.dropped:
+                    if sub.dropped:
+                        missed, sub.dropped = sub.dropped, 0
+                        yield Event(0, "log", time.time(), {"level": "warning", "dropped": missed})
+                        continue
                     yield sub.buffer.popleft()
                 sub.wake = trio.Event()
                 if not sub.buffer:

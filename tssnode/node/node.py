@@ -46,6 +46,7 @@ from tssnode.ledger.transactions import (
     SignedTx,
     SignRequest,
 )
+from tssnode.net import peerid
 from tssnode.node.events import EventBus
 from tssnode.node.executor import ROUNDS, Executor
 from tssnode.node.primes import PrimeReserve
@@ -79,7 +80,7 @@ def key_view(rec: KeyRecord | None, req: RequestRecord | None, network: str) -> 
             "status": "active",
             "public_key": key.public_key.to_bytes().hex(),
             "threshold": key.threshold,
-            "parties": [p.hex() for p in rec.parties],
+            "parties": [pid(p) for p in rec.parties],
             "epoch": key.epoch,
             "tier": key.params.name,
             "addresses": addresses(key, network),
@@ -93,13 +94,18 @@ def key_view(rec: KeyRecord | None, req: RequestRecord | None, network: str) -> 
         "status": "failed" if req.status == "failed" else "pending",
         "public_key": None,
         "threshold": request.threshold,
-        "parties": [p.hex() for p in request.parties],
+        "parties": [pid(p) for p in request.parties],
         "epoch": 0,
         "tier": request.tier,
         "addresses": None,
         "height": req.height,
         "error": req.blames[-1].check if req.blames else None,
     }
+
+
+def pid(validator_key: bytes) -> str:
+    """A validator's libp2p peer id (its Ed25519 key is its libp2p identity)."""
+    return peerid.to_text(peerid.from_public_key(validator_key))
 
 
 def addresses(key: KeyPublic, network: str = "mainnet") -> dict[str, str]:
@@ -241,7 +247,7 @@ class NodeCore:
             "chain_id": r.chain.chain_id.hex(),
             "height": r.height,
             "view": r.view,
-            "primary": r.primary().hex(),
+            "primary": pid(r.primary()),
             "is_primary": r.is_primary,
             "validators": len(r.config()),
             "version": tssnode.__version__,
@@ -249,12 +255,19 @@ class NodeCore:
         }
 
     def validators(self) -> list[dict[str, Any]]:
+        offline = self.offline()
         holdings: dict[bytes, list[str]] = {}
         for rec in self.state.keys.values():
             for p in rec.parties:
                 holdings.setdefault(p, []).append(rec.key_id)
         return [
-            {"validator_key": v.hex(), "index": i + 1, "keys": holdings.get(v, [])}
+            {
+                "peer_id": pid(v),
+                "validator_key": v.hex(),
+                "index": i + 1,
+                "status": "offline" if v in offline else "online",
+                "keys": holdings.get(v, []),
+            }
             for i, v in enumerate(self.replica.config())
         ]
 
@@ -293,7 +306,7 @@ class NodeCore:
                 "status": "pending",
                 "public_key": None,
                 "threshold": mine.threshold,
-                "parties": [p.hex() for p in mine.parties],
+                "parties": [pid(p) for p in mine.parties],
                 "epoch": 0,
                 "tier": mine.tier,
                 "addresses": None,
@@ -340,7 +353,7 @@ class NodeCore:
             "key_id": req.key_id,
             "path": "/".join(["m", *map(str, p.path)]) if p.path else None,
             "digest": p.digest.hex(),
-            "signers": [req.parties[j - 1].hex() for j in req.signers],
+            "signers": [pid(req.parties[j - 1]) for j in req.signers],
             "height": req.height,
             "r": None,
             "s": None,
@@ -386,12 +399,12 @@ class NodeCore:
             "height": b.height,
             "hash": b.hash.hex(),
             "prev_hash": b.prev_hash.hex(),
-            "proposer": rec.proposer.hex(),
+            "proposer": pid(rec.proposer),
             "view": rec.view,
             "txs": [self._tx(t, b.height, full) for t in txs],
             "certificate": {
                 "view": rec.certificate.view,
-                "signers": [signer.hex() for signer, _ in rec.certificate.votes],
+                "signers": [pid(signer) for signer, _ in rec.certificate.votes],
                 "quorum": len(rec.certificate.votes),
             },
         }
@@ -401,7 +414,7 @@ class NodeCore:
         out: dict[str, Any] = {
             "hash": tx.hash.hex(),
             "kind": type(payload).__name__,
-            "submitter": tx.sender.hex(),
+            "submitter": pid(tx.sender),
             "height": height,
         }
         if full:
@@ -429,10 +442,11 @@ class NodeCore:
         if parties is None:
             chosen = validators
         else:
-            try:
-                chosen = tuple(sorted(bytes.fromhex(p) for p in parties))
-            except ValueError:
-                raise RequestRejected(400, "parties are validator keys in hex") from None
+            by_name = {pid(v): v for v in validators} | {v.hex(): v for v in validators}
+            unknown = [p for p in parties if p not in by_name]
+            if unknown:
+                raise RequestRejected(422, f"not a validator: {unknown[0]}")
+            chosen = tuple(sorted({by_name[p] for p in parties}))
         if not 0 <= threshold < len(chosen):
             raise RequestRejected(422, f"threshold must be in [0, {len(chosen) - 1}]")
         tx = self._submit(KeygenRequest(threshold, chosen, self.default_tier))
