@@ -27,9 +27,10 @@ stop: $(STAMP)
 
 # Lint, format check and strict typing of tssnode/.
 check: $(STAMP)
-	$(BIN)/ruff check tssnode tests scripts
-	$(BIN)/ruff format --check tssnode tests scripts
+	$(BIN)/ruff check tssnode tui tests scripts
+	$(BIN)/ruff format --check tssnode tui tests scripts
 	$(BIN)/mypy
+	$(BIN)/mypy --strict tui
 
 # All tests: the fast tier and the slow tier (full-size parameters), after the checks.
 test: check

@@ -1,0 +1,375 @@
+"""TEST DOUBLE of one node's HTTP control API (docs/api.md). Not a node.
+
+It stands in for the node daemon only where a live node cannot run yet (`tssnode run`
+is being built): it answers every route the console uses, with the JSON shapes of
+docs/api.md, from the frozen data in `fixtures/node1/` (made by
+`fixtures/make_fixtures.py`), and streams server-sent events. The console talks to it
+through the real `tssnode.api.client.AsyncApiClient`; only the HTTP transport is
+swapped (`httpx.MockTransport`), so request building, bearer auth, error mapping and
+SSE parsing are the real client's.
+
+Scripted behaviour, for the tests: `go_down()` / `come_back()` (connection refused,
+streams reset), `publish()` an event, `complete_keygen()` / `complete_signature()`, and
+`auto=True` to finish keygen and signing by itself a moment after the request (so the
+live scenarios of `live_scenarios.py` can be exercised against it). Signatures are real
+(coincurve, with the fixtures' test keys) and the digest comes from the node's own
+`tssnode.protocol.hashing`, as the real node's would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+from coincurve import PrivateKey
+
+from tssnode.api.client import AsyncApiClient
+from tssnode.crypto.addresses import btc_p2wpkh, eth_address
+from tssnode.crypto.derivation import DerivationError, derive
+from tssnode.crypto.group import Point, Q
+from tssnode.protocol.hashing import message_digest
+
+FIXTURES = Path(__file__).parent / "fixtures" / "node1"
+URL = "http://127.0.0.1:3001"
+TOKEN = "fixture-token"
+
+
+def load(name: str, fixtures: Path = FIXTURES) -> Any:
+    return json.loads((fixtures / f"{name}.json").read_text())
+
+
+class FakeNode:
+    """The test double. `client(url, token)` is a console `ClientFactory`."""
+
+    def __init__(
+        self, fixtures: Path = FIXTURES, *, auto: bool = False, new_key_ids: bool = False
+    ) -> None:
+        self.status: dict[str, Any] = load("status", fixtures)
+        self.validators: list[dict[str, Any]] = load("validators", fixtures)
+        self.peers: list[dict[str, Any]] = load("peers", fixtures)
+        self.keys: dict[str, dict[str, Any]] = {k["key_id"]: k for k in load("keys", fixtures)}
+        self.sessions: list[dict[str, Any]] = load("sessions", fixtures)
+        self.blocks: list[dict[str, Any]] = load("blocks", fixtures)
+        self.blocks_full: dict[str, dict[str, Any]] = load("blocks_full", fixtures)
+        self.signatures: dict[str, dict[str, Any]] = {
+            s["signature_id"]: s for s in load("signatures", fixtures)
+        }
+        double = load("_double", fixtures)
+        self.clock: float = double["clock"]
+        self.secrets: dict[str, dict[str, str]] = double["keys"]
+        self.script: list[dict[str, Any]] = load("events", fixtures)  # sent to the first stream
+        self.history: list[dict[str, Any]] = []
+        self.seq = len(self.script)
+        self.auto = auto
+        # like `tssnode run` today: a keygen request's id (its tx hash) is not the id of
+        # the key it makes; GET /keys/<request id> answers with the key
+        self.new_key_ids = new_key_ids
+        self.became: dict[str, str] = {}
+        self.up = True
+        self.token = TOKEN
+        self.requests: list[tuple[str, str, Any]] = []
+        self.streams_opened = 0
+        self.since: list[int | None] = []  # `since` of every stream opened
+        self.broken_routes: dict[str, tuple[int, Any]] = {}  # path → (status, JSON answer)
+        self.garble_stream = False  # send a line that is not JSON
+        self._listeners: set[asyncio.Queue[dict[str, Any] | None]] = set()
+
+    # -- what the console is given ---------------------------------------------------------
+    def client(self, base_url: str, token: str) -> AsyncApiClient:
+        client = AsyncApiClient(base_url, token)
+        client.http = httpx.AsyncClient(
+            base_url=base_url,
+            headers={"authorization": f"Bearer {token}"},
+            transport=httpx.MockTransport(self.handle),
+            timeout=5.0,
+        )
+        return client
+
+    # -- scripted behaviour ----------------------------------------------------------------
+    def go_down(self) -> None:
+        """The node stops: connections are refused and open streams reset."""
+        self.up = False
+        for queue in self._listeners:
+            queue.put_nowait(None)
+
+    def come_back(self) -> None:
+        self.up = True
+
+    def publish(self, kind: str, **fields: Any) -> dict[str, Any]:
+        self.seq += 1
+        event = {"seq": self.seq, "kind": kind, "time": self.clock, **fields}
+        self.history.append(event)
+        for queue in self._listeners:
+            queue.put_nowait(event)
+        return event
+
+    def set_peer(self, peer_id: str, connected: bool) -> None:
+        for peer in self.peers:
+            if peer["peer_id"] == peer_id:
+                peer["status"] = "connected" if connected else "disconnected"
+        for v in self.validators:
+            if v["peer_id"] == peer_id:
+                v["status"] = "online" if connected else "offline"
+        self.publish("peer.up" if connected else "peer.down", peer_id=peer_id)
+
+    def complete_keygen(self, key_id: str) -> None:
+        key = self.keys[key_id]
+        secret, chain = _h(f"fake secret {key_id}"), _h(f"fake chain {key_id}")
+        self.secrets[key_id] = {"secret": secret, "chain_code": chain}
+        point = Point(PrivateKey.from_hex(secret).public_key)
+        key.update(
+            status="active",
+            public_key=point.to_bytes().hex(),
+            addresses=_addresses(point),
+            height=self.status["height"] + 1,
+        )
+        if self.new_key_ids:
+            del self.keys[key_id]
+            new_id = _h(f"key of request {key_id}")[:32]
+            self.became[key_id] = new_id
+            self.secrets[new_id] = self.secrets[key_id]
+            key["key_id"] = key_id = new_id
+            self.keys[new_id] = key
+        self._commit(1)
+        self.publish("key.active", key_id=key_id, public_key=key["public_key"])
+
+    def complete_signature(self, signature_id: str) -> None:
+        sig = self.signatures[signature_id]
+        key = self.keys[sig["key_id"]]
+        secret = int(self.secrets[key["key_id"]]["secret"], 16)
+        if sig["path"]:
+            secret = (secret + int(self._derive(key, sig["path"]).shift)) % Q
+        raw = PrivateKey.from_int(secret).sign_recoverable(bytes.fromhex(sig["digest"]), None)
+        sig.update(
+            status="done",
+            r=raw[:32].hex(),
+            s=raw[32:64].hex(),
+            v=27 + raw[64],
+            signers=key["parties"][: key["threshold"] + 1],
+            height=self.status["height"] + 1,
+        )
+        self._commit(1)
+        self.publish("signature.ready", signature_id=signature_id)
+
+    # -- HTTP ------------------------------------------------------------------------------
+    async def handle(self, request: httpx.Request) -> httpx.Response:
+        if not self.up:
+            raise httpx.ConnectError("connection refused (test double is down)", request=request)
+        path = request.url.path
+        if path == "/health":
+            return _json({"ok": True})
+        if request.headers.get("authorization") != f"Bearer {self.token}":
+            return _json({"error": "missing or wrong bearer token"}, 401)
+        body: Any = None
+        if request.method == "POST":
+            raw = await request.aread()
+            body = json.loads(raw) if raw else None
+        self.requests.append((request.method, path, body))
+        if path in self.broken_routes:
+            status, answer = self.broken_routes[path]
+            return _json(answer, status)
+        if path == "/events":
+            since = request.url.params.get("since")
+            self.since.append(None if since is None else int(since))
+            return httpx.Response(
+                200,
+                headers={"content-type": "text/event-stream"},
+                content=self._sse(None if since is None else int(since)),
+            )
+        try:
+            if request.method == "GET":
+                return self._get(path, request.url.params)
+            return self._post(path, body if isinstance(body, dict) else {})
+        except _Refuse as exc:
+            return _json({"error": exc.message}, exc.status)
+
+    def _get(self, path: str, params: httpx.QueryParams) -> httpx.Response:
+        parts = path.strip("/").split("/")
+        simple = {
+            "status": self.status,
+            "validators": self.validators,
+            "peers": self.peers,
+            "keys": list(self.keys.values()),
+            "sessions": self.sessions,
+        }
+        if len(parts) == 1 and parts[0] in simple:
+            return _json(simple[parts[0]])
+        if parts == ["blocks"]:
+            start, limit = int(params.get("from", 0)), int(params.get("limit", 20))
+            chosen = [b for b in self.blocks if start <= b["height"] < start + limit]
+            return _json(chosen)
+        if len(parts) == 2:
+            table: dict[str, Any] = {
+                "keys": self.keys,
+                "signatures": self.signatures,
+                "blocks": self.blocks_full,
+                "sessions": {s["session_id"]: s for s in self.sessions},
+            }.get(parts[0], {})
+            if parts[0] == "keys" and parts[1] in self.became:
+                return _json(self.keys[self.became[parts[1]]])
+            if parts[1] in table:
+                return _json(table[parts[1]])
+            raise _Refuse(404, f"unknown {parts[0].rstrip('s')}")
+        raise _Refuse(404, "Not Found")
+
+    def _post(self, path: str, body: dict[str, Any]) -> httpx.Response:
+        parts = path.strip("/").split("/")
+        if parts == ["keygen"]:
+            return self._keygen(body)
+        if parts == ["sign"]:
+            return self._sign(body)
+        if len(parts) == 3 and parts[0] == "keys":
+            key = self.keys.get(parts[1])
+            if key is None:
+                raise _Refuse(404, "unknown key id")
+            if key["status"] != "active":
+                raise _Refuse(409, f"key {parts[1]} is {key['status']}")
+            tx = _h(f"tx {parts[2]} {self.seq}")
+            if parts[2] == "refresh":
+                key["epoch"] += 1
+                key["presignatures"] = 0
+                return _json({"key_id": parts[1], "tx": tx}, 202)
+            if parts[2] == "presign":
+                key["presignatures"] += int(body.get("count", 1))
+                return _json({"key_id": parts[1], "tx": tx}, 202)
+            if parts[2] == "derive":
+                derived = self._derive(key, str(body.get("path", "")))
+                child = {
+                    "path": body["path"],
+                    "public_key": derived.public_key.to_bytes().hex(),
+                    "addresses": _addresses(derived.public_key),
+                }
+                key["children"].append(child)
+                return _json(child)
+        raise _Refuse(404, "Not Found")
+
+    def _keygen(self, body: dict[str, Any]) -> httpx.Response:
+        parties = body.get("parties") or [v["peer_id"] for v in self.validators]
+        threshold = body.get("threshold")
+        if not isinstance(threshold, int) or not 0 <= threshold < len(parties):
+            raise _Refuse(422, "threshold: must be below the number of parties")
+        key_id = _h(f"keygen {self.seq} {threshold} {parties}")[:40]
+        self.keys[key_id] = {
+            "key_id": key_id,
+            "status": "pending",
+            "public_key": None,
+            "threshold": threshold,
+            "parties": parties,
+            "epoch": 0,
+            "addresses": None,
+            "children": [],
+            "presignatures": 0,
+            "height": None,
+            "error": None,
+        }
+        self.publish("session.started", ssid=_h(f"ssid {key_id}"), phase="keygen", parties=[1])
+        if self.auto:
+            asyncio.get_running_loop().call_later(0.05, self.complete_keygen, key_id)
+        return _json({"key_id": key_id, "tx": _h(f"tx {key_id}")}, 202)
+
+    def _sign(self, body: dict[str, Any]) -> httpx.Response:
+        key = self.keys.get(str(body.get("key_id")))
+        if key is None:
+            raise _Refuse(404, "unknown key id")
+        if key["status"] != "active":
+            raise _Refuse(409, f"key {key['key_id']} is {key['status']}")
+        if ("message" in body) == ("message_hex" in body):
+            raise _Refuse(422, "body: give exactly one of message and message_hex")
+        message = (
+            body["message"].encode()
+            if "message" in body
+            else bytes.fromhex(str(body["message_hex"]).removeprefix("0x"))
+        )
+        digest = message_digest(message, str(body.get("hash", "sha256"))).hex()
+        sig_id = _h(f"signature {self.seq} {digest}")[:40]
+        self.signatures[sig_id] = {
+            "signature_id": sig_id,
+            "status": "pending",
+            "key_id": key["key_id"],
+            "path": body.get("path"),
+            "digest": digest,
+            "r": None,
+            "s": None,
+            "v": None,
+            "signers": [],
+            "height": None,
+            "blame": None,
+        }
+        if self.auto:
+            asyncio.get_running_loop().call_later(0.05, self.complete_signature, sig_id)
+        return _json({"signature_id": sig_id, "tx": _h(f"tx {sig_id}"), "digest": digest}, 202)
+
+    async def _sse(self, since: int | None) -> AsyncIterator[bytes]:
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        self._listeners.add(queue)
+        self.streams_opened += 1
+        try:
+            if self.garble_stream:
+                yield b"event: log\ndata: {not json\n\n"
+            backlog = [e for e in self.history if since is not None and e["seq"] > since]
+            if self.script:  # the frozen events, as if they happened just after attaching
+                backlog += self.script
+                self.history = self.script + self.history
+                self.script = []
+            for event in backlog:
+                yield _frame(event)
+            while True:
+                event = await queue.get()
+                if event is None:
+                    raise httpx.ReadError("connection reset (test double went down)")
+                yield _frame(event)
+        finally:
+            self._listeners.discard(queue)
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _derive(self, key: dict[str, Any], path: str) -> Any:
+        chain = bytes.fromhex(self.secrets[key["key_id"]]["chain_code"])
+        try:
+            return derive(Point.from_bytes(bytes.fromhex(key["public_key"])), chain, path)
+        except DerivationError as exc:
+            raise _Refuse(400, str(exc)) from None
+
+    def _commit(self, txs: int) -> None:
+        height = self.status["height"] + 1
+        self.status["height"] = height
+        block = {
+            "height": height,
+            "hash": _h(f"block {height}"),
+            "prev_hash": _h(f"block {height - 1}"),
+            "proposer": self.status["primary"],
+            "view": self.status["view"],
+            "time": self.clock,
+            "txs": [],
+            "commit_latency_ms": 40.0,
+            "certificate": {"signers": [v["peer_id"] for v in self.validators[:3]], "quorum": 3},
+        }
+        self.blocks.append(block)
+        self.blocks_full[str(height)] = block
+        self.publish("block.committed", height=height, hash=block["hash"], txs=txs, latency_ms=40.0)
+
+
+class _Refuse(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def _json(data: Any, status: int = 200) -> httpx.Response:
+    return httpx.Response(status, json=data)
+
+
+def _frame(event: dict[str, Any]) -> bytes:
+    return f"id: {event['seq']}\nevent: {event['kind']}\ndata: {json.dumps(event)}\n\n".encode()
+
+
+def _h(label: str) -> str:
+    return hashlib.sha256(label.encode()).hexdigest()
+
+
+def _addresses(point: Point) -> dict[str, str]:
+    return {"eth": eth_address(point), "btc_p2wpkh": btc_p2wpkh(point)}

@@ -1,0 +1,88 @@
+"""Helpers of the console tests: the app wired to the HTTP API test double
+(`fake_node.FakeNode`) with a frozen clock, UTC times, no polling, fast reconnects and
+no animations; and waiting for the app without sleeping blindly."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC
+from typing import Any
+
+from textual.pilot import Pilot
+from textual.widgets import Select, TextArea
+
+from tests.tui.fake_node import URL, FakeNode, load
+from tui.app import ConsoleApp
+from tui.link import Target
+from tui.retry import Backoff
+from tui.screens.confirm import ConfirmModal
+from tui.screens.help import HelpScreen
+from tui.screens.keygen import KeygenModal
+from tui.screens.sign import SignModal
+
+#: the newest event of the frozen stream: once the console has it, it has everything
+LAST_SEQ = load("events")[-1]["seq"]
+FAST = Backoff(first=0.02, factor=2.0, cap=0.1)
+
+
+def make_app(node: FakeNode, **options: Any) -> ConsoleApp:
+    settings: dict[str, Any] = {
+        "factory": node.client,
+        "clock": lambda: node.clock,
+        "tz": UTC,
+        "poll_interval": None,
+        "backoff": FAST,
+        "animations": False,
+    }
+    settings.update(options)
+    return ConsoleApp(Target(URL, lambda: node.token), **settings)
+
+
+async def until(
+    pilot: Pilot[Any], ok: Callable[[], object], what: str, within: float = 5.0
+) -> None:
+    """Let the app run until `ok()` holds (fail after `within` seconds)."""
+    for _ in range(int(within / 0.01)):
+        if ok():
+            return
+        await pilot.pause(0.01)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def settled(pilot: Pilot[Any]) -> None:
+    """Wait until the frozen data is all in and drawn, then drop the notices it raised."""
+    app = pilot.app
+    assert isinstance(app, ConsoleApp)
+    await until(
+        pilot,
+        lambda: app.state.link.synced and app.state.last_seq == LAST_SEQ and app.idle,
+        "the frozen data",
+    )
+    app.clear_notifications()
+    await pilot.pause()
+    await pilot.wait_for_scheduled_animations()
+    await pilot.pause()
+
+
+# -- the dialogs, opened as an operator would (snapshots and docs) ---------------------
+async def open_keygen(pilot: Any) -> None:
+    await settled(pilot)
+    await pilot.press("g")
+    await until(pilot, lambda: isinstance(pilot.app.screen, KeygenModal), "the keygen dialog")
+
+
+async def open_sign_confirmation(pilot: Any) -> None:
+    await settled(pilot)
+    await pilot.press("s")
+    await until(pilot, lambda: isinstance(pilot.app.screen, SignModal), "the sign dialog")
+    pilot.app.screen.query_one("#sign-hash", Select).value = "eip191"
+    pilot.app.screen.query_one("#sign-message", TextArea).text = "pay 1 ETH to alice"
+    await pilot.pause()
+    await pilot.click("#review")
+    await until(pilot, lambda: isinstance(pilot.app.screen, ConfirmModal), "the confirmation")
+
+
+async def open_help(pilot: Any) -> None:
+    await settled(pilot)
+    await pilot.press("question_mark")
+    await until(pilot, lambda: isinstance(pilot.app.screen, HelpScreen), "the help screen")

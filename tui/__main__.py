@@ -1,0 +1,5 @@
+"""`python -m tui ...` is `tssnode console ...`."""
+
+from tui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,152 @@
+"""`tssnode console --config FILE`: find the node a config describes, and start it as a
+background daemon if its API does not answer.
+
+This is the only part of the console that knows about node configs and processes; it
+runs before the app starts (blocking is fine here). The node is started as
+`python -m tssnode.cli run --config FILE`, detached (its own session, output to
+`<data dir>/node.log`), and left running when the console quits.
+
+Config keys read (TOML, as `tssnode.config` writes them): `[api] listen` ("host:port",
+default 127.0.0.1:8600) and `[node] data_dir` (relative to the config file). Other
+spellings are accepted too (a top-level `api` address or URL, `[api] host`/`port`, a
+top-level `data_dir`); every other key is ignored. The token is `<data dir>/api.token`;
+a node started here leaves its pid in `<data dir>/node.pid`, as `tssnode cluster` does.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import tomllib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+DEFAULT_API_PORT = 8600  # tssnode.config.ApiConfig's default
+
+
+class DaemonError(Exception):
+    """The node could not be found or started."""
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    path: Path
+    api_url: str
+    data_dir: Path
+
+    @property
+    def token_file(self) -> Path:
+        return self.data_dir / "api.token"
+
+    @property
+    def log_file(self) -> Path:
+        return self.data_dir / "node.log"
+
+
+def read_config(path: Path) -> NodeConfig:
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise DaemonError(f"cannot read node config {path}: {exc}") from None
+    node: dict[str, Any] = data["node"] if isinstance(data.get("node"), dict) else {}
+    api = _api_address(data.get("api", node.get("api", {})))
+    if api is None:
+        raise DaemonError(f'{path}: cannot read the API address ([api] listen = "host:port")')
+    raw_dir = next(
+        (
+            src[k]
+            for src in (data, node)
+            for k in ("data_dir", "data-dir", "datadir")
+            if isinstance(src.get(k), str)
+        ),
+        None,
+    )
+    if raw_dir is None:
+        raise DaemonError(f'{path}: no data directory (data_dir = "data/node1")')
+    data_dir = Path(raw_dir).expanduser()
+    if not data_dir.is_absolute():
+        data_dir = path.parent / data_dir
+    url = api if api.startswith(("http://", "https://")) else f"http://{api}"
+    return NodeConfig(path, url.rstrip("/"), data_dir)
+
+
+def _api_address(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        for k in ("listen", "address", "url"):
+            if isinstance(value.get(k), str):
+                return str(value[k])
+        return f"{value.get('host', '127.0.0.1')}:{value.get('port', DEFAULT_API_PORT)}"
+    return None
+
+
+def answers(url: str) -> bool:
+    """Whether a node API answers `GET /health` at `url`."""
+    try:
+        return httpx.get(f"{url}/health", timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def node_command(config: Path) -> list[str]:
+    return [sys.executable, "-m", "tssnode.cli", "run", "--config", str(config)]
+
+
+def start_detached(command: Sequence[str], log_file: Path) -> subprocess.Popen[bytes]:
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with log_file.open("ab") as log:
+        return subprocess.Popen(
+            list(command),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # survives the console and its terminal
+            close_fds=True,
+        )
+
+
+def ensure_running(
+    config_path: Path,
+    *,
+    start: bool = True,
+    timeout: float = 60.0,
+    probe: Callable[[str], bool] = answers,
+    command: Callable[[Path], list[str]] = node_command,
+    spawn: Callable[[Sequence[str], Path], subprocess.Popen[bytes]] = start_detached,
+    say: Callable[[str], None] = lambda text: print(text, file=sys.stderr),
+) -> NodeConfig:
+    """The node's config, once its API answers and its token file exists; starts the
+    node first if needed. Raises DaemonError if it cannot be had within `timeout`."""
+    config = read_config(config_path)
+    if probe(config.api_url):
+        return config
+    if not start:
+        raise DaemonError(f"no node answers at {config.api_url}")
+    say(f"starting the node ({config_path}); its log: {config.log_file}")
+    proc = spawn(command(config_path), config.log_file)
+    (config.data_dir / "node.pid").write_text(str(proc.pid))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if probe(config.api_url) and config.token_file.exists():
+            return config
+        code = proc.poll()
+        if code is not None:
+            raise DaemonError(f"the node exited with code {code}:\n{_tail(config.log_file)}")
+        time.sleep(0.2)
+    raise DaemonError(
+        f"the node (pid {proc.pid}) did not answer at {config.api_url} within {timeout:.0f} s;"
+        f" it is left running, see {config.log_file}"
+    )
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"

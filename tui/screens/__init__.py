@@ -1,0 +1,1 @@
+"""The main screen, the help screen and the modal dialogs."""

@@ -1,0 +1,653 @@
+"""Everything the console knows about its node, and how snapshots and events change it.
+
+`ConsoleState` is plain Python: the API's answers (`apply_snapshot`) and the event
+stream (`apply_event`) go in; out come the screen areas that changed, what to fetch
+next, and alerts worth a notification. The widgets only draw it, so the console's
+logic is tested without a terminal. No Textual here.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, tzinfo
+from typing import Any, Literal
+
+from tui.model import (
+    Block,
+    Child,
+    Key,
+    Peer,
+    Session,
+    Signature,
+    Status,
+    Validator,
+    short,
+    short_peer,
+)
+from tui.stats import LogBook, LogLine, ProofStats
+
+#: Screen areas, each drawn by one widget module.
+Area = Literal["header", "peers", "validators", "sessions", "proofs", "chain", "keys", "log"]
+#: Snapshot kinds the console fetches; ("key", id), ("signature", id), ("block", height)
+#: fetch one item.
+Fetch = tuple[str, str]
+Severity = Literal["information", "warning", "error"]
+Health = Literal["ok", "degraded", "down"]
+
+SNAPSHOTS = ("status", "validators", "peers", "sessions", "keys", "blocks")
+SESSION_GRACE_S = 120.0  # keep a session seen in events this long if a list lacks it
+
+
+@dataclass
+class Changes:
+    """What one update did: areas to redraw, items to fetch, alerts to show."""
+
+    areas: set[Area] = field(default_factory=set)
+    fetch: list[Fetch] = field(default_factory=list)
+    alerts: list[tuple[Severity, str]] = field(default_factory=list)
+
+    def merge(self, other: Changes) -> Changes:
+        self.areas |= other.areas
+        self.fetch += [f for f in other.fetch if f not in self.fetch]
+        self.alerts += other.alerts
+        return self
+
+
+@dataclass(frozen=True)
+class ViewChange:
+    time: float
+    view: int
+    primary: str
+
+
+@dataclass
+class Link:
+    """The console's connection to the node."""
+
+    url: str = ""
+    connected: bool = False
+    synced: bool = False  # every snapshot has been loaded once since connecting
+    reason: str = "connecting"
+    retry_at: float | None = None
+    attempts: int = 0
+    ever_connected: bool = False
+    stream_error: str | None = None  # the event stream failed; polling meanwhile
+
+
+class ConsoleState:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.time,
+        tz: tzinfo | None = None,
+        max_blocks: int = 500,
+    ) -> None:
+        self.clock = clock
+        self.tz = tz
+        self.max_blocks = max_blocks
+        self.link = Link()
+        self.status: Status | None = None
+        self.peers: dict[str, Peer] = {}
+        self.validators: list[Validator] = []
+        self.sessions: dict[str, Session] = {}
+        self.keys: dict[str, Key] = {}
+        self.signatures: dict[str, Signature] = {}  # newest last
+        self.blocks: dict[int, Block] = {}
+        self.proofs = ProofStats()
+        self.view_changes: deque[ViewChange] = deque(maxlen=20)
+        self.log = LogBook()
+        self.last_seq: int | None = None
+        # what the operator has selected and what they have asked for
+        self.selected_key: str | None = None
+        self.selected_signature: str | None = None
+        self.selected_block: int | None = None
+        self.in_flight: set[str] = set()
+        self.requested_keys: dict[str, Key] = {}  # asked for, not yet listed by the node
+        self.aliases: dict[str, str] = {}  # request id → the key or signature id it became
+
+    # -- presentation helpers --------------------------------------------------------------
+    def now(self) -> float:
+        return self.clock()
+
+    def clock_text(self, t: float | None) -> str:
+        if t is None:
+            return "-"
+        return datetime.fromtimestamp(t, self.tz).strftime("%H:%M:%S")
+
+    def ago(self, t: float | None) -> str:
+        if t is None:
+            return "never"
+        return duration(max(0.0, self.now() - t)) + " ago"
+
+    def party(self, party: str | int | None) -> str:
+        """A validator as the operator sees it everywhere: '#4 …cHMU' (its index in the
+        validator set and the end of its peer id). Events name parties by index, routes
+        by peer id; both come out the same. Other peers: a shortened peer id."""
+        if party is None or party == "":
+            return "-"
+        text = str(party)
+        for v in self.validators:
+            if (text.isdigit() and v.index == int(text)) or v.peer_id == text:
+                return f"#{v.index} …{v.peer_id[-4:]}"
+        return f"#{text}" if text.isdigit() else short_peer(text)
+
+    def note(self, level: str, text: str, source: str = "console") -> None:
+        self.log.add(LogLine(self.now(), level, source, text))
+
+    # -- derived views -----------------------------------------------------------------------
+    @property
+    def me(self) -> str | None:
+        return self.status.peer_id if self.status else None
+
+    def quorum(self) -> tuple[int, int, int]:
+        """(validators online, validators, votes a commit needs)."""
+        known = self.validators and all(v.status != "unknown" for v in self.validators)
+        if known:
+            n = len(self.validators)
+            online = sum(v.status == "online" for v in self.validators)
+        elif self.validators:  # statuses not reported: count this node and its peers
+            n = len(self.validators)
+            online = min(n, 1 + sum(p.connected and p.validator for p in self.peers.values()))
+        else:
+            n = self.status.validators if self.status else 0
+            online = 1 + sum(p.connected and p.validator for p in self.peers.values()) if n else 0
+        needed = n - (n - 1) // 3 if n else 0  # n − f with f = ⌊(n−1)/3⌋
+        latest = self.latest_block()
+        if latest and latest.certificate.quorum:
+            needed = latest.certificate.quorum
+        return online, n, needed
+
+    def health(self) -> tuple[Health, str]:
+        if not self.link.connected:
+            return "down", self.link.reason
+        online, n, needed = self.quorum()
+        if n and online < needed:
+            return "down", f"below quorum: {online} of {n} validators online, {needed} needed"
+        if not self.link.synced:
+            return "degraded", "loading"
+        if self.link.stream_error is not None:
+            return "degraded", f"no event stream ({self.link.stream_error}); polling"
+        gone = [p for p in self.peers.values() if p.validator and not p.connected]
+        if gone:
+            names = ", ".join(self.party(p.peer_id) for p in gone)
+            return "degraded", f"{names} disconnected"
+        return "ok", "healthy"
+
+    def latest_block(self) -> Block | None:
+        return self.blocks[max(self.blocks)] if self.blocks else None
+
+    def current_key(self) -> Key | None:
+        """The selected key, or else the first active key, or else the first key."""
+        if self.selected_key in self.keys:
+            return self.keys[self.selected_key]
+        active = [k for k in self.keys.values() if k.active]
+        candidates = active or list(self.keys.values())
+        return candidates[0] if candidates else None
+
+    def current_signature(self) -> Signature | None:
+        """The selected signature of the current key, or else its newest finished one,
+        or else its newest one."""
+        key = self.current_key()
+        mine = self.signatures_of(key.key_id) if key else []
+        for sig in mine:
+            if sig.signature_id == self.selected_signature:
+                return sig
+        done = [s for s in mine if s.done]
+        candidates = done or mine
+        return candidates[0] if candidates else None
+
+    def signatures_of(self, key_id: str) -> list[Signature]:
+        return [s for s in reversed(self.signatures.values()) if s.key_id == key_id]
+
+    def online_parties(self, key: Key) -> int | None:
+        """How many of the key's parties are online, if the validator list says."""
+        if not self.validators or any(v.status == "unknown" for v in self.validators):
+            return None
+        online = {v.peer_id for v in self.validators if v.status == "online"}
+        return sum(p in online for p in key.parties)
+
+    def resolve(self, ident: str) -> str:
+        """The id a request id became (keys and signatures), or the id itself."""
+        seen = {ident}
+        while ident in self.aliases and self.aliases[ident] not in seen:
+            ident = self.aliases[ident]
+            seen.add(ident)
+        return ident
+
+    def session_elapsed(self, s: Session) -> float | None:
+        # `started` is a Unix time; anything before 2001 is some other clock: not used
+        if s.running and s.started is not None and s.started > 1e9:
+            return max(0.0, self.now() - s.started)
+        return s.elapsed_s
+
+    # -- the link ----------------------------------------------------------------------------
+    def link_up(self, url: str) -> Changes:
+        reconnect = self.link.ever_connected
+        self.link = replace(
+            self.link,
+            url=url,
+            connected=True,
+            reason="connected",
+            retry_at=None,
+            attempts=0,
+            ever_connected=True,
+            synced=False,
+            stream_error=None,
+        )
+        self.note("info", f"connected to {url}")
+        alerts: list[tuple[Severity, str]] = [("information", "reconnected")] if reconnect else []
+        return Changes({"header", "log"}, alerts=alerts)
+
+    def link_down(self, reason: str, retry_in: float | None) -> Changes:
+        was = self.link.connected
+        self.link.connected = False
+        self.link.synced = False
+        self.link.reason = reason
+        self.link.attempts += 1
+        self.link.retry_at = None if retry_in is None else self.now() + retry_in
+        alerts: list[tuple[Severity, str]] = []
+        if was:
+            self.note("error", f"lost the node: {reason}")
+            alerts.append(("error", f"disconnected: {reason}"))
+        return Changes({"header", "log"}, alerts=alerts)
+
+    def stream_down(self, reason: str, retry_in: float) -> Changes:
+        first = self.link.stream_error is None
+        self.link.stream_error = reason
+        changes = Changes({"header"})
+        if first:
+            self.note("warning", f"event stream lost ({reason}); polling, retrying")
+            changes.areas.add("log")
+            changes.alerts.append(("warning", f"no event stream: {reason}"))
+        return changes
+
+    def stream_up(self) -> Changes:
+        if self.link.stream_error is None:
+            return Changes()
+        self.link.stream_error = None
+        self.note("info", "event stream back")
+        return Changes({"header", "log"})
+
+    def restarted(self, status: Status) -> bool:
+        """Whether `status` comes from a node that restarted since the last one we saw
+        (its event numbers started again from 1)."""
+        old = self.status
+        return old is not None and (status.uptime_s < old.uptime_s or status.peer_id != old.peer_id)
+
+    # -- snapshots ---------------------------------------------------------------------------
+    def apply_snapshot(self, kind: str, data: Any, ident: str = "") -> Changes:
+        """The answer of one GET: a list route, or one key/signature/block (`ident` is
+        the id it was asked for; a node may answer for a request id with the key or
+        signature it became, under that one's own id)."""
+        if kind == "status" and isinstance(data, dict):
+            return self._set_status(Status.from_json(data))
+        if kind == "validators":
+            self.validators = sorted(
+                (Validator.from_json(d) for d in _dicts(data)), key=lambda v: v.index
+            )
+            return Changes({"validators", "header", "keys"})
+        if kind == "peers":
+            self.peers = {p.peer_id: p for p in (Peer.from_json(d) for d in _dicts(data))}
+            return Changes({"peers", "header"})
+        if kind == "sessions":
+            listed = {s.session_id: s for s in (Session.from_json(d) for d in _dicts(data))}
+            # a session the stream told of just now may be newer than this answer
+            recent = self.now() - SESSION_GRACE_S
+            for ssid, s in self.sessions.items():
+                if ssid not in listed and s.started is not None and s.started >= recent:
+                    listed[ssid] = s
+            self.sessions = listed
+            return Changes({"sessions"})
+        if kind == "keys":
+            known = {k.key_id: k for k in (Key.from_json(d) for d in _dicts(data))}
+            for rid in list(self.requested_keys):  # followed until active or failed
+                if rid in known:
+                    if known[rid].status == "pending":
+                        self.requested_keys[rid] = known[rid]
+                    else:
+                        del self.requested_keys[rid]
+            missing = [rid for rid in self.requested_keys if rid not in known]
+            self.keys = known
+            self.keys.update({rid: self.requested_keys[rid] for rid in missing})
+            # a request the list does not show (yet, or any more: it became a key under
+            # its own id): ask for it by the request's id
+            return Changes({"keys"}, fetch=[("key", rid) for rid in missing])
+        if kind == "key" and isinstance(data, dict):
+            key = Key.from_json(data)
+            self.keys[key.key_id] = key
+            if key.status != "pending":
+                self.requested_keys.pop(key.key_id, None)
+            if ident and ident != key.key_id:  # the request became this key
+                self.aliases[ident] = key.key_id
+                self.keys.pop(ident, None)
+                self.requested_keys.pop(ident, None)
+                if self.selected_key == ident:
+                    self.selected_key = key.key_id
+            return Changes({"keys"})
+        if kind == "signature" and isinstance(data, dict):
+            sig = Signature.from_json(data)
+            if ident and ident != sig.signature_id:  # a retry under a new id
+                self.aliases[ident] = sig.signature_id
+                self.signatures.pop(ident, None)
+                if self.selected_signature == ident:
+                    self.selected_signature = sig.signature_id
+            self.signatures.pop(sig.signature_id, None)
+            self.signatures[sig.signature_id] = sig
+            changes = Changes({"keys"})
+            if sig.status == "failed" and sig.blame:
+                culprits = ", ".join(self.party(c) for c in sig.blame.culprits)
+                changes.alerts.append(("error", f"signing failed: {culprits}: {sig.blame.check}"))
+            return changes
+        if kind == "blocks":
+            for block in (Block.from_json(d) for d in _dicts(data)):
+                old = self.blocks.get(block.height)
+                if old is None or not old.full:
+                    self.blocks[block.height] = block
+            self._trim_blocks()
+            return Changes({"chain", "header"})
+        if kind == "block" and isinstance(data, dict):
+            block = Block.from_json(data, full=True)
+            self.blocks[block.height] = block
+            return Changes({"chain"})
+        return Changes()
+
+    def _set_status(self, status: Status) -> Changes:
+        old = self.status
+        self.status = status
+        changes = Changes({"header"})
+        if (
+            old
+            and status.view > old.view
+            and not any(v.view == status.view for v in self.view_changes)
+        ):
+            changes.merge(self._view_changed(self.now(), status.view, status.primary))
+        if old and status.height > old.height:  # blocks the stream did not tell of
+            changes.fetch += [("blocks", ""), ("keys", "")]
+        return changes
+
+    def _trim_blocks(self) -> None:
+        while len(self.blocks) > self.max_blocks:
+            del self.blocks[min(self.blocks)]
+
+    # -- the operator's actions ----------------------------------------------------------------
+    def accepted(self, action: str, result: Any, request: dict[str, Any]) -> Changes:
+        """The node accepted `action`: show its effect before the ledger reports it."""
+        res = result if isinstance(result, dict) else {}
+        tx = short(str(res.get("tx", "")), 8, 4)
+        changes = Changes({"keys", "log"})
+        if action == "keygen" and "key_id" in res:
+            key_id = str(res["key_id"])
+            parties = request.get("parties") or [v.peer_id for v in self.validators]
+            placeholder = Key.from_json(
+                {
+                    "key_id": key_id,
+                    "status": "pending",
+                    "threshold": request.get("threshold"),
+                    "parties": parties,
+                }
+            )
+            self.requested_keys[key_id] = placeholder
+            self.keys.setdefault(key_id, placeholder)
+            self.selected_key = key_id
+            text = f"keygen requested: key {short(key_id)} (tx {tx})"
+        elif action == "sign" and "signature_id" in res:
+            sig_id = str(res["signature_id"])
+            digest = str(res.get("digest") or request.get("digest", ""))
+            path = request.get("path")
+            self.signatures[sig_id] = Signature.pending(
+                sig_id, str(request.get("key_id", "")), digest, None if path is None else str(path)
+            )
+            self.selected_signature = sig_id
+            self.selected_key = str(request.get("key_id", "")) or self.selected_key
+            text = f"signing requested: signature {short(sig_id)}, digest {digest} (tx {tx})"
+        elif action == "derive" and "path" in res:
+            child = Child.from_json(res)
+            key = self.current_key()
+            if key is not None and all(c.path != child.path for c in key.children):
+                self.keys[key.key_id] = replace(key, children=(*key.children, child))
+            eth = child.addresses.eth or short(child.public_key)
+            text = f"derived {child.path}: {eth}"
+        else:
+            key = self.current_key()
+            what = {"refresh_key": "refresh", "presign": "presigning"}.get(action, action)
+            text = f"{what} requested for key {short(key.key_id if key else '')} (tx {tx})"
+        self.note("info", text)
+        changes.alerts.append(("information", text))
+        return changes
+
+    def refused(self, action: str, reason: str) -> Changes:
+        self.note("error", f"{action}: {reason}")
+        return Changes({"log"}, alerts=[("error", f"{action}: {reason}")])
+
+    # -- events ------------------------------------------------------------------------------
+    def apply_event(self, ev: dict[str, Any]) -> Changes:
+        """One event from `GET /events` (docs/api.md, "Kinds")."""
+        seq = ev.get("seq")
+        if isinstance(seq, int) and seq > 0:
+            self.last_seq = seq
+        kind = str(ev.get("kind", "?"))
+        t = ev.get("time")
+        at = float(t) if isinstance(t, int | float) else self.now()
+        handler = _HANDLERS.get(kind)
+        if handler is None:
+            self.log.add(LogLine(at, "debug", "event", f"{kind} {_compact(ev)}"))
+            return Changes({"log"})
+        changes = handler(self, at, ev)
+        changes.areas.add("log")
+        return changes
+
+    def _event_log(self, at: float, level: str, text: str) -> None:
+        self.log.add(LogLine(at, level, "event", text))
+
+    def _peer_up_down(self, at: float, ev: dict[str, Any]) -> Changes:
+        peer_id = str(ev.get("peer_id", "?"))
+        up = ev.get("kind") == "peer.up"
+        old = self.peers.get(peer_id)
+        status = "connected" if up else "disconnected"
+        if old is None:
+            self.peers[peer_id] = Peer(peer_id, "", None, at if up else None, status, True)
+        else:
+            self.peers[peer_id] = replace(old, status=status, last_seen=at if up else old.last_seen)
+        self._event_log(at, "info" if up else "warning", f"peer {self.party(peer_id)} {status}")
+        changes = Changes({"peers", "header"}, fetch=[("peers", ""), ("validators", "")])
+        if not up:
+            changes.alerts.append(("warning", f"peer {self.party(peer_id)} disconnected"))
+        return changes
+
+    def _block_committed(self, at: float, ev: dict[str, Any]) -> Changes:
+        height = ev.get("height")
+        if not isinstance(height, int):
+            return Changes()
+        txs = ev.get("txs")
+        count = txs if isinstance(txs, int) else len(txs) if isinstance(txs, list) else 0
+        latency = ev.get("latency_ms")
+        if height not in self.blocks:
+            summary = {
+                "height": height,
+                "hash": ev.get("hash"),
+                "time": at,
+                "commit_latency_ms": latency,
+                "view": self.status.view if self.status else 0,
+            }
+            self.blocks[height] = Block.from_json(summary)
+            self._trim_blocks()
+        if self.status and height > self.status.height:
+            self.status = replace(self.status, height=height)
+        ms = f", {latency:.0f} ms" if isinstance(latency, int | float) else ""
+        self._event_log(at, "debug", f"block {height} committed: {count} tx{ms}")
+        fetch: list[Fetch] = [("blocks", str(height))]
+        if count:
+            fetch.append(("keys", ""))
+        return Changes({"chain", "header"}, fetch=fetch)
+
+    def _view_changed(self, at: float, view: int, primary: str) -> Changes:
+        self.view_changes.appendleft(ViewChange(at, view, primary))
+        if self.status:
+            self.status = replace(
+                self.status, view=view, primary=primary, is_primary=primary == self.status.peer_id
+            )
+        text = f"view change: view {view}, primary {self.party(primary)}"
+        self._event_log(at, "warning", text)
+        return Changes({"chain", "header"}, alerts=[("warning", text)])
+
+    def _view_event(self, at: float, ev: dict[str, Any]) -> Changes:
+        view = ev.get("view")
+        if not isinstance(view, int):
+            return Changes()
+        return self._view_changed(at, view, str(ev.get("primary", "")))
+
+    def _session_event(self, at: float, ev: dict[str, Any]) -> Changes:
+        ssid = str(ev.get("ssid", ev.get("session_id", "?")))
+        kind = ev.get("kind")
+        phase = str(ev.get("phase", "?"))
+        old = self.sessions.get(ssid) or Session(
+            ssid, phase, str(ev.get("key_id", "")), "running", 0, 0, (), at, None, (), None
+        )
+        changes = Changes({"sessions"})
+        if kind == "session.started":
+            s = replace(old, phase=phase, status="running", started=old.started or at)
+            self._event_log(at, "info", f"{phase} session {short(ssid)} started")
+            changes.fetch.append(("sessions", ""))
+        elif kind == "session.round":
+            rnd, of = ev.get("round"), ev.get("of")
+            s = old
+            if isinstance(rnd, int) and rnd >= old.round and old.running:
+                waiting = ev.get("waiting_for")
+                s = replace(
+                    old,
+                    round=rnd,
+                    rounds=of if isinstance(of, int) else old.rounds,
+                    waiting_for=tuple(map(str, waiting)) if isinstance(waiting, list) else (),
+                )
+            self._event_log(at, "debug", f"{phase} {short(ssid)} round {rnd}/{of}")
+        elif kind == "session.done":
+            seconds = ev.get("seconds")
+            s = replace(
+                old,
+                status="done",
+                round=max(old.round, old.rounds),
+                waiting_for=(),
+                elapsed_s=float(seconds) if isinstance(seconds, int | float) else old.elapsed_s,
+            )
+            self._event_log(at, "info", f"{phase} session {short(ssid)} done")
+            changes.fetch.append(("keys", ""))
+        else:  # session.failed
+            culprits = ev.get("culprits")
+            check = str(ev.get("check", "?"))
+            rnd = ev.get("round")
+            s = replace(
+                old,
+                status="failed",
+                round=rnd if isinstance(rnd, int) else old.round,
+                waiting_for=(),
+                culprits=tuple(map(str, culprits)) if isinstance(culprits, list) else (),
+                error=check,
+                elapsed_s=at - old.started if old.started else old.elapsed_s,
+            )
+            names = ", ".join(self.party(c) for c in s.culprits) or "nobody named"
+            text = f"{phase} session {short(ssid)} aborted in round {s.round}: {names}: {check}"
+            self._event_log(at, "error", text)
+            changes.alerts.append(("error", text))
+        self.sessions[ssid] = s
+        return changes
+
+    def _proof_event(self, at: float, ev: dict[str, Any]) -> Changes:
+        ok = ev.get("kind") == "proof.verified"
+        proof = str(ev.get("proof", "?"))
+        party = str(ev.get("party", "?"))
+        seconds = ev.get("seconds")
+        reason = ev.get("reason")
+        self.proofs.record(
+            at,
+            proof,
+            party,
+            ok,
+            float(seconds) if isinstance(seconds, int | float) else None,
+            None if reason is None else str(reason),
+        )
+        if ok:
+            self._event_log(at, "debug", f"proof {proof} from party {party} verified")
+        else:
+            self._event_log(at, "warning", f"proof {proof} from party {party} rejected: {reason}")
+        return Changes({"proofs"})
+
+    def _key_active(self, at: float, ev: dict[str, Any]) -> Changes:
+        key_id = str(ev.get("key_id", "?"))
+        old = self.keys.get(key_id)
+        if old is not None:
+            public = ev.get("public_key")
+            self.keys[key_id] = replace(
+                old, status="active", public_key=str(public) if public else old.public_key
+            )
+        self._event_log(at, "info", f"key {short(key_id)} is active")
+        return Changes(
+            {"keys"},
+            fetch=[("key", key_id)],
+            alerts=[("information", f"key {short(key_id)} is active")],
+        )
+
+    def _signature_ready(self, at: float, ev: dict[str, Any]) -> Changes:
+        sig_id = str(ev.get("signature_id", "?"))
+        self._event_log(at, "info", f"signature {short(sig_id)} ready")
+        return Changes({"keys"}, fetch=[("signature", sig_id)])
+
+    def _blame(self, at: float, ev: dict[str, Any]) -> Changes:
+        culprits = ev.get("culprits")
+        names = (
+            ", ".join(self.party(str(c)) for c in culprits) if isinstance(culprits, list) else "?"
+        )
+        text = f"blame: {names}: {ev.get('check', '?')}"
+        self._event_log(at, "error", text)
+        return Changes({"sessions"}, alerts=[("error", text)])
+
+    def _log_event(self, at: float, ev: dict[str, Any]) -> Changes:
+        level = str(ev.get("level", "info")).lower()
+        if level == "warn":
+            level = "warning"
+        if "dropped" in ev and "message" not in ev:
+            text = f"the console fell behind: {ev['dropped']} events dropped; reloading"
+            self.log.add(LogLine(at, "warning", "console", text))
+            return Changes({"log"}, fetch=[(kind, "") for kind in SNAPSHOTS])
+        self.log.add(LogLine(at, level, "node", str(ev.get("message", ""))))
+        return Changes({"log"})
+
+
+_HANDLERS: dict[str, Callable[[ConsoleState, float, dict[str, Any]], Changes]] = {
+    "peer.up": ConsoleState._peer_up_down,
+    "peer.down": ConsoleState._peer_up_down,
+    "block.committed": ConsoleState._block_committed,
+    "view.changed": ConsoleState._view_event,
+    "session.started": ConsoleState._session_event,
+    "session.round": ConsoleState._session_event,
+    "session.done": ConsoleState._session_event,
+    "session.failed": ConsoleState._session_event,
+    "proof.verified": ConsoleState._proof_event,
+    "proof.rejected": ConsoleState._proof_event,
+    "key.active": ConsoleState._key_active,
+    "signature.ready": ConsoleState._signature_ready,
+    "blame": ConsoleState._blame,
+    "log": ConsoleState._log_event,
+}
+
+
+def duration(seconds: float) -> str:
+    """'850ms', '4.2s', '3m05s', '2h07m'."""
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
+    return f"{int(seconds // 3600)}h{int(seconds % 3600 // 60):02d}m"
+
+
+def _dicts(data: Any) -> Iterable[dict[str, Any]]:
+    return [d for d in data if isinstance(d, dict)] if isinstance(data, list) else []
+
+
+def _compact(ev: dict[str, Any]) -> str:
+    rest = {k: v for k, v in ev.items() if k not in ("seq", "kind", "time")}
+    return json.dumps(rest, separators=(",", ":"), default=str)[:200]

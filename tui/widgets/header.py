@@ -1,0 +1,85 @@
+"""The header: which node, which network, where the chain is, and a health colour."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from tui.model import short_peer
+from tui.state import ConsoleState
+from tui.widgets.base import AreaView
+
+HEALTH_CLASSES = ("-ok", "-degraded", "-down")
+DOT = {"ok": "●", "degraded": "◐", "down": "○"}
+
+
+class NodeHeader(AreaView, Static):
+    """One line: health, node id, network, height, view, primary, peers, version; the
+    words shrink to fit 80 columns."""
+
+    AREA = "header"
+
+    def draw(self, state: ConsoleState) -> None:
+        health, reason = state.health()
+        for cls in HEALTH_CLASSES:
+            self.set_class(cls == f"-{health}", cls)
+        self.tooltip = reason
+        self.update(header_text(state, self.size.width or 80))
+
+    def on_resize(self) -> None:
+        state = getattr(self.app, "state", None)
+        if isinstance(state, ConsoleState):
+            self.draw(state)
+
+
+def header_text(state: ConsoleState, width: int) -> Text:
+    """The widest form that fits in `width` cells."""
+    for wide in (True, False):
+        text = _header(state, wide)
+        if text.cell_len <= width - 2:
+            return text
+    text.truncate(width - 2, overflow="ellipsis")
+    return text
+
+
+def _header(state: ConsoleState, wide: bool) -> Text:
+    health, reason = state.health()
+    out = Text(no_wrap=True)
+    out.append(f"{DOT[health]} ", style="bold")
+    st = state.status
+    if not state.link.connected:
+        out.append("disconnected", style="bold")
+        retry = state.link.retry_at
+        if retry is not None:
+            out.append(f" · retry in {max(0.0, retry - state.now()):.0f}s")
+        if state.link.attempts:
+            out.append(f" (attempt {state.link.attempts})")
+        out.append(f" · {reason}")
+        if st and wide:
+            out.append(f" · last seen: {short_peer(st.peer_id)} at height {st.height}")
+        return out
+    if st is None:
+        out.append("connected · loading", style="bold")
+        return out
+    if health != "ok" and not wide:  # narrow: the reason first, the rest may be cut
+        out.append(f"{reason} │ ", style="bold")
+    out.append(short_peer(st.peer_id) if wide else state.party(st.peer_id), style="bold")
+    out.append(f"  {st.network}")
+    for label, value in (
+        ("height" if wide else "h", str(st.height)),
+        ("view" if wide else "v", str(st.view)),
+        ("primary", "me" if st.is_primary else state.party(st.primary)),
+    ):
+        out.append(f"  {label} ", style="dim")
+        out.append(value, style="bold")
+    online, n, _ = state.quorum()
+    out.append("  peers ", style="dim")
+    out.append(str(st.peers_connected), style="bold")
+    if wide:
+        out.append("  validators online ", style="dim")
+        out.append(f"{online}/{n}", style="bold")
+    if health != "ok" and wide:
+        out.append(f"  {reason}", style="bold")
+    if wide:
+        out.append(f"  v{st.version}", style="dim")
+    return out
