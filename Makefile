@@ -32,9 +32,11 @@ check: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/mypy --strict tui
 
-# All tests: the fast tier and the slow tier (full-size parameters), after the checks.
+# What CI runs: the checks, the fast tier, and one full-size end-to-end run (2048-bit
+# Paillier, n = 3). `make test-slow` runs the whole slow tier.
 test: check
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -m "not slow"
+	$(BIN)/pytest -q -m slow -k test_full_size_end_to_end_n3
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -q -m "not slow"
