@@ -15,7 +15,7 @@ import argparse
 import hashlib
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import trio
@@ -35,6 +35,37 @@ N = 4
 def _keys() -> list[IdentityKey]:
     ks = [IdentityKey.from_seed(hashlib.sha256(b"bench-ledger:%d" % i).digest()) for i in range(N)]
     return sorted(ks, key=lambda k: k.public_bytes())
+
+
+async def _measure(
+    services: list[ReplicaService],
+    tx: Callable[[int], SignedTx],
+    latency_runs: int,
+    burst: int,
+) -> tuple[Timing, float, float, int]:
+    """Commit latency (one request at a time) and a burst's throughput."""
+    samples = []
+    for i in range(latency_runs):
+        t = tx(i)
+        t0 = time.perf_counter()
+        services[i % N].submit(t)
+        await services[i % N].wait_for_tx(t.hash)
+        samples.append(time.perf_counter() - t0)
+    txs = [tx(i) for i in range(burst)]
+    h0 = max(svc.replica.height for svc in services)
+    for svc in services:  # everyone has the latency runs' blocks before the burst
+        await svc.wait_for_height(h0)
+    t0 = time.perf_counter()
+    for i, t in enumerate(txs):
+        services[i % N].submit(t)
+    ends = (txs[0].hash, txs[-1].hash)
+    for svc in services:
+        await svc.wait_until(
+            lambda r: all(r.chain.tx_location(h) is not None for h in ends) and not r.pending
+        )
+    elapsed = time.perf_counter() - t0
+    blocks = services[0].replica.height - h0
+    return Timing.of(samples), blocks / elapsed, burst / elapsed, blocks
 
 
 async def _run(
@@ -78,34 +109,12 @@ async def _run(
         async with trio.open_nursery() as nursery:
             for svc in services:
                 await nursery.start(svc.run)
-            samples = []
-            for i in range(latency_runs):
-                t = tx(i)
-                t0 = time.perf_counter()
-                services[i % N].submit(t)
-                await services[i % N].wait_for_tx(t.hash)
-                samples.append(time.perf_counter() - t0)
-            txs = [tx(i) for i in range(burst)]
-            h0 = max(svc.replica.height for svc in services)
-            for svc in services:  # everyone has the latency runs' blocks before the burst
-                await svc.wait_for_height(h0)
-            t0 = time.perf_counter()
-            for i, t in enumerate(txs):
-                services[i % N].submit(t)
-            ends = (txs[0].hash, txs[-1].hash)
-            for svc in services:
-                await svc.wait_until(
-                    lambda r: (
-                        all(r.chain.tx_location(h) is not None for h in ends) and not r.pending
-                    )
-                )
-            elapsed = time.perf_counter() - t0
-            blocks = services[0].replica.height - h0
+            result = await _measure(services, tx, latency_runs, burst)
             nursery.cancel_scope.cancel()
     finally:
         for st in stores:
             st.close()
-    return Timing.of(samples), blocks / elapsed, burst / elapsed, blocks
+    return result
 
 
 async def _run_libp2p(
@@ -183,34 +192,12 @@ async def _run_libp2p(
                 svc = ReplicaService(k, genesis, st, link, opts)
                 await nursery.start(svc.run)
                 services.append(svc)
-            samples = []
-            for i in range(latency_runs):
-                t = tx(i)
-                t0 = time.perf_counter()
-                services[i % N].submit(t)
-                await services[i % N].wait_for_tx(t.hash)
-                samples.append(time.perf_counter() - t0)
-            txs = [tx(i) for i in range(burst)]
-            h0 = max(svc.replica.height for svc in services)
-            for svc in services:
-                await svc.wait_for_height(h0)
-            t0 = time.perf_counter()
-            for i, t in enumerate(txs):
-                services[i % N].submit(t)
-            ends = (txs[0].hash, txs[-1].hash)
-            for svc in services:
-                await svc.wait_until(
-                    lambda r: (
-                        all(r.chain.tx_location(h) is not None for h in ends) and not r.pending
-                    )
-                )
-            elapsed = time.perf_counter() - t0
-            blocks = services[0].replica.height - h0
+            result = await _measure(services, tx, latency_runs, burst)
             nursery.cancel_scope.cancel()
     finally:
         for st in stores:
             st.close()
-    return Timing.of(samples), blocks / elapsed, burst / elapsed, blocks
+    return result
 
 
 def main(argv: Sequence[str] | None = None) -> int:
