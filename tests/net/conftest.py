@@ -11,8 +11,9 @@ threads (py-libp2p's pubsub starts one per node), and no process wrote to stderr
 
 from __future__ import annotations
 
+import inspect
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,19 @@ def child_tasks() -> int:
             count += 1
             stack.extend(task.child_nurseries)
     return count
+
+
+async def eventually(
+    check: Callable[[], bool | Awaitable[bool]], within: float, every: float = 0.05
+) -> None:
+    """Poll `check` until it is true; `trio.TooSlowError` after `within` seconds. For state
+    that has no event to wait on (a counter, another process's status)."""
+    with trio.fail_after(within):
+        while True:
+            result = check()
+            if await result if inspect.isawaitable(result) else result:
+                return
+            await trio.sleep(every)
 
 
 async def wait_threads(baseline: int) -> int:

@@ -35,6 +35,10 @@ BAD_SIGNATURE = "bad_signature"
 TOO_LARGE_FOR_GOSSIP = "too_large_for_gossip"
 INTERNAL_ERROR = "internal_error"
 
+#: Streams that ended early (a peer gave up on its own timeout, or reset): expected now and
+#: then on a heavily loaded but honest network, unlike the other reasons.
+ABORTED = frozenset({TRUNCATED, TIMEOUT, STREAM_ERROR})
+
 
 class Admission:
     """The current allow-list and the drop counters of one node."""
@@ -97,3 +101,7 @@ class Admission:
 
     def snapshot(self) -> dict[str, int]:
         return dict(self.drops)
+
+    def refused(self) -> dict[str, int]:
+        """Drops other than aborted streams: what an honest network never produces."""
+        return {k: v for k, v in self.drops.items() if k not in ABORTED}

@@ -20,6 +20,15 @@ is dealt with here:
   ready only once it has announced the topic to us; one that does not within
   `ready_timeout` is disconnected and redialled.
 
+* Reconnects: pubsub keeps one stream per peer and, when the connection under it closes,
+  drops it only if no other connection to that peer is up. A peer that reconnects before
+  the old connection's close is seen (typical after a freeze) keeps a dead stream for
+  good: our messages to it go nowhere and it never hears our subscription again. (Its
+  generic dead-stream path is no better: it forgets the peer's subscriptions, which the
+  peer never repeats.) `stream_died_with` spots the case and `renew_stream` replaces the
+  dead stream with one on a live connection, which carries a new hello, while keeping
+  what the peer told us over its own stream.
+
 Per-session topics are not used: subscribing while connected is exactly the unsafe case
 above, and the envelope header already carries the session id.
 """
@@ -207,6 +216,25 @@ class Gossip:
             await trio.sleep(_POLL)
 
     # -- readiness ---------------------------------------------------------------------------
+
+    def stream_died_with(self, peer: bytes, muxed_conn: object) -> bool:
+        """True when our pubsub stream to `peer` ran on the connection that just closed."""
+        stream = self.pubsub.peers.get(ID(peer))
+        return stream is not None and getattr(stream, "muxed_conn", None) is muxed_conn
+
+    def renew_stream(self, peer: bytes) -> None:
+        """Replace a dead pubsub stream to a still-connected peer (see the module
+        docstring); the peer's known subscriptions are kept."""
+        pubsub, pid = self.pubsub, ID(peer)
+        if not pubsub.manager.is_running:
+            return
+        topics = [t for t, members in pubsub.peer_topics.items() if pid in members]
+        log.debug("pubsub stream to %s died with its connection; renewing", peerid.short(peer))
+        # pubsub's handling of a dead stream: drop it and, the peer being connected, open
+        # a new one (with a hello); it also forgets the peer's subscriptions, restored below
+        pubsub._handle_dead_peer(pid)
+        for topic in topics:
+            pubsub.handle_subscription(pid, rpc_pb2.RPC.SubOpts(subscribe=True, topicid=topic))
 
     def is_ready(self, peer: bytes) -> bool:
         pid = ID(peer)

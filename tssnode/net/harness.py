@@ -136,13 +136,22 @@ class Harness:
         return {"seq": env.seq, "sha256": hashlib.sha256(data).hexdigest()}
 
     async def cmd_broadcast_many(
-        self, session: str, rounds: list[int], size: int, seed: str, stamp: bool = False
+        self,
+        session: str,
+        rounds: list[int],
+        size: int,
+        seed: str,
+        stamp: bool = False,
+        pace: float = 0.0,
     ) -> float:
-        """Broadcast one message per round, back to back; returns the seconds it took."""
+        """Broadcast one message per round, `pace` seconds apart; returns the seconds it
+        took."""
         start = time.perf_counter()
         for rnd in rounds:
             data = stamped(size, f"{seed}/{rnd}") if stamp else payload(size, f"{seed}/{rnd}")
             await self.node.broadcast(bytes.fromhex(session), rnd, data)
+            if pace:
+                await trio.sleep(pace)
         return time.perf_counter() - start
 
     async def cmd_send(
@@ -200,6 +209,18 @@ class Harness:
             bytes.fromhex(session), round, senders, within=seconds
         )
         return {k: hashlib.sha256(v.payload).hexdigest() for k, v in found.items()}
+
+    async def cmd_gossip_state(self) -> dict[str, Any]:
+        """What pubsub holds per peer (for diagnosing readiness)."""
+        gossip = self.node.gossip
+        assert gossip is not None
+        ps = gossip.pubsub
+        topic_peers = ps.peer_topics.get(gossip.topic, set())
+        mesh = gossip.router.mesh.get(gossip.topic, set())
+        return {
+            str(p): {"stream": p in ps.peers, "subscribed": p in topic_peers, "mesh": p in mesh}
+            for p in {*ps.peers, *topic_peers, *mesh}
+        }
 
     async def cmd_shutdown(self) -> bool:
         self.stop.set()

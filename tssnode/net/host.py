@@ -12,6 +12,12 @@ Choices, each checked against py-libp2p 0.8.1 (see `docs/` and the tests):
   does not expect (a failed Noise decryption, a stream name that is not UTF-8) escape into
   the swarm service, which stops the whole host. Our mplex turns them into a closed
   connection (logged; the dialer reconnects).
+* No lock held across a write: py-libp2p's `MplexStream.reset` sends its reset frame while
+  holding the stream's close lock, which the connection's reader needs for every frame of
+  that stream. Under load the reader waits for the lock, stops reading the socket, the
+  peer's writes block, and two nodes deadlock each other. Our streams reset without
+  holding the lock across the write. A write that is stalled anyway (a peer that stopped
+  reading) is found by `stalled_peers` and its connection closed by liveness.
 * Muxer: mplex only. Under concurrent large gossip and 1 MiB direct streams, yamux
   connections stalled for good (stream opens timing out, shielded stream resets never
   finishing), while mplex carried the same load intact. mplex writes every 4 KiB chunk as
@@ -48,8 +54,12 @@ from libp2p.peer.id import ID
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.security.secure_session import SecureSession
+from libp2p.stream_muxer.exceptions import MuxedConnUnavailable
+from libp2p.stream_muxer.mplex.constants import MPLEX_MESSAGE_CHANNEL_SIZE
+from libp2p.stream_muxer.mplex.datastructures import StreamID
 from libp2p.stream_muxer.mplex.exceptions import MplexUnavailable
 from libp2p.stream_muxer.mplex.mplex import MPLEX_PROTOCOL_ID, Mplex
+from libp2p.stream_muxer.mplex.mplex_stream import MplexStream
 from libp2p.tools.anyio_service import background_trio_service
 from multiaddr import Multiaddr
 
@@ -63,17 +73,23 @@ MAX_CONNECTIONS_PER_PEER = 3
 
 
 class _AtomicWrites:
-    """A Noise read-writer whose `write_msg` cannot be cancelled half way."""
+    """A Noise read-writer whose `write_msg` cannot be cancelled half way; it notes since
+    when a write is in progress, so a stalled one can be found."""
 
     def __init__(self, inner: Any) -> None:
         self._inner = inner
+        self.writing_since: float | None = None  # trio clock
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
     async def write_msg(self, msg: bytes, prefix_encoded: bool = False) -> None:
         with trio.CancelScope(shield=True):
-            await self._inner.write_msg(msg, prefix_encoded)
+            self.writing_since = trio.current_time()
+            try:
+                await self._inner.write_msg(msg, prefix_encoded)
+            finally:
+                self.writing_since = None
 
 
 class _Noise(NoiseTransport):
@@ -92,11 +108,45 @@ class _Noise(NoiseTransport):
         return self._atomic(await super().secure_outbound(conn, peer_id))
 
 
+class _MplexStream(MplexStream):
+    """An mplex stream whose reset does not hold the close lock while writing, and tells a
+    half-closed remote about the reset."""
+
+    async def reset(self) -> None:
+        async with self.close_lock:
+            if self.event_reset.is_set() or (
+                self.event_remote_closed.is_set() and self.event_local_closed.is_set()
+            ):
+                return
+            self.event_reset.set()
+            # py-libp2p skips the reset frame when the remote closed its side; but a
+            # remote that half-closed is still reading and would wait for its timeout
+            tell_remote = not self.event_local_closed.is_set()
+            self.event_local_closed.set()
+            self.event_remote_closed.set()
+            await self.incoming_data_channel.aclose()
+        if tell_remote:
+            with contextlib.suppress(MuxedConnUnavailable):
+                await self.muxed_conn.send_message(
+                    self._get_header_flag("reset"), None, self.stream_id
+                )
+        async with self.muxed_conn.streams_lock:
+            self.muxed_conn.streams.pop(self.stream_id, None)
+
+
 class _Mplex(Mplex):
     """mplex whose reader closes the connection on any error instead of raising it into
     the swarm (which would stop the host), and notes when the peer last sent a frame."""
 
     last_frame: float | None = None  # trio clock
+
+    async def _initialize_stream(self, stream_id: StreamID, name: str) -> MplexStream:
+        send, receive = trio.open_memory_channel[bytes](MPLEX_MESSAGE_CHANNEL_SIZE)
+        stream = _MplexStream(name, stream_id, self, receive)
+        async with self.streams_lock:
+            self.streams[stream_id] = stream
+            self.streams_msg_channels[stream_id] = send
+        return stream
 
     async def _handle_incoming_message(self) -> None:
         try:
@@ -209,6 +259,21 @@ def is_unspecified(addr: str) -> bool:
         return name in ("ip4", "ip6") and ipaddress.ip_address(str(value)).is_unspecified
     except Exception:
         return False
+
+
+def stalled_peers(host: IHost, seconds: float) -> list[bytes]:
+    """Peers with a connection on which one write has been blocked for `seconds`."""
+    now = trio.current_time()
+    stalled = []
+    for peer, conns in swarm_of(host).get_connections_map().items():
+        for conn in conns:
+            secured = getattr(getattr(conn, "muxed_conn", None), "secured_conn", None)
+            writer = getattr(secured, "conn", None)
+            since = getattr(writer, "writing_since", None)
+            if since is not None and now - since >= seconds:
+                stalled.append(peer.to_bytes())
+                break
+    return stalled
 
 
 def last_frame(host: IHost, peer: Any) -> float | None:

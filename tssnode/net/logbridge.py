@@ -34,6 +34,12 @@ SOURCES = ("libp2p", "multiaddr")
 DEMOTED = (
     ("libp2p.transport.tcp.tcp", "Failed to open TCP stream"),
     ("libp2p.host.basic_host", "Failed to open stream to peer"),
+    # a frame for a stream that one side just reset (a timeout, a refused stream)
+    ("libp2p.stream_muxer.mplex.mplex", "Received message for non-existent stream"),
+    ("libp2p.stream_muxer.mplex.mplex", "Received data from remote after stream was closed"),
+    # a stream opened on a connection that is going away (a dropped or frozen peer)
+    ("libp2p.protocol_muxer.multiselect_client", "MultiselectClient handshake: write failed"),
+    ("libp2p.protocol_muxer.multiselect_client", "MultiselectClient handshake: read failed"),
 )
 
 

@@ -23,7 +23,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 from libp2p.abc import INetConn, INetStream, INetwork, INotifee
@@ -37,7 +37,7 @@ from tssnode.net import logbridge, peerid
 from tssnode.net.admission import Admission
 from tssnode.net.dialer import Dialer
 from tssnode.net.direct import Direct
-from tssnode.net.errors import NotRunning
+from tssnode.net.errors import NetError, NotRunning
 from tssnode.net.fetch import Fetch
 from tssnode.net.gossip import Gossip
 from tssnode.net.identity import NodeIdentity
@@ -54,10 +54,20 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PeerRef = str | bytes
+E = TypeVar("E", bound=BaseException)
 #: Attempts at the peer exchange of a new connection before giving up on it.
 HELLO_ATTEMPTS = 3
 #: Closing a connection (even to a frozen peer) is given this long.
 CLOSE_TIMEOUT = 5.0
+
+
+def _first_leaf(group: BaseExceptionGroup[BaseException], kind: type[E]) -> E | None:
+    for exc in group.exceptions:
+        if isinstance(exc, kind):
+            return exc
+        if isinstance(exc, BaseExceptionGroup) and (leaf := _first_leaf(exc, kind)):
+            return leaf
+    return None
 
 
 def as_peer(peer: PeerRef) -> bytes:
@@ -75,7 +85,7 @@ class _Notifee(INotifee):
         self.node._on_connection(conn.muxed_conn.peer_id.to_bytes())
 
     async def disconnected(self, network: INetwork, conn: INetConn) -> None:
-        self.node._refresh(conn.muxed_conn.peer_id.to_bytes())
+        self.node._on_closed(conn.muxed_conn.peer_id.to_bytes(), conn.muxed_conn)
 
     async def opened_stream(self, network: INetwork, stream: INetStream) -> None:
         return None
@@ -126,6 +136,7 @@ class NetNode:
         self.admission.on_change(self.peers.touch)  # the dialer re-reads who is wanted
         self.listen_addrs: list[str] = []
         self._running = False
+        self._started = False
         self._nursery: trio.Nursery | None = None
         self._welcoming: set[bytes] = set()
         self.host: Any = None
@@ -209,6 +220,7 @@ class NetNode:
             interval=cfg.ping_interval,
             timeout=cfg.ping_timeout,
             failures=cfg.ping_failures,
+            stall_timeout=cfg.op_timeout,
             disconnect=self.disconnect,
         )
         self.reliable.direct, self.reliable.fetcher, self.reliable.gossip = (
@@ -225,22 +237,34 @@ class NetNode:
             dialable = str(maddr.decapsulate(Multiaddr(f"/p2p/{peerid.to_text(target)}")))
             self.peers.learn(target, [dialable], "bootstrap")
         try:
-            async with self.gossip.started(), trio.open_nursery() as nursery:
-                self._nursery = nursery
-                async with host_mod.running(self.host, cfg.listen) as bound:
-                    self.listen_addrs = bound
-                    await nursery.start(self.dialer.run)
-                    await nursery.start(self.liveness.run)
-                    await nursery.start(self.pex.run)
-                    self._running = True
-                    log.info("node %s up on %s", self.peer_id, ", ".join(self.addrs))
-                    task_status.started()
-                    await trio.sleep_forever()
+            await self._serve(task_status)
+        except BaseExceptionGroup as group:
+            # Before start-up completed, report why it failed as itself, not wrapped in
+            # the exception groups of the nurseries it passed through.
+            if not self._started and (failure := _first_leaf(group, NetError)) is not None:
+                raise failure from group
+            raise
         finally:
             self._running = False
             self._nursery = None
             self.peers.close()
             self.reliable.close_inbox()
+
+    async def _serve(self, task_status: TaskStatus[None]) -> None:
+        assert self.gossip is not None and self.dialer is not None
+        assert self.liveness is not None and self.pex is not None
+        cfg = self.config
+        async with self.gossip.started(), trio.open_nursery() as nursery:
+            self._nursery = nursery
+            async with host_mod.running(self.host, cfg.listen) as bound:
+                self.listen_addrs = bound
+                await nursery.start(self.dialer.run)
+                await nursery.start(self.liveness.run)
+                await nursery.start(self.pex.run)
+                self._running = self._started = True
+                log.info("node %s up on %s", self.peer_id, ", ".join(self.addrs))
+                task_status.started()
+                await trio.sleep_forever()
 
     def _require_running(self) -> None:
         if not self._running:
@@ -264,8 +288,16 @@ class NetNode:
         except RuntimeError:  # the nursery is closing: the node is stopping
             self._welcoming.discard(peer)
 
+    def _on_closed(self, peer: bytes, muxed_conn: object) -> None:
+        stale = self.gossip is not None and self.gossip.stream_died_with(peer, muxed_conn)
+        self._refresh(peer)
+        if stale and self.gossip is not None and self.peers.is_connected(peer):
+            self.gossip.renew_stream(peer)  # pubsub would keep the dead stream (see `gossip`)
+
     async def _welcome(self, peer: bytes) -> None:
-        """Peer exchange, then wait for gossip readiness; redial a peer that stalls."""
+        """Peer exchange, then wait for gossip readiness. A peer that does not get there
+        is disconnected, so the dialer starts over with a fresh connection (unless it
+        is outside the allow-list: that one just stays unready)."""
         assert self.pex is not None and self.gossip is not None
         try:
             for attempt in range(HELLO_ATTEMPTS):
@@ -276,12 +308,13 @@ class NetNode:
                     break
                 await trio.sleep(0.2 * (attempt + 1))
             record = self.peers.get(peer)
-            if record is None or not record.connected or not record.hello:
+            if record is None or not record.connected:
                 return
-            if await self.gossip.await_ready(peer):
+            if record.hello and await self.gossip.await_ready(peer):
                 self.peers.set_gossip(peer)
-            elif self.peers.is_connected(peer):
-                await self.disconnect(peer)  # the dialer reconnects it from scratch
+            elif self.peers.is_connected(peer) and self.admission.is_allowed(peer):
+                log.info("peer %s did not become ready; reconnecting", peerid.short(peer))
+                await self.disconnect(peer)
         finally:
             self._welcoming.discard(peer)
 

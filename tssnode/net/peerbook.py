@@ -211,6 +211,13 @@ class PeerBook:
         else:
             self.touch()
 
+    def clear_gossip(self, peer: bytes) -> None:
+        """The peer's pubsub stream is gone (it stays connected): not ready until renewed."""
+        record = self._peers.get(peer)
+        if record is not None and record.gossip:
+            record.gossip = False
+            self.touch()
+
     def seen(self, peer: bytes) -> None:
         record = self._peers.get(peer)
         if record is not None:

@@ -170,11 +170,15 @@ class PeerExchange:
             return False
         self.exchanges += 1
         verdict = self._verdict(answer, peer)
-        if answer.status != "ok" or verdict != "ok":
-            reason = (verdict if verdict != "ok" else answer.status).split(":", 1)[-1]
-            log.info("peer exchange with %s refused: %s", peerid.short(peer), reason)
+        if verdict != "ok":  # we do not accept them
+            reason = verdict.split(":", 1)[1]
+            self.admission.drop(reason, peer, "pex answer")
             if reason == reasons.WRONG_NETWORK:
-                self.admission.drop(reason, peer, "pex answer")
+                self._on_wrong_network(peer)
+            return False
+        if answer.status != "ok":  # they do not accept us
+            log.info("peer exchange with %s refused: %s", peerid.short(peer), answer.status)
+            if answer.status.endswith(reasons.WRONG_NETWORK):
                 self._on_wrong_network(peer)
             return False
         try:

@@ -135,6 +135,7 @@ class Reliable:
                     ack = await self.direct.send_once(recipient, signed)
                 except FrameError as exc:
                     last = f"{type(exc).__name__}: {exc}"
+                    log.debug("send %s to %s: attempt %d failed: %s", env.seq, who, attempts, last)
                 else:
                     if ack.status in ("ok", "duplicate"):
                         self.stats["sent"] += 1

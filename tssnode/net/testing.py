@@ -41,8 +41,8 @@ if TYPE_CHECKING:
 
 #: Net settings for tests: quick liveness, quick redials, short deadlines.
 TEST_NET: dict[str, Any] = {
-    "op_timeout": 5.0,
-    "send_deadline": 20.0,
+    "op_timeout": 10.0,
+    "send_deadline": 30.0,
     "ping_interval": 0.5,
     "ping_timeout": 3.0,
     "ping_failures": 3,

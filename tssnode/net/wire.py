@@ -7,14 +7,17 @@ envelope travels signed by its sender's node key (`SignedEnvelope`), so a broadc
 from any peer can be checked against the sender's peer id alone.
 
 Frame: a 4-byte big-endian length, then that many bytes of one canonical encoding. A reader
-checks the length against the protocol's limit before reading the body, reads the body
-under one timeout, and decodes it strictly (`MalformedFrame` on anything else). libp2p's
-`read_exactly` is not used: it gives up after 100 short reads, which is 400 KiB on mplex.
+checks the length against the protocol's limit before reading the body and decodes it
+strictly (`MalformedFrame` on anything else). libp2p's `read_exactly` is not used: it gives
+up after 100 short reads, which is 400 KiB on mplex.
+
+Timeouts are on progress, not on the whole frame: every single read, and every 64 KiB
+slice of a write, must finish within the operation timeout. A frozen peer makes no
+progress and times out; a 1 MiB frame on a busy connection is not cut off for being slow.
 """
 
 from __future__ import annotations
 
-import math
 import struct
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -188,39 +191,38 @@ def decode_one_of(classes: tuple[type[Wire], ...], body: bytes) -> Wire:
 # -- frames on a libp2p stream ---------------------------------------------------------------
 
 
-def _deadline(seconds: float) -> float:
-    return trio.current_time() + seconds if math.isfinite(seconds) else math.inf
+#: A write is done in slices of this size, each under the operation timeout.
+WRITE_SLICE = 64 * 1024
 
 
-async def read_exact(stream: Any, n: int, deadline: float) -> bytes:
-    """Read exactly `n` bytes by `deadline` (trio clock)."""
+async def read_exact(stream: Any, n: int, seconds: float) -> bytes:
+    """Read exactly `n` bytes; each read must return within `seconds`."""
     buf = bytearray()
-    with trio.move_on_at(deadline) as scope:
-        while len(buf) < n:
+    while len(buf) < n:
+        with trio.move_on_after(seconds) as scope:
             try:
                 chunk = await stream.read(n - len(buf))
             except EOFError:  # libp2p's StreamEOF is an EOFError
                 chunk = b""
             except Exception as exc:  # StreamReset, StreamError, muxer errors
                 raise FrameError(f"stream failed: {type(exc).__name__}") from None
-            if not chunk:
-                raise TruncatedFrame(f"stream ended after {len(buf)} of {n} bytes")
-            buf += chunk
-    if scope.cancelled_caught:
-        raise StreamTimeout(f"read timed out after {len(buf)} of {n} bytes")
+        if scope.cancelled_caught:
+            raise StreamTimeout(f"read stalled after {len(buf)} of {n} bytes")
+        if not chunk:
+            raise TruncatedFrame(f"stream ended after {len(buf)} of {n} bytes")
+        buf += chunk
     return bytes(buf)
 
 
 async def read_frame(stream: Any, max_bytes: int, seconds: float) -> bytes:
-    """One frame's body, read within `seconds`; the length is checked against
+    """One frame's body (each read within `seconds`); the length is checked against
     `max_bytes` before the body is read."""
-    deadline = _deadline(seconds)
-    (length,) = _LENGTH.unpack(await read_exact(stream, _LENGTH.size, deadline))
+    (length,) = _LENGTH.unpack(await read_exact(stream, _LENGTH.size, seconds))
     if length > max_bytes:
         raise FrameTooLarge(f"frame of {length} bytes (limit {max_bytes})")
     if length == 0:
         raise MalformedFrame("empty frame")
-    return await read_exact(stream, length, deadline)
+    return await read_exact(stream, length, seconds)
 
 
 async def read_message(stream: Any, cls: type[W], max_bytes: int, seconds: float) -> W:
@@ -232,12 +234,14 @@ def frame(body: bytes) -> bytes:
 
 
 async def write_frame(stream: Any, body: bytes, seconds: float) -> None:
-    """Write one frame; a timeout leaves the connection in an unknown state (the caller
-    drops it, since a cancelled write may have sent part of a muxer frame)."""
-    with trio.move_on_after(seconds) as scope:
-        try:
-            await stream.write(frame(body))
-        except Exception as exc:
-            raise FrameError(f"stream write failed: {type(exc).__name__}") from None
-    if scope.cancelled_caught:
-        raise StreamTimeout("write timed out")
+    """Write one frame, each 64 KiB slice within `seconds`. (A timeout cannot leave half
+    a muxer frame on the connection: the host's writes are atomic.)"""
+    data = memoryview(frame(body))
+    for start in range(0, len(data), WRITE_SLICE):
+        with trio.move_on_after(seconds) as scope:
+            try:
+                await stream.write(bytes(data[start : start + WRITE_SLICE]))
+            except Exception as exc:
+                raise FrameError(f"stream write failed: {type(exc).__name__}") from None
+        if scope.cancelled_caught:
+            raise StreamTimeout(f"write stalled after {start} of {len(data)} bytes")
