@@ -36,7 +36,7 @@ check: $(STAMP)
 # Paillier, n = 3). `make test-slow` runs the whole slow tier.
 test: check
 	$(BIN)/pytest -q -m "not slow"
-	$(BIN)/pytest -q -m slow -k test_full_size_end_to_end_n3
+	$(BIN)/pytest -q -m slow -k "test_full_size_end_to_end_n3 or test_a_signer_killed"
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -q -m "not slow"
