@@ -121,7 +121,7 @@ def test_bad_requests_get_clear_4xx(cluster):
     assert httpx.get(f"{node.api_url}/health").json() == {"ok": True}
 
 
-@pytest.mark.slow  # four processes, two kills, a restart and retries: 40 s alone, minutes when loaded
+@pytest.mark.slow  # four processes, two kills, a restart, retries: 40 s alone
 def test_a_signer_killed_during_signing_the_signature_still_completes(cluster):
     """t = 2 of 4: kill one node after keygen; the signature completes with the other
     three (retried without the silent node if it was chosen), and the killed node,
