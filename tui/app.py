@@ -143,6 +143,10 @@ class ConsoleApp(Operations):
     def _redraw(self) -> None:
         self._flush_pending = False
         areas, self._dirty = self._dirty, set()
+        if not self.is_running:
+            # Shutting down: the panes are being torn down child first, so a pane may
+            # already have lost its table (a tick or a link event can land here then).
+            return
         for widget in self.main.query("*"):
             if isinstance(widget, AreaView) and widget.AREA in areas:
                 widget.draw(self.state)

@@ -19,6 +19,7 @@ from tui.screens.forms import DeriveModal, PresignModal
 from tui.screens.help import HelpScreen
 from tui.screens.keygen import KeygenModal
 from tui.screens.sign import SignModal
+from tui.state import Changes
 from tui.widgets.log import LogPane
 from tui.widgets.peers import PeersPane
 
@@ -472,3 +473,28 @@ async def test_without_an_event_stream_the_console_polls_and_says_so(node):
         await until(pilot, lambda: not app.state.peers[N3].connected, "the poll")
         del node.broken_routes["/events"]
         await until(pilot, lambda: app.state.link.stream_error is None, "the stream again")
+
+
+async def test_nothing_is_drawn_while_the_console_shuts_down(node, monkeypatch):
+    """Textual tears the panes down child first, so a redraw that lands then (a tick, a
+    link event) would find a pane without its table; it must draw nothing at all."""
+    app = make_app(node)
+    late: list[bool] = []
+    real_draw = PeersPane.draw
+
+    def draw(self: PeersPane, state: Any) -> None:
+        late.append(not app.is_running)
+        real_draw(self, state)
+
+    monkeypatch.setattr(PeersPane, "draw", draw)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settled(pilot)
+        real_prune = app._prune
+
+        def prune_then_change(*nodes: Any, parent: Any = None) -> Any:
+            done = real_prune(*nodes, parent=parent)
+            app.apply(Changes({"peers"}))  # a change arriving as the screen goes away
+            return done
+
+        monkeypatch.setattr(app, "_prune", prune_then_change)
+    assert late and not any(late)  # drawn while running, never after
