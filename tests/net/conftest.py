@@ -1,7 +1,8 @@
 """Multi-node fixtures for the net layer.
 
-* `net_cluster`: N nodes in the test's trio run (default 3; parametrize indirectly for
-  another size). Ready when every node is ready with every other.
+* `net_cluster`: N nodes in the test's trio run (default 3; parametrize indirectly with
+  N, or with a dict {"n": N, <net setting>: value, ...}). Ready when every node is ready
+  with every other.
 * `process_cluster`: N nodes as OS processes from generated config files (default 3),
   driven through `tssnode.net.harness`; for fault tests (SIGKILL, SIGSTOP).
 
@@ -61,9 +62,11 @@ async def wait_threads(baseline: int) -> int:
 async def net_cluster(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[LocalCluster]:
-    n = getattr(request, "param", 3)
+    param = getattr(request, "param", 3)
+    settings = dict(param) if isinstance(param, dict) else {"n": param}
+    n = settings.pop("n")
     threads = threading.active_count()
-    async with local_cluster(tmp_path / "local", n) as cluster:
+    async with local_cluster(tmp_path / "local", n, **settings) as cluster:
         yield cluster
     assert child_tasks() == 0, "tasks left running after the cluster stopped"
     assert await wait_threads(threads) <= threads, "threads left running after the cluster"

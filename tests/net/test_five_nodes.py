@@ -70,7 +70,13 @@ async def check_received(
 
 
 @pytest.mark.trio
-@pytest.mark.parametrize("net_cluster", [5], indirect=True)
+# generous timeouts: this is a load test, and the machine may be busy with other work
+@pytest.mark.parametrize(
+    "net_cluster",
+    [{"n": 5, "op_timeout": 30.0, "send_deadline": 180.0}],
+    indirect=True,
+    ids=["5 nodes"],
+)
 async def test_five_nodes(net_cluster: LocalCluster) -> None:
     cluster = net_cluster
     for i, node in enumerate(cluster.nodes):

@@ -47,6 +47,7 @@ class Admission:
         self._policy: Callable[[bytes], bool] | None = None
         self._allowed: frozenset[bytes] | None = None
         self.drops: Counter[str] = Counter()
+        self.by_peer: Counter[tuple[bytes, str]] = Counter()  # (peer, reason)
         self._listeners: list[Callable[[], None]] = []
         if allowed is not None:
             self.set_allowed(allowed)
@@ -96,11 +97,17 @@ class Admission:
     def drop(self, reason: str, peer: bytes | None = None, detail: str = "") -> None:
         """Count one dropped frame or envelope."""
         self.drops[reason] += 1
+        if peer:
+            self.by_peer[(peer, reason)] += 1
         who = peerid.short(peer) if peer else "?"
         log.debug("dropped (%s) from %s %s", reason, who, detail)
 
     def snapshot(self) -> dict[str, int]:
         return dict(self.drops)
+
+    def from_peer(self, peer: bytes) -> dict[str, int]:
+        """What was dropped from one peer, by reason."""
+        return {reason: n for (who, reason), n in self.by_peer.items() if who == peer}
 
     def refused(self) -> dict[str, int]:
         """Drops other than aborted streams: what an honest network never produces."""

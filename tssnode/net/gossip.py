@@ -15,11 +15,10 @@ is dealt with here:
   `BroadcastTooLarge` instead of letting the outbound splitter drop it.
 * Start-up order: an inbound pubsub stream that arrives before the pubsub service runs
   crashes the whole host, and a subscription made while a peer's pubsub stream is being
-  set up can be lost for good. So pubsub and the router are started, the validator set and
-  the topic subscribed, before the swarm listens or dials (`node`), and a peer counts as
-  ready only once it has announced the topic to us; one that does not within
-  `ready_timeout` is disconnected and redialled.
-
+  set up can be lost for good. So pubsub and the router are started, the topic's
+  validator installed and the topic subscribed, before the swarm listens or dials
+  (`node`), and a peer counts as ready only once it has announced the topic to us; one
+  that does not within `ready_timeout` is disconnected and redialled.
 * Reconnects: pubsub keeps one stream per peer and, when the connection under it closes,
   drops it only if no other connection to that peer is up. A peer that reconnects before
   the old connection's close is seen (typical after a freeze) keeps a dead stream for
@@ -35,9 +34,9 @@ above, and the envelope header already carries the session id.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import trio
 from libp2p.abc import IHost
@@ -51,8 +50,10 @@ from tssnode.net import admission as reasons
 from tssnode.net import peerid
 from tssnode.net.admission import Admission
 from tssnode.net.errors import BroadcastTooLarge, FrameError
-from tssnode.net.peerbook import PeerBook
 from tssnode.net.wire import SignedEnvelope, decode
+
+if TYPE_CHECKING:
+    from trio_typing import TaskStatus  # trio's own TaskStatus is hidden by trio-typing
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,6 @@ class Gossip:
         host: IHost,
         network_id: str,
         admission: Admission,
-        peers: PeerBook,
         accept: Acceptor,
         *,
         ready_timeout: float,
@@ -93,7 +93,6 @@ class Gossip:
         self.topic = topic_for(network_id)
         self.self_id = host.get_id().to_bytes()
         self.admission = admission
-        self.peers = peers
         self._accept = accept
         self.ready_timeout = ready_timeout
         self.router = GossipSub(
@@ -111,12 +110,9 @@ class Gossip:
         self.stalled_publishes = 0
         self._progress: dict[object, tuple[int, float]] = {}  # queue length, last shrink
 
-    @contextlib.asynccontextmanager
-    async def started(self) -> AsyncIterator[None]:
-        """Run pubsub and the router, with the topic validated and subscribed.
-
-        Must be entered before the host listens or dials (see the module docstring).
-        """
+    async def run(self, *, task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run pubsub and the router; started once the topic has its validator and is
+        subscribed. Must be started before the host listens or dials (module docstring)."""
         try:
             async with (
                 background_trio_service(self.pubsub),
@@ -125,20 +121,11 @@ class Gossip:
                 await self.pubsub.wait_until_ready()
                 self.pubsub.set_topic_validator(self.topic, self._validate, False)
                 subscription = await self.pubsub.subscribe(self.topic)
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._drain, subscription)
-                    try:
-                        yield
-                    finally:
-                        nursery.cancel_scope.cancel()
+                task_status.started()
+                while True:  # drain the subscription (delivery happens in the validator)
+                    await subscription.get()
         finally:
             self.pubsub.seen_messages.stop()  # joins the cache's sweeper thread
-
-    async def _drain(self, subscription: object) -> None:
-        """Empty the subscription channel (delivery happens in the validator)."""
-        get = subscription.get  # type: ignore[attr-defined]
-        while True:
-            await get()
 
     # -- receiving ---------------------------------------------------------------------------
 

@@ -1,8 +1,10 @@
 """`NetNode`: one node's whole net layer, wired and run as a single service.
 
-Start-up order (each step finished before the next, see `run`):
+The node's identity is loaded when the object is made (and created there on first start,
+in the data directory). A `NetNode` runs once; a restart is a new `NetNode` with the same
+data directory. Start-up order (each step finished before the next, see `run`):
 
-1. logging bridge; identity (loaded, or created on first start, in the data directory);
+1. logging bridge;
 2. the host (Noise, mplex) and our protocol handlers (direct, fetch, pex);
 3. pubsub and gossipsub running, the network topic validated and subscribed;
 4. the swarm listening (`HostStartError` if the port cannot be bound);
@@ -174,7 +176,6 @@ class NetNode:
             self.host,
             self.network_id,
             self.admission,
-            self.peers,
             self.reliable.accept_gossip,
             ready_timeout=cfg.ready_timeout,
         )
@@ -254,8 +255,9 @@ class NetNode:
         assert self.gossip is not None and self.dialer is not None
         assert self.liveness is not None and self.pex is not None
         cfg = self.config
-        async with self.gossip.started(), trio.open_nursery() as nursery:
+        async with trio.open_nursery() as nursery:
             self._nursery = nursery
+            await nursery.start(self.gossip.run)  # before listening: see `gossip`
             async with host_mod.running(self.host, cfg.listen) as bound:
                 self.listen_addrs = bound
                 await nursery.start(self.dialer.run)

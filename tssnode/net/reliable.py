@@ -117,8 +117,8 @@ class Reliable:
             raise UnknownPeer(f"{who} is not in the allow-list", recipient=who)
         signed = self.seal(session_id, rnd, recipient, payload)
         env = signed.envelope
-        if recipient == self.self_id:  # to ourselves: no network involved
-            self.accept(signed, self.self_id, "direct")
+        if recipient == self.self_id:  # to ourselves: no network, nothing to check
+            self._deliver(signed, "direct")
             return env
         assert self.direct is not None
         budget = self.send_deadline if deadline is None else deadline
@@ -188,14 +188,18 @@ class Reliable:
         if not signed.signature_valid():
             self.admission.drop(reasons.BAD_SIGNATURE, authenticated, f"{via}: {env.describe()}")
             return f"refused:{reasons.BAD_SIGNATURE}"
+        return "ok" if self._deliver(signed, via) else "duplicate"
+
+    def _deliver(self, signed: SignedEnvelope, via: str) -> bool:
+        """Store an envelope and put it on the inbox, unless it is a duplicate."""
         delivery = self.store.add(signed, via)
         if delivery is None:
-            return "duplicate"
+            return False
         self.stats["delivered"] += 1
         # (closed only while stopping; the store keeps the delivery either way)
         with contextlib.suppress(trio.ClosedResourceError, trio.BrokenResourceError):
             self._inbox_send.send_nowait(delivery)
-        return "ok"
+        return True
 
     def close_inbox(self) -> None:
         self._inbox_send.close()
