@@ -1,24 +1,41 @@
-"""Aux-info and key refresh (CGGMP21 Fig. 6), t-of-n.
+"""Aux-info and key refresh (CGGMP21 Fig. 6), t-of-n, and resharing to a new party set.
 
 Round 1  Paillier key N_i = p_i·q_i from two safe primes (pool or fresh), ring-Pedersen
-         (N_i, s_i, t_i) with s_i = t_i^λ_i and its Π^prm; a degree-t refresh
-         polynomial with zero constant term (commitments F_i); rid_i, u_i.
+         (N_i, s_i, t_i) with s_i = t_i^λ_i and its Π^prm; a degree-t polynomial f_i with
+         the constant term the session fixes (below; commitments F_i); rid_i, u_i.
          Broadcast V_i = H(ssid, i, N_i, s_i, t_i, ψ̂_i, F_i, rid_i, u_i).
 Round 2  broadcast the opening and the echo of round 1.
 Round 3  check openings against V_j; N_j has the tier's length, is odd and not prime;
-         s_j, t_j valid; Π^prm_j verifies; F_j has degree t and F_j(0) = 0.
-         rid = ⊕ rid_j. Broadcast Π^mod for N_i (bound to rid) and the echo of round 2;
-         send each j: C_{j} = enc_j(f_i(j)) under N_j and Π^fac for N_i built with j's
-         ring-Pedersen parameters.
+         s_j, t_j valid; Π^prm_j verifies; F_j has degree t and F_j(0) is the constant
+         term the session fixes for j. rid = ⊕ rid_j. Broadcast Π^mod for N_i (bound to
+         rid) and the echo of round 2; send each j: C_{j} = enc_j(f_i(j)) under N_j and
+         Π^fac for N_i built with j's ring-Pedersen parameters.
 Output   check Π^mod_j, Π^fac_j against our own (N̂, s, t), decrypt C, range-check the
-         plaintext, check it against F_j; x_i' = x_i + Σ_j f_j(i), X_k' = X_k + Σ_j F_j(k).
-         The public key is unchanged; every share changes.
+         plaintext, check it against F_j; then the new share (below). The public key is
+         unchanged; every share changes.
+
+The same rounds run two sessions; only the constant terms and the output differ:
+
+Refresh  (same parties, same threshold) every f_j(0) = 0, so F_j(0) = identity;
+         x_i' = x_i + Σ_j f_j(i), X_k' = X_k + Σ_j F_j(k).
+Reshare  (`Reshare`: the old key, and for the session parties that hold a share of it,
+         the "dealers" D, their old ids) a dealer deals f_i(0) = λ_i·x_i with λ_i the
+         Lagrange coefficient at 0 over the dealers' old ids, and everyone checks
+         F_i(0) = λ_i·X_i against the old key's public shares, so no dealer can change
+         the key; Σ_{i∈D} λ_i·x_i = x. A party without an old share (a new one, or an old
+         one not chosen as a dealer) deals f_j(0) = 0 exactly as in a refresh: its shares
+         only re-randomise, and letting it deal keeps every round the same for everyone
+         (each pair exchanges a direct message for Π^fac anyway). Output x_j' = Σ_i f_i(j),
+         X_k' = Σ_i F_i(k) for the new parties (no old share is added: new parties have
+         none), new threshold t' = the session's, epoch + 1. Resharing needs at least
+         t+1 dealers (t the old key's threshold). The old parties' old shares still
+         combine with each other into x: nodes must delete them.
 
 DEVIATION: Fig. 6 also has each party prove knowledge (Π^sch) of each additive refresh
 share. With Feldman VSS every share is checked against the dealer's commitments and
-the zero constant term is checked directly, so the sum of the refresh polynomials is a
-degree-t sharing of 0 no matter what a dealer knows; multi-party-sig's VSS refresh drops
-those proofs for the same reason.
+the constant term is checked directly (zero, or λ_i·X_i of the old key), so the sum of
+the polynomials is a degree-t sharing of 0 (refresh) or of x (reshare) no matter what a
+dealer knows; multi-party-sig's VSS refresh drops those proofs for the same reason.
 """
 
 from __future__ import annotations
@@ -32,20 +49,30 @@ from gmpy2 import mpz
 
 from tssnode.crypto import pedersen as ped
 from tssnode.crypto.encoding import AnyPoint, Big, Wire, dumps, wire
-from tssnode.crypto.group import Point, Q, point_sum
+from tssnode.crypto.group import Point, Q, base_mul, point_sum
 from tssnode.crypto.paillier import PaillierPublicKey, PaillierSecretKey
+from tssnode.crypto.params import Parameters
 from tssnode.crypto.pedersen import PedersenParams, PedersenSecret
-from tssnode.crypto.polynomial import Polynomial, check_commitments, eval_commitments, verify_share
+from tssnode.crypto.polynomial import (
+    Polynomial,
+    check_commitments,
+    eval_commitments,
+    lagrange_at_zero,
+    verify_share,
+)
 from tssnode.crypto.primes import safe_prime
 from tssnode.errors import InvalidModulus, InvalidShare
 from tssnode.protocol.base import (
     BROADCAST,
+    Blame,
     Echo,
     Message,
     Outcome,
+    ProtocolAbort,
     Round,
     SessionConfig,
     echo_of,
+    make_ssid,
 )
 from tssnode.protocol.material import AuxPublic, AuxSecret, KeyPublic, KeyShare
 from tssnode.zk import fac, mod, prm
@@ -53,12 +80,53 @@ from tssnode.zk.common import ProofContext
 
 PHASE = "aux"
 
+#: The check a dealer fails when its F_i(0) is not λ_i·X_i of the old key (evidence.py
+#: re-checks it given the `Reshare`).
+WRONG_CONSTANT = "dealt constant term is not λ_j·X_j of the old key"
+
 #: Where a party's two safe primes come from: the pool, or fresh generation.
 PrimeSource = Callable[[], tuple[mpz, mpz]]
 
 
 def fresh_primes(bits: int) -> PrimeSource:
     return lambda: (safe_prime(bits), safe_prime(bits))
+
+
+@wire("tssnode.aux.reshare/1")
+@dataclass(frozen=True)
+class Reshare(Wire):
+    """The public input of a reshare: the key to move, and for each session party that
+    holds a share of it (a dealer) its id in the old key, new id → old id. Bound into the
+    session id (`session_id`)."""
+
+    old_key: KeyPublic
+    old_ids: dict[int, int]
+
+    def lagrange(self, party: int) -> int:
+        """λ_i over the dealers' old ids: the weight of dealer `party`'s old share in x."""
+        return lagrange_at_zero(self.old_ids[party], sorted(self.old_ids.values()))
+
+    def constant_point(self, party: int) -> Point:
+        """F_j(0) that party j must deal: λ_j·X_j for a dealer, the identity otherwise."""
+        if party not in self.old_ids:
+            return Point.identity()
+        return self.old_key.public_shares[self.old_ids[party]] * self.lagrange(party)
+
+
+def session_id(
+    params: Parameters,
+    parties: tuple[int, ...],
+    threshold: int,
+    nonce: bytes,
+    subject: KeyPublic | Reshare,
+) -> bytes:
+    """The ssid of a refresh of a key (`subject` is the key) or of a reshare (`subject` is
+    the `Reshare`: old key and dealer mapping). `parties` and `threshold` are the
+    session's, i.e. the new ones; make_ssid binds them too. Every party must agree on all
+    of it: parties with different views then cannot even exchange messages, rather than
+    blaming an honest dealer for a constant term they computed differently."""
+    protocol = "reshare" if isinstance(subject, Reshare) else PHASE
+    return make_ssid(protocol, params, parties, threshold, nonce, subject)
 
 
 @wire("tssnode.aux.commit/1")
@@ -105,6 +173,30 @@ def proof_context(cfg: SessionConfig, prover: int, rid: bytes | None = None) -> 
 
 
 @dataclass(frozen=True, repr=False)
+class _Plan:
+    """What a session deals and keeps: the only difference between a refresh and a
+    reshare (made by `start`)."""
+
+    old: KeyPublic
+    constant: int  # f_i(0) of this party: 0, or λ_i·x_i for a reshare dealer (secret)
+    constants: dict[int, Point]  # F_j(0) that each party j must commit to
+    keep: KeyShare | None  # refresh: the old share the dealt values are added to
+    epoch: int  # of the new key
+
+    @property
+    def dealt_key(self) -> Point:
+        """Σ_j F_j(0): the identity for a refresh, the public key for a reshare."""
+        return Point.identity() if self.keep is not None else self.old.public_key
+
+    def check_dealing(self, party: int, F: tuple[Point, ...], threshold: int) -> None:
+        """Degree exactly t and the constant term fixed for `party` (InvalidShare)."""
+        expected = self.constants[party]
+        if not expected.is_identity and F and F[0] != expected:
+            raise InvalidShare(WRONG_CONSTANT)
+        check_commitments(F, threshold, refresh=expected.is_identity)
+
+
+@dataclass(frozen=True, repr=False)
 class _Secrets:
     paillier: PaillierSecretKey
     pedersen: PedersenSecret
@@ -116,9 +208,9 @@ class Round1(Round):
     number = 1
     phase = PHASE
 
-    def __init__(self, cfg: SessionConfig, share: KeyShare, primes: PrimeSource) -> None:
+    def __init__(self, cfg: SessionConfig, plan: _Plan, primes: PrimeSource) -> None:
         super().__init__(cfg)
-        self.share, self.primes = share, primes
+        self.plan, self.primes = plan, primes
 
     def finalize(self) -> Outcome:
         cfg = self.cfg
@@ -128,12 +220,12 @@ class Round1(Round):
             raise InvalidModulus("prime source gave primes of the wrong size")
         rp = ped.generate(p, q, cfg.rng)
         psi = prm.prove(proof_context(cfg, cfg.self_id), rp.public, rp, cfg.rng)
-        f = Polynomial.random(cfg.threshold, 0, cfg.rng)
+        f = Polynomial.random(cfg.threshold, self.plan.constant, cfg.rng)
         rid = cfg.rng.randbytes(32) if cfg.rng else secrets.token_bytes(32)
         u = cfg.rng.randbytes(32) if cfg.rng else secrets.token_bytes(32)
         opening = Open(sk.public, rp.public, psi, f.commitments(), rid, u, Echo({}))
         msg = cfg.sign(2, BROADCAST, Commit(commitment(cfg.ssid, cfg.self_id, opening)))
-        return Outcome([msg], Round2(cfg, self.share, _Secrets(sk, rp, f, opening), msg))
+        return Outcome([msg], Round2(cfg, self.plan, _Secrets(sk, rp, f, opening), msg))
 
 
 class Round2(Round):
@@ -141,9 +233,9 @@ class Round2(Round):
     phase = PHASE
     broadcast_body = Commit
 
-    def __init__(self, cfg: SessionConfig, share: KeyShare, mine: _Secrets, sent: Message) -> None:
+    def __init__(self, cfg: SessionConfig, plan: _Plan, mine: _Secrets, sent: Message) -> None:
         super().__init__(cfg)
-        self.share, self.mine, self.sent = share, mine, sent
+        self.plan, self.mine, self.sent = plan, mine, sent
 
     def verify(self, msg: Message, body: Commit) -> None:
         if len(body.V) != 32:
@@ -154,7 +246,7 @@ class Round2(Round):
         body = Open(**{**self.mine.opening.__dict__, "echo": echo_of(seen)})
         msg = self.cfg.sign(3, BROADCAST, body)
         commits = {p: self.bcast(p).V for p in self.cfg.others}
-        return Outcome([msg], Round3(self.cfg, self.share, self.mine, commits, seen, msg))
+        return Outcome([msg], Round3(self.cfg, self.plan, self.mine, commits, seen, msg))
 
 
 class Round3(Round):
@@ -165,14 +257,14 @@ class Round3(Round):
     def __init__(
         self,
         cfg: SessionConfig,
-        share: KeyShare,
+        plan: _Plan,
         mine: _Secrets,
         commits: dict[int, bytes],
         seen: dict[int, Message],
         sent: Message,
     ) -> None:
         super().__init__(cfg)
-        self.share, self.mine, self.commits, self.seen, self.sent = share, mine, commits, seen, sent
+        self.plan, self.mine, self.commits, self.seen, self.sent = plan, mine, commits, seen, sent
 
     def verify(self, msg: Message, body: Open) -> None:
         cfg, j = self.cfg, msg.sender
@@ -186,7 +278,7 @@ class Round3(Round):
             if body.ped.n != body.N.n:
                 raise InvalidModulus("ring-Pedersen modulus differs from the Paillier modulus")
             body.ped.validate(cfg.params)
-            check_commitments(body.F, cfg.threshold, refresh=True)
+            self.plan.check_dealing(j, body.F, cfg.threshold)
         except (InvalidModulus, InvalidShare) as exc:
             raise cfg.blame(self.number, j, str(exc), msg) from None
         self.require_proof(prm, proof_context(cfg, j), body.ped, body.prm_proof, msg)
@@ -210,7 +302,7 @@ class Round3(Round):
                 ctx, fac.FacStatement(sk.public, o.ped), fac.FacWitness(sk.p, sk.q), cfg.rng
             )
             out.append(cfg.sign(4, j, ShareMsg(C, psi)))
-        return Outcome(out, Output(cfg, self.share, m, opens, rid, seen))
+        return Outcome(out, Output(cfg, self.plan, m, opens, rid, seen))
 
 
 class Output(Round):
@@ -222,14 +314,14 @@ class Output(Round):
     def __init__(
         self,
         cfg: SessionConfig,
-        share: KeyShare,
+        plan: _Plan,
         mine: _Secrets,
         opens: dict[int, Open],
         rid: bytes,
         seen: dict[int, Message],
     ) -> None:
         super().__init__(cfg)
-        self.share, self.mine, self.opens, self.rid, self.seen = share, mine, opens, rid, seen
+        self.plan, self.mine, self.opens, self.rid, self.seen = plan, mine, opens, rid, seen
 
     def verify(self, msg: Message, body: ModMsg | ShareMsg) -> None:
         cfg, j = self.cfg, msg.sender
@@ -253,48 +345,102 @@ class Output(Round):
             raise cfg.blame(self.number, j, f"share: {exc}", msg) from None
 
     def finalize(self) -> Outcome:
-        cfg, m, old = self.cfg, self.mine, self.share
+        cfg, m, plan = self.cfg, self.mine, self.plan
         moduli = [o.N.n for o in self.opens.values()]
         if len(set(moduli)) != len(moduli):
             dup = sorted(j for j, o in self.opens.items() if moduli.count(o.N.n) > 1)
             # Both proved knowledge of the factorisation: they share it, so both are at fault.
-            from tssnode.protocol.base import Blame, ProtocolAbort
-
             raise ProtocolAbort(
                 Blame(cfg.ssid, self.number, tuple(dup), "shared Paillier modulus", ())
             )
         sk = m.paillier
-        delta = m.f(cfg.self_id) + sum(int(sk.decrypt(self.direct(j).C)) for j in cfg.others)
-        x = (old.x + delta) % Q
+        x = (m.f(cfg.self_id) + sum(int(sk.decrypt(self.direct(j).C)) for j in cfg.others)) % Q
         Fs = [m.f.commitments()] + [o.F for o in self.opens.values()]
+        if point_sum([F[0] for F in Fs]) != plan.dealt_key:
+            raise InvalidShare("dealt constant terms do not add up (checked one by one)")
         shares: dict[int, Point] = {
-            k: old.key.public_shares[k] + point_sum([eval_commitments(F, k) for F in Fs])
-            for k in cfg.parties
+            k: point_sum([eval_commitments(F, k) for F in Fs]) for k in cfg.parties
         }
+        if plan.keep is not None:  # refresh: add the dealt sharing of 0 to the old one
+            x = (plan.keep.x + x) % Q
+            shares = {k: plan.old.public_shares[k] + X for k, X in shares.items()}
         key = KeyPublic(
             cfg.params,
-            old.key.threshold,
-            old.key.parties,
-            old.key.public_key,
+            cfg.threshold,
+            cfg.parties,
+            plan.old.public_key,
             shares,
-            old.key.chain_code,
-            old.key.rid,
-            # the aux-info that completes a keygen is not a refresh: epoch counts refreshes
-            old.key.epoch + (1 if old.aux is not None else 0),
+            plan.old.chain_code,
+            plan.old.rid,
+            plan.epoch,
         )
         paillier = {cfg.self_id: sk.public, **{j: o.N for j, o in self.opens.items()}}
         pedersen = {cfg.self_id: m.pedersen.public, **{j: o.ped for j, o in self.opens.items()}}
         aux = AuxPublic(paillier, pedersen)
         secret = AuxSecret(sk.p, sk.q, m.pedersen.lam)
         if x == 0:
-            raise InvalidShare("refreshed share is zero (probability 2^-256)")
+            raise InvalidShare("new share is zero (probability 2^-256)")
         return Outcome([], result=KeyShare(key, cfg.self_id, x, aux, secret))
 
 
-def start(cfg: SessionConfig, share: KeyShare, primes: PrimeSource | None = None) -> Round1:
-    """Aux-info + refresh for an existing key share (same parties, same threshold)."""
-    if cfg.parties != share.key.parties or cfg.threshold != share.key.threshold:
+def start(
+    cfg: SessionConfig,
+    share: KeyShare | None,
+    primes: PrimeSource | None = None,
+    *,
+    reshare: Reshare | None = None,
+) -> Round1:
+    """Aux-info + refresh of `share` (same parties, same threshold), or with `reshare`
+    aux-info + resharing of `reshare.old_key` to the session's parties and threshold.
+
+    In a reshare, `share` is this party's old share if it is a dealer (in
+    `reshare.old_ids`) and None otherwise. `cfg.ssid` must come from `session_id` with
+    the same `Reshare` (the key for a refresh). Raises ValueError before anything is sent
+    when the inputs do not fit together (too few dealers among them)."""
+    plan = _refresh_plan(cfg, share) if reshare is None else _reshare_plan(cfg, share, reshare)
+    return Round1(cfg, plan, primes or fresh_primes(cfg.params.prime_bits))
+
+
+def _refresh_plan(cfg: SessionConfig, share: KeyShare | None) -> _Plan:
+    if share is None:
+        raise ValueError("a refresh needs this party's key share")
+    old = share.key
+    if cfg.parties != old.parties or cfg.threshold != old.threshold:
         raise ValueError("refresh runs over the key's own parties and threshold")
-    if cfg.params != share.key.params:
+    if cfg.params != old.params:
         raise ValueError("refresh keeps the key's parameter tier")
-    return Round1(cfg, share, primes or fresh_primes(cfg.params.prime_bits))
+    zero = {k: Point.identity() for k in cfg.parties}
+    # the aux-info that completes a keygen is not a refresh: epoch counts refreshes
+    epoch = old.epoch + (1 if share.aux is not None else 0)
+    return _Plan(old, 0, zero, share, epoch)
+
+
+def _reshare_plan(cfg: SessionConfig, share: KeyShare | None, reshare: Reshare) -> _Plan:
+    old, dealers = reshare.old_key, reshare.old_ids
+    if cfg.params != old.params:
+        raise ValueError("resharing keeps the key's parameter tier")
+    if not 0 <= cfg.threshold < len(cfg.parties):
+        raise ValueError("the new threshold t' must satisfy 0 ≤ t' < n' (t'+1 signers)")
+    if not set(dealers) <= set(cfg.parties):
+        raise ValueError("every dealer must be a party of the session")
+    if not set(dealers.values()) <= set(old.parties) or len(set(dealers.values())) != len(dealers):
+        raise ValueError("dealers must map to distinct parties of the old key")
+    if len(dealers) < old.threshold + 1:
+        raise ValueError(
+            f"resharing needs at least t+1 = {old.threshold + 1} dealers (old parties with"
+            f" a share), got {len(dealers)}"
+        )
+    constants = {k: reshare.constant_point(k) for k in cfg.parties}
+    if point_sum(list(constants.values())) != old.public_key:
+        raise ValueError("the dealers' public shares do not interpolate to the public key")
+    me = cfg.self_id
+    if me not in dealers:
+        if share is not None:
+            raise ValueError("only a dealer brings an old share (this party is not one)")
+        return _Plan(old, 0, constants, None, old.epoch + 1)
+    if share is None or share.key != old or share.self_id != dealers[me]:
+        raise ValueError(f"dealer {me} needs its share of the old key as party {dealers[me]}")
+    if base_mul(share.x) != old.public_shares[share.self_id]:
+        raise ValueError("the old share does not match its public share")
+    constant = reshare.lagrange(me) * share.x % Q
+    return _Plan(old, constant, constants, None, old.epoch + 1)

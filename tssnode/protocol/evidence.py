@@ -8,7 +8,9 @@ with its statement. `verify_blame` checks what a third party can check on its ow
   and another party's echo carrying the culprit's signature over a different body);
 - conflicting messages: two different signed messages for one round and recipient;
 - a failed proof: the proof is the one the culprit signed and sent, and running the
-  verifier on the recorded statement fails again.
+  verifier on the recorded statement fails again;
+- a reshare dealer's wrong constant term: the F_j it signed has F_j(0) ≠ λ_j·X_j, given
+  the session's public input (`reshare`, which the caller knows from the request).
 
 What needs private data (a share that only its recipient can decrypt) or session state
 (a timeout) is reported as not independently verifiable rather than accepted.
@@ -45,8 +47,13 @@ class Verdict:
     reason: str
 
 
-def verify_blame(blame: Blame, identities: Mapping[int, bytes]) -> Verdict:
-    """Check a blame's evidence. Raises BlameRejected when the evidence contradicts it."""
+def verify_blame(
+    blame: Blame, identities: Mapping[int, bytes], *, reshare: aux.Reshare | None = None
+) -> Verdict:
+    """Check a blame's evidence. Raises BlameRejected when the evidence contradicts it.
+
+    `reshare` is the public input of a reshare session, needed (and trusted) to re-check
+    a dealer's constant term; without it that blame is reported as not re-checkable."""
     for msg in blame.messages:
         if msg.ssid != blame.ssid:
             raise BlameRejected("evidence from another session")
@@ -64,6 +71,8 @@ def verify_blame(blame: Blame, identities: Mapping[int, bytes]) -> Verdict:
         return _conflict(blame, culprit)
     if blame.check == "opening does not match commitment":
         return _decommitment(blame, culprit)
+    if blame.check == aux.WRONG_CONSTANT and reshare is not None:
+        return _constant_term(blame, culprit, reshare)
     return Verdict(False, f"{blame.check!r} needs private data or session state to re-check")
 
 
@@ -138,6 +147,20 @@ def _decommitment(blame: Blame, culprit: int) -> Verdict:
     if again == commits[0].V:
         raise BlameRejected("the opening matches the commitment")
     return Verdict(True, f"party {culprit}'s opening does not match its commitment")
+
+
+def _constant_term(blame: Blame, culprit: int, reshare: aux.Reshare) -> Verdict:
+    """The culprit's signed opening deals F_j(0) ≠ λ_j·X_j of the old key."""
+    opens = [
+        b
+        for b in (decode_any(m.body) for m in blame.messages if m.sender == culprit)
+        if isinstance(b, aux.Open)
+    ]
+    if not opens or not opens[0].F:
+        raise BlameRejected("the evidence lacks the culprit's opening")
+    if opens[0].F[0] == reshare.constant_point(culprit):
+        raise BlameRejected("the dealt constant term is the right one")
+    return Verdict(True, f"party {culprit} dealt a constant term other than λ_j·X_j")
 
 
 def _values(value: Any) -> Iterator[Any]:

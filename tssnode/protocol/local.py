@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from gmpy2 import mpz
@@ -84,11 +84,39 @@ class LocalGroup:
         faults: Iterable[Fault] = (),
     ) -> RunResult:
         key = next(iter(shares.values())).key
-        ssid = make_ssid("aux", self.params, self.parties, self.threshold, self._nonce("aux"), key)
+        ssid = aux.session_id(self.params, self.parties, self.threshold, self._nonce("aux"), key)
         cfgs = make_configs(
             self.parties, self.threshold, self.params, ssid, self._seed(), self.identities
         )
         rounds = {p: aux.start(c, shares[p], primes(p)) for p, c in cfgs.items()}
+        return run_phase(rounds, workers=self.workers, faults=faults)
+
+    def reshare(
+        self,
+        old_shares: Mapping[int, KeyShare],
+        primes: PrimeSourceFactory,
+        faults: Iterable[Fault] = (),
+    ) -> RunResult:
+        """Move a key to this group's parties and threshold (aux-info included).
+
+        `old_shares` maps a party of this group that deals (holds a share of the old key)
+        to that share; the dealer mapping (new id → old id) follows from the shares. The
+        other parties of this group start without a share. Raises ValueError before
+        anything is sent when the inputs do not fit (fewer than t+1 dealers)."""
+        if not old_shares:
+            raise ValueError("resharing needs dealers")
+        plan = aux.Reshare(
+            next(iter(old_shares.values())).key,
+            {p: s.self_id for p, s in sorted(old_shares.items())},
+        )
+        nonce = self._nonce("reshare")
+        ssid = aux.session_id(self.params, self.parties, self.threshold, nonce, plan)
+        cfgs = make_configs(
+            self.parties, self.threshold, self.params, ssid, self._seed(), self.identities
+        )
+        rounds = {
+            p: aux.start(c, old_shares.get(p), primes(p), reshare=plan) for p, c in cfgs.items()
+        }
         return run_phase(rounds, workers=self.workers, faults=faults)
 
     def presign(
