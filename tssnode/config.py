@@ -375,11 +375,14 @@ _BTC_NETWORKS = ("mainnet", "testnet", "signet", "regtest")
 
 @dataclass(frozen=True)
 class KeysConfig:
-    """[keys]: the parameter tier of new keys, the safe-prime reserve, address network."""
+    """[keys]: the parameter tier of new keys, the safe-prime reserve, address network,
+    the presignature pool size per key."""
 
     tier: str = "standard"
     prime_reserve: int = 4
     btc_network: str = "mainnet"
+    #: presignatures kept ready per key (0: none; every sign request presigns for itself)
+    presign_pool: int = 0
 
     @property
     def prime_bits(self) -> int:
@@ -391,6 +394,7 @@ class KeysConfig:
             tier=t.take("tier", one_of(_TIER_NAMES), cls.tier),
             prime_reserve=t.take("prime_reserve", integer(0, 64), cls.prime_reserve),
             btc_network=t.take("btc_network", one_of(_BTC_NETWORKS), cls.btc_network),
+            presign_pool=t.take("presign_pool", integer(0, 100), cls.presign_pool),
         )
         t.finish()
         return section

@@ -5,10 +5,13 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from coincurve import PrivateKey
 
-from tssnode.crypto.group import base_mul
+from tssnode.crypto.derivation import derive
+from tssnode.crypto.group import Q, base_mul
 from tssnode.crypto.identity import IdentityKey
 from tssnode.crypto.params import INSECURE_TEST
+from tssnode.crypto.signature import Signature
 from tssnode.ledger.blocks import execute
 from tssnode.ledger.genesis import Genesis, Validator, make_genesis
 from tssnode.ledger.messages import Batch
@@ -71,3 +74,12 @@ def key_public(parties: int, threshold: int, seed: int = 1, epoch: int = 0) -> K
         b"r" * 32,
         epoch,
     )
+
+
+def real_signature(digest: bytes, path: tuple[int, ...] = (), seed: int = 1) -> Signature:
+    """A valid signature by the secret of `key_public(…, seed)` (its secret is `seed`),
+    derived along `path`, made by libsecp256k1 (coincurve)."""
+    kp = key_public(4, 1, seed=seed)
+    secret = (seed + derive(kp.public_key, kp.chain_code, path).shift) % Q
+    raw = PrivateKey(secret.to_bytes(32, "big")).sign_recoverable(digest, hasher=None)
+    return Signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:64], "big"), raw[64])

@@ -6,8 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.ledger.conftest import Tx, key, key_public, run_block
+from tests.ledger.conftest import Tx, key, key_public, real_signature, run_block
 from tssnode.crypto.encoding import decode_any
+from tssnode.crypto.group import Q
 from tssnode.crypto.identity import IdentityKey
 from tssnode.crypto.signature import Signature
 from tssnode.ledger.envelope import sign
@@ -15,12 +16,13 @@ from tssnode.ledger.errors import InvalidTransaction
 from tssnode.ledger.evidence import make_evidence
 from tssnode.ledger.genesis import Genesis
 from tssnode.ledger.messages import Commit
-from tssnode.ledger.state import LedgerState, quorum
+from tssnode.ledger.state import LedgerState, presig_id, quorum
 from tssnode.ledger.transactions import (
     BlameReport,
     KeygenRequest,
     KeygenResult,
     Misbehaviour,
+    PresignReady,
     PresignRequest,
     RefreshRequest,
     RefreshResult,
@@ -31,6 +33,7 @@ from tssnode.ledger.transactions import (
     make_tx,
 )
 from tssnode.protocol.base import Blame
+from tssnode.protocol.hashing import message_digest
 
 
 def pks(keys: list[IdentityKey]) -> tuple[bytes, ...]:
@@ -117,12 +120,25 @@ def test_sign_flow_signers_result_and_blame(
     assert rec.signers == st_.copy().choose_signers(st_.keys[key_id], sreq.hash)
     signer_keys = [k for k in keys if k.public_bytes() in [rec.parties[j - 1] for j in rec.signers]]
     other = next(k for k in keys if k not in signer_keys)
-    sig = SignResult(sreq.hash, Signature(5, 7, 0))
+    good = real_signature(b"\x11" * 32, (0, 5))
+    sig = SignResult(sreq.hash, good)
     assert "not a party" in run_block(st_, tx(other, sig))[0][1]
-    for k in signer_keys:
-        run_block(st_, tx(k, sig))
+    # a signature that does not verify is refused: for the root key instead of m/0/5, a
+    # flipped recovery id, a high s (the same signature, malleated), or plain garbage
+    bad = [
+        real_signature(b"\x11" * 32),
+        Signature(good.r, good.s, 1 - good.v),
+        Signature(good.r, Q - good.s, 1 - good.v),
+        Signature(5, 7, 0),
+    ]
+    for wrong in bad:
+        why = run_block(st_, tx(signer_keys[0], SignResult(sreq.hash, wrong)))[0][1]
+        assert "does not verify" in why
+    # one valid signature settles the request: no agreement needed
+    assert run_block(st_, tx(signer_keys[1], sig)) == ()
     assert st_.requests[sreq.hash].status == "done"
-    assert st_.requests[sreq.hash].result == Signature(5, 7, 0).to_bytes()
+    assert st_.requests[sreq.hash].result == good.to_bytes()
+    assert "already done" in run_block(st_, tx(signer_keys[0], sig))[0][1]
     # presign requests are orders: done at once, with signers
     p = tx(keys[2], PresignRequest(key_id, 3))
     run_block(st_, p)
@@ -142,6 +158,104 @@ def test_sign_flow_signers_result_and_blame(
     assert run_block(st_, tx(reporter, BlameReport(s2.hash, blame))) == ()
     assert st_.requests[s2.hash].status == "failed"
     assert st_.requests[s2.hash].blames == (blame,)
+
+
+def _signer_keys(st_: LedgerState, keys: list[IdentityKey], pid: bytes) -> list[IdentityKey]:
+    rec = st_.presigs[pid]
+    parties = st_.keys[rec.key_id].parties
+    chosen = {parties[j - 1] for j in rec.signers}
+    return [k for k in keys if k.public_bytes() in chosen]
+
+
+def _sign_msg(key_id: str, msg: bytes, **kw: object) -> SignRequest:
+    return SignRequest(key_id, message_digest(msg, "sha256"), (), message=msg, hash_name="sha256",
+                       **kw)  # type: ignore[arg-type]  # fmt: skip
+
+
+def test_presignature_pool_ready_taken_once_dropped_on_refresh(
+    genesis: Genesis, keys: list[IdentityKey], tx: Tx
+) -> None:
+    st_ = LedgerState.from_genesis(genesis)
+    key_id = keygen(st_, keys, tx)
+    p = tx(keys[2], PresignRequest(key_id, 2))
+    run_block(st_, p)
+    first, second = presig_id(p.hash, 0), presig_id(p.hash, 1)
+    assert set(st_.presigs) == {first, second} and st_.pool_size(key_id) == 2
+    assert st_.pool_size(key_id, ready_only=True) == 0
+    signers = _signer_keys(st_, keys, first)
+    outsider = next(k for k in keys if k not in signers)
+    R = b"\x02" + b"\x11" * 32
+    assert "not a signer" in run_block(st_, tx(outsider, PresignReady(p.hash, 0, R)))[0][1]
+    assert "33 bytes" in run_block(st_, tx(signers[0], PresignReady(p.hash, 0, R[:5])))[0][1]
+    for k in signers:  # every signer must report it, alike, before it is usable
+        assert not st_.presigs[first].ready
+        assert run_block(st_, tx(k, PresignReady(p.hash, 0, R))) == ()
+    assert st_.presigs[first].ready and st_.pool_size(key_id, ready_only=True) == 1
+    # signers that disagree on R drop the presignature
+    run_block(st_, tx(signers[0], PresignReady(p.hash, 1, R)))
+    run_block(st_, tx(signers[1], PresignReady(p.hash, 1, b"\x03" + b"\x22" * 32)))
+    assert second not in st_.presigs
+
+    # a raw-digest request never takes a pooled presignature (CVE-2025-66017) ...
+    raw = tx(keys[0], SignRequest(key_id, b"\x33" * 32, ()))
+    run_block(st_, raw)
+    assert st_.requests[raw.hash].presig == b"" and first in st_.presigs
+    # ... nor a derived-key request; a message the ledger hashed itself does
+    derived = tx(keys[0], SignRequest(key_id, message_digest(b"m", "sha256"), (1,), message=b"m",
+                                      hash_name="sha256"))  # fmt: skip
+    run_block(st_, derived)
+    assert st_.requests[derived.hash].presig == b""
+    s1 = tx(keys[1], _sign_msg(key_id, b"pay 1 BTC"))
+    run_block(st_, s1)
+    r1 = st_.requests[s1.hash]
+    assert r1.presig == first and first not in st_.presigs
+    assert r1.signers == tuple(sorted(st_.keys[key_id].parties.index(k.public_bytes()) + 1
+                                      for k in signers))  # fmt: skip
+    s2 = tx(keys[1], _sign_msg(key_id, b"pay 2 BTC"))
+    run_block(st_, s2)
+    assert st_.requests[s2.hash].presig == b""  # the pool is empty: presign on demand
+    # a digest that is not the message's hash, or an unknown hash, is refused
+    lie = SignRequest(key_id, b"\x44" * 32, (), message=b"x", hash_name="sha256")
+    assert "not the hash" in run_block(st_, tx(keys[0], lie))[0][1]
+    odd = SignRequest(key_id, b"\x44" * 32, (), message=b"x", hash_name="md5")
+    assert "unknown hash" in run_block(st_, tx(keys[0], odd))[0][1]
+    # an excluded signer makes a presignature ineligible
+    p2 = tx(keys[2], PresignRequest(key_id, 1))
+    run_block(st_, p2)
+    third = presig_id(p2.hash, 0)
+    for k in _signer_keys(st_, keys, third):
+        run_block(st_, tx(k, PresignReady(p2.hash, 0, R)))
+    excluded = _signer_keys(st_, keys, third)[0].public_bytes()
+    s3 = tx(keys[1], _sign_msg(key_id, b"pay 3 BTC", exclude=(excluded,)))
+    run_block(st_, s3)
+    assert st_.requests[s3.hash].presig == b"" and third in st_.presigs
+    # a refresh makes every presignature of the key useless: dropped
+    r = tx(keys[0], RefreshRequest(key_id))
+    run_block(st_, r)
+    for k in keys[:3]:
+        run_block(st_, tx(k, RefreshResult(r.hash, key_public(4, 1, seed=1, epoch=1))))
+    assert st_.pool_size(key_id) == 0 and not st_.presigs
+    again = LedgerState.from_entries(genesis, st_.entries())
+    assert again.digest() == st_.digest()
+
+
+def test_a_blamed_presign_request_drops_its_unfinished_presignatures(
+    genesis: Genesis, keys: list[IdentityKey], tx: Tx
+) -> None:
+    st_ = LedgerState.from_genesis(genesis)
+    key_id = keygen(st_, keys, tx)
+    p = tx(keys[2], PresignRequest(key_id, 2))
+    run_block(st_, p)
+    signers = _signer_keys(st_, keys, presig_id(p.hash, 0))
+    R = b"\x02" + b"\x11" * 32
+    for k in signers:
+        run_block(st_, tx(k, PresignReady(p.hash, 0, R)))
+    parties = st_.keys[key_id].parties
+    other = parties.index(signers[1].public_bytes()) + 1
+    blame = Blame(b"ssid", 1, (other,), "timeout: no message in time", ())
+    assert run_block(st_, tx(signers[0], BlameReport(p.hash, blame))) == ()
+    assert set(st_.presigs) == {presig_id(p.hash, 0)}  # the ready one stays
+    assert "at most" in run_block(st_, tx(keys[0], PresignRequest(key_id, 100)))[0][1]
 
 
 def test_refresh(genesis: Genesis, keys: list[IdentityKey], tx: Tx) -> None:

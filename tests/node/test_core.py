@@ -19,11 +19,13 @@ from tssnode.ledger.replica import ReplicaOptions
 from tssnode.ledger.service import ReplicaService
 from tssnode.ledger.transport import MemoryNetwork
 from tssnode.node.events import EventBus
+from tssnode.node.executor import vault_id
 from tssnode.node.node import NodeCore
 from tssnode.node.primes import PrimeReserve
 from tssnode.protocol.base import Message, SessionConfig
 from tssnode.protocol.hashing import message_digest
 from tssnode.store import LevelStore
+from tssnode.store.errors import PresignatureUsed
 from tssnode.store.sealing import Sealer
 from tssnode.store.vault import Vault
 
@@ -56,7 +58,9 @@ def keys() -> list[IdentityKey]:
     return sorted(ks, key=lambda k: k.public_bytes())
 
 
-async def _start(nursery: trio.Nursery, tmp: Path, keys: list[IdentityKey]) -> list[NodeCore]:
+async def _start(
+    nursery: trio.Nursery, tmp: Path, keys: list[IdentityKey], presign_pool: int = 0
+) -> list[NodeCore]:
     genesis = make_genesis(
         [Validator(k.public_bytes(), f"n{i}", "") for i, k in enumerate(keys)],
         chain_name="core-test",
@@ -80,6 +84,7 @@ async def _start(nursery: trio.Nursery, tmp: Path, keys: list[IdentityKey]) -> l
             peer_name=f"n{i}",
             transport_for=lambda cfg: CoreTransport(cores, cfg),
             default_tier="insecure-test",
+            presign_pool=presign_pool,
         )
         cores[k.public_bytes()] = core
         await nursery.start(svc.run)
@@ -133,4 +138,46 @@ async def test_keygen_requested_at_one_node_sign_at_another(tmp_path, keys):
         )
         kinds = {e.kind for e in cores[0].events.recent}
         assert {"block.committed", "session.started", "session.done", "proof.verified"} <= kinds
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_warm_pool_signs_with_a_presignature_used_once(tmp_path, keys):
+    async with trio.open_nursery() as nursery:
+        cores = await _start(nursery, tmp_path, keys, presign_pool=2)
+        req = await cores[0].request_keygen(1, None)
+        await _wait(
+            lambda: all((c.key(req["key_id"]) or {}).get("status") == "active" for c in cores)
+        )
+        key_id = cores[0].keys()[0]["key_id"]
+        # the primary fills the pool; every signer reports each presignature ready
+        await _wait(lambda: all(c.key(key_id)["presignatures"] == 2 for c in cores))
+        st = cores[0].state
+        pooled = sorted(st.presigs)
+        first = st.presigs[pooled[0]]
+
+        sig_req = await cores[2].request_sign(key_id, b"pay 1 BTC to bob", "keccak256", None)
+        sid = sig_req["signature_id"]
+        await _wait(lambda: (cores[1].signature(sid) or {}).get("status") == "done")
+        sig = cores[1].signature(sid)
+        request = st.requests[bytes.fromhex(sid)]
+        assert request.presig == pooled[0]  # the oldest ready one, taken by this request
+        assert request.signers == first.signers
+        digest = message_digest(b"pay 1 BTC to bob", "keccak256")
+        pub = bytes.fromhex(cores[0].key(key_id)["public_key"])
+        vk = VerifyingKey.from_string(pub, curve=SECP256k1)
+        assert vk.verify_digest(bytes.fromhex(sig["r"] + sig["s"]), digest)
+        # each signer's copy is gone, its use and signature share recorded
+        vid = vault_id(pooled[0])
+        signers = [cores[j - 1] for j in first.signers]  # party j = j-th sorted validator
+        assert {c.identity.public_bytes() for c in signers} == {
+            st.keys[key_id].parties[j - 1] for j in first.signers
+        }
+        for c in signers:
+            assert c.vault.used_by(vid) == bytes.fromhex(sid)
+            assert vid not in set(c.vault.presignature_ids(key_id))
+            with pytest.raises(PresignatureUsed):
+                c.vault.take_presignature(key_id, vid, b"another request")
+        # and the pool is topped up again
+        await _wait(lambda: all(c.key(key_id)["presignatures"] == 2 for c in cores))
+        assert pooled[0] not in cores[3].state.presigs
         nursery.cancel_scope.cancel()

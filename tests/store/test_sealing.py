@@ -117,3 +117,24 @@ def test_take_in_a_caller_batch_that_never_commits_keeps_the_presignature() -> N
         with pytest.raises(PresignatureUsed):  # the batch already holds the use
             vault.take_presignature(KEY, pid, b"t", batch=b)
     assert vault.used_by(pid) == b"s"
+
+
+def test_the_signature_share_is_written_with_the_use_of_its_presignature() -> None:
+    store = MemoryStore()
+    vault = Vault(store, Sealer.open(store, b"pw", log2_n=FAST))
+    pid, session = b"\x02" * 32, b"\x05" * 32
+    vault.put_presignature(KEY, pid, b"p")
+    writes: list[dict[bytes, bytes | None]] = []
+    real_write = store.write
+    store.write = lambda ops: (writes.append(dict(ops)), real_write(ops))[1]  # type: ignore[method-assign]
+    with store.batch() as b:
+        vault.take_presignature(KEY, pid, session, batch=b)
+        vault.put_signature_share(b, session, b"sigma_i")
+    assert len(writes) == 1 and set(writes[0]) == {
+        layout.presignature(KEY, pid),
+        layout.presignature_used(pid),
+        layout.signature_share(session),
+    }
+    assert b"sigma_i" not in writes[0][layout.signature_share(session)]  # sealed at rest
+    assert vault.signature_share(session) == b"sigma_i"
+    assert vault.signature_share(b"\x06" * 32) is None

@@ -6,6 +6,13 @@ the state remembers which (`take_changes`), so the chain store writes just those
 block's batch. The state digest is SHA-256 over every (storage key, record) pair in key
 order, so two nodes with the same digest hold byte-identical state.
 
+Pooled presignatures (`PresigRecord`) are ledger state too, so that every signer of a
+sign request picks the same one: a presign request creates `count` pending records with
+one signer set; each becomes ready once every signer voted the same nonce point R
+(`PresignReady`), is taken by the first eligible sign request (deleted in that same
+block, so no two requests ever share one), and disappears when its key is refreshed,
+when its signers disagree, or when its presign session is blamed.
+
 Membership changes are votes: a join or leave takes effect once 2f+1 of the current set
 voted for it (a validator's own leave needs only itself), and it is *scheduled*: it
 applies from sequence c + 1 where c is the first checkpoint at least one watermark window
@@ -17,12 +24,15 @@ executed the deciding block, and no window ever spans two validator sets
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tssnode.crypto.derivation import derive
 from tssnode.crypto.encoding import Wire, decode_any, dumps, wire
 from tssnode.crypto.identity import verify_signature
 from tssnode.crypto.params import TIERS
+from tssnode.crypto.signature import InvalidSignature, Signature, recover, verify_low_s
 from tssnode.ledger.errors import InvalidTransaction
 from tssnode.ledger.evidence import check_evidence
 from tssnode.ledger.genesis import Genesis, Validator
@@ -32,6 +42,7 @@ from tssnode.ledger.transactions import (
     KeygenResult,
     Misbehaviour,
     Payload,
+    PresignReady,
     PresignRequest,
     RefreshRequest,
     RefreshResult,
@@ -43,12 +54,17 @@ from tssnode.ledger.transactions import (
     possession_bytes,
 )
 from tssnode.protocol.base import Blame
+from tssnode.protocol.hashing import HASHES, message_digest
 from tssnode.protocol.material import KeyPublic
 from tssnode.store import layout
 
-T_HEADER, T_VALIDATORS, T_KEYS, T_REQUESTS, T_VOTES, T_RECENT, T_MISBEHAVIOUR = range(7)
+T_HEADER, T_VALIDATORS, T_KEYS, T_REQUESTS, T_VOTES, T_RECENT, T_MISBEHAVIOUR, T_PRESIGS = range(8)
 MEMBERSHIP = b"membership"
 MAX_PRESIGN_COUNT = 100
+#: pending + ready pooled presignatures one key may have
+MAX_POOL = 100
+#: longest message a sign request carries itself (longer ones are signed by digest)
+MAX_SIGN_MESSAGE = 64 * 1024
 
 
 def max_faulty(n: int) -> int:
@@ -101,6 +117,26 @@ class RequestRecord(Wire):
     status: str  # "pending" | "done" | "failed"
     result: bytes  # the accepted result (KeyPublic or Signature encoding)
     blames: tuple[Blame, ...]
+    presig: bytes = b""  # a sign request's pooled presignature (its `presig_id`), if any
+
+
+def presig_id(request: bytes, index: int) -> bytes:
+    """The id of pooled presignature `index` of presign request `request`."""
+    return request + layout.u32(index)
+
+
+@wire("tssnode.ledger.state.presig/1")
+@dataclass(frozen=True)
+class PresigRecord(Wire):
+    """A pooled presignature: made by `signers` (party ids) for `key_id` at `epoch`;
+    ready once every signer voted the same R (`voters` holds who did)."""
+
+    key_id: str
+    epoch: int
+    signers: tuple[int, ...]
+    R: bytes
+    voters: tuple[bytes, ...]
+    ready: bool
 
 
 @wire("tssnode.ledger.state.vote/1")
@@ -135,6 +171,7 @@ class LedgerState:
     votes: dict[bytes, VoteRecord] = field(default_factory=dict)
     recent: dict[bytes, int] = field(default_factory=dict)
     misbehaviour: dict[bytes, MisbehaviourRecord] = field(default_factory=dict)
+    presigs: dict[bytes, PresigRecord] = field(default_factory=dict)
     _encoded: dict[bytes, bytes] = field(default_factory=dict, repr=False)
     _dirty: set[bytes] = field(default_factory=set, repr=False)
 
@@ -166,6 +203,8 @@ class LedgerState:
                 st.recent[ident] = layout.read_u64(raw)
             elif table == T_MISBEHAVIOUR:
                 st.misbehaviour[ident] = MisbehaviourRecord.from_bytes(raw)
+            elif table == T_PRESIGS:
+                st.presigs[ident] = PresigRecord.from_bytes(raw)
         st._encoded = dict(entries)
         return st
 
@@ -183,6 +222,7 @@ class LedgerState:
         self._dirty.update(layout.state(T_VOTES, k) for k in self.votes)
         self._dirty.update(layout.state(T_RECENT, k) for k in self.recent)
         self._dirty.update(layout.state(T_MISBEHAVIOUR, k) for k in self.misbehaviour)
+        self._dirty.update(layout.state(T_PRESIGS, k) for k in self.presigs)
 
     def _lookup(self, key: bytes) -> bytes | None:
         table, ident = key[1], key[2:]
@@ -200,6 +240,8 @@ class LedgerState:
         elif table == T_RECENT:
             expiry = self.recent.get(ident)
             return None if expiry is None else layout.u64(expiry)
+        elif table == T_PRESIGS:
+            value = self.presigs.get(ident)
         else:
             value = self.misbehaviour.get(ident)
         return None if value is None else bytes(value.to_bytes())
@@ -326,6 +368,8 @@ class LedgerState:
             self._refresh_request(tx, p, height, apply)
         elif isinstance(p, PresignRequest | SignRequest):
             self._signing_request(tx, p, height, apply)
+        elif isinstance(p, PresignReady):
+            self._presign_ready(tx, p, apply)
         elif isinstance(p, BlameReport):
             self._blame(tx, p, apply)
         else:
@@ -423,10 +467,14 @@ class LedgerState:
         key_id: str,
         parties: tuple[bytes, ...],
         signers: tuple[int, ...],
+        *,
+        status: str = "pending",
+        presig: bytes = b"",
     ) -> None:
         self.requests[tx.hash] = RequestRecord(
-            kind, tx.sender, height, tx.payload, key_id, parties, signers, "pending", b"", ()
-        )
+            kind, tx.sender, height, tx.payload, key_id, parties, signers, status, b"", (),
+            presig,
+        )  # fmt: skip
         self._set(T_REQUESTS, tx.hash)
 
     def _active_key(self, key_id: str) -> KeyRecord:
@@ -468,22 +516,93 @@ class LedgerState:
         if isinstance(p, PresignRequest):
             if not 1 <= p.count <= MAX_PRESIGN_COUNT:
                 raise InvalidTransaction(f"count must be in [1, {MAX_PRESIGN_COUNT}]")
-        else:
-            if len(p.digest) != 32:
-                raise InvalidTransaction("a digest to sign is 32 bytes")
-            if len(p.path) > 16 or any(not 0 <= i < 2**31 for i in p.path):
-                raise InvalidTransaction("a derivation path has ≤ 16 non-hardened indices")
-        exclude = p.exclude if isinstance(p, SignRequest) else ()
-        signers = self.choose_signers(rec, tx.hash, exclude)
+            if self.pool_size(p.key_id) + p.count > MAX_POOL:
+                raise InvalidTransaction(f"a key's presignature pool holds at most {MAX_POOL}")
+            signers = self.choose_signers(rec, tx.hash)
+            if apply:  # the request itself is done; its presignatures are tracked one by one
+                self._new_request(tx, "presign", height, p.key_id, rec.parties, signers,
+                                  status="done")  # fmt: skip
+                for index in range(p.count):
+                    pid = presig_id(tx.hash, index)
+                    self.presigs[pid] = PresigRecord(
+                        p.key_id, rec.key.epoch, signers, b"", (), False
+                    )
+                    self._set(T_PRESIGS, pid)
+            return
+        if len(p.digest) != 32:
+            raise InvalidTransaction("a digest to sign is 32 bytes")
+        if len(p.path) > 16 or any(not 0 <= i < 2**31 for i in p.path):
+            raise InvalidTransaction("a derivation path has ≤ 16 non-hardened indices")
+        if p.hash_name:
+            if p.hash_name not in HASHES:
+                raise InvalidTransaction(f"unknown hash {p.hash_name!r}")
+            if len(p.message) > MAX_SIGN_MESSAGE:
+                raise InvalidTransaction(f"a message in a sign request is ≤ {MAX_SIGN_MESSAGE} B")
+            if message_digest(p.message, p.hash_name) != p.digest:
+                raise InvalidTransaction("the digest is not the hash of the message")
+        elif p.message:
+            raise InvalidTransaction("a message needs its hash name")
+        pooled = self.pooled_for(rec, p) if p.hash_name and not p.path else None
+        signers = pooled[1].signers if pooled else self.choose_signers(rec, tx.hash, p.exclude)
         if apply:
-            kind = "presign" if isinstance(p, PresignRequest) else "sign"
-            self._new_request(tx, kind, height, p.key_id, rec.parties, signers)
-            if kind == "presign":
-                r = self.requests[tx.hash]
-                self.requests[tx.hash] = RequestRecord(
-                    r.kind, r.sender, r.height, r.payload, r.key_id, r.parties, r.signers,
-                    "done", b"", (),
-                )  # fmt: skip
+            chosen = b""
+            if pooled is not None:
+                chosen = pooled[0]
+                del self.presigs[chosen]  # taken: no other request can have it
+                self._set(T_PRESIGS, chosen)
+            self._new_request(tx, "sign", height, p.key_id, rec.parties, signers, presig=chosen)
+
+    # -- the presignature pool ----------------------------------------------------------------
+
+    def pool_size(self, key_id: str, *, ready_only: bool = False) -> int:
+        """Pooled presignatures of the key at its current epoch (pending and ready)."""
+        epoch = self.keys[key_id].key.epoch if key_id in self.keys else -1
+        return sum(
+            1
+            for r in self.presigs.values()
+            if r.key_id == key_id and r.epoch == epoch and (r.ready or not ready_only)
+        )
+
+    def pooled_for(self, rec: KeyRecord, p: SignRequest) -> tuple[bytes, PresigRecord] | None:
+        """The ready presignature a sign request takes: the oldest (lowest id) of the
+        key's current epoch whose signers are all validators and none excluded."""
+        for pid in sorted(self.presigs):
+            r = self.presigs[pid]
+            if not r.ready or r.key_id != rec.key_id or r.epoch != rec.key.epoch:
+                continue
+            keys = [rec.parties[j - 1] for j in r.signers]
+            if all(k in self.validators and k not in p.exclude for k in keys):
+                return pid, r
+        return None
+
+    def _presign_ready(self, tx: SignedTx, p: PresignReady, apply: bool) -> None:
+        pid = presig_id(p.request, p.index)
+        rec = self.presigs.get(pid)
+        if rec is None:
+            raise InvalidTransaction("no such pooled presignature (used, dropped or unknown)")
+        if rec.ready:
+            raise InvalidTransaction("the presignature is already ready")
+        parties = self.keys[rec.key_id].parties
+        if tx.sender not in [parties[j - 1] for j in rec.signers]:
+            raise InvalidTransaction("the sender is not a signer of this presignature")
+        if tx.sender in rec.voters:
+            raise InvalidTransaction("this signer already reported the presignature")
+        if len(p.R) != 33:
+            raise InvalidTransaction("R is a compressed point (33 bytes)")
+        if not apply:
+            return
+        self._set(T_PRESIGS, pid)
+        if rec.voters and p.R != rec.R:  # signers disagree: nobody may use it
+            del self.presigs[pid]
+            return
+        voters = tuple(sorted((*rec.voters, tx.sender)))
+        ready = len(voters) == len(rec.signers)
+        self.presigs[pid] = PresigRecord(rec.key_id, rec.epoch, rec.signers, p.R, voters, ready)
+
+    def _drop_presigs(self, keep: Callable[[bytes, PresigRecord], bool]) -> None:
+        for pid in [pid for pid, r in self.presigs.items() if not keep(pid, r)]:
+            del self.presigs[pid]
+            self._set(T_PRESIGS, pid)
 
     def _pending(self, request: bytes, kind: str) -> RequestRecord:
         req = self.requests.get(request)
@@ -536,6 +655,7 @@ class LedgerState:
                 raise InvalidTransaction("the refreshed key does not continue the old one")
             value = k.to_bytes()
         else:
+            self._check_signature(req, p.signature)
             value = p.signature.to_bytes()
         vid = _vote_id(p.request, value)
         vote = self.votes.get(vid, VoteRecord(p.request, value, ()))
@@ -544,7 +664,9 @@ class LedgerState:
         if not apply:
             return
         vote = VoteRecord(p.request, value, tuple(sorted((*vote.voters, tx.sender))))
-        if len(vote.voters) < result_quorum(len(voters)):
+        # a signature that verifies needs no agreement: the first one settles the request
+        need = 1 if isinstance(p, SignResult) else result_quorum(len(voters))
+        if len(vote.voters) < need:
             self.votes[vid] = vote
             self._set(T_VOTES, vid)
             return
@@ -558,11 +680,26 @@ class LedgerState:
             created = height if isinstance(p, KeygenResult) else self.keys[key_id].created
             self.keys[key_id] = KeyRecord(key_id, p.key, req.parties, created, b"")
             self._set(T_KEYS, layout.key_id_bytes(key_id))
+            # presignatures of the old shares are of no use after a refresh
+            self._drop_presigs(lambda _pid, r: r.key_id != key_id)
         self.requests[p.request] = RequestRecord(
             req.kind, req.sender, req.height, req.payload, key_id, req.parties, req.signers,
-            "done", value, req.blames,
+            "done", value, req.blames, req.presig,
         )  # fmt: skip
         self._set(T_REQUESTS, p.request)
+
+    def _check_signature(self, req: RequestRecord, sig: Signature) -> None:
+        """A sign result must verify (low s, and v recovering the key) for the request's
+        digest under the key, derived along the request's path."""
+        sr = SignRequest.from_bytes(req.payload)
+        key = self.keys[req.key_id].key
+        public = derive(key.public_key, key.chain_code, sr.path).public_key
+        try:
+            verify_low_s(public, sr.digest, sig.r, sig.s)
+            if recover(sr.digest, sig) != public:
+                raise InvalidSignature("the recovery id does not recover the key")
+        except InvalidSignature as exc:
+            raise InvalidTransaction(f"the signature does not verify: {exc}") from None
 
     def _blame(self, tx: SignedTx, p: BlameReport, apply: bool) -> None:
         req = self.requests.get(p.request)
@@ -584,9 +721,11 @@ class LedgerState:
             status = "failed" if req.kind != "presign" else req.status
             self.requests[p.request] = RequestRecord(
                 req.kind, req.sender, req.height, req.payload, req.key_id, req.parties,
-                req.signers, status, req.result, (*req.blames, p.blame),
+                req.signers, status, req.result, (*req.blames, p.blame), req.presig,
             )  # fmt: skip
             self._set(T_REQUESTS, p.request)
+            if req.kind == "presign":  # its unfinished presignatures will never be ready
+                self._drop_presigs(lambda pid, r: r.ready or pid[:32] != p.request)
             if req.kind == "refresh":
                 rec = self.keys[req.key_id]
                 self.keys[req.key_id] = KeyRecord(

@@ -7,10 +7,12 @@ which the transaction may be included (replay protection without an unbounded in
 and `nonce` makes two otherwise equal requests distinct. The transaction hash is SHA-256
 of the envelope's encoding.
 
-Results are votes: each party of a session submits what it computed, and the ledger
-accepts a result once enough parties submitted the same bytes (`state.result_quorum`), so
-no single party can record a false key or signature. The ledger never does protocol
-maths: it checks shapes, membership and agreement.
+Key results are votes: each party of a session submits what it computed, and the ledger
+accepts a key once enough parties submitted the same bytes (`state.result_quorum`), so no
+single party can record a false key. A signature needs no vote: the ledger verifies it
+against the request's digest and (derived) key, and the first signer's valid signature
+settles the request. Beyond that the ledger does no protocol maths: it checks shapes,
+membership and agreement.
 """
 
 from __future__ import annotations
@@ -84,8 +86,22 @@ class RefreshResult(Wire):
 @wire("tssnode.tx.presign-request/1")
 @dataclass(frozen=True)
 class PresignRequest(Wire):
+    """Fill the key's presignature pool with `count` presignatures (root key, not bound
+    to any digest); the ledger chooses one signer set for all of them."""
+
     key_id: str
     count: int
+
+
+@wire("tssnode.tx.presign-ready/1")
+@dataclass(frozen=True)
+class PresignReady(Wire):
+    """A signer holds pooled presignature `index` of presign request `request`, whose
+    nonce point is `R` (compressed). It is usable once every signer said so, alike."""
+
+    request: bytes
+    index: int
+    R: bytes
 
 
 @wire("tssnode.tx.sign-request/1")
@@ -93,12 +109,20 @@ class PresignRequest(Wire):
 class SignRequest(Wire):
     """Sign `digest` (32 bytes) with the key, derived along the non-hardened `path`.
     `exclude` lists validators the requester saw offline (or that failed the last try):
-    the signers are chosen among the others when enough remain."""
+    the signers are chosen among the others when enough remain.
+
+    With `hash_name` set, `message` is the message itself and every signer hashes it
+    again: only such a request (root key) may use a pooled presignature, because a
+    presignature made before the message is known must never sign a digest chosen by
+    someone else (PROTOCOL.md, CVE-2025-66017). Without it, the signers presign for this
+    digest alone."""
 
     key_id: str
     digest: bytes
     path: tuple[int, ...]
     exclude: tuple[bytes, ...] = ()
+    message: bytes = b""
+    hash_name: str = ""
 
 
 @wire("tssnode.tx.sign-result/1")
@@ -133,6 +157,7 @@ Payload = (
     | RefreshRequest
     | RefreshResult
     | PresignRequest
+    | PresignReady
     | SignRequest
     | SignResult
     | BlameReport
@@ -146,6 +171,7 @@ PAYLOAD_TYPES = (
     RefreshRequest,
     RefreshResult,
     PresignRequest,
+    PresignReady,
     SignRequest,
     SignResult,
     BlameReport,

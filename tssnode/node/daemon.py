@@ -168,6 +168,8 @@ class Node:
                     offline=self._offline_validators,
                     btc_network=cfg.keys.btc_network,
                     default_tier=cfg.keys.tier,
+                    presign_pool=cfg.keys.presign_pool,
+                    forget_session=self.net.forget_session,
                 )
                 self.core = core
                 nursery.start_soon(self._route, link, core)

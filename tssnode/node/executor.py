@@ -8,13 +8,20 @@ has to tell anyone anything. It submits what it computed back to the ledger as a
 vote (the ledger accepts a result once enough parties agree) or, when a session aborts,
 the blame with its evidence.
 
-    keygen request  → keygen, then aux-info          → KeygenResult(KeyPublic)
-    refresh request → aux-info + refresh               → RefreshResult(KeyPublic)
-    sign request    → presign bound to the digest, sign → SignResult(Signature)
+    keygen request  → keygen, then aux-info             → KeygenResult(KeyPublic)
+    refresh request → aux-info + refresh                  → RefreshResult(KeyPublic)
+    presign request → `count` presigns into the vault     → PresignReady(R) each
+    sign request    → sign with the pooled presignature the ledger assigned, or
+                      presign bound to the digest, sign   → SignResult(Signature)
+
+A pooled presignature is taken out of the vault in the same write that records the
+signature share computed from it (`Vault.take_presignature` + `put_signature_share`),
+before the share is sent: a crash can lose a presignature, never use one twice.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -27,12 +34,14 @@ from tssnode.crypto.identity import IdentityKey
 from tssnode.crypto.params import Parameters, tier
 from tssnode.ledger.blocks import Block
 from tssnode.ledger.errors import InvalidTransaction
-from tssnode.ledger.state import KeyRecord, LedgerState
+from tssnode.ledger.state import KeyRecord, LedgerState, presig_id
 from tssnode.ledger.transactions import (
     BlameReport,
     KeygenRequest,
     KeygenResult,
     Payload,
+    PresignReady,
+    PresignRequest,
     RefreshRequest,
     RefreshResult,
     SignedTx,
@@ -44,7 +53,7 @@ from tssnode.node.primes import PrimeReserve
 from tssnode.node.sessions import SessionResult, SessionTimeout
 from tssnode.protocol import aux, keygen, presign, sign
 from tssnode.protocol.base import Blame, ProtocolAbort, Round, SessionConfig, make_ssid
-from tssnode.protocol.material import KeyShare, Presignature
+from tssnode.protocol.material import KeyShare, Presignature, SignatureShare
 from tssnode.store.vault import Vault
 
 if TYPE_CHECKING:
@@ -147,12 +156,15 @@ class Executor:
         if isinstance(p, RefreshRequest):
             rec = state.keys[p.key_id]
             return lambda: self._refresh(tx.hash, rec, nonce)
-        if isinstance(p, SignRequest):
+        if isinstance(p, PresignRequest | SignRequest):
             signers = req.signers
-            me = req.parties.index(self.me) + 1
-            if me not in signers:
+            if req.parties.index(self.me) + 1 not in signers:
                 return None
             rec = state.keys[p.key_id]
+            if isinstance(p, PresignRequest):
+                return lambda: self._presign(tx.hash, rec, p.count, signers, nonce)
+            if req.presig:
+                return lambda: self._sign_pooled(tx.hash, rec, p, req.presig, signers)
             return lambda: self._sign(tx.hash, rec, p, signers, nonce)
         return None
 
@@ -264,7 +276,10 @@ class Executor:
             first = presign.start(cfg, share, shift=d.shift, digest=p.digest)
             res = await self._run("presign", request, rec.key_id, cfg, first)
             presig: Presignature = res.result
-            digest = sign.resolve_digest(presig, raw_digest=p.digest)
+            if p.hash_name:  # the message is here: hash it ourselves
+                digest = sign.resolve_digest(presig, message=p.message, hash_name=p.hash_name)
+            else:
+                digest = sign.resolve_digest(presig, raw_digest=p.digest)
             cfg2 = self._config(
                 sign.session_id(presig, digest), rec.parties, signers, rec.key.threshold,
                 rec.key.params,
@@ -275,6 +290,56 @@ class Executor:
         except (ProtocolAbort, SessionTimeout):
             return
         self._vote(SignResult(request, res2.result.signature))
+        self.events.publish("signature.ready", signature_id=request.hex(), key_id=rec.key_id)
+
+    async def _presign(
+        self, request: bytes, rec: KeyRecord, count: int, signers: tuple[int, ...], nonce: bytes
+    ) -> None:
+        """Fill the pool: one presign session per presignature, one after the other (each
+        keeps both cores busy), each stored sealed and then reported ready."""
+        share = await self.share_of(rec)
+        for index in range(count):
+            ssid = presign.presign_ssid(share, signers, 0, None, nonce + index.to_bytes(4, "big"))
+            cfg = self._config(ssid, rec.parties, signers, rec.key.threshold, rec.key.params)
+            first = presign.start(cfg, share)
+            try:
+                res = await self._run("presign", request, rec.key_id, cfg, first)
+            except (ProtocolAbort, SessionTimeout):
+                return  # blamed: the ledger drops this request's unfinished presignatures
+            presig: Presignature = res.result
+            pid = presig_id(request, index)
+            self.vault.put_presignature(rec.key_id, vault_id(pid), presig.to_bytes())
+            self._vote(PresignReady(request, index, presig.R.to_bytes()))
+
+    async def _sign_pooled(
+        self,
+        request: bytes,
+        rec: KeyRecord,
+        p: SignRequest,
+        pid: bytes,
+        signers: tuple[int, ...],
+    ) -> None:
+        """Sign with the pooled presignature the ledger assigned to this request."""
+        share = await self.share_of(rec)
+        batch = self.vault.store.batch()
+        # the ledger hands each presignature to one request only, and the vault refuses a
+        # second use even if it did not: the use and the share go out in one write
+        raw = self.vault.take_presignature(rec.key_id, vault_id(pid), request, batch)
+        presig = Presignature.from_bytes(raw)
+        digest = sign.resolve_digest(presig, message=p.message, hash_name=p.hash_name)
+        cfg = self._config(
+            sign.session_id(presig, digest), rec.parties, signers, rec.key.threshold,
+            rec.key.params,
+        )  # fmt: skip
+        first = sign.start(cfg, share, presig, digest)
+        sigma = SignatureShare(first.sigma).to_bytes()
+        self.vault.put_signature_share(batch, cfg.ssid, sigma)
+        batch.commit()
+        try:
+            res = await self._run("sign", request, rec.key_id, cfg, first)
+        except (ProtocolAbort, SessionTimeout):
+            return
+        self._vote(SignResult(request, res.result.signature))
         self.events.publish("signature.ready", signature_id=request.hex(), key_id=rec.key_id)
 
     def _store_share(self, share: KeyShare) -> None:
@@ -292,3 +357,8 @@ class Executor:
                     return KeyShare.from_bytes(raw)
                 await self._stored.setdefault(rec.key_id, trio.Event()).wait()
         raise LookupError(f"this node holds no share of key {rec.key_id} at epoch {rec.key.epoch}")
+
+
+def vault_id(pid: bytes) -> bytes:
+    """The vault's 32-byte name of the ledger's pooled presignature `pid`."""
+    return hashlib.sha256(b"tssnode.presig-id/1" + pid).digest()

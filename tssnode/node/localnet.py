@@ -87,7 +87,9 @@ class NodeProc:
                 self.proc.wait(5)
 
 
-def make_cluster(root: Path, n: int, tier: str = "insecure-test") -> list[NodeProc]:
+def make_cluster(
+    root: Path, n: int, tier: str = "insecure-test", *, presign_pool: int = 0
+) -> list[NodeProc]:
     nodes: list[NodeProc] = []
     validators = []
     genesis_path = root / "genesis.toml"
@@ -103,7 +105,12 @@ def make_cluster(root: Path, n: int, tier: str = "insecure-test") -> list[NodePr
                     "net": {"listen": f"/ip4/127.0.0.1/tcp/{p2p}"},
                     "api": {"listen": f"127.0.0.1:{api}"},
                     "ledger": {"genesis": str(genesis_path)},
-                    "keys": {"tier": tier, "prime_reserve": 2, "btc_network": "regtest"},
+                    "keys": {
+                        "tier": tier,
+                        "prime_reserve": 2,
+                        "btc_network": "regtest",
+                        "presign_pool": presign_pool,
+                    },
                 }
             )
         )

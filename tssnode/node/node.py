@@ -37,7 +37,7 @@ from tssnode.crypto.identity import IdentityKey
 from tssnode.ledger.blocks import Block
 from tssnode.ledger.errors import InvalidTransaction
 from tssnode.ledger.service import ReplicaService
-from tssnode.ledger.state import KeyRecord, RequestRecord
+from tssnode.ledger.state import MAX_PRESIGN_COUNT, MAX_SIGN_MESSAGE, KeyRecord, RequestRecord
 from tssnode.ledger.transactions import (
     KeygenRequest,
     Payload,
@@ -132,6 +132,8 @@ class NodeCore:
         offline: Callable[[], set[bytes]] = set,
         btc_network: str = "mainnet",
         default_tier: str = "standard",
+        presign_pool: int = 0,
+        forget_session: Callable[[bytes], None] = lambda _ssid: None,
     ) -> None:
         self.identity = identity
         self.service = service
@@ -145,6 +147,12 @@ class NodeCore:
         self.retried: dict[bytes, bytes] = {}
         self.btc_network = btc_network
         self.default_tier = default_tier
+        #: ready + pending pooled presignatures to keep per key (0: no pool)
+        self.presign_pool = presign_pool
+        self.forget_session = forget_session
+        #: presign requests this node submitted to refill a pool, not yet committed
+        self._refilling: dict[str, tuple[bytes, int]] = {}  # key id → (tx, height)
+        self._block_seen = trio.Event()
         self.started = time.time()
         self.limiter = trio.CapacityLimiter(2)
         self.sessions: dict[bytes, Session] = {}
@@ -184,6 +192,41 @@ class NodeCore:
             txs=len(block.batch.txs),
         )
         self.executor.on_block(block, self.state)
+        self._block_seen.set()  # the pool keeper looks again (never submit inside a block)
+
+    async def _keep_pools(self) -> None:
+        while True:
+            await self._block_seen.wait()
+            self._block_seen = trio.Event()
+            self._refill_pools()
+
+    def _refill_pools(self) -> None:
+        """Keep every key's presignature pool at `presign_pool` (ready + being made).
+
+        The primary asks (one asker, so the pool is not overfilled by four), for keys with
+        no refresh under way; its own unconfirmed request counts until it commits.
+        """
+        if self.presign_pool <= 0 or not self.replica.is_primary:
+            return
+        st = self.state
+        for key_id, rec in st.keys.items():
+            ours = self._refilling.get(key_id)
+            if ours is not None:
+                tx, since = ours
+                if tx not in st.requests and st.height <= since + st.genesis.tx_lifetime:
+                    continue  # ours, not in a block yet (and not expired)
+                del self._refilling[key_id]
+            missing = self.presign_pool - st.pool_size(key_id)
+            if missing <= 0 or rec.refreshing:
+                continue
+            try:
+                tx = self.service.submit_payload(
+                    PresignRequest(key_id, min(missing, MAX_PRESIGN_COUNT))
+                )
+            except InvalidTransaction as exc:
+                log.info("presignature pool of %s not refilled: %s", key_id, exc)
+                continue
+            self._refilling[key_id] = (tx, st.height)
 
     async def open_session(self, cfg: SessionConfig, first: Round) -> SessionResult:
         transport = self.transport_for(cfg)
@@ -201,14 +244,14 @@ class NodeCore:
         try:
             result = await session.run()
         except BaseException:
-            self.sessions.pop(cfg.ssid, None)
+            self._end_session(cfg.ssid)
             raise
         if first.phase in ("presign", "sign") and self.nursery is not None:
             # keep answering a peer that starts the identification step, without holding
             # the result back (ours verified; the blame, if any, goes to the ledger)
             self.nursery.start_soon(self._linger, session, cfg.ssid)
         else:
-            self.sessions.pop(cfg.ssid, None)
+            self._end_session(cfg.ssid)
         return result
 
     async def _linger(self, session: Session, ssid: bytes) -> None:
@@ -219,13 +262,28 @@ class NodeCore:
         except SessionTimeout:
             pass
         finally:
-            self.sessions.pop(ssid, None)
+            self._end_session(ssid)
+
+    def _end_session(self, ssid: bytes) -> None:
+        """Forget a finished session; the network keeps its messages a while longer for
+        a peer that is still catching up on them."""
+        self.sessions.pop(ssid, None)
+        if self.nursery is not None:
+            self.nursery.start_soon(self._forget_later, ssid)
+        else:
+            self.forget_session(ssid)
+
+    async def _forget_later(self, ssid: bytes) -> None:
+        await trio.sleep(LINGER_SECONDS)
+        self.forget_session(ssid)
 
     async def run(self, *, task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """The executor and the background tasks of finished sessions."""
         async with trio.open_nursery() as nursery:
             self.nursery = nursery
             await nursery.start(self.executor.run)
+            if self.presign_pool > 0:
+                nursery.start_soon(self._keep_pools)
             task_status.started()
 
     def route(self, ssid: bytes, data: bytes) -> None:
@@ -286,7 +344,9 @@ class NodeCore:
     def _key(self, key_id: str) -> dict[str, Any]:
         rec = self.state.keys[key_id]
         view = key_view(rec, None, self.btc_network)
-        view["presignatures"] = self.vault.count_presignatures(key_id)
+        # the ledger's pool (what a sign request can take), not this node's own share of it
+        view["presignatures"] = self.state.pool_size(key_id, ready_only=True)
+        view["presignatures_pending"] = self.state.pool_size(key_id) - view["presignatures"]
         return view
 
     def key(self, key_id: str) -> dict[str, Any] | None:
@@ -491,7 +551,12 @@ class NodeCore:
             raise RequestRejected(400, str(exc)) from None
         digest = message_digest(message, hash_name)
         exclude = tuple(sorted(self.offline()))
-        tx = self._submit(SignRequest(key_id, digest, indices, exclude))
+        if len(message) <= MAX_SIGN_MESSAGE:
+            # the signers hash the message themselves, so a pooled presignature may sign it
+            request = SignRequest(key_id, digest, indices, exclude, message, hash_name)
+        else:
+            request = SignRequest(key_id, digest, indices, exclude)
+        tx = self._submit(request)
         if self.nursery is not None:
             self.nursery.start_soon(self._retry_until_signed, tx, SIGN_ATTEMPTS)
         return {"signature_id": tx.hex(), "tx": tx.hex(), "digest": digest.hex()}
@@ -511,7 +576,9 @@ class NodeCore:
             blamed = {req.parties[j - 1] for b in req.blames for j in b.culprits} if req else set()
             exclude = tuple(sorted(blamed | self.offline() | set(p.exclude)))
             try:
-                new = self.submit(SignRequest(p.key_id, p.digest, p.path, exclude))
+                new = self.submit(
+                    SignRequest(p.key_id, p.digest, p.path, exclude, p.message, p.hash_name)
+                )
             except InvalidTransaction as exc:
                 log.warning("sign retry refused: %s", exc)
                 return

@@ -145,6 +145,11 @@ class Round1(Round):
         super().__init__(cfg)
         self.st = st
 
+    @property
+    def sigma(self) -> int:
+        """σ_i, the signature share this round sends (the node records it first)."""
+        return self.st.sigma
+
     def finalize(self) -> Outcome:
         msg = self.cfg.sign(2, BROADCAST, SigmaMsg(self.st.sigma))
         return Outcome([msg], Output(self.cfg, self.st, msg))

@@ -18,10 +18,12 @@ is one range scan. Every key used anywhere is built by a function here.
 | `k`    | key id (16) ‖ epoch u32                  | sealed key share                        |
 | `r`    | key id (16) ‖ presignature id (32)       | sealed presignature                     |
 | `u`    | presignature id (32)                     | the session that used it                |
+| `g`    | sign session id (32)                     | sealed signature share sent in it       |
 
 Ledger-state tables (`s` ‖ table): 1 validators (by public key), 2 keys (by key id),
 3 requests (by tx hash), 4 pending votes (by vote id), 5 recent transactions (by hash),
-6 misbehaviour records, 0 the singleton header (height, digest, …).
+6 misbehaviour records, 7 pooled presignatures (by request hash ‖ index), 0 the singleton
+header (height, digest, …).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ EVIDENCE = b"e"
 KEY_SHARE = b"k"
 PRESIGNATURE = b"r"
 PRESIGNATURE_USED = b"u"
+SIGNATURE_SHARE = b"g"
 
 _U64 = struct.Struct(">Q")
 _U32 = struct.Struct(">I")
@@ -138,3 +141,7 @@ def presignatures_of(key_id: str) -> bytes:
 
 def presignature_used(presig_id: bytes) -> bytes:
     return PRESIGNATURE_USED + _fixed(presig_id, 32, "presignature id")
+
+
+def signature_share(session: bytes) -> bytes:
+    return SIGNATURE_SHARE + _fixed(session, 32, "session id")

@@ -77,7 +77,8 @@ class Vault:
         """Remove the presignature for use by `session` and return it.
 
         The delete and the `used` mark go into `batch` (committed here when not given), so
-        they are written together with whatever else the caller records for the session.
+        they are written together with whatever else the caller records for the session
+        (the node adds the signature share, `put_signature_share`).
         """
         used = layout.presignature_used(presig_id)
         b = self.store.batch() if batch is None else batch
@@ -97,3 +98,15 @@ class Vault:
         if batch is None:
             b.commit()
         return plaintext
+
+    # -- signature shares ---------------------------------------------------------------------
+
+    def put_signature_share(self, batch: Batch, session: bytes, share: bytes) -> None:
+        """Record (sealed) the signature share this node sends in sign session `session`;
+        written in the batch that takes the presignature."""
+        self.sealer.put(batch, layout.signature_share(session), share)
+
+    def signature_share(self, session: bytes) -> bytes | None:
+        key = layout.signature_share(session)
+        raw = self.store.get(key)
+        return None if raw is None else self.sealer.open_record(key, raw)
