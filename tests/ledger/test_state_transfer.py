@@ -131,3 +131,27 @@ def test_tampered_blocks_from_a_peer_are_refused() -> None:
     assert r.height == net.replica(ids[0]).height
     assert "another batch" in r.stats.last_drop or r.stats.dropped > 0
     assert_consistent([net.replica(i) for i in ids])
+
+
+def test_a_decided_join_takes_effect_on_an_idle_chain() -> None:
+    net = SimNetwork.make("idle-join", 4)
+    ids = sorted(net.ids)
+    commit_blocks(net, ids[0], 2, b"pre")
+    newcomer = IdentityKey.from_seed(hashlib.sha256(b"idle newcomer").digest())
+    node = net.join(newcomer, bootstrap=ids[:2])
+    payload = join_payload(newcomer, net.genesis.chain_id, "v4")
+    for i in ids[:3]:
+        net.submit(i, lambda r, p=payload: r.submit_payload(p, nonce=r.me[:8]))
+    # no other transaction: the primary orders empty blocks up to the activation
+    net.run(net.now + 60, stop=lambda: node.replica is not None and node.replica.is_validator)
+    obs = node.replica
+    assert obs is not None and obs.is_validator and len(obs.config()) == 5
+    activation = net.replica(ids[0]).chain.state.header.activation or obs.height + 1
+    assert obs.height == activation - 1
+    records = [obs.chain.record(h) for h in range(1, obs.height + 1)]
+    sizes = [len(r.block.batch.txs) for r in records if r is not None]
+    last_votes = max(h for h, n in enumerate(sizes, start=1) if n)
+    assert last_votes < obs.height and not any(sizes[last_votes:])  # empty blocks after
+    net.run(net.now + 10)
+    assert obs.height == activation - 1  # and no empty block after it: the chain is idle
+    assert_consistent([net.replica(i) for i in ids] + [obs])

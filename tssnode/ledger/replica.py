@@ -484,9 +484,9 @@ class Replica:
                 self.proposed.add(h)
                 if len(txs) >= self.opt.max_batch:
                     break
-            if not txs:
-                return
             seq = self.next_seq + 1
+            if not txs and not self._membership_pending(seq):
+                return
             batch = Batch(tuple(txs))
             signed = self._vote(
                 KIND_PRE_PREPARE,
@@ -501,6 +501,13 @@ class Replica:
             slot.batches[batch.digest] = batch
             self.out.broadcast(ProposeFrame(signed, batch).to_bytes())
             self._check_slot(seq)
+
+    def _membership_pending(self, seq: int) -> bool:
+        """True while a decided membership change waits for sequence `seq` or later to
+        activate: the primary then orders empty blocks, so a join or leave takes effect
+        on an idle chain too instead of waiting for unrelated traffic."""
+        activation = self.chain.state.header.activation
+        return bool(activation) and seq < activation
 
     # -- normal case --------------------------------------------------------------------------
 
