@@ -274,6 +274,32 @@ def test_refresh(genesis: Genesis, keys: list[IdentityKey], tx: Tx) -> None:
     assert st_.keys[key_id].key.epoch == 1 and st_.keys[key_id].refreshing == b""
 
 
+def test_refresh_to_another_party_set(genesis: Genesis, keys: list[IdentityKey], tx: Tx) -> None:
+    st_ = LedgerState.from_genesis(genesis)
+    key_id = keygen(st_, keys, tx)  # 1-of-4: t + 1 = 2 of the old parties must stay
+    stay = pks(keys[:1])
+    refused = {
+        "must stay": RefreshRequest(key_id, stay, 0),
+        "distinct": RefreshRequest(key_id, stay * 2),
+        "must be a validator": RefreshRequest(key_id, (*pks(keys[:2]), key(77).public_bytes())),
+        "threshold": RefreshRequest(key_id, pks(keys[:3]), 3),
+    }
+    for why, payload in refused.items():
+        assert why in run_block(st_, tx(keys[0], payload))[0][1]
+    three = pks(keys[1:])  # keys[0] leaves the key
+    r = tx(keys[1], RefreshRequest(key_id, three, 2))
+    assert run_block(st_, r) == ()
+    assert st_.requests[r.hash].parties == three
+    old = key_public(4, 1, seed=1, epoch=1)
+    assert "does not continue" in run_block(st_, tx(keys[1], RefreshResult(r.hash, old)))[0][1]
+    moved = key_public(3, 2, seed=1, epoch=1)
+    assert "not a party" in run_block(st_, tx(keys[0], RefreshResult(r.hash, moved)))[0][1]
+    for k in keys[1:]:
+        run_block(st_, tx(k, RefreshResult(r.hash, moved)))
+    rec = st_.keys[key_id]
+    assert rec.parties == three and rec.key.threshold == 2 and rec.key.epoch == 1
+
+
 def test_membership_votes_schedule_a_change_at_a_checkpoint_boundary(
     genesis: Genesis, keys: list[IdentityKey], tx: Tx
 ) -> None:

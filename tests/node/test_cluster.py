@@ -7,7 +7,7 @@ from ecdsa import SECP256k1, VerifyingKey
 from eth_keys import keys as eth_keys
 
 from tssnode.api.client import ApiError
-from tssnode.node.localnet import make_cluster, wait_for
+from tssnode.node.localnet import add_node, make_cluster, wait_for
 from tssnode.protocol.hashing import message_digest
 
 
@@ -182,3 +182,94 @@ def test_a_signer_killed_during_signing_the_signature_still_completes(cluster):
     finally:
         for c in clients:
             c.http.close()
+
+
+def test_a_fifth_node_joins_and_takes_part_in_a_refresh(cluster, tmp_path):
+    """A node that knows only a bootstrap peer learns the genesis, the validators and the
+    chain; voted in by three validators it becomes one (on an otherwise idle chain), a
+    refresh moves the key onto all five, and a signature then needs it."""
+    clients = [node.client() for node in cluster]
+    fifth = add_node(tmp_path, 5, bootstrap=cluster[0])
+    try:
+        n1, n2, _n3, _n4 = clients
+        wait_for(lambda: all(c.get("/status")["peers_connected"] == 3 for c in clients), "peers")
+        req = n1.post("/keygen", {"threshold": 1, "parties": None})
+        key = wait_for(
+            lambda: (
+                all(
+                    (_get(c, f"/keys/{req['key_id']}") or {}).get("status") == "active"
+                    for c in clients
+                )
+                and n2.get(f"/keys/{req['key_id']}")
+            ),
+            "key everywhere",
+            180,
+        )
+        key_id = key["key_id"]
+
+        fifth.start()
+        fifth.wait_api()
+        c5 = fifth.client()
+        clients.append(c5)
+        height = n1.get("/status")["height"]
+        wait_for(lambda: c5.get("/status")["height"] >= height, "the newcomer to catch up", 60)
+        assert (fifth.data_dir / "genesis.toml").exists()  # learnt from its bootstrap peer
+        assert c5.get("/status")["chain_id"] == n1.get("/status")["chain_id"]
+        assert len(c5.get("/validators")) == 4
+        assert c5.get(f"/keys/{key_id}")["public_key"] == key["public_key"]
+        join = c5.get("/join-request")
+        assert join["peer_id"] == fifth.peer_id and not join["is_validator"]
+
+        with pytest.raises(ApiError) as info:  # not a join request: 400, nothing submitted
+            n1.post("/validators/join", {"request": "00ff"})
+        assert info.value.status == 400
+        for c in clients[:3]:  # 2f + 1 of the four vote it in
+            c.post("/validators/join", {"request": join["request"]})
+        wait_for(
+            lambda: all(
+                fifth.peer_id in {v["peer_id"] for v in c.get("/validators")} for c in clients
+            ),
+            "five validators everywhere",
+            60,
+        )
+        assert c5.get("/join-request")["is_validator"]
+
+        parties = [v["peer_id"] for v in n1.get("/validators")]
+        n2.post(f"/keys/{key_id}/refresh", {"parties": parties, "threshold": 3})
+        moved = wait_for(
+            lambda: (
+                all(
+                    (k := c.get(f"/keys/{key_id}"))["epoch"] == 1 and len(k["parties"]) == 5
+                    for c in clients
+                )
+                and c5.get(f"/keys/{key_id}")
+            ),
+            "the key on five parties",
+            180,
+        )
+        assert moved["public_key"] == key["public_key"] and moved["threshold"] == 3
+        assert fifth.peer_id in moved["parties"]
+
+        # t = 3: any 4 of 5 sign; with node 1 down the newcomer must be one of them
+        cluster[0].kill()
+        out = n2.post("/sign", {"key_id": key_id, "message": "signed with the newcomer"})
+        sig = wait_for(
+            lambda: (
+                (s := _get(n2, f"/signatures/{out['signature_id']}"))
+                and s["status"] == "done"
+                and s
+            ),
+            "a signature with the newcomer",
+            240,
+        )
+        assert fifth.peer_id in sig["signers"] and cluster[0].peer_id not in sig["signers"]
+        digest = message_digest(b"signed with the newcomer", "sha256")
+        vk = VerifyingKey.from_string(bytes.fromhex(key["public_key"]), curve=SECP256k1)
+        assert vk.verify_digest(bytes.fromhex(sig["r"] + sig["s"]), digest)
+        signature = eth_keys.Signature(vrs=(sig["v"] - 27, int(sig["r"], 16), int(sig["s"], 16)))
+        recovered = signature.recover_public_key_from_msg_hash(digest)
+        assert recovered.to_compressed_bytes().hex() == key["public_key"]
+    finally:
+        for c in clients:
+            c.http.close()
+        fifth.stop()

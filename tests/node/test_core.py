@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -180,4 +181,51 @@ async def test_a_warm_pool_signs_with_a_presignature_used_once(tmp_path, keys):
         # and the pool is topped up again
         await _wait(lambda: all(c.key(key_id)["presignatures"] == 2 for c in cores))
         assert pooled[0] not in cores[3].state.presigs
+
+        # a refresh: new shares everywhere, the old ones deleted, the old pool dropped
+        # (its presignatures belong to the old shares) and a new one made
+        await cores[1].request_refresh(key_id)
+        await _wait(lambda: all(c.key(key_id)["epoch"] == 1 for c in cores))
+        await _wait(lambda: all(c.vault.share_epochs(key_id) == [1] for c in cores))
+        assert all(r.epoch == 1 for r in cores[0].state.presigs.values())
+        await _wait(lambda: all(c.key(key_id)["presignatures"] == 2 for c in cores))
+        again = await cores[0].request_sign(key_id, b"after the refresh", "sha256", None)
+        await _wait(
+            lambda: (cores[0].signature(again["signature_id"]) or {}).get("status") == "done"
+        )
+        done = cores[0].signature(again["signature_id"])
+        assert vk.verify_digest(
+            bytes.fromhex(done["r"] + done["s"]), message_digest(b"after the refresh", "sha256")
+        )
         nursery.cancel_scope.cancel()
+
+
+async def test_pruning_keeps_a_share_whose_refresh_is_not_accepted_yet(tmp_path, keys):
+    """Shares are deleted once the ledger moved past them, never before: a node reshared
+    into a key stores its new share before the ledger has the result."""
+    from types import SimpleNamespace
+
+    from tssnode.node.executor import Executor
+
+    store = LevelStore(tmp_path / "v")
+    vault = Vault(store, Sealer.open(store, b"pw", log2_n=10))
+    me, other = keys[0], keys[1].public_bytes()
+    executor = Executor(
+        identity=me, vault=vault, events=EventBus(), submit=lambda p: b"",
+        open_session=None, primes=None,  # type: ignore[arg-type]
+    )  # fmt: skip
+    key_id = "ab" * 16
+    for epoch in (0, 1):
+        vault.put_share(key_id, epoch, b"share %d" % epoch)
+
+    def ledger(epoch: int, parties: tuple[bytes, ...]) -> Any:
+        rec = SimpleNamespace(key=SimpleNamespace(epoch=epoch), parties=parties)
+        return SimpleNamespace(keys={key_id: rec})
+
+    executor.prune_shares(ledger(0, (other,)))  # the reshare's result is not in yet
+    assert vault.share_epochs(key_id) == [1]
+    executor.prune_shares(ledger(1, (other, me.public_bytes())))
+    assert vault.share_epochs(key_id) == [1]
+    executor.prune_shares(ledger(2, (other, me.public_bytes())))
+    assert vault.share_epochs(key_id) == []
+    store.close()

@@ -70,6 +70,15 @@ class PresignBody(_Body):
     count: int = Field(default=1, ge=1, le=100)
 
 
+class RefreshBody(_Body):
+    parties: list[str] | None = Field(default=None, max_length=256)
+    threshold: int | None = Field(default=None, ge=0, le=255)
+
+
+class JoinVoteBody(_Body):
+    request: str = Field(min_length=2, max_length=4096, pattern=HEX.pattern)
+
+
 class BearerAuth(BaseHTTPMiddleware):
     def __init__(self, app: Any, token: str) -> None:
         super().__init__(app)
@@ -88,12 +97,12 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-async def _json(request: Request, model: type[_Body]) -> Any:
+async def _json(request: Request, model: type[_Body], *, optional: bool = False) -> Any:
     raw = await request.body()
     if len(raw) > MAX_BODY:
         raise RequestRejected(413, "request body larger than 1 MiB")
     try:
-        data = json.loads(raw or b"null")
+        data = json.loads(raw or (b"{}" if optional else b"null"))
     except ValueError:
         raise RequestRejected(400, "request body is not JSON") from None
     if not isinstance(data, dict):
@@ -151,7 +160,16 @@ def build_app(node: NodeFacade, token: str) -> Starlette:
         return _found(node.key(request.path_params["key_id"]), "key id")
 
     async def refresh(request: Request) -> Response:
-        return JSONResponse(await node.request_refresh(request.path_params["key_id"]), 202)
+        body = await _json(request, RefreshBody, optional=True)
+        key_id = request.path_params["key_id"]
+        return JSONResponse(await node.request_refresh(key_id, body.parties, body.threshold), 202)
+
+    async def join_request(request: Request) -> Response:
+        return JSONResponse(node.join_request())
+
+    async def vote_join(request: Request) -> Response:
+        body = await _json(request, JoinVoteBody)
+        return JSONResponse(await node.vote_join(body.request), 202)
 
     async def derive(request: Request) -> Response:
         body = await _json(request, DeriveBody)
@@ -246,6 +264,8 @@ def build_app(node: NodeFacade, token: str) -> Starlette:
         Route("/openapi.json", openapi),
         Route("/status", guarded(status)),
         Route("/validators", guarded(validators)),
+        Route("/validators/join", guarded(vote_join), methods=["POST"]),
+        Route("/join-request", guarded(join_request)),
         Route("/peers", guarded(peers)),
         Route("/keygen", guarded(keygen), methods=["POST"]),
         Route("/keys", guarded(keys)),

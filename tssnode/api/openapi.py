@@ -48,12 +48,27 @@ def _query(name: str, kind: str = "string", required: bool = False) -> dict[str,
 
 @cache
 def openapi_document() -> dict[str, Any]:
-    from tssnode.api.app import DeriveBody, KeygenBody, PresignBody, SignBody
+    from tssnode.api.app import (
+        DeriveBody,
+        JoinVoteBody,
+        KeygenBody,
+        PresignBody,
+        RefreshBody,
+        SignBody,
+    )
 
     paths: dict[str, Any] = {
         "/health": {"get": _op("liveness (no token needed)")},
         "/status": {"get": _op("peer id, network, height, view, primary, peers, version")},
         "/validators": {"get": _op("the validator set from the ledger", many=True)},
+        "/validators/join": {
+            "post": _op(
+                "vote to add the validator whose join request this is",
+                body=JoinVoteBody.model_json_schema(),
+                ok=202,
+            )
+        },
+        "/join-request": {"get": _op("this node's request to become a validator")},
         "/peers": {"get": _op("connected peers with address, latency, last seen", many=True)},
         "/keygen": {
             "post": _op(
@@ -70,7 +85,12 @@ def openapi_document() -> dict[str, Any]:
             )
         },
         "/keys/{key_id}/refresh": {
-            "post": _op("request a key refresh", ok=202, params=[_path("key_id")])
+            "post": _op(
+                "request a key refresh (optional body: move the key to other validators)",
+                body=RefreshBody.model_json_schema(),
+                ok=202,
+                params=[_path("key_id")],
+            )
         },
         "/keys/{key_id}/derive": {
             "post": _op(

@@ -507,7 +507,7 @@ class Replica:
         activate: the primary then orders empty blocks, so a join or leave takes effect
         on an idle chain too instead of waiting for unrelated traffic."""
         activation = self.chain.state.header.activation
-        return bool(activation) and seq < activation
+        return bool(activation) and seq <= activation
 
     # -- normal case --------------------------------------------------------------------------
 

@@ -487,10 +487,21 @@ class LedgerState:
         rec = self._active_key(p.key_id)
         if rec.refreshing:
             raise InvalidTransaction("a refresh of this key is already pending")
-        if any(pk not in self.validators for pk in rec.parties):
-            raise InvalidTransaction("a refresh needs every party of the key to be a validator")
+        parties = p.parties or rec.parties
+        threshold = rec.key.threshold if p.threshold < 0 else p.threshold
+        if len(set(parties)) != len(parties):
+            raise InvalidTransaction("parties must be distinct")
+        if any(pk not in self.validators for pk in parties):
+            raise InvalidTransaction("every party of a refresh must be a validator")
+        if not 0 <= threshold < len(parties):
+            raise InvalidTransaction("threshold t must satisfy 0 ≤ t < n")
+        dealers = [pk for pk in rec.parties if pk in parties]
+        if len(dealers) < rec.key.threshold + 1:
+            raise InvalidTransaction(
+                f"at least t + 1 = {rec.key.threshold + 1} of the key's parties must stay"
+            )
         if apply:
-            self._new_request(tx, "refresh", height, p.key_id, rec.parties, ())
+            self._new_request(tx, "refresh", height, p.key_id, parties, ())
             self.keys[p.key_id] = KeyRecord(rec.key_id, rec.key, rec.parties, rec.created, tx.hash)
             self._set(T_KEYS, layout.key_id_bytes(p.key_id))
 
@@ -642,11 +653,12 @@ class LedgerState:
             value = k.to_bytes()
         elif isinstance(p, RefreshResult):
             old = self._active_key(req.key_id).key
+            rr = RefreshRequest.from_bytes(req.payload)
             k = p.key
             if (
                 k.public_key != old.public_key
-                or k.parties != old.parties
-                or k.threshold != old.threshold
+                or k.parties != tuple(range(1, len(req.parties) + 1))
+                or k.threshold != (old.threshold if rr.threshold < 0 else rr.threshold)
                 or k.params != old.params
                 or k.chain_code != old.chain_code
                 or k.epoch != old.epoch + 1

@@ -73,7 +73,13 @@ class KeygenResult(Wire):
 @wire("tssnode.tx.refresh-request/1")
 @dataclass(frozen=True)
 class RefreshRequest(Wire):
+    """Refresh the key's shares and aux info. With `parties` (validators, party id =
+    position + 1) the key moves to that set: the old parties that stay deal their shares
+    to everyone (resharing); `threshold` ≥ 0 changes t as well."""
+
     key_id: str
+    parties: tuple[bytes, ...] = ()
+    threshold: int = -1
 
 
 @wire("tssnode.tx.refresh-result/1")

@@ -18,11 +18,13 @@ from typing import TYPE_CHECKING, Any
 import trio
 from hypercorn.config import Config as HyperConfig
 from hypercorn.trio import serve
+from multiaddr import Multiaddr
 
 from tssnode.api.app import build_app
 from tssnode.config import NodeConfig
 from tssnode.crypto.identity import IdentityKey
-from tssnode.ledger.genesis import Genesis, load_genesis
+from tssnode.ledger.bootstrap import learn_genesis
+from tssnode.ledger.genesis import Genesis, genesis_toml, load_genesis
 from tssnode.ledger.replica import ReplicaOptions
 from tssnode.ledger.service import ReplicaService
 from tssnode.net import peerid
@@ -141,9 +143,12 @@ class Node:
         self.events = EventBus()
         self.net = NetNode.from_config(config)
         self.identity: IdentityKey = self.net.identity.key
-        self.genesis = genesis or load_genesis(config.genesis_path)
+        path = config.genesis_path
+        #: None until learnt from the bootstrap peers (a new node with no genesis file)
+        self.genesis: Genesis | None = genesis or (load_genesis(path) if path.exists() else None)
         self.token = ensure_token(config.data_dir)
         self.api_address: str | None = None
+        self.core: NodeCore | None = None
 
     async def run(self, *, task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         cfg = self.config
@@ -152,10 +157,12 @@ class Node:
             vault = open_vault(store, cfg)
             async with trio.open_nursery() as nursery:
                 await nursery.start(self.net.run)
-                self._learn_genesis_peers()
                 link = LedgerLink(self.net, self.identity.public_bytes())
                 link.bind(nursery)
-                service = ReplicaService(self.identity, self.genesis, store, link, ReplicaOptions())
+                nursery.start_soon(self._route, link)
+                genesis = self.genesis = self.genesis or await self._learn_genesis(link)
+                self._learn_genesis_peers(genesis)
+                service = ReplicaService(self.identity, genesis, store, link, ReplicaOptions())
                 primes = PrimeReserve((cfg.keys.prime_bits,), target=cfg.keys.prime_reserve)
                 core = NodeCore(
                     identity=self.identity,
@@ -172,7 +179,6 @@ class Node:
                     forget_session=self.net.forget_session,
                 )
                 self.core = core
-                nursery.start_soon(self._route, link, core)
                 await nursery.start(service.run)
                 service.replica.on_block.append(core.on_block)
                 await nursery.start(primes.run)
@@ -187,6 +193,7 @@ class Node:
 
     def _offline_validators(self) -> set[bytes]:
         """Validators (by key) whose peer is not connected and ready right now."""
+        assert self.core is not None
         ready = set(self.net.peers.ready())
         me = self.identity.public_bytes()
         return {
@@ -195,22 +202,37 @@ class Node:
             if v != me and peerid.from_public_key(v) not in ready
         }
 
-    def _learn_genesis_peers(self) -> None:
+    async def _learn_genesis(self, link: LedgerLink) -> Genesis:
+        """No genesis file: take the genesis a majority of the bootstrap peers agree on
+        (`ledger.bootstrap`), and keep it in the data directory for the next start."""
+        peers = [peerid.public_key(peerid.from_text(str(Multiaddr(a).value_for_protocol("p2p"))))
+                 for a in self.config.net.bootstrap]  # fmt: skip
+        if not peers:
+            raise SystemExit(
+                f"no genesis file at {self.config.genesis_path} and no bootstrap peer to ask"
+            )
+        log.info("no genesis file: asking %d bootstrap peer(s) for it", len(peers))
+        genesis = await learn_genesis(link, peers)
+        self.config.genesis_path.write_text(genesis_toml(genesis))
+        log.info("genesis of chain %s learnt and saved", genesis.chain_id.hex()[:16])
+        return genesis
+
+    def _learn_genesis_peers(self, genesis: Genesis) -> None:
         """Dial the validators the genesis lists (their address plus the peer id of their key)."""
         me = self.identity.public_bytes()
-        for v in self.genesis.validators:
+        for v in genesis.validators:
             if v.public_key != me and v.address:
                 self.net.peers.learn(peerid.from_public_key(v.public_key), [v.address], "genesis")
 
-    async def _route(self, link: LedgerLink, core: NodeCore) -> None:
+    async def _route(self, link: LedgerLink) -> None:
         async for delivery in self.net.inbox:
             env = delivery.envelope
             if env.session_id == LEDGER_SESSION:
                 link.deliver(peerid.public_key(env.sender), env.payload)
             elif env.session_id.startswith(LEGACY_PREFIX):
                 continue  # kept by the net layer's message store for /get-message
-            else:
-                core.route(env.session_id, env.payload)
+            elif self.core is not None:  # (none before the genesis is known)
+                self.core.route(env.session_id, env.payload)
 
     async def _forward_peer_events(self) -> None:
         async for event in self.net.peers.subscribe():
@@ -241,6 +263,11 @@ class NodeFacadeAdapter:
 
     def sessions(self) -> list[dict[str, Any]]:
         return self.core.sessions_view()
+
+    def join_request(self) -> dict[str, Any]:
+        addrs = self.node.net.addrs  # with /p2p/<peer id>; the ledger keeps the bare address
+        address = addrs[0].rsplit("/p2p/", 1)[0] if addrs else ""
+        return self.core.join_request(address)
 
     def session(self, session_id: str) -> dict[str, Any] | None:
         return next((s for s in self.core.sessions_view() if s["session_id"] == session_id), None)

@@ -126,17 +126,22 @@ class Executor:
         """Called synchronously by the replica right after it executes `block`: decide
         here, against the state as it is now, which sessions this node takes part in."""
         rejected = {i for i, _ in block.rejected}
+        refreshed = False
         for i, raw in enumerate(block.batch.txs):
             if i in rejected:
                 continue
             tx = SignedTx.from_bytes(raw)
-            job = self._job_for(block, state, tx, tx.decode_payload())
+            payload = tx.decode_payload()
+            refreshed |= isinstance(payload, RefreshResult)
+            job = self._job_for(block, state, tx, payload)
             if job is None:
                 continue
             try:
                 self._send.send_nowait(job)
             except trio.WouldBlock:
                 log.error("executor queue full: request %s not acted on", tx.hash.hex()[:16])
+        if refreshed:
+            self.prune_shares(state)
 
     async def run(self, *, task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
@@ -155,7 +160,7 @@ class Executor:
             return lambda: self._keygen(tx.hash, p, nonce)
         if isinstance(p, RefreshRequest):
             rec = state.keys[p.key_id]
-            return lambda: self._refresh(tx.hash, rec, nonce)
+            return lambda: self._refresh(tx.hash, rec, p, req.parties, nonce)
         if isinstance(p, PresignRequest | SignRequest):
             signers = req.signers
             if req.parties.index(self.me) + 1 not in signers:
@@ -244,15 +249,32 @@ class Executor:
         self._store_share(full)
         self._vote(KeygenResult(request, full.key))
 
-    async def _refresh(self, request: bytes, rec: KeyRecord, nonce: bytes) -> None:
-        share = await self.share_of(rec)
+    async def _refresh(
+        self,
+        request: bytes,
+        rec: KeyRecord,
+        p: RefreshRequest,
+        parties: tuple[bytes, ...],
+        nonce: bytes,
+    ) -> None:
+        """Refresh over the same parties, or reshare to `parties`: the old parties that
+        stay deal their shares, the others (new validators) start with none."""
         params = rec.key.params
-        members = rec.key.parties
-        ssid = make_ssid("aux", params, members, rec.key.threshold, nonce, rec.key)
-        cfg = self._config(ssid, rec.parties, members, rec.key.threshold, params)
+        members = tuple(range(1, len(parties) + 1))
+        threshold = rec.key.threshold if p.threshold < 0 else p.threshold
+        reshare = None
+        if parties != rec.parties or threshold != rec.key.threshold:
+            old_ids = {j: rec.parties.index(pk) + 1 for j, pk in zip(members, parties, strict=True)
+                       if pk in rec.parties}  # fmt: skip
+            reshare = aux.Reshare(rec.key, old_ids)
+            ssid = aux.session_id(params, members, threshold, nonce, reshare)
+        else:
+            ssid = aux.session_id(params, members, threshold, nonce, rec.key)
+        share = await self.share_of(rec) if self.me in rec.parties else None
+        cfg = self._config(ssid, parties, members, threshold, params)
         pair = await self.primes.take_pair(params.prime_bits)
         try:
-            first = aux.start(cfg, share, lambda: pair)
+            first = aux.start(cfg, share, lambda: pair, reshare=reshare)
             res = await self._run("aux", request, rec.key_id, cfg, first)
         except (ProtocolAbort, SessionTimeout):
             return
@@ -341,6 +363,21 @@ class Executor:
             return
         self._vote(SignResult(request, res.result.signature))
         self.events.publish("signature.ready", signature_id=request.hex(), key_id=rec.key_id)
+
+    def prune_shares(self, state: LedgerState) -> None:
+        """Delete shares the ledger no longer uses: older epochs of a refreshed key (a
+        refresh is only worth something if the old shares are gone) and every share of a
+        key this node was reshared out of."""
+        for key_id in self.vault.share_keys():
+            rec = state.keys.get(key_id)
+            if rec is None:
+                continue  # a key not in this node's ledger (yet): keep
+            current, mine = rec.key.epoch, self.me in rec.parties
+            for epoch in self.vault.share_epochs(key_id):
+                # a later epoch is a refresh whose result is not accepted yet: keep it
+                if epoch < current or (epoch == current and not mine):
+                    self.vault.delete_share(key_id, epoch)
+                    log.info("share of key %s at epoch %d deleted", key_id, epoch)
 
     def _store_share(self, share: KeyShare) -> None:
         self.vault.put_share(share.key.key_id, share.key.epoch, share.to_bytes())

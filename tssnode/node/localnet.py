@@ -37,6 +37,7 @@ class NodeProc:
     api_url: str
     validator_key: str
     peer_id: str
+    p2p: str = ""  # the listen multiaddr
     proc: subprocess.Popen[bytes] | None = None
     log: Path = field(default=Path())
 
@@ -125,11 +126,43 @@ def make_cluster(
                 f"http://127.0.0.1:{api}",
                 info["validator_key"],
                 info["peer_id"],
+                f"/ip4/127.0.0.1/tcp/{p2p}",
             )
         )
     genesis = make_genesis(validators, chain_name="tssnode-test", checkpoint_interval=4, window=8)
     genesis_path.write_text(genesis_toml(genesis))
     return nodes
+
+
+def add_node(root: Path, index: int, bootstrap: NodeProc, tier: str = "insecure-test") -> NodeProc:
+    """A node that is not in the genesis and knows only `bootstrap`: no genesis file, so it
+    learns the genesis from that peer and follows the chain until it is voted in."""
+    data_dir = root / f"node{index}"
+    info = init_data_dir(data_dir)
+    p2p, api = free_port(), free_port()
+    config = root / f"node{index}.toml"
+    config.write_text(
+        render(
+            {
+                "node": {"network_id": "tssnode-test", "data_dir": str(data_dir)},
+                "net": {
+                    "listen": f"/ip4/127.0.0.1/tcp/{p2p}",
+                    "bootstrap": [f"{bootstrap.p2p}/p2p/{bootstrap.peer_id}"],
+                },
+                "api": {"listen": f"127.0.0.1:{api}"},
+                "keys": {"tier": tier, "prime_reserve": 2, "btc_network": "regtest"},
+            }
+        )
+    )
+    return NodeProc(
+        index,
+        config,
+        data_dir,
+        f"http://127.0.0.1:{api}",
+        info["validator_key"],
+        info["peer_id"],
+        f"/ip4/127.0.0.1/tcp/{p2p}",
+    )
 
 
 def wait_for(fn: Callable[[], T], what: str, timeout: float = 120.0, every: float = 0.25) -> T:

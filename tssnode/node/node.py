@@ -5,9 +5,12 @@ Start-up order, each service ready before the next (`nursery.start`):
 
 1. the store (one LevelDB; a second opener gets `StoreLocked`) and the vault (sealed
    secrets; a wrong passphrase is `WrongPassphrase`);
-2. the net layer (identity, host, gossip, bootstrap dialling);
-3. the ledger replica over the net layer, with the validator set as the net layer's
-   admission allow-list;
+2. the net layer (identity, host, gossip, bootstrap dialling); admission is the config's
+   `[net] allowed_peers` (open when absent, so a new node can follow the chain before it
+   is voted in); what counts is checked above it: ledger votes only from validators,
+   protocol envelopes only from the session's parties, each signed by its sender;
+3. the genesis (the file, or learnt from the bootstrap peers), then the ledger replica
+   over the net layer;
 4. the executor (sessions for committed requests), the prime reserve, the message router;
 5. the HTTP API (hypercorn's trio worker) on the configured loopback address.
 
@@ -34,6 +37,7 @@ from tssnode.crypto.addresses import btc_p2wpkh, eth_address
 from tssnode.crypto.derivation import DerivationError, derive, parse_path
 from tssnode.crypto.encoding import decode_any, to_plain
 from tssnode.crypto.identity import IdentityKey
+from tssnode.errors import EncodingError
 from tssnode.ledger.blocks import Block
 from tssnode.ledger.errors import InvalidTransaction
 from tssnode.ledger.service import ReplicaService
@@ -45,6 +49,8 @@ from tssnode.ledger.transactions import (
     RefreshRequest,
     SignedTx,
     SignRequest,
+    ValidatorJoin,
+    join_payload,
 )
 from tssnode.net import peerid
 from tssnode.node.events import EventBus
@@ -497,16 +503,19 @@ class NodeCore:
         except InvalidTransaction as exc:
             raise RequestRejected(409, str(exc)) from None
 
-    async def request_keygen(self, threshold: int, parties: list[str] | None) -> dict[str, Any]:
+    def _validators_named(self, parties: list[str] | None) -> tuple[bytes, ...]:
+        """Validator keys for peer ids or key hex (None: every validator), in key order."""
         validators = tuple(self.replica.config())
         if parties is None:
-            chosen = validators
-        else:
-            by_name = {pid(v): v for v in validators} | {v.hex(): v for v in validators}
-            unknown = [p for p in parties if p not in by_name]
-            if unknown:
-                raise RequestRejected(422, f"not a validator: {unknown[0]}")
-            chosen = tuple(sorted({by_name[p] for p in parties}))
+            return validators
+        by_name = {pid(v): v for v in validators} | {v.hex(): v for v in validators}
+        unknown = [p for p in parties if p not in by_name]
+        if unknown:
+            raise RequestRejected(422, f"not a validator: {unknown[0]}")
+        return tuple(sorted({by_name[p] for p in parties}))
+
+    async def request_keygen(self, threshold: int, parties: list[str] | None) -> dict[str, Any]:
+        chosen = self._validators_named(parties)
         if not 0 <= threshold < len(chosen):
             raise RequestRejected(422, f"threshold must be in [0, {len(chosen) - 1}]")
         tx = self._submit(KeygenRequest(threshold, chosen, self.default_tier))
@@ -521,10 +530,39 @@ class NodeCore:
             raise RequestRejected(409, f"key {key_id} is {pending['status']}, not active")
         return rec  # type: ignore[no-any-return]
 
-    async def request_refresh(self, key_id: str) -> dict[str, Any]:
-        self._active(key_id)
-        tx = self._submit(RefreshRequest(key_id))
+    async def request_refresh(
+        self, key_id: str, parties: list[str] | None = None, threshold: int | None = None
+    ) -> dict[str, Any]:
+        """Refresh the key; with `parties` (peer ids) move it to those validators."""
+        rec = self._active(key_id)
+        chosen = () if parties is None else self._validators_named(parties)
+        if chosen == rec.parties:
+            chosen = ()
+        t = -1 if threshold is None else threshold
+        tx = self._submit(RefreshRequest(key_id, chosen, t))
         return {"key_id": key_id, "tx": tx.hex()}
+
+    # -- membership ---------------------------------------------------------------------------
+    def join_request(self, address: str = "") -> dict[str, Any]:
+        """This node's request to become a validator, for the validators to vote on
+        (`vote_join`): its key with a proof of possession, bound to this chain."""
+        payload = join_payload(self.identity, self.replica.chain_id, self.peer_name, address)
+        return {
+            "peer_id": pid(payload.public_key),
+            "validator_key": payload.public_key.hex(),
+            "address": address,
+            "is_validator": payload.public_key in self.replica.config(),
+            "request": payload.to_bytes().hex(),
+        }
+
+    async def vote_join(self, request_hex: str) -> dict[str, Any]:
+        """This validator's vote to add the node whose `join_request` this is."""
+        try:
+            payload = ValidatorJoin.from_bytes(bytes.fromhex(request_hex.removeprefix("0x")))
+        except (ValueError, EncodingError) as exc:
+            raise RequestRejected(400, f"not a join request: {exc}") from None
+        tx = self._submit(payload)
+        return {"tx": tx.hex(), "peer_id": pid(payload.public_key)}
 
     def derive(self, key_id: str, path: str) -> dict[str, Any]:
         rec = self._active(key_id)

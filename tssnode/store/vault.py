@@ -44,6 +44,11 @@ class Vault:
         last = self.store.last(layout.key_shares_of(key_id))
         return None if last is None else self.sealer.open_record(last[0], last[1])
 
+    def share_keys(self) -> list[str]:
+        """The key ids this vault holds a share of (any epoch)."""
+        ids = {k[1:17].hex() for k, _ in self.store.iterate(layout.KEY_SHARE)}
+        return sorted(ids)
+
     def share_epochs(self, key_id: str) -> list[int]:
         prefix = layout.key_shares_of(key_id)
         return [layout.read_u32(k, len(prefix)) for k, _ in self.store.iterate(prefix)]
