@@ -376,13 +376,15 @@ _BTC_NETWORKS = ("mainnet", "testnet", "signet", "regtest")
 @dataclass(frozen=True)
 class KeysConfig:
     """[keys]: the parameter tier of new keys, the safe-prime reserve, address network,
-    the presignature pool size per key."""
+    the presignature pool size per key, the protocol sessions' round timeout."""
 
     tier: str = "standard"
     prime_reserve: int = 4
     btc_network: str = "mainnet"
     #: presignatures kept ready per key (0: none; every sign request presigns for itself)
     presign_pool: int = 0
+    #: how long a session waits for a round's messages before it fails (and is retried)
+    round_timeout: float = 120.0
 
     @property
     def prime_bits(self) -> int:
@@ -395,6 +397,7 @@ class KeysConfig:
             prime_reserve=t.take("prime_reserve", integer(0, 64), cls.prime_reserve),
             btc_network=t.take("btc_network", one_of(_BTC_NETWORKS), cls.btc_network),
             presign_pool=t.take("presign_pool", integer(0, 100), cls.presign_pool),
+            round_timeout=t.take("round_timeout", seconds(1, 3600), cls.round_timeout),
         )
         t.finish()
         return section

@@ -12,8 +12,11 @@ from tssnode.protocol.hashing import message_digest
 
 
 @pytest.fixture
-def cluster(tmp_path):
-    nodes = make_cluster(tmp_path, 4)
+def cluster(tmp_path, request):
+    # a test may shorten the round timeout (how long a session waits for a silent party)
+    marker = request.node.get_closest_marker("round_timeout")
+    timeout = marker.args[0] if marker else 120.0
+    nodes = make_cluster(tmp_path, 4, round_timeout=timeout)
     try:
         for node in nodes:
             node.start()
@@ -273,3 +276,64 @@ def test_a_fifth_node_joins_and_takes_part_in_a_refresh(cluster, tmp_path):
         for c in clients:
             c.http.close()
         fifth.stop()
+
+
+@pytest.mark.round_timeout(6.0)
+def test_a_node_restarted_mid_keygen_fails_it_cleanly_and_it_is_retried(cluster):
+    """Node 3 is killed while the keygen runs and restarted: the other parties give up on
+    it after the round timeout and blame its silence, the request fails, and the node
+    that asked retries it once node 3 is back; the retry makes the key."""
+    clients = [node.client() for node in cluster]
+    try:
+        n1, n2, n3, _n4 = clients
+        wait_for(lambda: all(c.get("/status")["peers_connected"] == 3 for c in clients), "peers")
+        req = n1.post("/keygen", {"threshold": 1, "parties": None})
+        wait_for(
+            lambda: any(s["status"] == "running" for s in n3.get("/sessions")),
+            "node 3 in the keygen",
+            30,
+            every=0.02,
+        )
+        cluster[2].kill()
+        cluster[2].start()
+        cluster[2].wait_api()
+        # node 2 did not ask, so it shows the first request as it ended
+        first = wait_for(
+            lambda: (k := _get(n2, f"/keys/{req['key_id']}")) and k["status"] == "failed" and k,
+            "the first try to fail",
+            60,
+        )
+        assert "timeout" in first["error"]
+        index = next(
+            v["index"] for v in n2.get("/validators") if v["peer_id"] == cluster[2].peer_id
+        )
+        failed = [s for s in n2.get("/sessions") if s["status"] == "failed"]
+        assert failed and all(s["culprits"] == [str(index)] for s in failed)
+        key = wait_for(
+            lambda: (k := _get(n1, f"/keys/{req['key_id']}")) and k["status"] == "active" and k,
+            "the retried keygen",
+            120,
+        )
+        assert key["key_id"] != req["key_id"]  # the request id turned into the key's id
+        with cluster[2].client() as n3b:
+            wait_for(
+                lambda: (_get(n3b, f"/keys/{key['key_id']}") or {}).get("status") == "active",
+                "the restarted node to hold the key",
+                60,
+            )
+        out = n2.post("/sign", {"key_id": key["key_id"], "message": "after the retry"})
+        sig = wait_for(
+            lambda: (
+                (s := _get(n2, f"/signatures/{out['signature_id']}"))
+                and s["status"] == "done"
+                and s
+            ),
+            "a signature with the retried key",
+            120,
+        )
+        vk = VerifyingKey.from_string(bytes.fromhex(key["public_key"]), curve=SECP256k1)
+        digest = message_digest(b"after the retry", "sha256")
+        assert vk.verify_digest(bytes.fromhex(sig["r"] + sig["s"]), digest)
+    finally:
+        for c in clients:
+            c.http.close()

@@ -176,6 +176,7 @@ class Node:
                     btc_network=cfg.keys.btc_network,
                     default_tier=cfg.keys.tier,
                     presign_pool=cfg.keys.presign_pool,
+                    round_timeout=cfg.keys.round_timeout,
                     forget_session=self.net.forget_session,
                 )
                 self.core = core

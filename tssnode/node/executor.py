@@ -75,6 +75,9 @@ async def _guarded(job: Job) -> None:
         log.exception("request handling failed")
 
 
+#: The check of a blame for silence (no evidence: the request just fails and is retried).
+TIMEOUT_CHECK = "timeout: no message in time"
+
 #: Rounds of each phase, for progress (the identification step adds one).
 ROUNDS = {"keygen": 4, "aux": 4, "presign": 4, "sign": 2}
 
@@ -210,8 +213,8 @@ class Executor:
             info.culprits = [str(c) for c in exc.missing]
             # not evidence anyone can check, but it fails the request so it can be retried
             # without the silent parties
-            check = "timeout: no message in time"
-            self._report_blame(request, Blame(cfg.ssid, exc.round, tuple(exc.missing), check, ()))
+            blame = Blame(cfg.ssid, exc.round, tuple(exc.missing), TIMEOUT_CHECK, ())
+            self._report_blame(request, blame)
             raise
         info.status = "done"
         info.finished = trio.current_time()

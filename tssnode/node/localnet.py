@@ -89,7 +89,12 @@ class NodeProc:
 
 
 def make_cluster(
-    root: Path, n: int, tier: str = "insecure-test", *, presign_pool: int = 0
+    root: Path,
+    n: int,
+    tier: str = "insecure-test",
+    *,
+    presign_pool: int = 0,
+    round_timeout: float = 120.0,
 ) -> list[NodeProc]:
     nodes: list[NodeProc] = []
     validators = []
@@ -111,6 +116,7 @@ def make_cluster(
                         "prime_reserve": 2,
                         "btc_network": "regtest",
                         "presign_pool": presign_pool,
+                        "round_timeout": round_timeout,
                     },
                 }
             )

@@ -54,7 +54,7 @@ from tssnode.ledger.transactions import (
 )
 from tssnode.net import peerid
 from tssnode.node.events import EventBus
-from tssnode.node.executor import ROUNDS, Executor
+from tssnode.node.executor import ROUNDS, TIMEOUT_CHECK, Executor
 from tssnode.node.primes import PrimeReserve
 from tssnode.node.sessions import Session, SessionResult, SessionTimeout, SessionTransport
 from tssnode.protocol.base import ProtocolAbort, Round, SessionConfig
@@ -75,6 +75,10 @@ LINGER_SECONDS = 30.0
 #: A sign request not done by then is retried without the parties that failed it.
 SIGN_DEADLINE = 45.0
 SIGN_ATTEMPTS = 3
+#: A keygen or refresh that failed because a party went silent is asked again this often,
+#: once the party is back (or after RETRY_WAIT seconds).
+RETRY_ATTEMPTS = 3
+RETRY_WAIT = 300.0
 
 
 def key_view(rec: KeyRecord | None, req: RequestRecord | None, network: str) -> dict[str, Any]:
@@ -140,6 +144,7 @@ class NodeCore:
         default_tier: str = "standard",
         presign_pool: int = 0,
         forget_session: Callable[[bytes], None] = lambda _ssid: None,
+        round_timeout: float = 120.0,
     ) -> None:
         self.identity = identity
         self.service = service
@@ -155,6 +160,7 @@ class NodeCore:
         self.default_tier = default_tier
         #: ready + pending pooled presignatures to keep per key (0: no pool)
         self.presign_pool = presign_pool
+        self.round_timeout = round_timeout
         self.forget_session = forget_session
         #: presign requests this node submitted to refill a pool, not yet committed
         self._refilling: dict[str, tuple[bytes, int]] = {}  # key id → (tx, height)
@@ -165,7 +171,7 @@ class NodeCore:
         self.early: dict[bytes, list[bytes]] = {}
         self.nursery: trio.Nursery | None = None
         #: Requests submitted here, known before their block commits.
-        self.submitted: dict[bytes, KeygenRequest | SignRequest] = {}
+        self.submitted: dict[bytes, KeygenRequest | RefreshRequest | SignRequest] = {}
         self.executor = Executor(
             identity=identity,
             vault=vault,
@@ -186,7 +192,7 @@ class NodeCore:
 
     def submit(self, payload: Payload) -> bytes:
         tx = self.service.submit_payload(payload)
-        if isinstance(payload, KeygenRequest | SignRequest):
+        if isinstance(payload, KeygenRequest | RefreshRequest | SignRequest):
             self.submitted[tx] = payload
         return tx
 
@@ -241,7 +247,7 @@ class NodeCore:
             transport,
             events=self.events,
             limiter=self.limiter,
-            round_timeout=120.0,
+            round_timeout=self.round_timeout,
             total_rounds=ROUNDS.get(first.phase),
         )
         self.sessions[cfg.ssid] = session
@@ -362,6 +368,8 @@ class NodeCore:
             raw = bytes.fromhex(key_id)
         except ValueError:
             return None
+        while raw in self.retried:  # a keygen retried here: follow it to the latest try
+            raw = self.retried[raw]
         req = self.state.requests.get(raw)
         if req is None:
             mine = self.submitted.get(raw)
@@ -519,6 +527,8 @@ class NodeCore:
         if not 0 <= threshold < len(chosen):
             raise RequestRejected(422, f"threshold must be in [0, {len(chosen) - 1}]")
         tx = self._submit(KeygenRequest(threshold, chosen, self.default_tier))
+        if self.nursery is not None:
+            self.nursery.start_soon(self._retry_when_silent, tx, RETRY_ATTEMPTS)
         return {"key_id": tx.hex(), "tx": tx.hex()}
 
     def _active(self, key_id: str) -> KeyRecord:
@@ -540,6 +550,8 @@ class NodeCore:
             chosen = ()
         t = -1 if threshold is None else threshold
         tx = self._submit(RefreshRequest(key_id, chosen, t))
+        if self.nursery is not None:
+            self.nursery.start_soon(self._retry_when_silent, tx, RETRY_ATTEMPTS)
         return {"key_id": key_id, "tx": tx.hex()}
 
     # -- membership ---------------------------------------------------------------------------
@@ -621,6 +633,32 @@ class NodeCore:
                 log.warning("sign retry refused: %s", exc)
                 return
             log.info("sign request %s retried as %s", tx.hex()[:12], new.hex()[:12])
+            self.retried[tx] = new
+            tx = new
+
+    async def _retry_when_silent(self, tx: bytes, attempts: int) -> None:
+        """A keygen or refresh needs every one of its parties, so a party that went
+        silent (crashed, restarting) fails it. Ask again once the silent parties are
+        back, as long as silence is all that went wrong: a party blamed with evidence
+        would fail it again."""
+        for _ in range(attempts - 1):
+            await self.service.wait_until(partial(_settled, tx=tx))
+            req = self.state.requests.get(tx)
+            p = self.submitted.get(tx)
+            if req is None or req.status == "done" or p is None:
+                return
+            if not req.blames or any(not b.check.startswith(TIMEOUT_CHECK) for b in req.blames):
+                return
+            silent = {req.parties[j - 1] for b in req.blames for j in b.culprits}
+            with trio.move_on_after(RETRY_WAIT):
+                while silent & self.offline():  # noqa: ASYNC110 - a view of the peer book
+                    await trio.sleep(0.5)
+            try:
+                new = self.submit(p)
+            except InvalidTransaction as exc:
+                log.warning("retry of request %s refused: %s", tx.hex()[:12], exc)
+                return
+            log.info("%s request %s retried as %s", req.kind, tx.hex()[:12], new.hex()[:12])
             self.retried[tx] = new
             tx = new
 
