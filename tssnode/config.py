@@ -8,11 +8,19 @@ data_dir = "data/node1"             # relative paths are relative to this file
 [net]
 listen = "/ip4/127.0.0.1/tcp/4001"
 bootstrap = ["/ip4/127.0.0.1/tcp/4002/p2p/12D3KooW…"]
-# allowed_peers = ["12D3KooW…"]     # absent: any authenticated peer (until the ledger sets it)
+# allowed_peers = ["12D3KooW…"]     # absent: any authenticated peer
 # tuning keys (timeouts, limits): see `NetConfig`
 
 [api]
 listen = "127.0.0.1:8600"           # host:port
+
+[ledger]                            # both optional
+genesis = "genesis.toml"            # absent or missing: learnt from the bootstrap peers
+chain_id = "<64 hex>"               # then only a genesis with this hash is accepted
+
+[keys]                              # all optional: see `KeysConfig`
+tier = "standard"
+presign_pool = 4
 ```
 
 Every problem is a `ConfigError` naming the file and the dotted key (`net.bootstrap[1]`);
@@ -336,6 +344,13 @@ class ApiConfig:
         return cls(host=host, port=port)
 
 
+def chain_id(t: Table, k: str, raw: Any) -> bytes:
+    value = text(t, k, raw)
+    if not re.fullmatch(r"[0-9a-fA-F]{64}", value):
+        raise t.error(k, "must be 64 hex characters (the SHA-256 of the genesis)")
+    return bytes.fromhex(value)
+
+
 def file_path(t: Table, k: str, raw: Any) -> Path:
     value = text(t, k, raw)
     if not value.strip():
@@ -346,13 +361,19 @@ def file_path(t: Table, k: str, raw: Any) -> Path:
 
 @dataclass(frozen=True)
 class LedgerConfig:
-    """[ledger]: the genesis file (the chain parameters and the first validators)."""
+    """[ledger]: the genesis file (the chain parameters and the first validators), and
+    the chain id a genesis learnt from bootstrap peers must hash to (without it: the
+    genesis most of them agree on)."""
 
     genesis: Path | None = None
+    chain_id: bytes | None = None
 
     @classmethod
     def _parse(cls, t: Table) -> LedgerConfig:
-        section = cls(genesis=t.take("genesis", file_path, None))
+        section = cls(
+            genesis=t.take("genesis", file_path, None),
+            chain_id=t.take("chain_id", chain_id, None),
+        )
         t.finish()
         return section
 

@@ -26,6 +26,7 @@ from tssnode.ledger.transactions import (
     PresignRequest,
     RefreshRequest,
     RefreshResult,
+    SignedTx,
     SignRequest,
     SignResult,
     ValidatorLeave,
@@ -172,13 +173,21 @@ def _sign_msg(key_id: str, msg: bytes, **kw: object) -> SignRequest:
                        **kw)  # type: ignore[arg-type]  # fmt: skip
 
 
+def _with_presign_request(
+    genesis: Genesis, keys: list[IdentityKey], tx: Tx, count: int
+) -> tuple[LedgerState, str, SignedTx]:
+    """A ledger with a 1-of-4 key and a committed presign request for `count`."""
+    st_ = LedgerState.from_genesis(genesis)
+    key_id = keygen(st_, keys, tx)
+    p = tx(keys[2], PresignRequest(key_id, count))
+    run_block(st_, p)
+    return st_, key_id, p
+
+
 def test_presignature_pool_ready_taken_once_dropped_on_refresh(
     genesis: Genesis, keys: list[IdentityKey], tx: Tx
 ) -> None:
-    st_ = LedgerState.from_genesis(genesis)
-    key_id = keygen(st_, keys, tx)
-    p = tx(keys[2], PresignRequest(key_id, 2))
-    run_block(st_, p)
+    st_, key_id, p = _with_presign_request(genesis, keys, tx, 2)
     first, second = presig_id(p.hash, 0), presig_id(p.hash, 1)
     assert set(st_.presigs) == {first, second} and st_.pool_size(key_id) == 2
     assert st_.pool_size(key_id, ready_only=True) == 0
@@ -242,10 +251,7 @@ def test_presignature_pool_ready_taken_once_dropped_on_refresh(
 def test_a_blamed_presign_request_drops_its_unfinished_presignatures(
     genesis: Genesis, keys: list[IdentityKey], tx: Tx
 ) -> None:
-    st_ = LedgerState.from_genesis(genesis)
-    key_id = keygen(st_, keys, tx)
-    p = tx(keys[2], PresignRequest(key_id, 2))
-    run_block(st_, p)
+    st_, key_id, p = _with_presign_request(genesis, keys, tx, 2)
     signers = _signer_keys(st_, keys, presig_id(p.hash, 0))
     R = b"\x02" + b"\x11" * 32
     for k in signers:
@@ -256,6 +262,11 @@ def test_a_blamed_presign_request_drops_its_unfinished_presignatures(
     assert run_block(st_, tx(signers[0], BlameReport(p.hash, blame))) == ()
     assert set(st_.presigs) == {presig_id(p.hash, 0)}  # the ready one stays
     assert "at most" in run_block(st_, tx(keys[0], PresignRequest(key_id, 100)))[0][1]
+    # indices and hashes no presign request can have are refused, not a crash (struct
+    # packing of a negative or 2^40 index once took the whole replica down)
+    for index, request in ((-1, p.hash), (2**40, p.hash), (0, b"short")):
+        why = run_block(st_, tx(signers[0], PresignReady(request, index, R)))[0][1]
+        assert "no such pooled presignature" in why
 
 
 def test_refresh(genesis: Genesis, keys: list[IdentityKey], tx: Tx) -> None:
@@ -287,9 +298,19 @@ def test_refresh_to_another_party_set(genesis: Genesis, keys: list[IdentityKey],
     for why, payload in refused.items():
         assert why in run_block(st_, tx(keys[0], payload))[0][1]
     three = pks(keys[1:])  # keys[0] leaves the key
-    r = tx(keys[1], RefreshRequest(key_id, three, 2))
+    change = RefreshRequest(key_id, three, 2)
+    # a change of parties or threshold is voted: 2f+1 = 3 of 4 must ask for the same one
+    for k in keys[1:3]:
+        assert run_block(st_, tx(k, change)) == ()
+        assert not st_.keys[key_id].refreshing
+    assert "already voted" in run_block(st_, tx(keys[1], change))[0][1]
+    r = tx(keys[3], change)
     assert run_block(st_, r) == ()
+    assert st_.keys[key_id].refreshing == r.hash  # the deciding vote names the request
     assert st_.requests[r.hash].parties == three
+    assert not [v for v in st_.votes.values() if v.subject == b"reshare"]
+    refused = "under way"  # no signing while the shares and parties change
+    assert refused in run_block(st_, tx(keys[1], SignRequest(key_id, b"\x11" * 32, ())))[0][1]
     old = key_public(4, 1, seed=1, epoch=1)
     assert "does not continue" in run_block(st_, tx(keys[1], RefreshResult(r.hash, old)))[0][1]
     moved = key_public(3, 2, seed=1, epoch=1)
@@ -323,6 +344,10 @@ def test_membership_votes_schedule_a_change_at_a_checkpoint_boundary(
     assert newcomer.public_bytes() not in st_.validators
     run_block(st_)
     assert newcomer.public_bytes() in st_.validators and len(st_.validators) == 5
+    # a relay cannot change where the validators will dial the newcomer
+    relayed = join_payload(key(53), genesis.chain_id, "v5", "/ip4/10.0.0.1/tcp/1")
+    moved = type(relayed)(relayed.public_key, "v5", "/ip4/6.6.6.6/tcp/1", relayed.possession)
+    assert "possession" in run_block(st_, tx(keys[0], moved))[0][1]
     # a bad proof of possession is refused
     fake = join_payload(key(51), genesis.chain_id, "x")
     forged = type(fake)(fake.public_key, "x", "", key(52).sign(b"nope"))

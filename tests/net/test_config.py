@@ -53,6 +53,16 @@ def test_full_config_parses_into_typed_sections() -> None:
     assert (cfg.api.host, cfg.api.port, cfg.api.address) == ("127.0.0.1", 8601, "127.0.0.1:8601")
 
 
+def test_ledger_and_keys_sections() -> None:
+    cfg = parse(
+        GOOD + f'[ledger]\nchain_id = "{"AB" * 32}"\n[keys]\npresign_pool = 4\nround_timeout = 30\n'
+    )
+    assert cfg.ledger.chain_id == b"\xab" * 32 and cfg.ledger.genesis is None
+    assert cfg.genesis_path == cfg.data_dir / "genesis.toml"  # learnt there if missing
+    assert cfg.keys.presign_pool == 4 and cfg.keys.round_timeout == 30.0
+    assert parse(GOOD).keys.presign_pool == 0  # no pool unless asked for
+
+
 def test_minimal_config_takes_defaults(tmp_path: Path) -> None:
     path = tmp_path / "n.toml"
     path.write_text(
@@ -111,6 +121,24 @@ BAD = [
     ('listen = "127.0.0.1:8601"', 'listen = "127.0.0.1"', "api.listen", "host:port"),
     ('listen = "127.0.0.1:8601"', 'listen = "example.com:80"', "api.listen", "IP address"),
     ('listen = "127.0.0.1:8601"', 'listen = "127.0.0.1:70000"', "api.listen", "65535"),
+    (
+        'listen = "127.0.0.1:8601"',
+        'listen = "127.0.0.1:8601"\n[ledger]\nchain_id = "ab"',
+        "ledger.chain_id",
+        "64 hex",
+    ),
+    (
+        'listen = "127.0.0.1:8601"',
+        'listen = "127.0.0.1:8601"\n[keys]\npresign_pool = 101',
+        "keys.presign_pool",
+        "between",
+    ),
+    (
+        'listen = "127.0.0.1:8601"',
+        'listen = "127.0.0.1:8601"\n[keys]\nround_timeout = 0',
+        "keys.round_timeout",
+        "more than",
+    ),
     ("[api]", "[apx]", "apx", "unknown"),
     ("[api]", "[api]\nextra = 1", "api.extra", "unknown"),
 ]

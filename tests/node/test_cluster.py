@@ -28,6 +28,17 @@ def cluster(tmp_path, request):
             node.stop()
 
 
+def _signature(api, out, what, timeout):
+    """The signature of a sign request `out` once done (read at `api`)."""
+    return wait_for(
+        lambda: (
+            (s := _get(api, f"/signatures/{out['signature_id']}")) and s["status"] == "done" and s
+        ),
+        what,
+        timeout,
+    )
+
+
 def _get(api, path):
     """The resource, or None while the node does not know it yet (404)."""
     try:
@@ -61,13 +72,7 @@ def _keygen_and_sign(n1, n2, n3, n4):
     assert key["threshold"] == 2 and len(key["parties"]) == 4
     assert key["addresses"]["btc_p2wpkh"].startswith("bcrt1q")
     out = n4.post("/sign", {"key_id": key["key_id"], "message": "gm", "hash": "keccak256"})
-    sig = wait_for(
-        lambda: (
-            (s := _get(n1, f"/signatures/{out['signature_id']}")) and s["status"] == "done" and s
-        ),
-        "signature",
-        180,
-    )
+    sig = _signature(n1, out, "signature", 180)
     digest = message_digest(b"gm", "keccak256")
     assert sig["digest"] == digest.hex() == out["digest"]
     pub = bytes.fromhex(key["public_key"])
@@ -147,15 +152,7 @@ def test_a_signer_killed_during_signing_the_signature_still_completes(cluster):
         )
         cluster[2].kill()  # node 3 dies
         out = n1.post("/sign", {"key_id": key["key_id"], "message": "still works"})
-        sig = wait_for(
-            lambda: (
-                (s := _get(n1, f"/signatures/{out['signature_id']}"))
-                and s["status"] == "done"
-                and s
-            ),
-            "signature with a node down",
-            240,
-        )
+        sig = _signature(n1, out, "signature with a node down", 240)
         assert cluster[2].peer_id not in sig["signers"]
         digest = message_digest(b"still works", "sha256")
         vk = VerifyingKey.from_string(bytes.fromhex(key["public_key"]), curve=SECP256k1)
@@ -169,15 +166,7 @@ def test_a_signer_killed_during_signing_the_signature_still_completes(cluster):
             assert n3b.get(f"/keys/{key['key_id']}")["status"] == "active"
         cluster[0].kill()  # now node 1 is down: nodes 2, 3, 4 must sign
         out2 = n2.post("/sign", {"key_id": key["key_id"], "message": "after restart"})
-        sig2 = wait_for(
-            lambda: (
-                (s := _get(n2, f"/signatures/{out2['signature_id']}"))
-                and s["status"] == "done"
-                and s
-            ),
-            "signature including the restarted node",
-            240,
-        )
+        sig2 = _signature(n2, out2, "signature including the restarted node", 240)
         assert cluster[2].peer_id in sig2["signers"]
         assert vk.verify_digest(
             bytes.fromhex(sig2["r"] + sig2["s"]), message_digest(b"after restart", "sha256")
@@ -238,7 +227,14 @@ def test_a_fifth_node_joins_and_takes_part_in_a_refresh(cluster, tmp_path):
         assert c5.get("/join-request")["is_validator"]
 
         parties = [v["peer_id"] for v in n1.get("/validators")]
-        n2.post(f"/keys/{key_id}/refresh", {"parties": parties, "threshold": 3})
+        change = {"parties": parties, "threshold": 3}
+        vote = n2.post(f"/keys/{key_id}/refresh", change)
+        wait_for(lambda: _get(n2, f"/tx/{vote['tx']}"), "the first vote in a block", 30)
+        with pytest.raises(ApiError) as info:  # one vote is not a change
+            n2.post(f"/keys/{key_id}/refresh", change)
+        assert info.value.status == 409 and "already voted" in info.value.message
+        for c in (n1, clients[2], c5):  # 2f+1 = 4 of the 5 validators ask for it
+            c.post(f"/keys/{key_id}/refresh", change)
         moved = wait_for(
             lambda: (
                 all(
@@ -256,15 +252,7 @@ def test_a_fifth_node_joins_and_takes_part_in_a_refresh(cluster, tmp_path):
         # t = 3: any 4 of 5 sign; with node 1 down the newcomer must be one of them
         cluster[0].kill()
         out = n2.post("/sign", {"key_id": key_id, "message": "signed with the newcomer"})
-        sig = wait_for(
-            lambda: (
-                (s := _get(n2, f"/signatures/{out['signature_id']}"))
-                and s["status"] == "done"
-                and s
-            ),
-            "a signature with the newcomer",
-            240,
-        )
+        sig = _signature(n2, out, "a signature with the newcomer", 240)
         assert fifth.peer_id in sig["signers"] and cluster[0].peer_id not in sig["signers"]
         digest = message_digest(b"signed with the newcomer", "sha256")
         vk = VerifyingKey.from_string(bytes.fromhex(key["public_key"]), curve=SECP256k1)
@@ -322,15 +310,7 @@ def test_a_node_restarted_mid_keygen_fails_it_cleanly_and_it_is_retried(cluster)
                 60,
             )
         out = n2.post("/sign", {"key_id": key["key_id"], "message": "after the retry"})
-        sig = wait_for(
-            lambda: (
-                (s := _get(n2, f"/signatures/{out['signature_id']}"))
-                and s["status"] == "done"
-                and s
-            ),
-            "a signature with the retried key",
-            120,
-        )
+        sig = _signature(n2, out, "a signature with the retried key", 120)
         vk = VerifyingKey.from_string(bytes.fromhex(key["public_key"]), curve=SECP256k1)
         digest = message_digest(b"after the retry", "sha256")
         assert vk.verify_digest(bytes.fromhex(sig["r"] + sig["s"]), digest)

@@ -188,6 +188,12 @@ async def test_a_warm_pool_signs_with_a_presignature_used_once(tmp_path, keys):
         await _wait(lambda: all(c.key(key_id)["epoch"] == 1 for c in cores))
         await _wait(lambda: all(c.vault.share_epochs(key_id) == [1] for c in cores))
         assert all(r.epoch == 1 for r in cores[0].state.presigs.values())
+
+        def only_live(c: NodeCore) -> bool:  # the old epoch's (k_i, χ_i) are gone too
+            live = {vault_id(pid) for pid in c.state.presigs}
+            return set(c.vault.presignature_ids(key_id)) <= live
+
+        await _wait(lambda: all(only_live(c) for c in cores))
         await _wait(lambda: all(c.key(key_id)["presignatures"] == 2 for c in cores))
         again = await cores[0].request_sign(key_id, b"after the refresh", "sha256", None)
         await _wait(

@@ -71,7 +71,7 @@ class PresignBody(_Body):
 
 
 class RefreshBody(_Body):
-    parties: list[str] | None = Field(default=None, max_length=256)
+    parties: list[str] | None = Field(default=None, min_length=1, max_length=256)
     threshold: int | None = Field(default=None, ge=0, le=255)
 
 

@@ -1033,7 +1033,10 @@ class Replica:
             for name in list(self._timers):
                 self._cancel_timer(name)
             return
-        if self.active and self.pending and self.is_validator:
+        waiting = self.pending or self._membership_pending(self.height + 1)
+        if self.active and waiting and self.is_validator:
+            # (a decided membership change counts as work: if the primary does not order
+            # the empty blocks that activate it, the backups change view)
             if "request" not in self._timers:
                 self._set_timer("request", self._timeout())
         else:

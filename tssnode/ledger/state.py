@@ -60,9 +60,12 @@ from tssnode.store import layout
 
 T_HEADER, T_VALIDATORS, T_KEYS, T_REQUESTS, T_VOTES, T_RECENT, T_MISBEHAVIOUR, T_PRESIGS = range(8)
 MEMBERSHIP = b"membership"
+RESHARE = b"reshare"
 MAX_PRESIGN_COUNT = 100
 #: pending + ready pooled presignatures one key may have
 MAX_POOL = 100
+#: a pooled presignature not ready this many blocks after its request is dropped
+PRESIG_PENDING_BLOCKS = 64
 #: longest message a sign request carries itself (longer ones are signed by digest)
 MAX_SIGN_MESSAGE = 64 * 1024
 
@@ -137,6 +140,7 @@ class PresigRecord(Wire):
     R: bytes
     voters: tuple[bytes, ...]
     ready: bool
+    height: int  # of the presign request
 
 
 @wire("tssnode.ledger.state.vote/1")
@@ -318,7 +322,11 @@ class LedgerState:
         if not tx.signature_ok(self.genesis.chain_id):
             raise InvalidTransaction("bad transaction signature")
         payload = tx.decode_payload()
-        self._dispatch(tx, payload, h, apply=False)
+        try:
+            self._dispatch(tx, payload, h, apply=False)
+        except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
+            # a field no check anticipated (every replica fails alike): refuse, never crash
+            raise InvalidTransaction(f"malformed {type(payload).__name__}: {exc}") from None
         return payload
 
     def apply_tx(self, tx: SignedTx, height: int) -> None:
@@ -351,6 +359,7 @@ class LedgerState:
             if expiry < height:
                 del self.recent[h]
                 self._set(T_RECENT, h)
+        self._drop_presigs(lambda _pid, r: self._presig_alive(r, height))
 
     def end_block(self, height: int) -> None:
         self._put_header(Header(height, self.header.next_validators, self.header.activation))
@@ -395,9 +404,10 @@ class LedgerState:
             v.public_key == p.public_key for v in self.header.next_validators
         ):
             raise InvalidTransaction("already a validator")
-        if not verify_signature(
-            p.public_key, possession_bytes(self.genesis.chain_id, p.public_key), p.possession
-        ):
+        if len(p.name) > 64 or len(p.address) > 256:
+            raise InvalidTransaction("a validator name is ≤ 64 and an address ≤ 256 characters")
+        proof = possession_bytes(self.genesis.chain_id, p.public_key, p.name, p.address)
+        if not verify_signature(p.public_key, proof, p.possession):
             raise InvalidTransaction("the join does not prove possession of the new key")
         self._member_vote(tx, p.to_bytes(), height, apply)
 
@@ -500,7 +510,23 @@ class LedgerState:
             raise InvalidTransaction(
                 f"at least t + 1 = {rec.key.threshold + 1} of the key's parties must stay"
             )
-        if apply:
+        if p.parties or p.threshold >= 0:
+            # who holds a key and how many must sign is not one validator's choice (one
+            # could lower t and collect every share): 2f+1 must ask for the same change
+            vid = _vote_id(RESHARE, p.to_bytes())
+            vote = self.votes.get(vid, VoteRecord(RESHARE, p.to_bytes(), ()))
+            if tx.sender in vote.voters:
+                raise InvalidTransaction("this validator already voted for this change")
+            if not apply:
+                return
+            voters = tuple(sorted((*vote.voters, tx.sender)))
+            if vid in self.votes:
+                del self.votes[vid]
+            self._set(T_VOTES, vid)
+            if len(voters) < quorum(len(self.validators)):
+                self.votes[vid] = VoteRecord(RESHARE, vote.value, voters)
+                return
+        if apply:  # (for a change: this vote decided it, and its hash names the request)
             self._new_request(tx, "refresh", height, p.key_id, parties, ())
             self.keys[p.key_id] = KeyRecord(rec.key_id, rec.key, rec.parties, rec.created, tx.hash)
             self._set(T_KEYS, layout.key_id_bytes(p.key_id))
@@ -524,6 +550,10 @@ class LedgerState:
         self, tx: SignedTx, p: PresignRequest | SignRequest, height: int, apply: bool
     ) -> None:
         rec = self._active_key(p.key_id)
+        if rec.refreshing:
+            # its shares are about to change (and, for a reshare, its parties): a session
+            # started now could straddle two epochs
+            raise InvalidTransaction("a refresh of this key is under way; ask again after it")
         if isinstance(p, PresignRequest):
             if not 1 <= p.count <= MAX_PRESIGN_COUNT:
                 raise InvalidTransaction(f"count must be in [1, {MAX_PRESIGN_COUNT}]")
@@ -536,7 +566,7 @@ class LedgerState:
                 for index in range(p.count):
                     pid = presig_id(tx.hash, index)
                     self.presigs[pid] = PresigRecord(
-                        p.key_id, rec.key.epoch, signers, b"", (), False
+                        p.key_id, rec.key.epoch, signers, b"", (), False, height
                     )
                     self._set(T_PRESIGS, pid)
             return
@@ -587,6 +617,8 @@ class LedgerState:
         return None
 
     def _presign_ready(self, tx: SignedTx, p: PresignReady, apply: bool) -> None:
+        if len(p.request) != 32 or not 0 <= p.index < MAX_PRESIGN_COUNT:
+            raise InvalidTransaction("no such pooled presignature (bad request hash or index)")
         pid = presig_id(p.request, p.index)
         rec = self.presigs.get(pid)
         if rec is None:
@@ -608,7 +640,19 @@ class LedgerState:
             return
         voters = tuple(sorted((*rec.voters, tx.sender)))
         ready = len(voters) == len(rec.signers)
-        self.presigs[pid] = PresigRecord(rec.key_id, rec.epoch, rec.signers, p.R, voters, ready)
+        self.presigs[pid] = PresigRecord(
+            rec.key_id, rec.epoch, rec.signers, p.R, voters, ready, rec.height
+        )
+
+    def _presig_alive(self, r: PresigRecord, height: int) -> bool:
+        """Can this presignature still be used (or become usable)? Not once one of its
+        signers left, nor while pending for longer than `PRESIG_PENDING_BLOCKS`."""
+        rec = self.keys.get(r.key_id)
+        if rec is None or rec.key.epoch != r.epoch:
+            return False
+        if any(rec.parties[j - 1] not in self.validators for j in r.signers):
+            return False
+        return r.ready or height - r.height <= PRESIG_PENDING_BLOCKS
 
     def _drop_presigs(self, keep: Callable[[bytes, PresigRecord], bool]) -> None:
         for pid in [pid for pid, r in self.presigs.items() if not keep(pid, r)]:

@@ -36,8 +36,8 @@ from tssnode.protocol.material import KeyPublic
 @wire("tssnode.tx.validator-join/1")
 @dataclass(frozen=True)
 class ValidatorJoin(Wire):
-    """A vote to add a validator; `possession` is the new key's signature on
-    ["tssnode.join/1", chain id, public_key] (it holds the key)."""
+    """A vote to add a validator; `possession` is the new key's signature on its key,
+    name and address for this chain (`possession_bytes`): it holds the key and chose them."""
 
     public_key: bytes
     name: str
@@ -246,8 +246,10 @@ def decode_tx(data: bytes) -> SignedTx:
         raise InvalidTransaction(f"undecodable transaction: {exc}") from exc
 
 
-def possession_bytes(chain_id: bytes, public_key: bytes) -> bytes:
-    return dumps(["tssnode.join/1", chain_id, public_key])
+def possession_bytes(chain_id: bytes, public_key: bytes, name: str, address: str) -> bytes:
+    """What a joining validator signs: its key, name and address on this chain (so a
+    relay cannot change where the validators will dial it)."""
+    return dumps(["tssnode.join/2", chain_id, public_key, name, address])
 
 
 def join_payload(
@@ -255,4 +257,5 @@ def join_payload(
 ) -> ValidatorJoin:
     """The join vote for `new_key`, with its proof of possession."""
     pk = new_key.public_bytes()
-    return ValidatorJoin(pk, name, address, new_key.sign(possession_bytes(chain_id, pk)))
+    proof = new_key.sign(possession_bytes(chain_id, pk, name, address))
+    return ValidatorJoin(pk, name, address, proof)

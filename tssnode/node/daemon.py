@@ -213,7 +213,7 @@ class Node:
                 f"no genesis file at {self.config.genesis_path} and no bootstrap peer to ask"
             )
         log.info("no genesis file: asking %d bootstrap peer(s) for it", len(peers))
-        genesis = await learn_genesis(link, peers)
+        genesis = await learn_genesis(link, peers, chain_id=self.config.ledger.chain_id)
         self.config.genesis_path.write_text(genesis_toml(genesis))
         log.info("genesis of chain %s learnt and saved", genesis.chain_id.hex()[:16])
         return genesis

@@ -47,6 +47,8 @@ from tssnode.ledger.transactions import (
     SignedTx,
     SignRequest,
     SignResult,
+    ValidatorJoin,
+    ValidatorLeave,
 )
 from tssnode.node.events import EventBus
 from tssnode.node.primes import PrimeReserve
@@ -74,6 +76,11 @@ async def _guarded(job: Job) -> None:
     except Exception:
         log.exception("request handling failed")
 
+
+#: Blocks carrying these may leave secrets the ledger no longer uses (see `prune`).
+PRUNING_PAYLOADS = (RefreshResult, BlameReport, PresignReady, ValidatorJoin, ValidatorLeave)
+#: and every this many blocks anyway (pending presignatures expire with the height)
+PRUNE_EVERY = 64
 
 #: The check of a blame for silence (no evidence: the request just fails and is retried).
 TIMEOUT_CHECK = "timeout: no message in time"
@@ -121,6 +128,10 @@ class Executor:
         self.open_session = open_session
         self.primes = primes
         self.sessions: dict[str, SessionInfo] = {}
+        #: the ledger state after the last block (read by long jobs between sessions)
+        self.state: LedgerState | None = None
+        #: pooled presignatures assigned to sign requests whose job has not taken them yet
+        self._claimed: set[bytes] = set()
         self._stored: dict[str, trio.Event] = {}
         self._send, self._recv = trio.open_memory_channel[Job](10_000)
 
@@ -128,14 +139,15 @@ class Executor:
     def on_block(self, block: Block, state: LedgerState) -> None:
         """Called synchronously by the replica right after it executes `block`: decide
         here, against the state as it is now, which sessions this node takes part in."""
+        self.state = state
         rejected = {i for i, _ in block.rejected}
-        refreshed = False
+        refreshed = block.height % PRUNE_EVERY == 0  # (pending presignatures expire)
         for i, raw in enumerate(block.batch.txs):
             if i in rejected:
                 continue
             tx = SignedTx.from_bytes(raw)
             payload = tx.decode_payload()
-            refreshed |= isinstance(payload, RefreshResult)
+            refreshed |= isinstance(payload, PRUNING_PAYLOADS)
             job = self._job_for(block, state, tx, payload)
             if job is None:
                 continue
@@ -144,7 +156,7 @@ class Executor:
             except trio.WouldBlock:
                 log.error("executor queue full: request %s not acted on", tx.hash.hex()[:16])
         if refreshed:
-            self.prune_shares(state)
+            self.prune(state)
 
     async def run(self, *, task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
@@ -172,6 +184,7 @@ class Executor:
             if isinstance(p, PresignRequest):
                 return lambda: self._presign(tx.hash, rec, p.count, signers, nonce)
             if req.presig:
+                self._claimed.add(req.presig)  # the ledger gave it away: not prunable
                 return lambda: self._sign_pooled(tx.hash, rec, p, req.presig, signers)
             return lambda: self._sign(tx.hash, rec, p, signers, nonce)
         return None
@@ -324,6 +337,9 @@ class Executor:
         keeps both cores busy), each stored sealed and then reported ready."""
         share = await self.share_of(rec)
         for index in range(count):
+            pid = presig_id(request, index)
+            if self.state is not None and pid not in self.state.presigs:
+                continue  # dropped meanwhile (refresh, blame, expiry): not worth making
             ssid = presign.presign_ssid(share, signers, 0, None, nonce + index.to_bytes(4, "big"))
             cfg = self._config(ssid, rec.parties, signers, rec.key.threshold, rec.key.params)
             first = presign.start(cfg, share)
@@ -332,7 +348,6 @@ class Executor:
             except (ProtocolAbort, SessionTimeout):
                 return  # blamed: the ledger drops this request's unfinished presignatures
             presig: Presignature = res.result
-            pid = presig_id(request, index)
             self.vault.put_presignature(rec.key_id, vault_id(pid), presig.to_bytes())
             self._vote(PresignReady(request, index, presig.R.to_bytes()))
 
@@ -345,7 +360,10 @@ class Executor:
         signers: tuple[int, ...],
     ) -> None:
         """Sign with the pooled presignature the ledger assigned to this request."""
-        share = await self.share_of(rec)
+        try:
+            share = await self.share_of(rec)
+        finally:
+            self._claimed.discard(pid)  # taken below, or never: either way not ours to keep
         batch = self.vault.store.batch()
         # the ledger hands each presignature to one request only, and the vault refuses a
         # second use even if it did not: the use and the share go out in one write
@@ -366,6 +384,23 @@ class Executor:
             return
         self._vote(SignResult(request, res.result.signature))
         self.events.publish("signature.ready", signature_id=request.hex(), key_id=rec.key_id)
+
+    def prune(self, state: LedgerState) -> None:
+        """Delete secrets the ledger no longer has a use for (after blocks that may have
+        made some useless, and at start-up)."""
+        self.prune_shares(state)
+        self.prune_presignatures(state)
+
+    def prune_presignatures(self, state: LedgerState) -> None:
+        """Delete pooled presignatures the ledger dropped (refresh, blame, signers that
+        disagreed, expiry): an unused (k_i, χ_i) from every signer of a session gives x,
+        so old ones must not outlive a refresh any more than old shares."""
+        live = {vault_id(pid) for pid in (*state.presigs, *self._claimed)}
+        for key_id in self.vault.share_keys():
+            for vid in list(self.vault.presignature_ids(key_id)):
+                if vid not in live:
+                    self.vault.delete_presignature(key_id, vid)
+                    log.info("unused presignature of key %s deleted", key_id)
 
     def prune_shares(self, state: LedgerState) -> None:
         """Delete shares the ledger no longer uses: older epochs of a refreshed key (a

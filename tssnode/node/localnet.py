@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from tssnode.api.client import ApiClient, ApiError, ApiUnavailable
 from tssnode.commands import init_data_dir
@@ -88,6 +88,36 @@ class NodeProc:
                 self.proc.wait(5)
 
 
+def _new_node(
+    root: Path, index: int, *, keys: dict[str, Any], net: dict[str, Any], ledger: dict[str, Any]
+) -> NodeProc:
+    """Data directory `root/node<index>` (identity, token, passphrase) and its config on
+    free loopback ports."""
+    data_dir = root / f"node{index}"
+    info = init_data_dir(data_dir)
+    p2p, api = free_port(), free_port()
+    listen = f"/ip4/127.0.0.1/tcp/{p2p}"
+    config = root / f"node{index}.toml"
+    sections: dict[str, Any] = {
+        "node": {"network_id": "tssnode-test", "data_dir": str(data_dir)},
+        "net": {"listen": listen, **net},
+        "api": {"listen": f"127.0.0.1:{api}"},
+        "keys": {"prime_reserve": 2, "btc_network": "regtest", **keys},
+    }
+    if ledger:
+        sections["ledger"] = ledger
+    config.write_text(render(sections))
+    return NodeProc(
+        index,
+        config,
+        data_dir,
+        f"http://127.0.0.1:{api}",
+        info["validator_key"],
+        info["peer_id"],
+        listen,
+    )
+
+
 def make_cluster(
     root: Path,
     n: int,
@@ -96,45 +126,17 @@ def make_cluster(
     presign_pool: int = 0,
     round_timeout: float = 120.0,
 ) -> list[NodeProc]:
-    nodes: list[NodeProc] = []
-    validators = []
+    """n validators with a genesis of their own identities (`root/genesis.toml`)."""
     genesis_path = root / "genesis.toml"
-    for i in range(1, n + 1):
-        data_dir = root / f"node{i}"
-        info = init_data_dir(data_dir)
-        p2p, api = free_port(), free_port()
-        config = root / f"node{i}.toml"
-        config.write_text(
-            render(
-                {
-                    "node": {"network_id": "tssnode-test", "data_dir": str(data_dir)},
-                    "net": {"listen": f"/ip4/127.0.0.1/tcp/{p2p}"},
-                    "api": {"listen": f"127.0.0.1:{api}"},
-                    "ledger": {"genesis": str(genesis_path)},
-                    "keys": {
-                        "tier": tier,
-                        "prime_reserve": 2,
-                        "btc_network": "regtest",
-                        "presign_pool": presign_pool,
-                        "round_timeout": round_timeout,
-                    },
-                }
-            )
-        )
-        validators.append(
-            Validator(bytes.fromhex(info["validator_key"]), f"node{i}", f"/ip4/127.0.0.1/tcp/{p2p}")
-        )
-        nodes.append(
-            NodeProc(
-                i,
-                config,
-                data_dir,
-                f"http://127.0.0.1:{api}",
-                info["validator_key"],
-                info["peer_id"],
-                f"/ip4/127.0.0.1/tcp/{p2p}",
-            )
-        )
+    keys = {"tier": tier, "presign_pool": presign_pool, "round_timeout": round_timeout}
+    nodes = [
+        _new_node(root, i, keys=keys, net={}, ledger={"genesis": str(genesis_path)})
+        for i in range(1, n + 1)
+    ]
+    validators = [
+        Validator(bytes.fromhex(node.validator_key), f"node{node.index}", node.p2p)
+        for node in nodes
+    ]
     genesis = make_genesis(validators, chain_name="tssnode-test", checkpoint_interval=4, window=8)
     genesis_path.write_text(genesis_toml(genesis))
     return nodes
@@ -143,32 +145,8 @@ def make_cluster(
 def add_node(root: Path, index: int, bootstrap: NodeProc, tier: str = "insecure-test") -> NodeProc:
     """A node that is not in the genesis and knows only `bootstrap`: no genesis file, so it
     learns the genesis from that peer and follows the chain until it is voted in."""
-    data_dir = root / f"node{index}"
-    info = init_data_dir(data_dir)
-    p2p, api = free_port(), free_port()
-    config = root / f"node{index}.toml"
-    config.write_text(
-        render(
-            {
-                "node": {"network_id": "tssnode-test", "data_dir": str(data_dir)},
-                "net": {
-                    "listen": f"/ip4/127.0.0.1/tcp/{p2p}",
-                    "bootstrap": [f"{bootstrap.p2p}/p2p/{bootstrap.peer_id}"],
-                },
-                "api": {"listen": f"127.0.0.1:{api}"},
-                "keys": {"tier": tier, "prime_reserve": 2, "btc_network": "regtest"},
-            }
-        )
-    )
-    return NodeProc(
-        index,
-        config,
-        data_dir,
-        f"http://127.0.0.1:{api}",
-        info["validator_key"],
-        info["peer_id"],
-        f"/ip4/127.0.0.1/tcp/{p2p}",
-    )
+    net = {"bootstrap": [f"{bootstrap.p2p}/p2p/{bootstrap.peer_id}"]}
+    return _new_node(root, index, keys={"tier": tier}, net=net, ledger={})
 
 
 def wait_for(fn: Callable[[], T], what: str, timeout: float = 120.0, every: float = 0.25) -> T:

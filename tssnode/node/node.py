@@ -293,6 +293,7 @@ class NodeCore:
         """The executor and the background tasks of finished sessions."""
         async with trio.open_nursery() as nursery:
             self.nursery = nursery
+            self.executor.prune(self.state)  # in case the node stopped before it could
             await nursery.start(self.executor.run)
             if self.presign_pool > 0:
                 nursery.start_soon(self._keep_pools)
@@ -649,6 +650,8 @@ class NodeCore:
                 return
             if not req.blames or any(not b.check.startswith(TIMEOUT_CHECK) for b in req.blames):
                 return
+            if isinstance(p, RefreshRequest) and (p.parties or p.threshold >= 0):
+                return  # a change of parties is voted: one node cannot ask again alone
             silent = {req.parties[j - 1] for b in req.blames for j in b.culprits}
             with trio.move_on_after(RETRY_WAIT):
                 while silent & self.offline():  # noqa: ASYNC110 - a view of the peer book

@@ -69,6 +69,10 @@ class Vault:
         for k, _ in self.store.iterate(prefix):
             yield k[len(prefix) :]
 
+    def delete_presignature(self, key_id: str, presig_id: bytes) -> None:
+        """Drop an unused presignature (no use is recorded: it was never used)."""
+        self.store.delete(layout.presignature(key_id, presig_id))
+
     def count_presignatures(self, key_id: str) -> int:
         return sum(1 for _ in self.presignature_ids(key_id))
 
