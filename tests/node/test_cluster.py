@@ -108,6 +108,12 @@ def test_bad_requests_get_clear_4xx(cluster):
             (lambda: api.get("/blocks/abc"), 400),
             (lambda: api.get("/tx/1234"), 400),
             (lambda: api.get("/nowhere"), 404),
+            (lambda: api.post("/keys/ffff/refresh"), 404),
+            (lambda: api.post("/keys/ffff/refresh", {"parties": []}), 422),
+            (lambda: api.post("/keys/ffff/refresh", {"threshold": -1}), 422),
+            (lambda: api.post("/validators/join", {"request": "zz"}), 422),
+            (lambda: api.post("/validators/join", {"request": "00ff"}), 400),
+            (lambda: api.post("/validators/join", {}), 422),
         ]
         for call, status in cases:
             with pytest.raises(ApiError) as info:
@@ -118,6 +124,9 @@ def test_bad_requests_get_clear_4xx(cluster):
         req = api.post("/keygen", {"threshold": 1, "parties": None})
         with pytest.raises(ApiError) as info:
             api.post("/sign", {"key_id": req["key_id"], "message": "too early"})
+        assert info.value.status == 409 and "pending" in info.value.message
+        with pytest.raises(ApiError) as info:  # nor be refreshed
+            api.post(f"/keys/{req['key_id']}/refresh")
         assert info.value.status == 409 and "pending" in info.value.message
         assert api.get("/status")["height"] >= 0  # the node is still fine
     import httpx
