@@ -29,6 +29,7 @@ Identify (Fig. 7 "Output", failure) each party publishes H_i = enc_i(k_i·γ_i) 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from gmpy2 import mpz
@@ -459,16 +460,21 @@ class Output(Round):
         return Outcome(out, Identify(cfg, st, self.r1, self.r2, deltas, seen))
 
 
+def mta_combination(pk: PaillierPublicKey, H: int, pairs: Iterable[tuple[int, int]]) -> mpz:
+    """H ⊕ Σ (D ⊖ F) under pk, over one (D, F) pair of MtA ciphertexts per other signer:
+    the ciphertext of a party's δ_i (presign) or, with the hatted ones, of its χ_i part."""
+    C = mpz(H)
+    for D, F in pairs:
+        C = pk.add(C, D)
+        C = pk.add(C, pk.mul(F, -1))
+    return C
+
+
 def combined_delta_ciphertext(
     i: int, parties: tuple[int, ...], H: int, r2: dict[int, R2Bcast], pk: PaillierPublicKey
 ) -> mpz:
     """H_i ⊕ Σ_j (D_{i,j} ⊖ F_{j,i}) under N_i: it decrypts to δ_i (mod q) for an honest P_i."""
-    C = mpz(H)
-    for j in parties:
-        if j != i:
-            C = pk.add(C, r2[j].D[i])
-            C = pk.add(C, pk.mul(r2[i].F[j], -1))
-    return C
+    return mta_combination(pk, H, ((r2[j].D[i], r2[i].F[j]) for j in parties if j != i))
 
 
 class Identify(IdentifyRound):

@@ -37,7 +37,7 @@ from tssnode.protocol.base import (
 )
 from tssnode.protocol.hashing import HashPolicyError, message_digest
 from tssnode.protocol.material import KeyShare, Presignature, PresignTranscript
-from tssnode.protocol.presign import plaintext_bound
+from tssnode.protocol.presign import mta_combination, plaintext_bound
 from tssnode.zk import dec, mulstar
 from tssnode.zk.common import ProofContext
 
@@ -111,11 +111,8 @@ def combined_sigma_ciphertext(
     r: int,
 ) -> mpz:
     """K_i^m ⊕ r ⊙ (Ĥ_i ⊕ Σ_j (D̂_{i,j} ⊖ F̂_{j,i})) under N_i: decrypts to σ_i (mod q)."""
-    inner = mpz(H_hat)
-    for j in parties:
-        if j != i:
-            inner = pk.add(inner, tr.D_hat[i][j])
-            inner = pk.add(inner, pk.mul(tr.F_hat[j][i], -1))
+    pairs = ((tr.D_hat[i][j], tr.F_hat[j][i]) for j in parties if j != i)
+    inner = mta_combination(pk, H_hat, pairs)
     return pk.add(pk.mul(tr.K[i], m), pk.mul(inner, r))
 
 
