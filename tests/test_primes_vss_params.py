@@ -76,19 +76,23 @@ def test_tiers_and_insecure_refusal(monkeypatch):
 
 
 def test_tier_consistency():
-    """Every tier runs every step for up to 15 signers: MtA masks stay Paillier plaintexts
-    below N/2, and the identification steps' Π^dec plaintexts fit their modulus."""
-    from tssnode.protocol.presign import plaintext_bound
-    from tssnode.protocol.sign import sigma_plaintext_bound
+    """Every tier runs every step for up to 15 signers (and the standard tier for 255): MtA
+    masks stay Paillier plaintexts below N/2, any proof-valid MtA share decrypts exactly,
+    and the identification steps' Π^dec plaintexts (which include such shares) fit."""
+    from tssnode.protocol.presign import mta_bound, plaintext_bound
     from tssnode.zk.dec import max_plaintext_bits
 
     for p in P.TIERS.values():
         assert p.paillier_bits == 2 * p.prime_bits
         assert p.ell_prime + p.eps < p.paillier_bits - 1
         assert 2 * p.ell + 2 < p.paillier_bits
-        limit = max_plaintext_bits(p.ell, p.paillier_bits)
-        assert plaintext_bound(p, 15) <= limit
-        assert sigma_plaintext_bound(p, 15) <= limit, p.name
+        assert mta_bound(p) + 1 < p.paillier_bits - 1, p.name
+        limit = max_plaintext_bits(p)
+        assert plaintext_bound(p, 15) <= limit, p.name
+        assert p.ell <= limit
+    assert plaintext_bound(P.STANDARD, 255) <= max_plaintext_bits(P.STANDARD)
+    # the bound covers what a proof-valid sender can reach, not just an honest one
+    assert mta_bound(P.STANDARD) == 1794 and mta_bound(P.INSECURE_TEST) == 1026
 
 
 @settings(max_examples=20, deadline=None)

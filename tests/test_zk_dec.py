@@ -26,8 +26,8 @@ def _make(keys, rng, y_bits: int = Y_BITS, y=None):
     y = sample_pm(y_bits, rng) if y is None else y
     C, rho = sk.public.encrypt(y, rng)
     assert sk.decrypt(C) == y
-    stmt = dec.DecStatement(sk.public, C, int(y % Q), y_bits, aux)
-    return stmt, dec.DecWitness(y, rho, sk), sk
+    stmt = dec.DecStatement.single(sk.public, C, int(y % Q), y_bits, aux)
+    return stmt, dec.DecWitness((y,), (rho,), sk), sk
 
 
 @pytest.fixture
@@ -53,7 +53,7 @@ def test_negative_and_zero_plaintexts(ctx, keys, rng):
 def test_witness_repr_hides_secrets(setup):
     _, wit, _ = setup
     text = repr(wit) + str(wit)
-    assert str(wit.y) not in text and str(wit.rho) not in text
+    assert str(wit.y[0]) not in text and str(wit.rho[0]) not in text
     assert "hidden" in text
 
 
@@ -66,10 +66,11 @@ def test_every_field_tampered_is_rejected(ctx, setup, rng):
 def test_wrong_statement_session_or_prover_rejected(ctx, make_ctx, setup, rng):
     stmt, wit, sk = setup
     proof = dec.prove(ctx, stmt, wit, rng)
-    other_C, _ = sk.public.encrypt(wit.y, rng)  # same plaintext, other ciphertext
+    other_C, _ = sk.public.encrypt(wit.y[0], rng)  # same plaintext, other ciphertext
     bad = [
-        (ctx, dataclasses.replace(stmt, C=other_C)),
-        (ctx, dataclasses.replace(stmt, y_bits=stmt.y_bits + 1)),
+        (ctx, dataclasses.replace(stmt, C=(other_C,))),
+        (ctx, dataclasses.replace(stmt, y_bits=(stmt.y_bits[0] + 1,))),
+        (ctx, dataclasses.replace(stmt, coeffs=(2,))),
         (make_ctx(ssid=b"x"), stmt),
         (make_ctx(prover=9), stmt),
     ]
@@ -92,9 +93,9 @@ def test_claim_about_other_plaintext_rejected(ctx, setup, rng):
     """Claiming x = y' mod q for a y' ≠ dec(C), with a witness built around y', fails the
     Paillier check: the prover does not know an opening of C to y'."""
     stmt, wit, _ = setup
-    y2 = wit.y + 1
+    y2 = wit.y[0] + 1
     lie = dataclasses.replace(stmt, x=int(y2 % Q))
-    proof = dec.prove(ctx, lie, dataclasses.replace(wit, y=y2), rng)
+    proof = dec.prove(ctx, lie, dataclasses.replace(wit, y=(y2,)), rng)
     with pytest.raises(ProofError, match="enc"):
         dec.verify(ctx, lie, proof)
 
@@ -102,43 +103,43 @@ def test_claim_about_other_plaintext_rejected(ctx, setup, rng):
 def test_z1_out_of_range_rejected(ctx, setup, rng):
     stmt, wit, _ = setup
     proof = dec.prove(ctx, stmt, wit, rng)
-    bound = 1 << dec.mask_bits(TEST.ell, stmt.y_bits)
+    bound = 1 << dec.mask_bits(TEST, stmt.y_bits[0])
     for bad in (bound + 1, -bound - 1):
         with pytest.raises(ProofError, match="z1 outside"):
-            dec.verify(ctx, stmt, dataclasses.replace(proof, z1=bad))
+            dec.verify(ctx, stmt, dataclasses.replace(proof, z1=(bad,)))
 
 
 def test_plaintext_above_the_claimed_bound_is_caught(ctx, keys, rng):
-    """y far beyond the statement's 2^y_bits makes z1 leave ±2^(y_bits+ℓ+128)."""
+    """y far beyond the statement's 2^y_bits makes z1 leave ±2^(y_bits+c+128)."""
     y_bits = 64
-    stmt, wit, _ = _make(keys, rng, y_bits=y_bits, y=1 << (dec.mask_bits(TEST.ell, y_bits) + 200))
+    stmt, wit, _ = _make(keys, rng, y_bits=y_bits, y=1 << (dec.mask_bits(TEST, y_bits) + 200))
     with pytest.raises(ProofError, match="z1 outside"):
         dec.verify(ctx, stmt, dec.prove(ctx, stmt, wit, rng))
 
 
 def test_masks_scale_with_y_bits(ctx, setup, rng):
-    """The DEVIATION: α ← ±2^(y_bits+ℓ+128), so z1 = α + e·y is dominated by α, not e·y.
+    """DEVIATION 1: α ← ±2^(y_bits+c+128), so z1 = α + e·y is dominated by α, not e·y.
 
     With the paper's α ← ±2^(ℓ+ε), |z1| would stay below about 2^(ℓ+ε+1) + |e·y|, far under
     2^(M−32) here; at the standard tier e·y would dominate and reveal y's top bits.
     """
     stmt, wit, _ = setup
     for _ in range(4):
-        z1 = dec.prove(ctx, stmt, wit, rng).z1
-        assert abs(z1).bit_length() > dec.mask_bits(TEST.ell, stmt.y_bits) - 32
+        (z1,) = dec.prove(ctx, stmt, wit, rng).z1
+        assert abs(z1).bit_length() > dec.mask_bits(TEST, stmt.y_bits[0]) - 32
 
 
-@pytest.mark.parametrize("y_bits", [-1, dec.max_plaintext_bits(TEST.ell, TEST.paillier_bits) + 1])
+@pytest.mark.parametrize("y_bits", [-1, dec.max_plaintext_bits(TEST) + 1])
 def test_y_bits_out_of_range_for_modulus_rejected(ctx, setup, rng, y_bits):
     """With M + 3 ≥ |N0|, z1 could wrap mod N0 and the proof would not pin dec(C)."""
     stmt, wit, _ = setup
     proof = dec.prove(ctx, stmt, wit, rng)
     with pytest.raises(ProofError, match="y_bits out of range"):
-        dec.verify(ctx, dataclasses.replace(stmt, y_bits=y_bits), proof)
+        dec.verify(ctx, dataclasses.replace(stmt, y_bits=(y_bits,)), proof)
 
 
 def test_largest_allowed_y_bits_verifies(ctx, keys, rng):
-    y_bits = dec.max_plaintext_bits(TEST.ell, TEST.paillier_bits)
+    y_bits = dec.max_plaintext_bits(TEST)
     stmt, wit, _ = _make(keys, rng, y_bits=y_bits)
     dec.verify(ctx, stmt, dec.prove(ctx, stmt, wit, rng))
 
@@ -149,14 +150,17 @@ def test_invalid_ciphertexts_units_and_scalars_rejected(ctx, setup, rng):
     n, n2, nhat = stmt.N0.n, stmt.N0.n2, stmt.aux.n
     for bad_C in (0, n, n2 + 1):
         with pytest.raises(ProofError, match="C not in"):
-            dec.verify(ctx, dataclasses.replace(stmt, C=bad_C), proof)
+            dec.verify(ctx, dataclasses.replace(stmt, C=(bad_C,)), proof)
     with pytest.raises(ProofError, match="x not in"):
         dec.verify(ctx, dataclasses.replace(stmt, x=stmt.x + Q), proof)
+    with pytest.raises(ProofError, match="coefficient not in"):
+        dec.verify(ctx, dataclasses.replace(stmt, coeffs=(Q + 1,)), proof)
     cases = [
-        ("A", n2, "A not in"),
-        ("w", 0, "w not in"),
-        ("S", nhat, "S or T not in"),
-        ("T", -1, "S or T not in"),
+        ("A", (n2,), "A not in"),
+        ("w", (0,), "w not in"),
+        ("S", (nhat,), "S or T not in"),
+        ("T", (-1,), "S or T not in"),
+        ("z2", (), "term counts differ"),
         ("gamma", proof.gamma + Q, "γ not in"),
         ("gamma", -1, "γ not in"),
     ]
@@ -179,8 +183,71 @@ def test_property_random_witnesses(seed, y_bits):
 def test_standard_tier_proves_and_verifies(rng):
     keys = KeyFactory(STANDARD, rng)
     ctx = ProofContext(b"standard", 3, STANDARD)
-    stmt, wit, _ = _make(keys, rng, y_bits=STANDARD.ell_prime + 8)
+    from tssnode.protocol.presign import plaintext_bound
+
+    # the largest plaintext presign identification opens at the standard tier (4 signers)
+    stmt, wit, _ = _make(keys, rng, y_bits=plaintext_bound(STANDARD, 4))
     for w in (wit, dec.DecWitness(wit.y, wit.rho)):
         proof = dec.prove(ctx, stmt, w, rng)
         dec.verify(ctx, stmt, proof)
     assert_round_trip(proof)
+
+
+# -- several ciphertexts (sign identification: σ ≡ m·k + r·χ) -----------------------------------
+
+
+def _make_pair(keys, rng, bits=(TEST.ell, Y_BITS), coeffs=None):
+    sk = keys.paillier()
+    aux = keys.pedersen().public
+    ys = tuple(sample_pm(b, rng) for b in bits)
+    coeffs = coeffs or (rng.randrange(Q), rng.randrange(Q))
+    enc = [sk.public.encrypt(y, rng) for y in ys]
+    x = sum(c * y for c, y in zip(coeffs, ys, strict=True)) % Q
+    stmt = dec.DecStatement(sk.public, tuple(C for C, _ in enc), coeffs, x, bits, aux)
+    return stmt, dec.DecWitness(ys, tuple(r for _, r in enc), sk)
+
+
+def test_linear_combination_of_two_ciphertexts_verifies(ctx, keys, rng):
+    stmt, wit = _make_pair(keys, rng)
+    proof = dec.prove(ctx, stmt, wit, rng)
+    dec.verify(ctx, stmt, proof)
+    assert_round_trip(proof)
+    assert_round_trip(stmt)
+
+
+def test_linear_combination_every_field_tampered_is_rejected(ctx, keys, rng):
+    stmt, wit = _make_pair(keys, rng)
+    proof = dec.prove(ctx, stmt, wit, rng)
+    assert assert_every_tamper_rejected(proof, lambda p: dec.verify(ctx, stmt, p)) == 26
+
+
+def test_linear_combination_wrong_claim_or_coefficient_rejected(ctx, keys, rng):
+    stmt, wit = _make_pair(keys, rng)
+    for lie in (
+        dataclasses.replace(stmt, x=(stmt.x + 1) % Q),
+        dataclasses.replace(stmt, coeffs=(stmt.coeffs[0], (stmt.coeffs[1] + 1) % Q)),
+        dataclasses.replace(stmt, C=stmt.C[::-1], y_bits=stmt.y_bits[::-1]),
+    ):
+        proof = dec.prove(ctx, lie, dataclasses.replace(wit), rng)
+        with pytest.raises(ProofError):
+            dec.verify(ctx, lie, proof)
+
+
+def test_too_many_terms_rejected(ctx, keys, rng):
+    stmt, wit = _make_pair(keys, rng)
+    proof = dec.prove(ctx, stmt, wit, rng)
+    k = dec.MAX_TERMS + 1
+    big = dataclasses.replace(
+        stmt, C=stmt.C[:1] * k, coeffs=stmt.coeffs[:1] * k, y_bits=stmt.y_bits[:1] * k
+    )
+    with pytest.raises(ProofError, match="number of ciphertexts"):
+        dec.verify(ctx, big, proof)
+
+
+def test_challenge_is_sized_to_the_tier():
+    """DEVIATION 2: c = 112 below 3072-bit moduli, 128 from there; never as large as q."""
+    from tssnode.crypto.params import HIGH
+
+    assert dec.challenge_bits(STANDARD) == 112 and dec.challenge_bits(TEST) == 112
+    assert dec.challenge_bits(HIGH) == 128
+    assert dec.max_plaintext_bits(STANDARD) == 2048 - 4 - 112 - 128

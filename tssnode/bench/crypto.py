@@ -118,8 +118,8 @@ def _proof_cases(pool: PrimePool, params: tiers.Parameters) -> list[ProofCase]:
     add(
         "Π^dec",
         dec,
-        dec.DecStatement(sk.public, Cd, int(yv % Q), bits, ped),
-        dec.DecWitness(yv, rho_d, sk),
+        dec.DecStatement.single(sk.public, Cd, int(yv % Q), bits, ped),
+        dec.DecWitness((yv,), (rho_d,), sk),
     )
     add("Π^mod", mod, mod.ModStatement(sk.n), mod.ModWitness(sk.p, sk.q))
     add("Π^prm", prm, own_ped.public, own_ped)

@@ -73,6 +73,11 @@ class Transcript:
         """Uniform in the paper's ±q: the integers (−q, q)."""
         return self._below(label, 0, 2 * Q - 1) - (Q - 1)
 
+    def challenge_pm_bits(self, c: int, label: str = "e") -> mpz:
+        """Uniform in ±2^c: the integers (−2^c, 2^c)."""
+        bound = mpz(1) << c
+        return self._below(label, 0, 2 * bound - 1) - (bound - 1)
+
     def challenge_bits(self, m: int, label: str = "bits") -> list[int]:
         """m independent binary challenges; bit i is derived from index i alone."""
         return [self._squeeze(label, i, 0, 1)[0] & 1 for i in range(m)]

@@ -16,7 +16,9 @@ Round 2  check Π^enc_j. Γ_i = γ_i·G. For each j: β_{i,j}, β̂_{i,j} ← ±
          which the identification steps need to be checkable by anyone. The paper's
          sign convention D = γ⊙K ⊕ enc(−β) is flipped to enc(+β) with the receiver
          subtracting, which is the same protocol.
-Round 3  check the proofs; α_{i,j} = dec_i(D_{i,j}), α̂_{i,j} = dec_i(D̂_{i,j}), range-checked;
+Round 3  check the proofs; α_{i,j} = dec_i(D_{i,j}), α̂_{i,j} = dec_i(D̂_{i,j}) (the range
+         check on them is sized so that no message whose proofs verify can fail it: see
+         `mta_bound` and docs/protocol.md, "Decrypted values and aborts");
          Γ = Σ Γ_j, Δ_i = k_i·Γ, δ_i = k_i·γ_i + Σ_j (α_{i,j} − β_{i,j}),
          χ_i = x_i'·k_i + Σ_j (α̂_{i,j} − β̂_{i,j}); broadcast (δ_i, Δ_i) and the echo of
          round 2; send each j Π^log* that K_i hides log_Γ Δ_i.
@@ -24,7 +26,9 @@ Output   check Π^log*; δ = Σ δ_j; if δ·G = Σ Δ_j then R = δ⁻¹·Γ an
          (R, k_i, χ_i). Otherwise run the identification step (`Identify`).
 Identify (Fig. 7 "Output", failure) each party publishes H_i = enc_i(k_i·γ_i) with Π^mul
          (K_i, G_i, H_i), and proves with Π^dec that δ_i ≡ dec_i(H_i ⊕ Σ_j (D_{i,j} ⊖ F_{j,i}))
-         (mod q). Any party whose proof fails is named, with its signed messages.
+         (mod q), with the plaintext bound `plaintext_bound` (Π^dec's challenge and masks
+         are resized to carry it: DEVIATION, see zk/dec.py). Any party whose proof fails
+         is named, with its signed messages.
 """
 
 from __future__ import annotations
@@ -68,14 +72,30 @@ def presign_ssid(
 
 
 def mta_bound(params: Parameters) -> int:
-    """Bit bound of an honest decrypted MtA share α = k·γ + β (|k·γ| < q², |β| ≤ 2^ℓ'):
-    the receiver refuses anything larger, which no honest sender produces."""
-    return max(2 * params.ell, params.ell_prime) + 1
+    """Bit bound of ANY decrypted MtA share α = k·x + y whose Π^aff-g verifies, not only of
+    an honest one.
+
+    The receiver's own k is below q ≤ 2^ℓ. Π^aff-g checks z1 ∈ ±2^(ℓ+ε) and z2 ∈ ±2^(ℓ'+ε),
+    which bounds what a sender can prove about by |x| ≤ 2^(ℓ+ε+1) and |y| ≤ 2^(ℓ'+ε+1) (the
+    witness extracted from two accepting transcripts), so |α| < 2^(2ℓ+ε+1) + 2^(ℓ'+ε+1) ≤
+    2^(max(2ℓ+ε, ℓ'+ε)+2): 1794 bits at the standard tier, 1026 at the test tier, both below
+    N/2, so α decrypts exactly.
+
+    Why not the honest bound max(2ℓ, ℓ')+1: a sender may prove x = γ + M·q (same Γ) and
+    y = 2^bound − T·x, and an honest receiver that refused |α| > 2^bound would then abort
+    exactly when its secret k > T, while α ≡ k·γ + y (mod q) keeps the presignature
+    correct whenever it does not abort: one comparison of k against T per request, the
+    input of a lattice attack on the nonces (the Alpha-Rays pattern). With this bound the
+    receiver's check cannot fire on a message whose proofs verify, so no honest decision
+    depends on k beyond the paper's own checks (docs/protocol.md, "Decrypted values and
+    aborts")."""
+    return max(2 * params.ell + params.eps, params.ell_prime + params.eps) + 2
 
 
 def plaintext_bound(params: Parameters, signers: int) -> int:
-    """Bit bound on |k_i·γ_i + Σ_j (α_{i,j} − β_{i,j})| (and the χ_i analogue), given the
-    range check on every α."""
+    """Bit bound on |k_i·γ_i + Σ_j (α_{i,j} − β_{i,j})| (and the χ_i analogue) for any MtA
+    shares whose proofs verify: |k·γ| < 2^2ℓ, |β| ≤ 2^ℓ' and |α| < 2^mta_bound give at most
+    2·n·2^mta_bound < 2^(mta_bound + 1 + bitlen(n))."""
     return mta_bound(params) + 1 + signers.bit_length()
 
 
@@ -136,7 +156,7 @@ class IdBcast(Wire):
     echo: Echo
 
 
-@wire("tssnode.presign.identify.direct/1")
+@wire("tssnode.presign.identify.direct/2")
 @dataclass(frozen=True)
 class IdDirect(Wire):
     dec_proof: dec.DecProof
@@ -325,6 +345,9 @@ class Round3(Round):
         for j, b in r2.items():
             alpha = st.sk.decrypt(b.D[me])
             alpha_hat = st.sk.decrypt(b.D_hat[me])
+            # Never fires on a message whose Π^aff-g proofs verified (see `mta_bound`): a
+            # bound any tighter would make this abort an oracle on k_i. It stays as the
+            # guarantee that α is exact and that identification's Π^dec bound holds.
             if abs(alpha) > bound or abs(alpha_hat) > bound:
                 raise cfg.blame(
                     self.number, j, "decrypted MtA share out of range", self.broadcasts[j][0]
@@ -452,10 +475,9 @@ class Output(Round):
         rho = sk.nonce(C, y)
         bits = plaintext_bound(cfg.params, len(cfg.parties))
         for j in cfg.others:
-            stmt = dec.DecStatement(sk.public, C, self.delta, bits, st.share.aux.pedersen[j])
-            out.append(
-                cfg.sign(5, j, IdDirect(dec.prove(ctx, stmt, dec.DecWitness(y, rho, sk), cfg.rng)))
-            )
+            stmt = dec.DecStatement.single(sk.public, C, self.delta, bits, st.share.aux.pedersen[j])
+            wit = dec.DecWitness((y,), (rho,), sk)
+            out.append(cfg.sign(5, j, IdDirect(dec.prove(ctx, stmt, wit, cfg.rng))))
         deltas = {me: self.delta, **{j: b.delta for j, b in r3.items()}}
         return Outcome(out, Identify(cfg, st, self.r1, self.r2, deltas, seen))
 
@@ -518,7 +540,7 @@ class Identify(IdentifyRound):
             return
         C = combined_delta_ciphertext(sender, cfg.parties, b.H, self.r2, pk)
         bits = plaintext_bound(cfg.params, len(cfg.parties))
-        stmt = dec.DecStatement(
+        stmt = dec.DecStatement.single(
             pk, C, self.deltas[sender], bits, st.share.aux.pedersen[cfg.self_id]
         )
         failed = self.check_proof(dec, ctx, stmt, d.dec_proof)

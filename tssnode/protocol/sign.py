@@ -4,8 +4,12 @@ Round 1  r = R.x mod q; σ_i = k_i·m + r·χ_i; broadcast σ_i.
 Output   σ = Σ σ_j; the signature (r, σ) is normalised to low-s, given its recovery id,
          and verified against the public key (signature.finalize) before anyone sees it.
 Identify (Fig. 8 failure) each party publishes Ĥ_i = enc_i(x_i'·k_i) with Π^mul*
-         (K_i, Ĥ_i, X_i'), and proves with Π^dec that
-         σ_i ≡ dec_i(K_i^m ⊕ r ⊙ (Ĥ_i ⊕ Σ_j (D̂_{i,j} ⊖ F̂_{j,i}))) (mod q).
+         (K_i, Ĥ_i, X_i'), and proves with Π^dec over two ciphertexts that
+         σ_i ≡ m·dec_i(K_i) + r·dec_i(C_χ) (mod q), C_χ = Ĥ_i ⊕ Σ_j (D̂_{i,j} ⊖ F̂_{j,i}).
+         DEVIATION: the paper folds both into the one ciphertext K_i^m ⊕ r ⊙ C_χ, whose
+         plaintext (ℓ + presign.plaintext_bound bits, about 2054 at the standard tier once
+         a sender pushes its MtA share to the edge of its proof) exceeds N_i and wraps, so an
+         honest party could not prove its own σ_i (zk/dec.py, DEVIATION 3).
          Every party whose proof fails is named.
 
 The digest is computed here from the message and a named hash; a raw digest is signed
@@ -22,7 +26,7 @@ from gmpy2 import mpz
 from tssnode.crypto.encoding import Big, Scalar, Wire, wire
 from tssnode.crypto.group import Point, Q
 from tssnode.crypto.paillier import PaillierPublicKey
-from tssnode.crypto.params import Parameters
+from tssnode.crypto.pedersen import PedersenParams
 from tssnode.crypto.signature import InvalidSignature, Signature, digest_to_scalar, finalize
 from tssnode.errors import TssError
 from tssnode.protocol.base import (
@@ -94,31 +98,30 @@ class IdBcast(Wire):
     echo: Echo
 
 
-@wire("tssnode.sign.identify.direct/1")
+@wire("tssnode.sign.identify.direct/2")
 @dataclass(frozen=True)
 class IdDirect(Wire):
     mulstar_proof: mulstar.MulStarProof
     dec_proof: dec.DecProof
 
 
-def combined_sigma_ciphertext(
-    i: int,
-    parties: tuple[int, ...],
-    H_hat: int,
-    tr: PresignTranscript,
-    pk: PaillierPublicKey,
-    m: int,
-    r: int,
+def chi_ciphertext(
+    i: int, parties: tuple[int, ...], H_hat: int, tr: PresignTranscript, pk: PaillierPublicKey
 ) -> mpz:
-    """K_i^m ⊕ r ⊙ (Ĥ_i ⊕ Σ_j (D̂_{i,j} ⊖ F̂_{j,i})) under N_i: decrypts to σ_i (mod q)."""
+    """C_χ = Ĥ_i ⊕ Σ_j (D̂_{i,j} ⊖ F̂_{j,i}) under N_i: decrypts to χ_i (mod q)."""
     pairs = ((tr.D_hat[i][j], tr.F_hat[j][i]) for j in parties if j != i)
-    inner = mta_combination(pk, H_hat, pairs)
-    return pk.add(pk.mul(tr.K[i], m), pk.mul(inner, r))
+    return mta_combination(pk, H_hat, pairs)
 
 
-def sigma_plaintext_bound(params: Parameters, signers: int) -> int:
-    """Bit bound on |k_i·m + r·(x_i'·k_i + Σ_j (α̂_{i,j} − β̂_{i,j}))| with m, r < q ≤ 2^ℓ."""
-    return params.ell + plaintext_bound(params, signers) + 1
+def sigma_statement(
+    st: _State, i: int, sigma: int, H_hat: int, pk: PaillierPublicKey, aux: PedersenParams
+) -> dec.DecStatement:
+    """Π^dec statement of party i's σ_i: σ_i ≡ m·dec_i(K_i) + r·dec_i(C_χ) (mod q), with
+    |k_i| < q ≤ 2^ℓ and C_χ's plaintext within presign.plaintext_bound."""
+    tr, parties, params = st.presig.transcript, st.presig.signers, st.share.key.params
+    C_chi = chi_ciphertext(i, parties, H_hat, tr, pk)
+    bits = (params.ell, plaintext_bound(params, len(parties)))
+    return dec.DecStatement(pk, (mpz(tr.K[i]), C_chi), (st.m, st.r), sigma, bits, aux)
 
 
 @dataclass(frozen=True, repr=False)
@@ -191,10 +194,10 @@ class Output(Round):
         zero, rho = sk.encrypt(0, cfg.rng)
         K_i = pr.transcript.K[me]
         H_hat = sk.public.add(sk.public.mul_secret(K_i, x_eff), zero)
-        C = combined_sigma_ciphertext(me, cfg.parties, H_hat, pr.transcript, sk.public, st.m, st.r)
-        y = sk.decrypt(C)
-        rho_c = sk.nonce(C, y)
-        bits = sigma_plaintext_bound(cfg.params, len(cfg.parties))
+        C_chi = chi_ciphertext(me, cfg.parties, H_hat, pr.transcript, sk.public)
+        y_chi = sk.decrypt(C_chi)
+        k_i = sk.decrypt(K_i)
+        wit = dec.DecWitness((k_i, y_chi), (sk.nonce(K_i, k_i), sk.nonce(C_chi, y_chi)), sk)
         seen = self.seen_broadcasts(self.sent)
         out = [cfg.sign(3, BROADCAST, IdBcast(H_hat, echo_of(seen)))]
         for j in cfg.others:
@@ -205,12 +208,8 @@ class Output(Round):
                 mulstar.MulStarWitness(mpz(x_eff), rho, sk),
                 cfg.rng,
             )
-            dp = dec.prove(
-                ctx,
-                dec.DecStatement(sk.public, C, st.sigma, bits, aux_j),
-                dec.DecWitness(y, rho_c, sk),
-                cfg.rng,
-            )
+            stmt = sigma_statement(st, me, st.sigma, H_hat, sk.public, aux_j)
+            dp = dec.prove(ctx, stmt, wit, cfg.rng)
             out.append(cfg.sign(3, j, IdDirect(ms, dp)))
         return Outcome(out, Identify(cfg, st, sigmas, X_eff, seen))
 
@@ -253,9 +252,7 @@ class Identify(IdentifyRound):
         stmt_ms = mulstar.MulStarStatement(pk, tr.K[sender], b.H_hat, self.X_eff[sender], mine)
         failed = self.check_proof(mulstar, ctx, stmt_ms, d.mulstar_proof)
         if failed is None:
-            C = combined_sigma_ciphertext(sender, cfg.parties, b.H_hat, tr, pk, st.m, st.r)
-            bits = sigma_plaintext_bound(cfg.params, len(cfg.parties))
-            stmt = dec.DecStatement(pk, C, self.sigmas[sender], bits, mine)
+            stmt = sigma_statement(st, sender, self.sigmas[sender], b.H_hat, pk, mine)
             failed = self.check_proof(dec, ctx, stmt, d.dec_proof)
         if failed is not None:
             self.convict(sender, failed, bmsg, dmsg)
