@@ -1,9 +1,10 @@
 """Parameter tiers (PROTOCOL.md, "Curve and parameters").
 
 One frozen `Parameters` object travels with every session and is bound into its session
-id. `insecure-test` exists so the test suite can run with 1024-bit moduli; it refuses to
-load unless the caller says `allow_insecure=True` or the environment sets
-`TSSNODE_ALLOW_INSECURE=1` (the test suite's conftest does; a node never does).
+id. `insecure-test` exists so the test suite can run with 1536-bit moduli (two 768-bit
+safe primes, ℓ' = 512: see the DEVIATION note at the tier); it refuses to load unless the
+caller says `allow_insecure=True` or the environment sets `TSSNODE_ALLOW_INSECURE=1` (the
+test suite's conftest does; a node never does).
 """
 
 from __future__ import annotations

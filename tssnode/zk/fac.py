@@ -33,8 +33,9 @@ form, and σ enters the challenge hash like every other first-message value
 √N0 is ⌈√N0⌉ (the paper's authors accept either bound). With z1 ∈ ±2^(ℓ+ε)·√N0 the
 extracted p, q are below about 2^(ℓ+ε)·√N0, so each is above about N0 / (2^(ℓ+ε)·√N0),
 which is 2^ℓ exactly when N0 has 4ℓ + 2ε bits: 2048 at the standard tier. At the
-insecure-test tier (1024-bit N0) that bound exceeds N0 itself and the proof shows nothing
-about factor sizes; the small-factor tests run at the standard tier. An honest z1 leaves
+insecure-test tier (1536-bit N0, ℓ + ε = 768) that bound exceeds N0 itself (2^768 > √N0)
+and the proof shows nothing about factor sizes; the small-factor tests run at the
+standard tier, and at 1024 bits with ℓ and ε halved to meet 4ℓ + 2ε. An honest z1 leaves
 the range when |α| lies within |e·p| ≤ q·p of its bound, probability about 2^(−ε)
 (multi-party-sig widens the check by one bit; we keep the paper's bound).
 
