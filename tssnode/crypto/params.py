@@ -43,10 +43,10 @@ HIGH = Parameters("high", 3072, 1536, 256, 1280, 512, 128)
 # DEVIATION from the tier table: the test tier uses a 1536-bit N (two 768-bit safe
 # primes from the committed pool) and ℓ' = 512, not 1024 bits and ℓ' = 1280. With a
 # 1024-bit N, ℓ' = 1280 cannot work at all (the Π^aff-g mask β ∈ ±2^(ℓ'+ε) must be a
-# Paillier plaintext below N/2), and sign identification cannot work with any ℓ': its
-# Π^dec opens a plaintext of about ℓ + max(2ℓ, ℓ') bits (775 here), which with its
-# ℓ + 128-bit mask must stay below N/8. 1536 bits is the smallest size that runs every
-# step of the protocol. The tier is insecure for its modulus size and because Π^fac
+# Paillier plaintext below N/2), and identification cannot work with any ℓ': its Π^dec
+# opens plaintexts of max(2ℓ+ε, ℓ'+ε) + 3 + bitlen(n) bits (what a proof-valid MtA share
+# can reach: 1030 here for 4 signers), which with Π^dec's c + 128-bit mask must stay below
+# N/8 (zk/dec.py). 1536 bits runs every step of the protocol. The tier is insecure for its modulus size and because Π^fac
 # needs |N| ≥ 4ℓ + 2ε = 2048 bits to mean anything.
 INSECURE_TEST = Parameters("insecure-test", 1536, 768, 256, 512, 512, 80)
 
