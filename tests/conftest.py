@@ -22,10 +22,8 @@ from tssnode.crypto.pedersen import generate as pedersen_generate
 from tssnode.crypto.primes import PrimePool
 from tssnode.zk.common import ProofContext
 
-#: Outside test vectors (Wycheproof, BIP-32): ../shared/vectors beside the checkout.
-VECTORS = Path(
-    os.environ.get("TSSNODE_VECTORS", Path(__file__).resolve().parents[2] / "shared" / "vectors")
-)
+#: Outside test vectors (Wycheproof, BIP-32), carried in the repository (tests/vectors).
+VECTORS = Path(os.environ.get("TSSNODE_VECTORS", Path(__file__).resolve().parent / "vectors"))
 
 TEST = params_mod.INSECURE_TEST
 STANDARD = params_mod.STANDARD

@@ -1,4 +1,4 @@
-"""BIP-32 public derivation against the vectors in ../shared/vectors."""
+"""BIP-32 public derivation against the vectors in tests/vectors."""
 
 from __future__ import annotations
 

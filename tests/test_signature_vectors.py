@@ -1,4 +1,4 @@
-"""Wycheproof secp256k1 ECDSA vectors (../shared/vectors) through our verifier and parsers."""
+"""Wycheproof secp256k1 ECDSA vectors (tests/vectors) through our verifier and parsers."""
 
 from __future__ import annotations
 
