@@ -46,8 +46,8 @@ HIGH = Parameters("high", 3072, 1536, 256, 1280, 512, 128)
 # Paillier plaintext below N/2), and identification cannot work with any ℓ': its Π^dec
 # opens plaintexts of max(2ℓ+ε, ℓ'+ε) + 3 + bitlen(n) bits (what a proof-valid MtA share
 # can reach: 1030 here for 4 signers), which with Π^dec's c + 128-bit mask must stay below
-# N/8 (zk/dec.py). 1536 bits runs every step of the protocol. The tier is insecure for its modulus size and because Π^fac
-# needs |N| ≥ 4ℓ + 2ε = 2048 bits to mean anything.
+# N/8 (zk/dec.py). 1536 bits runs every step of the protocol. The tier is insecure for
+# its modulus size and because Π^fac needs |N| ≥ 4ℓ + 2ε = 2048 bits to mean anything.
 INSECURE_TEST = Parameters("insecure-test", 1536, 768, 256, 512, 512, 80)
 
 TIERS = {p.name: p for p in (STANDARD, HIGH, INSECURE_TEST)}
