@@ -15,6 +15,7 @@ from collections.abc import Sequence
 COMMANDS = {
     "init": ("tssnode.commands", "cmd_init", "create a node's data directory (identity, token)"),
     "run": ("tssnode.commands", "cmd_run", "run a node headless (--config FILE)"),
+    "vault": ("tssnode.commands", "cmd_vault", "rekey: re-seal the vault under a new passphrase"),
     "cluster": ("tssnode.commands", "cmd_cluster", "up|down|status: a local network on loopback"),
     "status": ("tssnode.commands", "cmd_status", "a node's status (API client)"),
     "keygen": ("tssnode.commands", "cmd_keygen", "request a threshold key (API client)"),

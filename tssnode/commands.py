@@ -1,7 +1,9 @@
-"""The node's commands: init, run, cluster, and the API clients (keygen, sign, status, blocks).
+"""The node's commands: init, run, vault, cluster, and the API clients (keygen, sign, status,
+blocks).
 
-tssnode init --data-dir DIR                 identity, API token and vault passphrase
+tssnode init --data-dir DIR [--insecure-local-key]   identity and API token (and a vault key)
 tssnode run --config FILE                   the headless daemon (SIGINT/SIGTERM stop it)
+tssnode vault rekey --config FILE           re-seal the vault under a new passphrase
 tssnode cluster up|down|status [N]          a local N-node network from configs/local
 tssnode status|keygen|sign|blocks --config FILE | --api URL --token-file PATH [--json]
 """
@@ -12,7 +14,6 @@ import argparse
 import json
 import logging
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -39,29 +40,48 @@ def _setup_logging(level: str = "INFO") -> None:
 # -- init and run ---------------------------------------------------------------------------
 
 
-def init_data_dir(data_dir: Path) -> dict[str, str]:
-    """Create the identity, API token and vault passphrase of a data directory (idempotent)."""
+def init_data_dir(data_dir: Path, *, local_key: bool = False) -> dict[str, str]:
+    """Create the identity and API token of a data directory (idempotent). Never a vault
+    key, unless `local_key`: then a random `vault.key` in the directory (mode 0600), which
+    only a node with `[vault] insecure_local_key = true` accepts."""
     from tssnode.net import identity as identity_mod
     from tssnode.node.node import ensure_token
 
     ident, _ = identity_mod.load_or_create(data_dir)
     ensure_token(data_dir)
-    vault_key = data_dir / "vault.key"
-    if not vault_key.exists():
-        vault_key.touch(mode=0o600)
-        vault_key.write_text(secrets.token_urlsafe(32) + "\n")
-    return {
+    info = {
         "data_dir": str(data_dir),
         "peer_id": ident.peer_id_text,
         "validator_key": ident.key.public_bytes().hex(),
     }
+    if local_key:
+        import secrets
+
+        from tssnode.node.vaultkey import local_key_path, write_secret_file
+
+        path = local_key_path(data_dir)
+        if not path.exists():
+            write_secret_file(path, secrets.token_urlsafe(32).encode() + b"\n", overwrite=False)
+        info["vault_key"] = str(path)
+    return info
 
 
 def cmd_init(argv: Sequence[str]) -> int:
-    ap = argparse.ArgumentParser(prog="tssnode init", description="create a node's data directory")
+    ap = argparse.ArgumentParser(
+        prog="tssnode init",
+        description="create a node's data directory: its identity and API token. The vault "
+        "passphrase is not kept there: give it to `tssnode run` in TSSNODE_PASSPHRASE or "
+        "with [vault] passphrase_file / passphrase_command in the config.",
+    )
     ap.add_argument("--data-dir", type=Path, required=True)
+    ap.add_argument(
+        "--insecure-local-key",
+        action="store_true",
+        help="also write a random vault key into the data directory (vault.key): for "
+        "throw-away local nodes whose config sets [vault] insecure_local_key = true",
+    )
     args = ap.parse_args(argv)
-    info = init_data_dir(args.data_dir)
+    info = init_data_dir(args.data_dir, local_key=args.insecure_local_key)
     print(json.dumps(info, indent=2))
     return 0
 
@@ -81,12 +101,89 @@ def cmd_run(argv: Sequence[str]) -> int:
     import trio
 
     from tssnode.node.daemon import run_until_signal
+    from tssnode.node.vaultkey import unlock
 
     try:
-        trio.run(run_until_signal, config)
+        # the store and the vault first: no passphrase, a wrong one or a running node
+        # stops here, before the node joins the network
+        unlocked = unlock(config)
     except TssError as exc:
         print(f"tssnode run: {exc}", file=sys.stderr)
         return 1
+    try:
+        trio.run(run_until_signal, config, unlocked)
+    except TssError as exc:
+        print(f"tssnode run: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        unlocked.close()
+    return 0
+
+
+# -- the vault ------------------------------------------------------------------------------
+
+
+def cmd_vault(argv: Sequence[str]) -> int:
+    ap = argparse.ArgumentParser(
+        prog="tssnode vault",
+        description="rekey: seal every secret of a stopped node again under a new passphrase, "
+        "in one atomic write (interrupted, the old passphrase keeps working). The current "
+        "passphrase comes from where `tssnode run` takes it; the new one from "
+        "TSSNODE_NEW_PASSPHRASE or one of the options.",
+    )
+    ap.add_argument("action", choices=["rekey"])
+    ap.add_argument("--config", type=Path, required=True)
+    new = ap.add_mutually_exclusive_group()
+    new.add_argument("--new-passphrase-file", type=Path, metavar="PATH")
+    new.add_argument(
+        "--new-passphrase-command",
+        metavar="CMD",
+        help="run without a shell; its standard output, stripped, is the new passphrase",
+    )
+    new.add_argument(
+        "--new-local-key",
+        action="store_true",
+        help="a new random vault.key in the data directory (insecure_local_key only)",
+    )
+    args = ap.parse_args(argv)
+    try:
+        config = NodeConfig.load(args.config)
+    except ConfigError as exc:
+        print(f"tssnode vault: {exc}", file=sys.stderr)
+        return 2
+    from tssnode.node import vaultkey
+    from tssnode.store import StoreLocked
+
+    try:
+        new_passphrase = vaultkey.new_passphrase(
+            config,
+            file=args.new_passphrase_file,
+            command=args.new_passphrase_command,
+            local=args.new_local_key,
+        )
+        result = vaultkey.rekey(config, new_passphrase)
+    except StoreLocked:
+        print(
+            f"tssnode vault: the node of {args.config} is running (it holds the database in "
+            f"{config.data_dir}); stop it first, then rekey",
+            file=sys.stderr,
+        )
+        return 1
+    except TssError as exc:
+        print(f"tssnode vault: {exc}", file=sys.stderr)
+        return 1
+    print(f"re-sealed {result.records} secret(s) of {config.data_dir} under the new passphrase")
+    print(f"  was: {result.old_source}")
+    print(f"  now: {result.new_source}")
+    if result.written is not None:
+        print(f"  the new key is in {result.written}")
+    if result.removed is not None:
+        print(f"  removed the old key file {result.removed}")
+    if result.written is None:
+        print(
+            "start the node with the new passphrase: TSSNODE_PASSPHRASE, or [vault] "
+            "passphrase_file / passphrase_command in the config"
+        )
     return 0
 
 

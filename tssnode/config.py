@@ -21,7 +21,19 @@ chain_id = "<64 hex>"               # then only a genesis with this hash is acce
 [keys]                              # all optional: see `KeysConfig`
 tier = "standard"
 presign_pool = 4
+
+[vault]                             # where the passphrase of the sealed secrets comes from
+passphrase_file = "/run/secrets/tssnode-node1"   # or:
+# passphrase_command = ["pass", "show", "tssnode/node1"]   # (or one string, split like a shell)
+# command_timeout = 30              # seconds the command may take
+# insecure_local_key = false        # true: allow a key file in the data directory
 ```
+
+The vault passphrase is taken, in order, from the `TSSNODE_PASSPHRASE` environment
+variable, `[vault] passphrase_file`, or `[vault] passphrase_command` (see `VaultConfig`
+and `tssnode.node.vaultkey`). A key file inside the data directory is refused unless
+`insecure_local_key = true`, which is for throw-away local networks only: then, without
+any of the three, the node keeps a random key in `<data_dir>/vault.key` and says so.
 
 Every problem is a `ConfigError` naming the file and the dotted key (`net.bootstrap[1]`);
 unknown sections and keys are errors too, so a typo never silently becomes a default.
@@ -36,7 +48,9 @@ from __future__ import annotations
 import ipaddress
 import json
 import math
+import os
 import re
+import shlex
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -142,6 +156,12 @@ def integer(low: int, high: int) -> Callable[[Table, str, Any], int]:
         return raw
 
     return parse
+
+
+def boolean(t: Table, k: str, raw: Any) -> bool:
+    if not isinstance(raw, bool):
+        raise t.error(k, f"must be true or false, not {type(raw).__name__}")
+    return raw
 
 
 def seconds(low: float, high: float) -> Callable[[Table, str, Any], float]:
@@ -424,6 +444,86 @@ class KeysConfig:
         return section
 
 
+def command(t: Table, k: str, raw: Any) -> tuple[str, ...]:
+    """A command run without a shell: a list of strings (argv), or one string split the way
+    a POSIX shell splits words (no expansion). A relative program path with a '/' is
+    relative to the config file; a bare name is looked up in PATH."""
+    if isinstance(raw, str):
+        try:
+            argv = shlex.split(raw)
+        except ValueError as exc:
+            raise t.error(k, f"cannot split into words: {exc}") from None
+    elif isinstance(raw, list):
+        argv = []
+        for i, item in enumerate(raw):
+            if not isinstance(item, str):
+                raise t.error(f"{k}[{i}]", f"must be a string, not {type(item).__name__}")
+            argv.append(item)
+    else:
+        raise t.error(k, f"must be a list of strings or a string, not {type(raw).__name__}")
+    if not argv or not argv[0].strip():
+        raise t.error(k, "must name a program")
+    program = Path(argv[0]).expanduser()
+    if "/" in argv[0] and not program.is_absolute():
+        argv[0] = str(t.base_dir / program)
+    return tuple(argv)
+
+
+def inside(path: Path, directory: Path) -> bool:
+    """Whether `path` is `directory` or lies under it, symbolic links resolved (so a link
+    inside the directory to a file elsewhere is outside, and the other way round)."""
+    try:
+        return path.resolve().is_relative_to(directory.resolve())
+    except (OSError, RuntimeError):  # a link loop: judge by the names alone
+        return Path(os.path.abspath(path)).is_relative_to(os.path.abspath(directory))
+
+
+@dataclass(frozen=True)
+class VaultConfig:
+    """[vault]: where the passphrase that seals key shares at rest comes from.
+
+    The `TSSNODE_PASSPHRASE` environment variable comes first; then `passphrase_file` (its
+    contents, surrounding whitespace stripped) or `passphrase_command` (its standard
+    output, stripped; it must exit 0 within `command_timeout` and print something), one
+    of the two. A passphrase kept inside the data directory is refused (whoever copies
+    the directory would have the shares) unless `insecure_local_key`, which also lets a
+    node with no other source keep a random key in `<data_dir>/vault.key`.
+    """
+
+    passphrase_file: Path | None = None
+    passphrase_command: tuple[str, ...] | None = None
+    #: seconds `passphrase_command` may take
+    command_timeout: float = 30.0
+    #: allow a key inside the data directory (throw-away local networks only)
+    insecure_local_key: bool = False
+
+    @classmethod
+    def _parse(cls, t: Table) -> VaultConfig:
+        section = cls(
+            passphrase_file=t.take("passphrase_file", file_path, None),
+            passphrase_command=t.take("passphrase_command", command, None),
+            command_timeout=t.take("command_timeout", seconds(0, 3600), cls.command_timeout),
+            insecure_local_key=t.take("insecure_local_key", boolean, cls.insecure_local_key),
+        )
+        if section.passphrase_file is not None and section.passphrase_command is not None:
+            raise t.error(
+                "passphrase_command", "give passphrase_file or passphrase_command, not both"
+            )
+        t.finish()
+        return section
+
+    def check(self, t: Table, data_dir: Path) -> None:
+        """Refuse a passphrase file inside the data directory (unless insecure_local_key)."""
+        path = self.passphrase_file
+        if path is not None and not self.insecure_local_key and inside(path, data_dir):
+            raise t.error(
+                "passphrase_file",
+                f"{path} is inside the data directory {data_dir}: whoever copies the "
+                "directory would have the key; keep it elsewhere (or, for a throw-away "
+                "local node only, set insecure_local_key = true)",
+            )
+
+
 @dataclass(frozen=True)
 class NodeConfig:
     """A whole node config file."""
@@ -433,6 +533,7 @@ class NodeConfig:
     api: ApiConfig = field(default_factory=ApiConfig)
     ledger: LedgerConfig = field(default_factory=LedgerConfig)
     keys: KeysConfig = field(default_factory=KeysConfig)
+    vault: VaultConfig = field(default_factory=VaultConfig)
     source: str = "<config>"
 
     @property
@@ -480,12 +581,17 @@ class NodeConfig:
         for name in ("node", "net"):
             if name not in root.data:
                 raise root.error(name, "section is required")
+        node = NodeSection._parse(root.table("node"))
+        vault_table = root.table("vault")
+        vault = VaultConfig._parse(vault_table)
+        vault.check(vault_table, node.data_dir)
         config = cls(
-            node=NodeSection._parse(root.table("node")),
+            node=node,
             net=NetConfig._parse(root.table("net")),
             api=ApiConfig._parse(root.table("api")),
             ledger=LedgerConfig._parse(root.table("ledger")),
             keys=KeysConfig._parse(root.table("keys")),
+            vault=vault,
             source=source,
         )
         root.finish()

@@ -4,7 +4,9 @@ background daemon if its API does not answer.
 This is the only part of the console that knows about node configs and processes; it
 runs before the app starts (blocking is fine here). The node is started as
 `python -m tssnode.cli run --config FILE`, detached (its own session, output to
-`<data dir>/node.log`), and left running when the console quits.
+`<data dir>/node.log`), and left running when the console quits. It inherits the
+console's environment, so a `TSSNODE_PASSPHRASE` set there reaches it; a node that finds
+no vault passphrase (or a wrong one) exits at once, and its log tail is the error shown.
 
 Config keys read (TOML, as `tssnode.config` writes them): `[api] listen` ("host:port",
 default 127.0.0.1:8600) and `[node] data_dir` (relative to the config file). Other

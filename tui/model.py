@@ -78,6 +78,8 @@ class Status:
     uptime_s: float
     #: not in docs/api.md yet: the newest event sequence number, to resume the stream
     event_seq: int | None = None
+    #: what is unsafe about the node, one sentence each (e.g. its vault key's location)
+    warnings: tuple[str, ...] = ()
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Status:
@@ -95,6 +97,7 @@ class Status:
             version=_str(d, "version"),
             uptime_s=_opt_float(d, "uptime_s") or 0.0,
             event_seq=seq if isinstance(seq, int) and not isinstance(seq, bool) else None,
+            warnings=_strs(d, "warnings"),
         )
 
 

@@ -358,6 +358,11 @@ class ConsoleState:
         old = self.status
         self.status = status
         changes = Changes({"header"})
+        for warning in status.warnings:  # once each, when the node first reports it
+            if old is None or warning not in old.warnings:
+                self.log.add(LogLine(self.now(), "warning", "node", warning))
+                changes.areas.add("log")
+                changes.alerts.append(("warning", f"node: {warning}"))
         if (
             old
             and status.view > old.view

@@ -53,9 +53,15 @@ def test_keygen_at_node2_sign_via_node4_read_at_node1(cluster):
     clients = [node.client() for node in cluster]
     try:
         _keygen_and_sign(*clients)
+        # each node's passphrase came in TSSNODE_PASSPHRASE: nothing to warn of, and
+        # neither it nor the vault key file is anywhere to be seen
+        assert all(c.get("/status")["warnings"] == [] for c in clients)
     finally:
         for c in clients:
             c.http.close()
+    for node in cluster:
+        assert node.passphrase and node.passphrase not in node.log.read_text()
+        assert not (node.data_dir / "vault.key").exists()
 
 
 def _keygen_and_sign(n1, n2, n3, n4):

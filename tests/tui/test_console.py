@@ -498,3 +498,26 @@ async def test_nothing_is_drawn_while_the_console_shuts_down(node, monkeypatch):
 
         monkeypatch.setattr(app, "_prune", prune_then_change)
     assert late and not any(late)  # drawn while running, never after
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
+async def test_a_node_warning_is_shown_in_the_header_log_and_a_notice(node, size):
+    warning = "vault key stored in the data directory (insecure_local_key)"
+    node.status["warnings"] = [warning]  # a node with insecure_local_key
+    app = make_app(node)
+    async with app.run_test(size=size) as pilot:
+        await until(pilot, lambda: app.state.status is not None, "the status")
+        await until(pilot, lambda: any(warning in n for n in notices(app)), "the notice")
+        await settled(pilot)
+        header = app.main.query_one("#header", Static)
+        assert "⚠ insecure vault key" in str(header.render())
+        assert warning in str(header.tooltip)
+        assert any(
+            (line.level, line.source, line.text) == ("warning", "node", warning)
+            for line in app.state.log.lines
+        )
+        node.status["warnings"] = []  # the operator moved the key out and restarted it
+        app.state.apply_snapshot("status", node.status)
+        app.apply(Changes({"header"}))
+        await pilot.pause()
+        assert "⚠" not in str(header.render())

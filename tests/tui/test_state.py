@@ -197,6 +197,24 @@ def test_link_down_then_up():
     assert why_not("sign", state) == "still loading the node's state"
 
 
+def test_node_warnings_are_logged_and_alerted_once():
+    state = loaded()
+    assert state.status and state.status.warnings == ()  # the fixture node has none
+    warning = "vault key stored in the data directory (insecure_local_key)"
+    changes = state.apply_snapshot("status", {**STATUS, "warnings": [warning]})
+    assert state.status.warnings == (warning,)
+    assert changes.alerts == [("warning", f"node: {warning}")]
+    assert {"header", "log"} <= changes.areas
+    assert [(line.level, line.source, line.text) for line in state.log.lines][-1] == (
+        "warning",
+        "node",
+        warning,
+    )
+    again = state.apply_snapshot("status", {**STATUS, "warnings": [warning]})
+    assert again.alerts == []  # polled again: not news
+    assert Status.from_json({**STATUS, "warnings": "not a list"}).warnings == ()
+
+
 def test_restart_is_recognised_by_uptime():
     state = loaded()
     assert not state.restarted(Status.from_json({**STATUS, "uptime_s": 900.0}))

@@ -19,11 +19,13 @@ def _op(
     ok: int = 200,
     many: bool = False,
     params: list[dict[str, Any]] | None = None,
+    result: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    content = {"application/json": {"schema": result}} if result else _LIST if many else _JSON
     op: dict[str, Any] = {
         "summary": summary,
         "responses": {
-            str(ok): {"description": "OK", "content": _LIST if many else _JSON},
+            str(ok): {"description": "OK", "content": content},
             "400": {"description": "bad request"},
             "401": {"description": "missing or wrong bearer token"},
             "404": {"description": "not found"},
@@ -46,6 +48,35 @@ def _query(name: str, kind: str = "string", required: bool = False) -> dict[str,
     return {"name": name, "in": "query", "required": required, "schema": {"type": kind}}
 
 
+_STR = {"type": "string"}
+_INT = {"type": "integer"}
+#: GET /status (docs/api.md)
+STATUS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "peer_id": _STR,
+        "validator_key": _STR,
+        "network": _STR,
+        "chain_id": _STR,
+        "height": _INT,
+        "view": _INT,
+        "primary": _STR,
+        "is_primary": {"type": "boolean"},
+        "peers_connected": _INT,
+        "validators": _INT,
+        "version": _STR,
+        "uptime_s": {"type": "number"},
+        "addrs": {"type": "array", "items": _STR},
+        "warnings": {
+            "type": "array",
+            "items": _STR,
+            "description": "what is unsafe about this node, one sentence each, e.g. "
+            "'vault key stored in the data directory (insecure_local_key)'",
+        },
+    },
+}
+
+
 @cache
 def openapi_document() -> dict[str, Any]:
     from tssnode.api.app import (
@@ -59,7 +90,12 @@ def openapi_document() -> dict[str, Any]:
 
     paths: dict[str, Any] = {
         "/health": {"get": _op("liveness (no token needed)")},
-        "/status": {"get": _op("peer id, network, height, view, primary, peers, version")},
+        "/status": {
+            "get": _op(
+                "peer id, network, height, view, primary, peers, version, warnings",
+                result=STATUS_SCHEMA,
+            )
+        },
         "/validators": {"get": _op("the validator set from the ledger", many=True)},
         "/validators/join": {
             "post": _op(

@@ -10,7 +10,6 @@ the original project's custom messages (`legacy:<round id>`).
 from __future__ import annotations
 
 import logging
-import os
 import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,10 +33,8 @@ from tssnode.node.events import EventBus
 from tssnode.node.node import NodeCore, ensure_token
 from tssnode.node.primes import PrimeReserve
 from tssnode.node.sessions import DeliveryFailed
+from tssnode.node.vaultkey import OpenVault, unlock
 from tssnode.protocol.base import BROADCAST, Message, SessionConfig
-from tssnode.store import LevelStore
-from tssnode.store.sealing import Sealer
-from tssnode.store.vault import Vault
 
 if TYPE_CHECKING:
     from trio_typing import TaskStatus
@@ -48,7 +45,6 @@ LEDGER_SESSION = b"tssnode/ledger/1"
 LEGACY_PREFIX = b"legacy:"
 #: Ledger frames are best effort (the replica retransmits): a send gives up after this.
 LEDGER_SEND_DEADLINE = 3.0
-PASSPHRASE_ENV = "TSSNODE_PASSPHRASE"
 #: A protocol message not acknowledged by then fails its session (which is retried).
 SEND_DEADLINE = 15.0
 
@@ -123,23 +119,23 @@ class ProtocolLink:
             raise DeliveryFailed(msg.sender, f"broadcast failed: {exc}") from None
 
 
-def open_vault(store: LevelStore, config: NodeConfig) -> Vault:
-    secret = os.environ.get(PASSPHRASE_ENV)
-    if secret is None:
-        path = config.data_dir / "vault.key"
-        if not path.exists():
-            raise SystemExit(
-                f"no passphrase: set {PASSPHRASE_ENV} or create {path} (tssnode init does)"
-            )
-        secret = path.read_text().strip()
-    return Vault(store, Sealer.open(store, secret.encode(), where=str(config.data_dir)))
-
-
 class Node:
-    """The whole node of one data directory."""
+    """The whole node of one data directory.
 
-    def __init__(self, config: NodeConfig, genesis: Genesis | None = None) -> None:
+    `unlocked` is its store and vault opened beforehand (`tssnode run` does that before
+    it starts anything, so a missing or wrong passphrase stops it before it joins the
+    network); without it `run` opens them first, still before the net layer starts.
+    """
+
+    def __init__(
+        self,
+        config: NodeConfig,
+        genesis: Genesis | None = None,
+        *,
+        unlocked: OpenVault | None = None,
+    ) -> None:
         self.config = config
+        self.unlocked = unlocked
         self.events = EventBus()
         self.net = NetNode.from_config(config)
         self.identity: IdentityKey = self.net.identity.key
@@ -150,11 +146,17 @@ class Node:
         self.api_address: str | None = None
         self.core: NodeCore | None = None
 
+    @property
+    def warnings(self) -> list[str]:
+        """What the operator should know is unsafe (`/status` "warnings")."""
+        return list(self.unlocked.warnings) if self.unlocked else []
+
     async def run(self, *, task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         cfg = self.config
-        store = LevelStore(cfg.data_dir / "ledger.db")
+        if self.unlocked is None:
+            self.unlocked = unlock(cfg)
+        store, vault = self.unlocked.store, self.unlocked.vault
         try:
-            vault = open_vault(store, cfg)
             async with trio.open_nursery() as nursery:
                 await nursery.start(self.net.run)
                 link = LedgerLink(self.net, self.identity.public_bytes())
@@ -279,6 +281,7 @@ class NodeFacadeAdapter:
         out["network"] = net.network_id
         out["peers_connected"] = len(net.peers.ready())
         out["addrs"] = net.addrs
+        out["warnings"] = self.node.warnings
         return out
 
     def peers(self) -> list[dict[str, Any]]:
@@ -320,14 +323,13 @@ class NodeFacadeAdapter:
         ]
 
 
-async def run_until_signal(config: NodeConfig) -> None:
-    node = Node(config)
+async def run_until_signal(config: NodeConfig, unlocked: OpenVault | None = None) -> None:
+    node = Node(config, unlocked=unlocked)
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
             await nursery.start(node.run)
-            print(
-                f"tssnode: {node.net.peer_id} ready, API on http://{node.api_address}", flush=True
-            )
+            # (hypercorn's bind text: "http://host:port")
+            print(f"tssnode: {node.net.peer_id} ready, API on {node.api_address}", flush=True)
             async for _ in signals:
                 log.info("shutting down")
                 nursery.cancel_scope.cancel()

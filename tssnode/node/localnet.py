@@ -1,10 +1,16 @@
 """Throw-away local networks: N `tssnode run` processes on loopback ports in a directory,
 with generated configs and a genesis from the nodes' own identities. Used by the
-multi-node tests and `tssnode bench cluster`."""
+multi-node tests and `tssnode bench cluster`.
+
+Each node gets a random vault passphrase of its own, handed to its process in
+`TSSNODE_PASSPHRASE` (never written to disk), so these networks run the way a real node
+does; `vault={"insecure_local_key": True}` makes a node keep a key in its data directory
+instead."""
 
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -19,6 +25,7 @@ from tssnode.api.client import ApiClient, ApiError, ApiUnavailable
 from tssnode.commands import init_data_dir
 from tssnode.config import render
 from tssnode.ledger.genesis import Validator, genesis_toml, make_genesis
+from tssnode.node.vaultkey import NEW_PASSPHRASE_ENV, PASSPHRASE_ENV
 
 T = TypeVar("T")
 
@@ -40,6 +47,16 @@ class NodeProc:
     p2p: str = ""  # the listen multiaddr
     proc: subprocess.Popen[bytes] | None = None
     log: Path = field(default=Path())
+    #: handed to the process in TSSNODE_PASSPHRASE (None: none, e.g. insecure_local_key)
+    passphrase: str | None = field(default=None, repr=False)
+
+    def env(self) -> dict[str, str]:
+        """The node process's environment: ours, with its own passphrase (or none)."""
+        env = {k: v for k, v in os.environ.items() if k not in (PASSPHRASE_ENV, NEW_PASSPHRASE_ENV)}
+        env["TSSNODE_ALLOW_INSECURE"] = "1"
+        if self.passphrase is not None:
+            env[PASSPHRASE_ENV] = self.passphrase
+        return env
 
     def client(self, timeout: float = 30.0) -> ApiClient:
         token = (self.data_dir / "api.token").read_text().strip()
@@ -53,7 +70,7 @@ class NodeProc:
             stdout=log_file,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env={**os.environ, "TSSNODE_ALLOW_INSECURE": "1"},
+            env=self.env(),
         )
         log_file.close()
 
@@ -89,10 +106,16 @@ class NodeProc:
 
 
 def _new_node(
-    root: Path, index: int, *, keys: dict[str, Any], net: dict[str, Any], ledger: dict[str, Any]
+    root: Path,
+    index: int,
+    *,
+    keys: dict[str, Any],
+    net: dict[str, Any],
+    ledger: dict[str, Any],
+    vault: dict[str, Any] | None = None,
 ) -> NodeProc:
-    """Data directory `root/node<index>` (identity, token, passphrase) and its config on
-    free loopback ports."""
+    """Data directory `root/node<index>` (identity, token), its config on free loopback
+    ports, and its passphrase (unless `vault` sets insecure_local_key)."""
     data_dir = root / f"node{index}"
     info = init_data_dir(data_dir)
     p2p, api = free_port(), free_port()
@@ -106,7 +129,10 @@ def _new_node(
     }
     if ledger:
         sections["ledger"] = ledger
+    if vault:
+        sections["vault"] = vault
     config.write_text(render(sections))
+    local = bool(vault and vault.get("insecure_local_key"))
     return NodeProc(
         index,
         config,
@@ -115,6 +141,7 @@ def _new_node(
         info["validator_key"],
         info["peer_id"],
         listen,
+        passphrase=None if local else secrets.token_urlsafe(24),
     )
 
 
@@ -125,13 +152,15 @@ def make_cluster(
     *,
     presign_pool: int = 0,
     round_timeout: float = 120.0,
+    vault: dict[str, Any] | None = None,
 ) -> list[NodeProc]:
-    """n validators with a genesis of their own identities (`root/genesis.toml`)."""
+    """n validators with a genesis of their own identities (`root/genesis.toml`); `vault`:
+    the [vault] section of every node's config."""
     genesis_path = root / "genesis.toml"
     keys = {"tier": tier, "presign_pool": presign_pool, "round_timeout": round_timeout}
+    ledger = {"genesis": str(genesis_path)}
     nodes = [
-        _new_node(root, i, keys=keys, net={}, ledger={"genesis": str(genesis_path)})
-        for i in range(1, n + 1)
+        _new_node(root, i, keys=keys, net={}, ledger=ledger, vault=vault) for i in range(1, n + 1)
     ]
     validators = [
         Validator(bytes.fromhex(node.validator_key), f"node{node.index}", node.p2p)

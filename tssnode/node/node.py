@@ -4,7 +4,8 @@ sessions and the control API (ARCHITECTURE.md, "One request, end to end").
 Start-up order, each service ready before the next (`nursery.start`):
 
 1. the store (one LevelDB; a second opener gets `StoreLocked`) and the vault (sealed
-   secrets; a wrong passphrase is `WrongPassphrase`);
+   secrets; the passphrase from `vaultkey`, a wrong one is `WrongPassphrase`), before
+   anything touches the network;
 2. the net layer (identity, host, gossip, bootstrap dialling); admission is the config's
    `[net] allowed_peers` (open when absent, so a new node can follow the chain before it
    is voted in); what counts is checked above it: ledger votes only from validators,

@@ -20,6 +20,10 @@ is one range scan. Every key used anywhere is built by a function here.
 | `u`    | presignature id (32)                     | the session that used it                |
 | `g`    | sign session id (32)                     | sealed signature share sent in it       |
 
+The values under `k`, `r` and `g` are sealed (`sealing.Sealer`), and so is the check value
+in `m/sealing`: `SEALED` lists those prefixes, and a change of passphrase
+(`sealing.rekey`) re-seals everything under them.
+
 Ledger-state tables (`s` ‖ table): 1 validators (by public key), 2 keys (by key id),
 3 requests (by tx hash), 4 pending votes (by vote id), 5 recent transactions (by hash),
 6 misbehaviour records, 7 pooled presignatures (by request hash ‖ index), 0 the singleton
@@ -44,6 +48,8 @@ KEY_SHARE = b"k"
 PRESIGNATURE = b"r"
 PRESIGNATURE_USED = b"u"
 SIGNATURE_SHARE = b"g"
+#: prefixes whose values are sealed records (the vault's secrets)
+SEALED = (KEY_SHARE, PRESIGNATURE, SIGNATURE_SHARE)
 
 _U64 = struct.Struct(">Q")
 _U32 = struct.Struct(">I")

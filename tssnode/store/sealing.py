@@ -6,12 +6,16 @@ than later with an unreadable record. Every sealed record is bound to its storag
 associated data: a sealed value moved to another key does not open.
 
 Record format: 12-byte random nonce ‖ AEAD ciphertext (with its 16-byte tag).
+
+`rekey` changes the passphrase: every sealed record and the check value are sealed again
+under the new key in one atomic batch, so the store opens with exactly one of the two
+passphrases at any moment, whatever happens meanwhile.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -22,7 +26,7 @@ from tssnode.crypto.encoding import Wire, wire
 from tssnode.errors import EncodingError
 from tssnode.store import layout
 from tssnode.store.db import Batch, KeyValueStore
-from tssnode.store.errors import StoreCorrupt, WrongPassphrase
+from tssnode.store.errors import StoreCorrupt, StoreError, WrongPassphrase
 
 NONCE_BYTES = 12
 _CHECK_KEY = b"tssnode.store.sealing-check/1"
@@ -122,3 +126,50 @@ class Sealer:
 
     def put(self, batch: Batch, key: bytes, plaintext: bytes) -> None:
         batch.put(key, self.seal(key, plaintext))
+
+
+def rekey(
+    store: KeyValueStore,
+    old_secret: bytes,
+    new_secret: bytes,
+    *,
+    where: str = "this data directory",
+    log2_n: int | None = None,
+) -> int:
+    """Seal every secret of `store` again under `new_secret`; returns how many records.
+
+    Each record under a `layout.SEALED` prefix is opened with the key of `old_secret` and
+    sealed under a key derived from `new_secret` with a fresh salt, and the sealing record
+    (salt, cost, check value) is replaced, all in one `Batch` (LevelDB: one
+    `write_batch(transaction=True, sync=True)`). Until that batch is on disk the store
+    opens with the old passphrase only, afterwards with the new one only: an error or a
+    crash before the commit leaves the old passphrase working and nothing changed.
+
+    `WrongPassphrase` when `old_secret` does not open the store, `StoreCorrupt` when a
+    record does not open (nothing is written then), `StoreError` when nothing is sealed
+    yet or the new passphrase is the old one. `log2_n` (scrypt cost) defaults to the
+    current one. The caller must hold the store alone (the node stopped).
+    """
+    raw = store.get(layout.meta("sealing"))
+    if raw is None:
+        raise StoreError(f"no secrets are sealed in {where} yet: there is nothing to re-seal")
+    if not new_secret:
+        raise WrongPassphrase("an empty passphrase cannot seal secrets")
+    if new_secret == old_secret:
+        raise StoreError("the new passphrase is the current one")
+    old = Sealer.open(store, old_secret, where=where)
+    current = SealingRecord.from_bytes(raw)
+    record = SealingRecord(
+        os.urandom(16), current.log2_n if log2_n is None else log2_n, current.r, current.p, b""
+    )
+    new = Sealer(Sealer.derive(new_secret, record))
+    batch = store.batch()
+    count = 0
+    for prefix in layout.SEALED:
+        for key, sealed in store.iterate(prefix):
+            batch.put(key, new.seal(key, old.open_record(key, sealed)))
+            count += 1
+    check = new.seal(_CHECK_KEY, _CHECK_VALUE)
+    batch.put(layout.meta("sealing"), replace(record, check=check).to_bytes())
+    batch.commit()
+    return count

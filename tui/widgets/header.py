@@ -10,12 +10,20 @@ from tui.state import ConsoleState
 from tui.widgets.base import AreaView
 
 HEALTH_CLASSES = ("-ok", "-degraded", "-down")
+#: the header's words for warnings the node is known to give (the tooltip, the log and a
+#: notification have the whole sentence)
+SHORT_WARNINGS = {
+    "vault key stored in the data directory (insecure_local_key)": "insecure vault key",
+}
 DOT = {"ok": "●", "degraded": "◐", "down": "○"}
+WARNING_STYLE = "bold black on yellow"
 
 
 class NodeHeader(AreaView, Static):
     """One line: health, node id, network, height, view, primary, peers, version; the
-    words shrink to fit 80 columns."""
+    words shrink to fit 80 columns. What the node warns of (`/status` "warnings", e.g. a
+    vault key in its data directory) is marked in black on yellow whatever the health,
+    and spelt out in the tooltip."""
 
     AREA = "header"
 
@@ -23,7 +31,8 @@ class NodeHeader(AreaView, Static):
         health, reason = state.health()
         for cls in HEALTH_CLASSES:
             self.set_class(cls == f"-{health}", cls)
-        self.tooltip = reason
+        warnings = state.status.warnings if state.status and state.link.connected else ()
+        self.tooltip = "\n".join([reason, *(f"⚠ {w}" for w in warnings)])
         self.update(header_text(state, self.size.width or 80))
 
     def on_resize(self) -> None:
@@ -61,6 +70,11 @@ def _header(state: ConsoleState, wide: bool) -> Text:
     if st is None:
         out.append("connected · loading", style="bold")
         return out
+    if st.warnings:  # first: what is unsafe must not be cut off
+        text = SHORT_WARNINGS.get(st.warnings[0], st.warnings[0])
+        more = f" (+{len(st.warnings) - 1})" if len(st.warnings) > 1 else ""
+        out.append(f"⚠ {text}{more}", style=WARNING_STYLE)
+        out.append(" │ ")
     if health != "ok" and not wide:  # narrow: the reason first, the rest may be cut
         out.append(f"{reason} │ ", style="bold")
     out.append(short_peer(st.peer_id) if wide else state.party(st.peer_id), style="bold")
