@@ -14,9 +14,10 @@ bootstrap = ["/ip4/127.0.0.1/tcp/4002/p2p/12D3KooW…"]
 [api]
 listen = "127.0.0.1:8600"           # host:port
 
-[ledger]                            # both optional
+[ledger]                            # all optional
 genesis = "genesis.toml"            # absent or missing: learnt from the bootstrap peers
 chain_id = "<64 hex>"               # then only a genesis with this hash is accepted
+stall_after = 30                    # seconds with requests waiting and no block: "stalled"
 
 [keys]                              # all optional: see `KeysConfig`
 tier = "standard"
@@ -387,12 +388,15 @@ class LedgerConfig:
 
     genesis: Path | None = None
     chain_id: bytes | None = None
+    #: Seconds without a block, with requests waiting, before the node reports a stall.
+    stall_after: float = 30.0
 
     @classmethod
     def _parse(cls, t: Table) -> LedgerConfig:
         section = cls(
             genesis=t.take("genesis", file_path, None),
             chain_id=t.take("chain_id", chain_id, None),
+            stall_after=t.take("stall_after", seconds(1, 3600), cls.stall_after),
         )
         t.finish()
         return section

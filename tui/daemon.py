@@ -89,9 +89,10 @@ def _api_address(value: Any) -> str | None:
 
 
 def answers(url: str) -> bool:
-    """Whether a node API answers `GET /health` at `url`."""
+    """Whether a node API answers `GET /health/live` at `url` (`/health` itself says 503
+    while the ledger is stalled or below quorum, which is still a node that answers)."""
     try:
-        return httpx.get(f"{url}/health", timeout=1.0).status_code == 200
+        return httpx.get(f"{url}/health/live", timeout=1.0).status_code == 200
     except httpx.HTTPError:
         return False
 

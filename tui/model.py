@@ -80,6 +80,11 @@ class Status:
     event_seq: int | None = None
     #: what is unsafe about the node, one sentence each (e.g. its vault key's location)
     warnings: tuple[str, ...] = ()
+    #: liveness (docs/api.md): the ledger has work and commits nothing, and why
+    stalled: bool = False
+    liveness: str | None = None
+    last_block_age_s: float | None = None
+    pending_requests: int = 0
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Status:
@@ -98,6 +103,10 @@ class Status:
             uptime_s=_opt_float(d, "uptime_s") or 0.0,
             event_seq=seq if isinstance(seq, int) and not isinstance(seq, bool) else None,
             warnings=_strs(d, "warnings"),
+            stalled=d.get("stalled") is True,
+            liveness=_opt_str(d, "liveness"),
+            last_block_age_s=_opt_float(d, "last_block_age_s"),
+            pending_requests=_int(d, "pending_requests"),
         )
 
 

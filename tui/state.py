@@ -166,6 +166,8 @@ class ConsoleState:
         online, n, needed = self.quorum()
         if n and online < needed:
             return "down", f"below quorum: {online} of {n} validators online, {needed} needed"
+        if self.status is not None and self.status.stalled:  # amber, never green
+            return "degraded", f"stalled: {self.status.liveness or 'no blocks'}"
         if not self.link.synced:
             return "degraded", "loading"
         if self.link.stream_error is not None:
@@ -363,6 +365,11 @@ class ConsoleState:
                 self.log.add(LogLine(self.now(), "warning", "node", warning))
                 changes.areas.add("log")
                 changes.alerts.append(("warning", f"node: {warning}"))
+        if status.stalled and not (old and old.stalled):
+            what = f"ledger stalled: {status.liveness or 'no blocks'}"
+            self.log.add(LogLine(self.now(), "warning", "node", what))
+            changes.areas.add("log")
+            changes.alerts.append(("warning", what))
         if (
             old
             and status.view > old.view

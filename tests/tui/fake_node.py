@@ -161,7 +161,7 @@ class FakeNode:
         if not self.up:
             raise httpx.ConnectError("connection refused (test double is down)", request=request)
         path = request.url.path
-        if path == "/health":
+        if path in ("/health", "/health/live"):
             return _json({"ok": True})
         if request.headers.get("authorization") != f"Bearer {self.token}":
             return _json({"error": "missing or wrong bearer token"}, 401)

@@ -77,6 +77,21 @@ def test_below_quorum_is_red_and_blocks_ledger_actions():
     assert why_not("derive", state) is None  # public derivation needs no quorum
 
 
+def test_a_stalled_ledger_is_amber_never_green_and_logged_once():
+    state = loaded()
+    before = state.health()
+    assert before[0] != "down" and "stalled" not in before[1]
+    reason = "no block for 41 s with 3 requests waiting, a view change under way"
+    stalled = {**STATUS, "stalled": True, "liveness": reason, "pending_requests": 3}
+    changes = state.apply_snapshot("status", stalled)
+    assert state.health() == ("degraded", f"stalled: {reason}")
+    assert changes.alerts == [("warning", f"ledger stalled: {reason}")]
+    again = state.apply_snapshot("status", {**stalled, "liveness": reason.replace("41", "42")})
+    assert again.alerts == []  # the same stall is not announced twice
+    state.apply_snapshot("status", {**STATUS, "stalled": False, "liveness": None})
+    assert state.health() == before
+
+
 def test_session_rounds_and_abort_name_the_culprit():
     state = loaded()
     ssid = "ab" * 32

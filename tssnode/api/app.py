@@ -85,7 +85,7 @@ class BearerAuth(BaseHTTPMiddleware):
         self.expected = f"Bearer {token}".encode()
 
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        if request.url.path == "/health":
+        if request.url.path in ("/health", "/health/live"):
             return await call_next(request)
         given = request.headers.get("authorization", "").encode()
         if not hmac.compare_digest(given, self.expected):
@@ -138,6 +138,15 @@ def build_app(node: NodeFacade, token: str) -> Starlette:
     """The ASGI app for one node."""
 
     async def health(request: Request) -> Response:
+        """200 while the ledger can commit; 503 with the reason when it is stalled or the
+        node sees fewer validators than a quorum (`node/liveness.py`)."""
+        ok, reason = node.health()
+        if ok:
+            return JSONResponse({"ok": True})
+        return JSONResponse({"ok": False, "reason": reason}, status_code=503)
+
+    async def live(request: Request) -> Response:
+        """200 whenever the process serves its API (for "is it up" checks)."""
         return JSONResponse({"ok": True})
 
     async def status(request: Request) -> Response:
@@ -261,6 +270,7 @@ def build_app(node: NodeFacade, token: str) -> Starlette:
 
     routes = [
         Route("/health", health),
+        Route("/health/live", live),
         Route("/openapi.json", openapi),
         Route("/status", guarded(status)),
         Route("/validators", guarded(validators)),

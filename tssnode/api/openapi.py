@@ -67,6 +67,27 @@ STATUS_SCHEMA: dict[str, Any] = {
         "version": _STR,
         "uptime_s": {"type": "number"},
         "addrs": {"type": "array", "items": _STR},
+        "last_block_age_s": {
+            "type": "number",
+            "description": "seconds since this node last saw a block commit (or started)",
+        },
+        "pending_requests": {
+            "type": "integer",
+            "description": "transactions waiting to be ordered into a block",
+        },
+        "view_change": {"type": "boolean", "description": "a PBFT view change is under way"},
+        "validators_online": _INT,
+        "quorum": {"type": "integer", "description": "validators needed to commit (n − f)"},
+        "stalled": {
+            "type": "boolean",
+            "description": "requests waiting (or a view change) and no block for "
+            "[ledger] stall_after seconds",
+        },
+        "below_quorum": {"type": "boolean"},
+        "liveness": {
+            "type": ["string", "null"],
+            "description": "why the ledger cannot commit (stalled or below quorum), or null",
+        },
         "warnings": {
             "type": "array",
             "items": _STR,
@@ -89,7 +110,22 @@ def openapi_document() -> dict[str, Any]:
     )
 
     paths: dict[str, Any] = {
-        "/health": {"get": _op("liveness (no token needed)")},
+        "/health": {
+            "get": {
+                "summary": "200 while the ledger can commit; 503 with a reason when it is "
+                "stalled or below quorum (no token needed)",
+                "responses": {
+                    "200": {"description": "healthy", "content": _JSON},
+                    "503": {"description": "stalled or below quorum", "content": _JSON},
+                },
+            }
+        },
+        "/health/live": {
+            "get": {
+                "summary": "200 whenever the API answers (no token needed)",
+                "responses": {"200": {"description": "the process serves", "content": _JSON}},
+            }
+        },
         "/status": {
             "get": _op(
                 "peer id, network, height, view, primary, peers, version, warnings",

@@ -179,6 +179,7 @@ class Node:
                     default_tier=cfg.keys.tier,
                     presign_pool=cfg.keys.presign_pool,
                     round_timeout=cfg.keys.round_timeout,
+                    stall_after=cfg.ledger.stall_after,
                     forget_session=self.net.forget_session,
                 )
                 self.core = core

@@ -153,12 +153,15 @@ def make_cluster(
     presign_pool: int = 0,
     round_timeout: float = 120.0,
     vault: dict[str, Any] | None = None,
+    stall_after: float | None = None,
 ) -> list[NodeProc]:
     """n validators with a genesis of their own identities (`root/genesis.toml`); `vault`:
-    the [vault] section of every node's config."""
+    the [vault] section of every node's config; `stall_after`: [ledger] stall_after."""
     genesis_path = root / "genesis.toml"
     keys = {"tier": tier, "presign_pool": presign_pool, "round_timeout": round_timeout}
-    ledger = {"genesis": str(genesis_path)}
+    ledger: dict[str, Any] = {"genesis": str(genesis_path)}
+    if stall_after is not None:
+        ledger["stall_after"] = stall_after
     nodes = [
         _new_node(root, i, keys=keys, net={}, ledger=ledger, vault=vault) for i in range(1, n + 1)
     ]

@@ -56,6 +56,7 @@ from tssnode.ledger.transactions import (
 from tssnode.net import peerid
 from tssnode.node.events import EventBus
 from tssnode.node.executor import ROUNDS, TIMEOUT_CHECK, Executor
+from tssnode.node.liveness import STALL_AFTER, Liveness, Watchdog, assess
 from tssnode.node.primes import PrimeReserve
 from tssnode.node.sessions import Session, SessionResult, SessionTimeout, SessionTransport
 from tssnode.protocol.base import ProtocolAbort, Round, SessionConfig
@@ -64,12 +65,12 @@ from tssnode.protocol.material import KeyPublic
 from tssnode.store.vault import Vault
 
 if TYPE_CHECKING:
-    pass
-
-if TYPE_CHECKING:
     from trio_typing import TaskStatus
 
 log = logging.getLogger("tssnode.node")
+
+#: Seconds after start-up in which a missing quorum is not logged (peers are being dialled).
+STARTUP_GRACE = 10.0
 
 #: How long a finished presign or sign session keeps serving a peer's identification step.
 LINGER_SECONDS = 30.0
@@ -146,6 +147,7 @@ class NodeCore:
         presign_pool: int = 0,
         forget_session: Callable[[bytes], None] = lambda _ssid: None,
         round_timeout: float = 120.0,
+        stall_after: float = STALL_AFTER,
     ) -> None:
         self.identity = identity
         self.service = service
@@ -167,6 +169,10 @@ class NodeCore:
         self._refilling: dict[str, tuple[bytes, int]] = {}  # key id → (tx, height)
         self._block_seen = trio.Event()
         self.started = time.time()
+        #: when this process last saw a block commit (or started): the liveness clock
+        self.last_block_at = time.monotonic()
+        self.stall_after = stall_after
+        self.watchdog = Watchdog(started=self.last_block_at, grace=STARTUP_GRACE)
         self.limiter = trio.CapacityLimiter(2)
         self.sessions: dict[bytes, Session] = {}
         self.early: dict[bytes, list[bytes]] = {}
@@ -198,6 +204,7 @@ class NodeCore:
         return tx
 
     def on_block(self, block: Block) -> None:
+        self.last_block_at = time.monotonic()
         self.events.publish(
             "block.committed",
             height=block.height,
@@ -298,6 +305,7 @@ class NodeCore:
             await nursery.start(self.executor.run)
             if self.presign_pool > 0:
                 nursery.start_soon(self._keep_pools)
+            nursery.start_soon(self._watch_liveness)
             task_status.started()
 
     def route(self, ssid: bytes, data: bytes) -> None:
@@ -310,9 +318,34 @@ class NodeCore:
         if len(held) < 1000 and len(self.early) < 1000:
             held.append(data)
 
+    async def _watch_liveness(self) -> None:
+        """Log a stall or a lost quorum at WARNING when it starts (see `liveness`)."""
+        while True:
+            await trio.sleep(1.0)
+            self.watchdog.observe(self.liveness(), time.monotonic(), self.replica.view)
+
+    def liveness(self) -> Liveness:
+        r = self.replica
+        config = set(r.config())
+        online = len(config - self.offline())
+        return assess(
+            last_block_age=time.monotonic() - self.last_block_at,
+            pending=len(r.pending),
+            view_change=not r.active,
+            validators=len(config),
+            online=online,
+            stall_after=self.stall_after,
+        )
+
     # -- facade: reads ----------------------------------------------------------------------
+    def health(self) -> tuple[bool, str | None]:
+        """(healthy, why not): the answer of `/health`."""
+        report = self.liveness()
+        return report.healthy, report.reason
+
     def status(self) -> dict[str, Any]:
         r = self.replica
+        live = self.liveness()
         return {
             "peer_id": self.peer_name,
             "validator_key": self.identity.public_bytes().hex(),
@@ -324,6 +357,14 @@ class NodeCore:
             "validators": len(r.config()),
             "version": tssnode.__version__,
             "uptime_s": round(time.time() - self.started, 1),
+            "last_block_age_s": live.last_block_age_s,
+            "pending_requests": live.pending_requests,
+            "view_change": live.view_change,
+            "validators_online": live.validators_online,
+            "quorum": live.quorum,
+            "stalled": live.stalled,
+            "below_quorum": live.below_quorum,
+            "liveness": live.reason,
         }
 
     def validators(self) -> list[dict[str, Any]]:
