@@ -361,11 +361,14 @@ class Replica:
         self._update_timers()
         return tx.hash
 
+    def sign_payload(self, payload: Payload, *, nonce: bytes | None = None) -> SignedTx:
+        """`payload` as a transaction signed by this validator (not submitted)."""
+        expiry = self.height + 1 + self.genesis.tx_lifetime // 2
+        return make_tx(self.key, self.chain_id, payload, expiry=expiry, nonce=nonce)
+
     def submit_payload(self, payload: Payload, *, nonce: bytes | None = None) -> bytes:
         """Sign `payload` as this validator and submit it."""
-        expiry = self.height + 1 + self.genesis.tx_lifetime // 2
-        tx = make_tx(self.key, self.chain_id, payload, expiry=expiry, nonce=nonce)
-        return self.submit(tx)
+        return self.submit(self.sign_payload(payload, nonce=nonce))
 
     def receive(self, sender: bytes, data: bytes) -> None:
         """One frame from the transport. Bad frames are dropped and counted."""

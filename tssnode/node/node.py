@@ -54,6 +54,7 @@ from tssnode.ledger.transactions import (
     join_payload,
 )
 from tssnode.net import peerid
+from tssnode.node.accepted import AcceptedRequests
 from tssnode.node.events import EventBus
 from tssnode.node.executor import ROUNDS, TIMEOUT_CHECK, Executor
 from tssnode.node.liveness import STALL_AFTER, Liveness, Watchdog, assess
@@ -179,6 +180,10 @@ class NodeCore:
         self.nursery: trio.Nursery | None = None
         #: Requests submitted here, known before their block commits.
         self.submitted: dict[bytes, KeygenRequest | RefreshRequest | SignRequest] = {}
+        #: ...and journalled, so that a restart loses none of them (`accepted`)
+        self.accepted = AcceptedRequests(vault.store)
+        #: accepted here and not yet seen in a block: tx hash → expiry height
+        self._unordered: dict[bytes, int] = {}
         self.executor = Executor(
             identity=identity,
             vault=vault,
@@ -203,8 +208,62 @@ class NodeCore:
             self.submitted[tx] = payload
         return tx
 
+    def accept(self, payload: Payload) -> bytes:
+        """A client's request: checked, journalled (synced), then handed to the replica,
+        which relays it and re-sends it to the primary until it is ordered. The caller
+        answers 202 after this returns; `InvalidTransaction` says why it is refused."""
+        tx: SignedTx = self.replica.sign_payload(payload)
+        self.state.check(tx)
+        self.accepted.accept(tx)
+        self._unordered[tx.hash] = tx.expiry
+        if isinstance(payload, KeygenRequest | RefreshRequest | SignRequest):
+            self.submitted[tx.hash] = payload
+        self.service.submit(tx)
+        return tx.hash
+
+    def _resume_accepted(self) -> None:
+        """After a restart: every accepted request not yet in a block is submitted again
+        (or failed with the reason it can no longer be ordered)."""
+        self.retried.update(self.accepted.links())
+        chain, state = self.replica.chain, self.state
+        for h, tx in self.accepted.unordered():
+            payload = decode_any(tx.payload)
+            if isinstance(payload, KeygenRequest | RefreshRequest | SignRequest):
+                self.submitted[h] = payload
+            if chain.tx_location(h) is not None or h in state.requests:
+                self.accepted.ordered(h)
+                continue
+            if chain.height >= tx.expiry:
+                self.accepted.failed(h, f"expired at height {tx.expiry} before it was ordered")
+                continue
+            try:
+                self.service.submit(tx)
+            except InvalidTransaction as exc:
+                self.accepted.failed(h, f"the ledger refuses it now: {exc}")
+                continue
+            self._unordered[h] = tx.expiry
+            log.info("accepted request %s submitted again after a restart", h.hex()[:12])
+            if self.nursery is not None and isinstance(payload, SignRequest):
+                self.nursery.start_soon(self._retry_until_signed, h, SIGN_ATTEMPTS)
+            elif self.nursery is not None and not isinstance(payload, SignRequest):
+                self.nursery.start_soon(self._retry_when_silent, h, RETRY_ATTEMPTS)
+
+    def _note_ordered(self, block: Block) -> None:
+        """Accepted requests this block orders, and those that expired unordered."""
+        if not self._unordered:
+            return
+        for raw in block.batch.txs:
+            h = SignedTx.from_bytes(raw).hash
+            if self._unordered.pop(h, None) is not None:
+                self.accepted.ordered(h)
+        for h, expiry in list(self._unordered.items()):
+            if block.height >= expiry:
+                del self._unordered[h]
+                self.accepted.failed(h, f"expired at height {expiry} before it was ordered")
+
     def on_block(self, block: Block) -> None:
         self.last_block_at = time.monotonic()
+        self._note_ordered(block)
         self.events.publish(
             "block.committed",
             height=block.height,
@@ -302,6 +361,7 @@ class NodeCore:
         async with trio.open_nursery() as nursery:
             self.nursery = nursery
             self.executor.prune(self.state)  # in case the node stopped before it could
+            self._resume_accepted()
             await nursery.start(self.executor.run)
             if self.presign_pool > 0:
                 nursery.start_soon(self._keep_pools)
@@ -418,9 +478,10 @@ class NodeCore:
             mine = self.submitted.get(raw)
             if not isinstance(mine, KeygenRequest):
                 return None
+            failure = self._failure(raw)
             return {
                 "key_id": key_id,
-                "status": "pending",
+                "status": "failed" if failure else "pending",
                 "public_key": None,
                 "threshold": mine.threshold,
                 "parties": [pid(p) for p in mine.parties],
@@ -428,13 +489,18 @@ class NodeCore:
                 "tier": mine.tier,
                 "addresses": None,
                 "height": None,
-                "error": None,
+                "error": failure,
             }
         if req.kind != "keygen":
             return None
         if req.status == "done":
             return self._key(req.key_id)
         return self._pending_key(raw, req)
+
+    def _failure(self, tx: bytes) -> str | None:
+        """Why an accepted request that never reached a block can no longer get there."""
+        rec = self.accepted.get(tx)
+        return None if rec is None else rec.failure
 
     def signature(self, signature_id: str) -> dict[str, Any] | None:
         try:
@@ -449,9 +515,10 @@ class NodeCore:
             mine = self.submitted.get(raw)
             if not isinstance(mine, SignRequest):
                 return None
+            failure = self._failure(raw)
             return {
                 "signature_id": signature_id,
-                "status": "pending",
+                "status": "failed" if failure else "pending",
                 "key_id": mine.key_id,
                 "digest": mine.digest.hex(),
                 "r": None,
@@ -460,6 +527,7 @@ class NodeCore:
                 "signers": [],
                 "height": None,
                 "blame": None,
+                "error": failure,
             }
         if req.kind != "sign":
             return None
@@ -549,8 +617,13 @@ class NodeCore:
 
     # -- facade: requests -------------------------------------------------------------------
     def _submit(self, payload: Payload) -> bytes:
+        """A client's request: refused with 503 while the ledger cannot commit (below
+        quorum), with 409 when the ledger would refuse it; else durable (`accept`)."""
+        live = self.liveness()
+        if live.below_quorum:
+            raise RequestRejected(503, f"not accepted: {live.reason}")
         try:
-            return self.submit(payload)
+            return self.accept(payload)
         except InvalidTransaction as exc:
             raise RequestRejected(409, str(exc)) from None
 
@@ -669,7 +742,7 @@ class NodeCore:
             blamed = {req.parties[j - 1] for b in req.blames for j in b.culprits} if req else set()
             exclude = tuple(sorted(blamed | self.offline() | set(p.exclude)))
             try:
-                new = self.submit(
+                new = self.accept(
                     SignRequest(p.key_id, p.digest, p.path, exclude, p.message, p.hash_name)
                 )
             except InvalidTransaction as exc:
@@ -677,6 +750,7 @@ class NodeCore:
                 return
             log.info("sign request %s retried as %s", tx.hex()[:12], new.hex()[:12])
             self.retried[tx] = new
+            self.accepted.retried(tx, new)
             tx = new
 
     async def _retry_when_silent(self, tx: bytes, attempts: int) -> None:
@@ -699,12 +773,13 @@ class NodeCore:
                 while silent & self.offline():  # noqa: ASYNC110 - a view of the peer book
                     await trio.sleep(0.5)
             try:
-                new = self.submit(p)
+                new = self.accept(p)
             except InvalidTransaction as exc:
                 log.warning("retry of request %s refused: %s", tx.hex()[:12], exc)
                 return
             log.info("%s request %s retried as %s", req.kind, tx.hex()[:12], new.hex()[:12])
             self.retried[tx] = new
+            self.accepted.retried(tx, new)
             tx = new
 
     async def request_presign(self, key_id: str, count: int) -> dict[str, Any]:

@@ -19,6 +19,7 @@ is one range scan. Every key used anywhere is built by a function here.
 | `r`    | key id (16) ‖ presignature id (32)       | sealed presignature                     |
 | `u`    | presignature id (32)                     | the session that used it                |
 | `g`    | sign session id (32)                     | sealed signature share sent in it       |
+| `a`    | tx hash (32)                             | a request this node's API accepted      |
 
 The values under `k`, `r` and `g` are sealed (`sealing.Sealer`), and so is the check value
 in `m/sealing`: `SEALED` lists those prefixes, and a change of passphrase
@@ -48,6 +49,7 @@ KEY_SHARE = b"k"
 PRESIGNATURE = b"r"
 PRESIGNATURE_USED = b"u"
 SIGNATURE_SHARE = b"g"
+ACCEPTED = b"a"
 #: prefixes whose values are sealed records (the vault's secrets)
 SEALED = (KEY_SHARE, PRESIGNATURE, SIGNATURE_SHARE)
 
@@ -151,3 +153,7 @@ def presignature_used(presig_id: bytes) -> bytes:
 
 def signature_share(session: bytes) -> bytes:
     return SIGNATURE_SHARE + _fixed(session, 32, "session id")
+
+
+def accepted(tx_hash: bytes) -> bytes:
+    return ACCEPTED + _fixed(tx_hash, 32, "tx hash")
