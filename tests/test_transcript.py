@@ -42,6 +42,17 @@ def test_challenge_ranges():
     assert signs == {True, False}
 
 
+def test_challenge_pm_bits_is_in_range_with_both_signs_and_its_extremes():
+    """e ∈ (−2^c, 2^c): with c = 2 every one of −3..3 turns up, and nothing else; at c = 112
+    both signs occur and |e| < 2^112."""
+    seen = {int(t(("c2", i)).challenge_pm_bits(2)) for i in range(400)}
+    assert seen == set(range(-3, 4))
+    big = [t(("c112", i)).challenge_pm_bits(112) for i in range(64)]
+    assert all(-(1 << 112) < e < (1 << 112) for e in big)
+    assert {e < 0 for e in big} == {True, False}
+    assert max(abs(e) for e in big).bit_length() > 100  # the whole range is used
+
+
 def test_challenge_does_not_absorb():
     tr = t(("x", 1))
     a = tr.challenge_scalar()

@@ -4,6 +4,7 @@ import dataclasses
 import random
 
 import pytest
+from gmpy2 import mpz
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -251,3 +252,77 @@ def test_challenge_is_sized_to_the_tier():
     assert dec.challenge_bits(STANDARD) == 112 and dec.challenge_bits(TEST) == 112
     assert dec.challenge_bits(HIGH) == 128
     assert dec.max_plaintext_bits(STANDARD) == 2048 - 4 - 112 - 128
+
+
+def test_two_term_statement_tampered_anywhere_is_rejected(ctx, keys, rng):
+    """Every element of a two-term statement (ciphertexts, coefficients, claim, bounds)
+    changed against a fixed proof: the proof no longer verifies."""
+    from .zk_helpers import tampered_variants
+
+    stmt, wit = _make_pair(keys, rng)
+    proof = dec.prove(ctx, stmt, wit, rng)
+    tried = 0
+    for name, bad in tampered_variants(stmt):
+        if name in ("N0", "aux"):
+            continue  # keys: covered by the context and Paillier checks elsewhere
+        tried += 1
+        with pytest.raises(ProofError):
+            dec.verify(ctx, bad, proof)
+            pytest.fail(f"tampered statement field {name} was accepted")
+    assert tried == 2 * 2 + 2 * 2 + 2 + 2 * 2
+
+
+def test_second_term_out_of_range_is_caught(ctx, keys, rng):
+    """A plaintext beyond its own term's bound (the second one) leaves its z1 range."""
+    stmt, wit = _make_pair(keys, rng, bits=(TEST.ell, 64))
+    big = 1 << (dec.mask_bits(TEST, 64) + 200)
+    C, r = stmt.N0.encrypt(big, rng)
+    x = (stmt.coeffs[0] * wit.y[0] + stmt.coeffs[1] * big) % Q
+    lie = dataclasses.replace(stmt, C=(stmt.C[0], C), x=x)
+    with pytest.raises(ProofError, match="z1 outside"):
+        dec.verify(
+            ctx, lie, dec.prove(ctx, lie, dec.DecWitness((wit.y[0], big), (wit.rho[0], r)), rng)
+        )
+
+
+def test_folding_sigma_into_one_ciphertext_wraps_at_the_standard_tier(rng):
+    """DEVIATION 3's reason, with real 2048-bit numbers: K^m ⊕ r⊙C_χ with χ at the bound a
+    proof-valid sender can push it to decrypts to something ≢ m·k + r·χ (mod q), while the
+    two ciphertexts decrypt exactly."""
+    from tssnode.protocol.presign import plaintext_bound
+
+    keys = KeyFactory(STANDARD, rng)
+    sk = keys.paillier()
+    k = rng.randrange(Q)
+    chi = (1 << (plaintext_bound(STANDARD, 4) - 1)) + rng.randrange(1 << 64)
+    m, r = rng.randrange(Q), Q - 1 - rng.randrange(1 << 32)
+    K, _ = sk.public.encrypt(k, rng)
+    C_chi, _ = sk.public.encrypt(chi, rng)
+    folded = sk.public.add(sk.public.mul(K, m), sk.public.mul(C_chi, r))
+    assert (sk.decrypt(folded) - (m * k + r * chi)) % Q != 0  # wrapped mod N
+    assert sk.decrypt(K) == k and sk.decrypt(C_chi) == chi  # each term exact
+    stmt = dec.DecStatement(
+        sk.public, (K, C_chi), (m, r), (m * k + r * chi) % Q,
+        (STANDARD.ell, plaintext_bound(STANDARD, 4)), keys.pedersen().public,
+    )  # fmt: skip
+    assert all(dec.mask_bits(STANDARD, b) + 3 < 2048 for b in stmt.y_bits)
+
+
+@pytest.mark.slow
+def test_standard_tier_two_terms_at_the_identification_bound(rng):
+    """Sign identification's statement at full size: bounds (ℓ, plaintext_bound) with χ at
+    the bound, proved and verified with and without the prover's CRT."""
+    from tssnode.protocol.presign import plaintext_bound
+
+    keys = KeyFactory(STANDARD, rng)
+    ctx = ProofContext(b"standard-2", 3, STANDARD)
+    bits = (STANDARD.ell, plaintext_bound(STANDARD, 4))
+    stmt, wit = _make_pair(keys, rng, bits=bits)
+    chi = (1 << bits[1]) - 1
+    sk_pub = stmt.N0
+    C, rho = sk_pub.encrypt(chi, rng)
+    x = (stmt.coeffs[0] * wit.y[0] + stmt.coeffs[1] * chi) % Q
+    stmt = dataclasses.replace(stmt, C=(stmt.C[0], C), x=x)
+    wit = dec.DecWitness((wit.y[0], mpz(chi)), (wit.rho[0], rho), wit.sk)
+    for w in (wit, dec.DecWitness(wit.y, wit.rho)):
+        dec.verify(ctx, stmt, dec.prove(ctx, stmt, w, rng))

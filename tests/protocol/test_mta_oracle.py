@@ -193,7 +193,9 @@ def test_the_attack_crossed_the_old_bound(monkeypatch):
 
 def _edge(x_honest: int) -> tuple[int, int]:
     """A proof-valid MtA pair near the edge of Π^aff-g's ranges at the test tier: x = γ + M·q
-    with |x| ≈ 2^500 and y ≈ 2^750, so α is about 2^750, far above the honest 2^513."""
+    with |x| ≈ 2^500 and y ≈ 2^750, so α is about 2^750, far above the honest 2^513. (This
+    is the edge a sender reaches without grinding Fiat–Shamir, about 2^(ℓ'+ε−ℓ); the
+    extraction edge the bounds must cover is 2^1026.)"""
     M = (1 << 500) // Q
     return x_honest + M * Q, (1 << 750) + sample_pm(700)
 
@@ -242,3 +244,17 @@ def test_a_wrong_alpha_is_named_with_evidence(monkeypatch, hatted):
     assert affg.NAME in str(abort)
     identities = {p: k.public_bytes() for p, k in group.identities.items()}
     assert verify_blame(abort.blame, identities).proven
+
+
+def test_the_round3_check_still_stands_behind_the_proofs(monkeypatch):
+    """The range check no proof-valid message can fail is still there: with Π^aff-g
+    verification switched off, an α beyond 2^mta_bound is refused and its sender named.
+    (It is what keeps identification's plaintext bound true.)"""
+    group, shares = key(4, 2, 1)
+    over = 1 << (presign.mta_bound(TEST) + 2)
+    _malicious_round2(monkeypatch, lambda x: (x, over))
+    monkeypatch.setattr(affg, "verify", lambda ctx, stmt, proof: None)
+    res = group.presign(shares, SIGNERS)
+    abort = res.aborts[VICTIM]
+    assert abort.culprits == (BAD,)
+    assert "decrypted MtA share out of range" in str(abort)

@@ -117,7 +117,11 @@ def sigma_statement(
     st: _State, i: int, sigma: int, H_hat: int, pk: PaillierPublicKey, aux: PedersenParams
 ) -> dec.DecStatement:
     """Π^dec statement of party i's σ_i: σ_i ≡ m·dec_i(K_i) + r·dec_i(C_χ) (mod q), with
-    |k_i| < q ≤ 2^ℓ and C_χ's plaintext within presign.plaintext_bound."""
+    |k_i| < q ≤ 2^ℓ and C_χ's plaintext within presign.plaintext_bound.
+
+    K's bound is the honest one (k_i ∈ [0, q)), not the 2^(ℓ+ε) that Π^enc admits: a party
+    that put a larger k in K_i deviated from the protocol, and its proof fails here ("z1
+    outside") whenever identification runs, which names it."""
     tr, parties, params = st.presig.transcript, st.presig.signers, st.share.key.params
     C_chi = chi_ciphertext(i, parties, H_hat, tr, pk)
     bits = (params.ell, plaintext_bound(params, len(parties)))

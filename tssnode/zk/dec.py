@@ -8,8 +8,8 @@ the verifier's ring-Pedersen parameters (N̂, s, t). The prover knows y_i = dec_
 signed integers, |y_i| ≤ 2^b_i) and ρ_i with C_i = (1 + N0)^y_i · ρ_i^N0 mod N0², and
 claims x ≡ Σ c_i·y_i (mod q). The paper's Π^dec is the case k = 1, c_1 = 1.
 
-    for each i:  α_i ← ±2^M_i, μ_i ← ±2^b_i·N̂, ν_i ← ±2^M_i·N̂, r_i ← Z*_N0
-                 with M_i = b_i + c + 128 (c = challenge_bits, below)
+    for each i:  α_i ← ±2^M_i, μ_i ← ±2^B_i·N̂, ν_i ← ±2^(B_i+c+128)·N̂, r_i ← Z*_N0
+                 with M_i = b_i + c + 128 (c = challenge_bits, below), B_i = max(b_i, ℓ)
                  S_i = s^y_i t^μ_i,  T_i = s^α_i t^ν_i (mod N̂),  A_i = (1 + N0)^α_i r_i^N0
     γ = Σ c_i·α_i mod q
     e ← ±2^c (Fiat–Shamir over the statement and every S_i, T_i, A_i, γ)
@@ -22,25 +22,37 @@ claims x ≡ Σ c_i·y_i (mod q). The paper's Π^dec is the case k = 1, c_1 = 1.
     Z*_{N0²}, w_i ∈ Z*_N0, S_i, T_i ∈ Z*_N̂, γ, x, c_i ∈ [0, q), and 0 ≤ b_i with M_i + 3 < |N0|.
 
 Soundness: two accepting transcripts with e ≠ e' give, by the ring-Pedersen check and the
-strong-RSA assumption, integers y*_i = (z1_i − z1'_i)/(e − e') with |y*_i| ≤ 2^(M_i+1) ≤ N0/4,
-so y*_i is the centred plaintext of C_i itself; and (e − e')·(Σ c_i·y*_i − x) ≡ 0 (mod q)
-with 0 < |e − e'| < 2^(c+1) < q, so x ≡ Σ c_i·dec_0(C_i) (mod q).
+strong-RSA assumption, integers y*_i = (z1_i − z1'_i)/(e − e') with |y*_i| ≤ 2^(M_i+1) ≤ N0/4;
+the Paillier check then makes C_i·enc(−y*_i) an N0-th residue provided gcd(e − e', N0) = 1,
+which Π^fac guarantees for the prover's N0 (no factor below about 2^256 at the standard
+tier, far above |e − e'| < 2^(c+1); the test tier's Π^fac means nothing, see params.py), so
+y*_i is the centred plaintext of C_i itself; and (e − e')·(Σ c_i·y*_i − x) ≡ 0 (mod q) with
+0 < |e − e'| < 2^(c+1) < q, so x ≡ Σ c_i·dec_0(C_i) (mod q). Each y*_i is pinned by its own
+C_i: a prover cannot trade value between terms.
 
 DEVIATION 1 (mask sizes): the paper samples α ← ±2^(ℓ+ε), μ ← ±2^ℓ·N̂, ν ← ±2^(ℓ+ε)·N̂, as
 if y were in ±2^ℓ. The plaintexts the identification steps open are far larger: sums that
 include MtA shares a malicious sender may push to the edge of its Π^aff-g ranges (about
 ℓ'+ε bits, see presign.mta_bound). With α ← ±2^(ℓ+ε), z1 = α + e·y would hand the
 verifier the high bits of e·y. Here α ← ±2^(b+c+128) hides e·y (|e·y| < 2^(b+c)) with
-statistical distance 2^−128 per term.
+statistical distance 2^−128 per term. μ and ν are sized from max(b, ℓ), so S_i hides y_i
+to 2^−(ℓ+3) or better even for a small declared bound (the paper's μ ← ±2^ℓ·N̂).
 
 DEVIATION 2 (challenge size): e ← ±2^c with c = 112 for moduli under 3072 bits (128 for
 the `high` tier) instead of ±q. With a q-sized challenge the largest plaintext a 2048-bit
 N0 can carry is 2048 − 4 − 256 − 128 = 1660 bits, below the 1798 bits that presign
-identification must open at the standard tier (mta_bound 1794 + 1 + bitlen(4)), so the
-step could never run against a malicious MtA sender. 112 bits is the security level of a
-2048-bit RSA modulus (NIST SP 800-57), which the whole tier already rests on; soundness
-needs only 0 < |e − e'| < q, which a smaller challenge keeps. With it M = b + 240 and
-b ≤ 1804 fits a 2048-bit N0 (n ≤ 511 signers).
+identification must declare at the standard tier (mta_bound 1794 + 1 + bitlen(4)): the
+step could not declare a plaintext bound that every proof-valid MtA sender respects (a
+sender who does not grind Fiat–Shamir reaches about 2^(ℓ'+ε−ℓ), 1536 bits; the bound must
+cover the extraction edge). What it costs: the soundness error per hash query falls from
+about 2^−257 to 2^−113, so a prover spending 2^t cheap hash attempts (one multiplication
+and one SHAKE call each) passes a false claim with probability about 2^(t−113). What such
+a prover gains is to escape identification (the session then ends "every party's proofs
+hold"); it cannot forge a signature or frame another party. 112 bits is the security
+level of a 2048-bit RSA modulus (NIST SP 800-57), on which the tier rests, and the tier's
+Π^mod and Π^prm already stop at 2^−80. Two parallel runs with independent challenges would
+give 2^−224 at twice the cost, with the same masks. With c = 112, M = b + 240 and b ≤ 1804
+fits a 2048-bit N0 (n ≤ 511 signers).
 
 DEVIATION 3 (several ciphertexts): sign identification must show σ_i ≡ m·k_i + r·χ_i (mod q)
 with k_i in K_i and χ_i in a ciphertext of about 1798 bits. The paper folds both into one
@@ -159,8 +171,9 @@ def prove(
         # DEVIATION 1 (see the module docstring): masks sized from the term's bound.
         m_bits = mask_bits(ctx.params, b)
         alpha = sample_pm(m_bits, rng)
-        mu = sample_pm_times(b, nhat, rng)
-        nu = sample_pm_times(m_bits, nhat, rng)
+        b_hat = max(b, ctx.params.ell)
+        mu = sample_pm_times(b_hat, nhat, rng)
+        nu = sample_pm_times(mask_bits(ctx.params, b_hat), nhat, rng)
         r = sample_unit(n0, rng)
         S.append(stmt.aux.commit_secret(y, mu))
         T.append(stmt.aux.commit_secret(alpha, nu))
