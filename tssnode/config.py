@@ -18,6 +18,7 @@ listen = "127.0.0.1:8600"           # host:port
 genesis = "genesis.toml"            # absent or missing: learnt from the bootstrap peers
 chain_id = "<64 hex>"               # then only a genesis with this hash is accepted
 stall_after = 30                    # seconds with requests waiting and no block: "stalled"
+view_timeout = 10                   # PBFT's base view-change timeout (doubled per failure)
 
 [keys]                              # all optional: see `KeysConfig`
 tier = "standard"
@@ -390,6 +391,9 @@ class LedgerConfig:
     chain_id: bytes | None = None
     #: Seconds without a block, with requests waiting, before the node reports a stall.
     stall_after: float = 30.0
+    #: PBFT's base view-change timeout (doubled per failed change). Under full CPU load a
+    #: batch can take seconds; 2 s made the views change over and over (issue 12).
+    view_timeout: float = 10.0
 
     @classmethod
     def _parse(cls, t: Table) -> LedgerConfig:
@@ -397,6 +401,7 @@ class LedgerConfig:
             genesis=t.take("genesis", file_path, None),
             chain_id=t.take("chain_id", chain_id, None),
             stall_after=t.take("stall_after", seconds(1, 3600), cls.stall_after),
+            view_timeout=t.take("view_timeout", seconds(0.5, 600), cls.view_timeout),
         )
         t.finish()
         return section

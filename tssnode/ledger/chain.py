@@ -13,6 +13,7 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from tssnode import failpoints
 from tssnode.crypto.encoding import Wire, wire
 from tssnode.errors import EncodingError
 from tssnode.ledger.blocks import (
@@ -116,7 +117,9 @@ class Chain:
         b = self.store.batch() if extra is None else extra
         self._write(b, block, cert, proposer, changes)
         if extra is None:
+            failpoints.hit("block.before-commit")
             b.commit()
+            failpoints.hit("block.committed")
         return block
 
     def adopt(self, records: list[BlockRecord]) -> list[Block]:

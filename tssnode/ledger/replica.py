@@ -46,6 +46,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from tssnode import failpoints
 from tssnode.crypto.encoding import Wire
 from tssnode.crypto.identity import IdentityKey
 from tssnode.errors import EncodingError
@@ -120,7 +121,10 @@ def _tx(raw: bytes) -> SignedTx:
     return value
 
 
-MAX_BATCH_BYTES = 4 * 1024 * 1024
+#: A proposal (batch and signed pre-prepare) goes out as one broadcast, which the node's
+#: gossip refuses above about 1 MiB (`net.gossip.MAX_GOSSIP_BYTES`): a larger batch was
+#: dropped on every send and re-proposed forever. 768 KiB leaves room for the frame.
+MAX_BATCH_BYTES = 768 * 1024
 MAX_FETCH = 64
 
 
@@ -146,6 +150,9 @@ class ReplicaOptions:
     max_pending: int = 10_000
     fetch_count: int = 32
     max_backoff: int = 8
+    resend_every: int = 2  # ticks between re-sends of waiting requests to the primary
+    resend_count: int = 16  # requests re-sent per such tick (in turn)
+    relay_on_new_view: int = 512  # waiting requests handed to a new primary at once
 
 
 @dataclass
@@ -214,6 +221,8 @@ class Replica:
         self._fetching = False
         self._peer_turn = 0
         self._fetch_peer: bytes | None = None
+        self._ticks = 0
+        self._relay_turn = 0
         self._restore()
 
     # -- helpers ------------------------------------------------------------------------------
@@ -563,6 +572,7 @@ class Replica:
             mine = self._vote(KIND_PREPARE, pp.view, pp.seq, vote)
             self._slot(pp.seq).prepares.setdefault((pp.view, pp.digest), {})[self.me] = mine
             self._broadcast_vote(mine)
+            failpoints.hit("pbft.vote-sent")
         self._check_slot(pp.seq)
 
     def _on_prepare(self, signed: Signed, p: Prepare) -> None:
@@ -624,6 +634,7 @@ class Replica:
                     )
                     slot.commits.setdefault((pp.view, pp.digest), {})[self.me] = mine
                     self._broadcast_vote(mine)
+                    failpoints.hit("pbft.vote-sent")
         if slot.committed is None:
             for (view, digest), votes in slot.commits.items():
                 if len(votes) >= q and digest in slot.batches:
@@ -677,6 +688,7 @@ class Replica:
             cp = Checkpoint(seq, rec.block.state_digest, rec.block.hash)
             mine = self._vote(KIND_CHECKPOINT, 0, seq, cp)
             self.checkpoints.setdefault(seq, {})[self.me] = mine
+            failpoints.hit("pbft.checkpoint")
             self._broadcast_vote(mine)
         self._check_stable(seq)
 
@@ -761,6 +773,10 @@ class Replica:
         self.stats.view_changes += 1
         self.view, self.active = view, False
         self._cancel_timer("request")
+        # the wait for an older view's NEW-VIEW is over (re-armed on 2f+1 changes to
+        # `view`); left armed, it would push this replica on to view + 1 before `view`'s
+        # NEW-VIEW could arrive, and the replicas would never meet in one view
+        self._cancel_timer("view-change")
         self.proposed.clear()
         if not self.is_validator:
             self.journal.set_view(ViewRecord(view, False, None))
@@ -773,6 +789,7 @@ class Replica:
         )
         vc = ViewChange(view, self.low, self._checkpoint_proof(), prepared)
         mine = self._vote(KIND_VIEW_CHANGE, view, 0, vc, view_record=ViewRecord(view, False, None))
+        failpoints.hit("pbft.view-change")
         self._broadcast_vote(mine)
         self._on_view_change(mine)
 
@@ -856,6 +873,12 @@ class Replica:
             if self.low < pp.seq and pp.seq > self.height:
                 self._accept_pre_prepare(pp_signed, pp, plan.batches[pp.digest])
         self._propose()
+        # the new primary may not have every waiting request (the old one may have been
+        # the only one a client reached): hand it ours once, then trickle (`_tick`)
+        primary = self.primary()
+        if primary != self.me:
+            for raw, _ in list(self.pending.values())[: self.opt.relay_on_new_view]:
+                self.out.send(primary, RequestFrame(raw).to_bytes())
 
     # -- equivocation and forks ---------------------------------------------------------------
 
@@ -1021,11 +1044,26 @@ class Replica:
                     else:
                         self._broadcast_vote(vote.message)
         # Requests wait at every replica until executed; whoever is primary must have them.
-        for raw, _ in list(self.pending.values())[:64]:
-            if not self.active:
-                self.out.broadcast(RequestFrame(raw).to_bytes())
-            elif not self.is_primary:
-                self.out.send(self.primary(), RequestFrame(raw).to_bytes())
+        # `submit` broadcast each one already, so this only repairs a lost frame: a few,
+        # now and then, to the primary of the view (of the next one during a view change).
+        # Re-sending the whole pool to everyone every tick outgrew what the transport could
+        # send under a burst and buried the votes behind it (the stall of issue 12).
+        # During a view change the trickle goes to everyone: the replicas may not all be
+        # heading for the same view, and those still in the old one order it there.
+        self._ticks += 1
+        primary = self.primary()
+        due = self._ticks % self.opt.resend_every == 0
+        if self.pending and due and (primary != self.me or not self.active):
+            waiting = list(self.pending.values())
+            start = self._relay_turn % len(waiting)
+            chosen = (waiting[start:] + waiting[:start])[: self.opt.resend_count]
+            self._relay_turn = start + len(chosen)
+            for raw, _ in chosen:
+                frame = RequestFrame(raw).to_bytes()
+                if self.active:
+                    self.out.send(primary, frame)
+                else:
+                    self.out.broadcast(frame)
         last = self.height - self.height % self.genesis.checkpoint_interval
         if last > self.low and self.me in self.checkpoints.get(last, {}):
             self._broadcast_vote(self.checkpoints[last][self.me])

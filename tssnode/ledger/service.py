@@ -2,7 +2,8 @@
 
 `ReplicaService.run` is started with `nursery.start` and reports ready once the replica
 has loaded its chain and journal. Inside, one task feeds received frames to the replica,
-one sends what it emits, and one fires its timers at trio's clock (so tests drive view
+one sends what it emits (consensus frames first: see `_Lanes`), and one fires its timers at
+trio's clock (so tests drive view
 changes with `trio.testing.MockClock(autojump_threshold=0)` instead of sleeping). The
 replica itself is synchronous and never awaits: each input is handled to the end before
 the next, so no locks are needed.
@@ -10,7 +11,8 @@ the next, so no locks are needed.
 
 from __future__ import annotations
 
-import contextlib
+import hashlib
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -27,6 +29,61 @@ from tssnode.store.db import KeyValueStore
 if TYPE_CHECKING:
     # trio's own annotations are shadowed by trio-stubs (trio-typing, a libp2p dependency).
     from trio_typing import TaskStatus
+
+
+#: Relayed client requests waiting to go out, at most (more are dropped: the replica re-sends).
+MAX_QUEUED_REQUESTS = 2048
+#: Consensus frames waiting to go out, at most.
+MAX_QUEUED_VOTES = 100_000
+_REQUEST_TAG = b"tssnode.pbft.frame.request/"
+
+
+class _Lanes:
+    """The outgoing frames of one replica in two lanes: votes, proposals, view changes,
+    checkpoints and catch-up first; relayed client requests after them, each at most once
+    in the queue.
+
+    Before, one first-in-first-out queue carried both: under a burst the replicas' request
+    relays arrived faster than the transport could send them, the queue grew without
+    bound, and the view-change and new-view messages waited behind thousands of stale
+    requests, so no view change ever finished and the chain stopped for good."""
+
+    def __init__(self) -> None:
+        self.votes: deque[tuple[bytes | None, bytes]] = deque()
+        self.requests: deque[tuple[bytes | None, bytes, bytes]] = deque()
+        self.queued: set[bytes] = set()
+        self.dropped = 0
+        self.ready = trio.Event()
+
+    def put(self, to: bytes | None, data: bytes) -> None:
+        if _REQUEST_TAG in data[:40]:
+            key = hashlib.sha256((to or b"*") + data).digest()
+            if key in self.queued:
+                return
+            if len(self.requests) >= MAX_QUEUED_REQUESTS:
+                self.dropped += 1
+                return
+            self.queued.add(key)
+            self.requests.append((to, data, key))
+        elif len(self.votes) < MAX_QUEUED_VOTES:
+            self.votes.append((to, data))
+        else:
+            self.dropped += 1
+            return
+        self.ready.set()
+
+    async def get(self) -> tuple[bytes | None, bytes]:
+        while not (self.votes or self.requests):
+            await self.ready.wait()
+            self.ready = trio.Event()
+        if self.votes:
+            return self.votes.popleft()
+        to, data, key = self.requests.popleft()
+        self.queued.discard(key)
+        return to, data
+
+    def __len__(self) -> int:
+        return len(self.votes) + len(self.requests)
 
 
 class _TrioOutbox:
@@ -65,9 +122,7 @@ class ReplicaService:
         self.options = options
         self._timers: dict[str, float] = {}
         self._timers_changed = trio.Event()
-        self._out_send, self._out_recv = trio.open_memory_channel[tuple[bytes | None, bytes]](
-            100_000
-        )
+        self._out = _Lanes()
         self._progress = trio.Event()
         self._replica: Replica | None = None
 
@@ -78,9 +133,13 @@ class ReplicaService:
         return self._replica
 
     def _enqueue(self, to: bytes | None, data: bytes) -> None:
-        # A full outgoing queue loses the frame; the replica's retransmission recovers.
-        with contextlib.suppress(trio.WouldBlock):
-            self._out_send.send_nowait((to, data))
+        # A full lane loses the frame; the replica's retransmission recovers.
+        self._out.put(to, data)
+
+    @property
+    def queued(self) -> int:
+        """Frames waiting to be sent (both lanes)."""
+        return len(self._out)
 
     def _on_block(self, block: Block) -> None:
         self._progress.set()
@@ -103,7 +162,8 @@ class ReplicaService:
             self.replica.receive(sender, data)
 
     async def _send_loop(self) -> None:
-        async for to, data in self._out_recv:
+        while True:
+            to, data = await self._out.get()
             if to is None:
                 await self.transport.broadcast(data)
             else:

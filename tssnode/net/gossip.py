@@ -35,6 +35,7 @@ above, and the envelope header already carries the session id.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -106,6 +107,11 @@ class Gossip:
             adaptive_gossip_enabled=False,
         )
         self.pubsub = Pubsub(host, self.router)
+        # py-libp2p seeds the message seqno from the time in seconds and adds one per
+        # message; a node publishes many a second, so after a restart it reused seqnos:
+        # its peers dropped the new messages as already seen (message id = sender +
+        # seqno), or logged "Equivocation detected". Nanoseconds never go back that way.
+        self.pubsub.counter = time.time_ns()
         self.published = 0
         self.stalled_publishes = 0
         self._progress: dict[object, tuple[int, float]] = {}  # queue length, last shrink

@@ -164,7 +164,13 @@ class Node:
                 nursery.start_soon(self._route, link)
                 genesis = self.genesis = self.genesis or await self._learn_genesis(link)
                 self._learn_genesis_peers(genesis)
-                service = ReplicaService(self.identity, genesis, store, link, ReplicaOptions())
+                service = ReplicaService(
+                    self.identity,
+                    genesis,
+                    store,
+                    link,
+                    ReplicaOptions(view_timeout=cfg.ledger.view_timeout),
+                )
                 primes = PrimeReserve((cfg.keys.prime_bits,), target=cfg.keys.prime_reserve)
                 core = NodeCore(
                     identity=self.identity,

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from tssnode import failpoints
 from tssnode.crypto.derivation import derive
 from tssnode.crypto.identity import IdentityKey
 from tssnode.crypto.params import Parameters, tier
@@ -67,10 +68,18 @@ log = logging.getLogger("tssnode.node")
 Job = Callable[[], Awaitable[None]]
 
 
-async def _guarded(job: Job) -> None:
+#: Requests worked on at once. The rest wait their turn in block order, which is the same
+#: on every node, so the earliest unfinished request always runs at all its parties. Before,
+#: a burst started every job at once: dozens of sessions shared two cores, their rounds
+#: timed out while they waited for CPU, and every one of them failed (issue 12).
+MAX_CONCURRENT_JOBS = 8
+
+
+async def _guarded(job: Job, slots: trio.CapacityLimiter) -> None:
     """One request's work: whatever goes wrong ends that request, never the node."""
     try:
-        await job()
+        async with slots:
+            await job()
     except (ProtocolAbort, SessionTimeout):
         pass  # already recorded and reported
     except Exception:
@@ -134,6 +143,8 @@ class Executor:
         self._claimed: set[bytes] = set()
         self._stored: dict[str, trio.Event] = {}
         self._send, self._recv = trio.open_memory_channel[Job](10_000)
+        #: FIFO (trio's limiter is fair): jobs start in the order their blocks committed
+        self.slots = trio.CapacityLimiter(MAX_CONCURRENT_JOBS)
 
     # -- blocks in --------------------------------------------------------------------------
     def on_block(self, block: Block, state: LedgerState) -> None:
@@ -162,7 +173,7 @@ class Executor:
         async with trio.open_nursery() as nursery:
             task_status.started()
             async for job in self._recv:
-                nursery.start_soon(_guarded, job)
+                nursery.start_soon(_guarded, job, self.slots)
 
     def _job_for(
         self, block: Block, state: LedgerState, tx: SignedTx, p: Payload
@@ -240,6 +251,8 @@ class Executor:
             self.submit(payload)
         except InvalidTransaction as exc:
             log.info("result not submitted (%s)", exc)
+            return
+        failpoints.hit("result.voted")
 
     def _report_blame(self, request: bytes, blame: Blame) -> None:
         if not blame.culprits:
@@ -262,6 +275,7 @@ class Executor:
         except (ProtocolAbort, SessionTimeout):
             return
         full: KeyShare = res2.result
+        failpoints.hit("keygen.share-computed")
         self._store_share(full)
         self._vote(KeygenResult(request, full.key))
 
@@ -295,6 +309,7 @@ class Executor:
         except (ProtocolAbort, SessionTimeout):
             return
         new: KeyShare = res.result
+        failpoints.hit("refresh.share-computed")
         self._store_share(new)
         self._vote(RefreshResult(request, new.key))
 
@@ -349,6 +364,7 @@ class Executor:
                 return  # blamed: the ledger drops this request's unfinished presignatures
             presig: Presignature = res.result
             self.vault.put_presignature(rec.key_id, vault_id(pid), presig.to_bytes())
+            failpoints.hit("presign.stored")
             self._vote(PresignReady(request, index, presig.R.to_bytes()))
 
     async def _sign_pooled(
@@ -378,6 +394,7 @@ class Executor:
         sigma = SignatureShare(first.sigma).to_bytes()
         self.vault.put_signature_share(batch, cfg.ssid, sigma)
         batch.commit()
+        failpoints.hit("sign.share-written")
         try:
             res = await self._run("sign", request, rec.key_id, cfg, first)
         except (ProtocolAbort, SessionTimeout):
@@ -419,6 +436,7 @@ class Executor:
 
     def _store_share(self, share: KeyShare) -> None:
         self.vault.put_share(share.key.key_id, share.key.epoch, share.to_bytes())
+        failpoints.hit("share.written")
         self._stored.setdefault(share.key.key_id, trio.Event()).set()
         self._stored[share.key.key_id] = trio.Event()
 

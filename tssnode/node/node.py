@@ -731,8 +731,13 @@ class NodeCore:
         """If the request fails (a signer never answered, or someone was blamed), ask
         again without the parties that failed it and those seen offline now."""
         for _ in range(attempts - 1):
-            with trio.move_on_after(SIGN_DEADLINE):
-                await self.service.wait_until(partial(_settled, tx=tx))
+            while True:
+                with trio.move_on_after(SIGN_DEADLINE):
+                    await self.service.wait_until(partial(_settled, tx=tx))
+                if tx in self.state.requests or tx not in self.replica.pending:
+                    break  # in a block (settled, or its session is slow), or dropped
+                # not ordered yet (a busy ledger): a retry would only queue behind it and
+                # add to the load that keeps it waiting
             req = self.state.requests.get(tx)
             if req is not None and req.status == "done":
                 return

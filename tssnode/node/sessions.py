@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 import trio
 
+from tssnode import failpoints
 from tssnode.crypto.arith import gil_released
 from tssnode.errors import EncodingError, TssError
 from tssnode.node.events import EventBus
@@ -196,6 +197,8 @@ class Session:
         async with trio.open_nursery() as nursery:
             for msg in outcome.messages:
                 nursery.start_soon(one, msg)
+        if self.round.phase == "sign" and self.round.number == 1 and outcome.messages:
+            failpoints.hit("sign.share-sent")
         if failed:
             raise SessionTimeout(self.ssid, self.round.number, sorted(set(failed)))
 

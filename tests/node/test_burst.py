@@ -1,0 +1,115 @@
+"""A burst of sign requests on four `tssnode run` processes (issue 12): every request is
+ordered, every signature completes and verifies, the views do not storm, a request made
+after the burst is still ordered, and the nodes' memory does not run away."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from ecdsa import SECP256k1, VerifyingKey
+
+from tssnode.api.client import ApiError
+from tssnode.node.localnet import make_cluster, wait_for
+from tssnode.protocol.hashing import message_digest
+
+
+def _get(api, path):
+    try:
+        return api.get(path)
+    except ApiError as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def _rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def _burst(tmp_path, count: int, timeout: float) -> None:
+    nodes = make_cluster(tmp_path, 4, presign_pool=4)
+    try:
+        for n in nodes:
+            n.start()
+        for n in nodes:
+            n.wait_api()
+        api = [n.client(timeout=30) for n in nodes]
+        wait_for(lambda: all(c.get("/status")["peers_connected"] == 3 for c in api), "peers")
+        req = api[1].post("/keygen", {"threshold": 2, "parties": None})
+        key = wait_for(
+            lambda: (
+                (k := _get(api[0], f"/keys/{req['key_id']}"))
+                and k["status"] == "active"
+                and k["presignatures"] >= 4
+                and k
+            ),
+            "key and a full presignature pool",
+            180,
+        )
+        pub = VerifyingKey.from_string(bytes.fromhex(key["public_key"]), curve=SECP256k1)
+        rss_before = [_rss_kib(n.proc.pid) for n in nodes]
+        view0 = max(c.get("/status")["view"] for c in api)
+
+        def sign(i: int):  # round-robin over the four APIs, many at once
+            with nodes[i % 4].client(timeout=60) as c:
+                return c.post(
+                    "/sign", {"key_id": key["key_id"], "message": f"burst {i}", "hash": "sha256"}
+                )
+
+        t0 = time.monotonic()
+        with ThreadPoolExecutor(32) as ex:
+            outs = list(ex.map(sign, range(count)))
+        # ordering must keep up even when signing takes a while
+        wait_for(
+            lambda: all(_get(api[0], f"/tx/{o['tx']}") for o in outs),
+            f"all {count} requests in blocks",
+            timeout,
+            1.0,
+        )
+
+        def done():
+            sigs = [
+                _get(api[i % 4], f"/signatures/{o['signature_id']}") for i, o in enumerate(outs)
+            ]
+            return all(s and s["status"] == "done" for s in sigs) and sigs
+
+        sigs = wait_for(done, f"all {count} signatures", timeout, 2.0)
+        elapsed = time.monotonic() - t0
+        for i, s in enumerate(sigs):
+            digest = message_digest(f"burst {i}".encode(), "sha256")
+            assert pub.verify_digest(bytes.fromhex(s["r"] + s["s"]), digest)
+        probe = api[2].post(
+            "/sign", {"key_id": key["key_id"], "message": "probe", "hash": "sha256"}
+        )
+        wait_for(lambda: _get(api[0], f"/tx/{probe['tx']}"), "a request after the burst", 60, 0.5)
+        assert max(c.get("/status")["view"] for c in api) - view0 <= 4, "view-change storm"
+        statuses = [c.get("/status") for c in api]
+        assert not any(s["stalled"] for s in statuses)
+        rss_after = [_rss_kib(n.proc.pid) for n in nodes]
+        # memory: bounded growth (caches of a few hundred sessions, not a leak per message)
+        assert all(a < b + 200 * 1024 for a, b in zip(rss_after, rss_before, strict=True)), (
+            rss_before,
+            rss_after,
+        )
+        print(f"\nburst of {count}: {count / elapsed:.1f} signatures/s over {elapsed:.1f} s; "
+              f"RSS KiB before {rss_before} after {rss_after}")  # fmt: skip
+        for c in api:
+            c.http.close()
+    finally:
+        for n in nodes:
+            n.stop()
+
+
+def test_a_burst_of_50_sign_requests_completes(tmp_path):
+    _burst(tmp_path, 50, 240)
+
+
+@pytest.mark.slow
+def test_a_burst_of_200_sign_requests_completes(tmp_path):
+    _burst(tmp_path, 200, 900)
