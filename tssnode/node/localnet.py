@@ -49,6 +49,8 @@ class NodeProc:
     log: Path = field(default=Path())
     #: handed to the process in TSSNODE_PASSPHRASE (None: none, e.g. insecure_local_key)
     passphrase: str | None = field(default=None, repr=False)
+    #: more environment for the next start (e.g. TSSNODE_FAILPOINT)
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     def env(self) -> dict[str, str]:
         """The node process's environment: ours, with its own passphrase (or none)."""
@@ -56,6 +58,8 @@ class NodeProc:
         env["TSSNODE_ALLOW_INSECURE"] = "1"
         if self.passphrase is not None:
             env[PASSPHRASE_ENV] = self.passphrase
+        env.pop("TSSNODE_FAILPOINT", None)
+        env.update(self.extra_env)
         return env
 
     def client(self, timeout: float = 30.0) -> ApiClient:
