@@ -24,10 +24,14 @@ COMMANDS = {
     "console": ("tui.cli", "main", "the operator console for a node (Textual)"),
     "simulate": ("tssnode.simulate", "main", "keygen → aux-info → presign → sign in one process"),
     "demo": ("tssnode.simulate", "demo_main", "the in-process demo"),
-    "bench": ("tssnode.cli", "bench", "benchmarks: crypto, protocol, net, ledger, cluster"),
+    "bench": (
+        "tssnode.cli",
+        "bench",
+        "benchmarks: crypto, protocol, net, ledger, cluster, console",
+    ),
 }
 
-BENCHES = ("crypto", "protocol", "net", "ledger", "cluster")
+BENCHES = ("crypto", "protocol", "net", "ledger", "cluster", "console")
 
 
 def usage() -> str:

@@ -1,24 +1,30 @@
 """The console app: wires the link to the node, the state and the screens together.
 
-Messages from the link change `self.state` (plain Python, `tui.state`); the areas that
-changed are redrawn once per burst. Actions live in `tui.operations`; what they need
-and why they cannot run in `tui.actions`.
+Messages from the link change `self.state` (plain Python, `tui.state`); what changed is
+noted and acted on at most every REDRAW_INTERVAL_S: each changed area that is on screen
+is redrawn once however many events changed it (the others when their tab is shown),
+fetches are made once, and alerts become notices, a few at a time. Events are applied
+DRAIN_BATCH at a time so that a key pressed meanwhile waits for a batch or a few, not
+for the backlog. Actions live in `tui.operations`; what they need and why they cannot run in
+`tui.actions`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import tzinfo
 from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar, get_args
 
-from textual import events, work
+from textual import events, on, work
 from textual.app import SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import ModalScreen, Screen
+from textual.widgets import TabbedContent
 from textual.worker import Worker, WorkerState
 
 from tssnode.api.client import AsyncApiClient
@@ -44,13 +50,27 @@ from tui.operations import Operations
 from tui.retry import Backoff
 from tui.screens.help import HelpScreen
 from tui.screens.main import TABS, MainScreen
-from tui.state import Area, Changes, ConsoleState
+from tui.state import Area, Changes, ConsoleState, Fetch, Severity
 from tui.widgets.base import AreaView
 
 STYLES = Path(__file__).parent / "styles"
 ALL_AREAS: set[Area] = set(get_args(Area))
 KEYS = {a.key: a for a in ACTIONS}
 MAIN_SCREEN_ONLY = {*BY_NAME, "help", "quit", "change_theme"}
+
+#: Changes are drawn, fetched and notified at most this often (seconds): a burst of
+#: events is one redraw of each area it changed.
+REDRAW_INTERVAL_S = 0.2
+#: Events applied in one turn of the event loop; a key pressed meanwhile is handled
+#: between batches, not after the whole backlog.
+DRAIN_BATCH = 250
+#: Notices raised from the node's news that are on screen at once (each stays
+#: NOTIFICATION_TIMEOUT s); beyond, they are counted and summed up in one notice (the
+#: events behind them are in the Log). The operator's own actions, and the link going
+#: down or up, are always noticed at once.
+MAX_NOTICES = 5
+#: Alerts waiting for the next flush; beyond, the oldest are counted, not kept.
+MAX_PENDING_ALERTS = 20
 
 
 class ConsoleApp(Operations):
@@ -98,8 +118,19 @@ class ConsoleApp(Operations):
             self.animation_level = "none"
         self.screenshot_dir = screenshot_dir
         self.main = MainScreen(initial_tab)
-        self._dirty: set[Area] = set()
+        self.draws: Counter[Area] = Counter()  # redraws of each area (tests, benchmark)
+        self._dirty: set[Area] = set()  # changed since the last flush
+        self._stale: set[Area] = set()  # changed while its tab was not shown
+        self._wanted: dict[Fetch, None] = {}  # fetches asked for since the last flush
+        self._alerts: deque[tuple[Severity, str]] = deque(maxlen=MAX_PENDING_ALERTS)
+        self._unnoticed = 0  # alerts not shown as notices (too many at once)
+        self._noticed: deque[float] = deque()  # when the notices on screen were raised
+        self._summary_due = False
+        self._notices_queued = False  # notices posted, not yet received
         self._flush_pending = False
+        self._last_flush = 0.0
+        self._available: tuple[bool, ...] = ()  # the footer's actions when last drawn
+        self._views: dict[Area, list[AreaView]] = {}
         self._screen_ready = False
         self._last_tick = 0.0
         self._fetching: set[tuple[str, str]] = set()
@@ -129,33 +160,130 @@ class ConsoleApp(Operations):
             self.apply(Changes({"header", "sessions", "peers", "proofs"}))
 
     # -- state changes and redraws ---------------------------------------------------------------
-    def apply(self, changes: Changes) -> None:
+    def apply(self, changes: Changes, *, notify_now: bool = False) -> None:
+        """Note what changed; it is acted on at the next flush. `notify_now`: the alerts
+        answer the operator or tell of the link, shown at once whatever else is."""
+        self._dirty |= changes.areas
+        for key in changes.fetch:
+            self._wanted[key] = None
         for severity, text in changes.alerts:
-            self.notify(text, severity=severity)
-        for kind, ident in changes.fetch:
+            if notify_now:
+                self.notify(text, severity=severity)
+                continue
+            if len(self._alerts) == self._alerts.maxlen:
+                self._unnoticed += 1
+            self._alerts.append((severity, text))
+        if self._dirty or self._wanted or self._alerts:
+            self._schedule()
+
+    def _schedule(self) -> None:
+        """Flush once, now if the last flush is REDRAW_INTERVAL_S old, else when it is."""
+        if self._flush_pending:
+            return
+        self._flush_pending = True
+        delay = self._last_flush + REDRAW_INTERVAL_S - time.monotonic()
+        if delay <= 0:
+            self.call_later(self._flush_changes)
+        else:
+            self.set_timer(delay, self._flush_changes)
+
+    def _flush_changes(self) -> None:
+        self._flush_pending = False
+        self._last_flush = time.monotonic()
+        wanted, self._wanted = self._wanted, {}
+        for kind, ident in coalesce_fetches(wanted):
             self.request_fetch(kind, ident)
-        if changes.areas:
-            self._dirty |= changes.areas
-            if self._screen_ready and not self._flush_pending:
-                self._flush_pending = True
-                self.call_later(self._redraw)
+        self._notify_alerts()
+        if self._screen_ready:
+            self._redraw()
 
     def _redraw(self) -> None:
-        self._flush_pending = False
         areas, self._dirty = self._dirty, set()
         if not self.is_running:
             # Shutting down: the panes are being torn down child first, so a pane may
             # already have lost its table (a tick or a link event can land here then).
             return
-        for widget in self.main.query("*"):
-            if isinstance(widget, AreaView) and widget.AREA in areas:
-                widget.draw(self.state)
-        self.refresh_bindings()
+        shown = self._shown()
+        self._stale |= areas - shown
+        self._draw(areas & shown)
+        available = tuple(not why_not(a.name, self.state) for a in ACTIONS)
+        if available != self._available:  # the footer is rebuilt only when it changes
+            self._available = available
+            self.refresh_bindings()
+
+    def _draw(self, areas: set[Area]) -> None:
+        if not self._views:
+            for widget in self.main.query("*"):
+                if isinstance(widget, AreaView):
+                    self._views.setdefault(widget.AREA, []).append(widget)
+        for area in sorted(areas):
+            for view in self._views.get(area, []):
+                view.draw(self.state)
+            self.draws[area] += 1
+
+    def _shown(self) -> set[Area]:
+        """The areas on screen: the header and the active tab's."""
+        active = self.main.query_one("#tabs", TabbedContent).active
+        return {"header", *(a for a in ALL_AREAS if a == active)}
+
+    @on(TabbedContent.TabActivated)
+    def _tab_shown(self) -> None:
+        """A tab comes into view: draw it now if it changed while hidden."""
+        if not self.is_running or not self._screen_ready:
+            return
+        stale = self._stale & self._shown()
+        if stale:
+            self._stale -= stale
+            self._draw(stale)
+
+    def _notify_alerts(self) -> None:
+        if self._alerts or self._unnoticed:  # `notify` posts: idle once they are in
+            self._notices_queued = True
+            self.call_later(self._notices_in)
+        now = time.monotonic()
+        while self._noticed and self._noticed[0] <= now - self.NOTIFICATION_TIMEOUT:
+            self._noticed.popleft()
+        while self._alerts:
+            severity, text = self._alerts.popleft()
+            if len(self._noticed) < MAX_NOTICES:
+                self.notify(text, severity=severity)
+                self._noticed.append(now)
+            else:
+                self._unnoticed += 1
+        if not self._unnoticed:
+            return
+        if len(self._noticed) < MAX_NOTICES:
+            n, self._unnoticed = self._unnoticed, 0
+            more = f"{n} more alert{'s' if n > 1 else ''}: see the Log"
+            self.notify(more, severity="warning")
+            self._noticed.append(now)
+        elif not self._summary_due:  # say so once a notice has gone
+            self._summary_due = True
+            self.set_timer(self._noticed[0] + self.NOTIFICATION_TIMEOUT - now, self._summary)
+
+    def _notices_in(self) -> None:
+        self._notices_queued = False
+
+    def _summary(self) -> None:
+        self._summary_due = False
+        self._notify_alerts()
+
+    def clear_notifications(self) -> None:
+        super().clear_notifications()
+        self._noticed.clear()
 
     @property
     def idle(self) -> bool:
         """Nothing fetched, queued or left to draw (tests and screenshots wait for it)."""
-        return not (self._fetching or self._dirty or self._flush_pending or self.link.events)
+        return not (
+            self._fetching
+            or self._dirty
+            or self._wanted
+            or self._alerts
+            or self._notices_queued
+            or self._flush_pending
+            or self.link.events
+        )
 
     def request_fetch(self, kind: str, ident: str = "") -> None:
         """Fetch one resource; a fetch already under way is run once more when it ends."""
@@ -176,7 +304,14 @@ class ConsoleApp(Operations):
                 if key not in self._again:
                     return
         finally:
-            self._fetching.discard(key)
+            # the answer is a message in the queue: the fetch is over once it is handled
+            self.call_later(self._fetched, key)
+
+    def _fetched(self, key: tuple[str, str]) -> None:
+        self._fetching.discard(key)
+        if key in self._again:  # asked for again after the last answer
+            self._again.discard(key)
+            self.request_fetch(*key)
 
     def _resume_from(self, status: dict[str, Any]) -> int | None:
         """Where to resume the event stream after (re)connecting."""
@@ -186,14 +321,15 @@ class ConsoleApp(Operations):
         return self.state.last_seq if self.state.last_seq is not None else new.event_seq
 
     # -- messages from the link ------------------------------------------------------------------
+    # (the link's own news is noticed at once: it comes at most once per retry)
     def on_link_up(self, message: LinkUp) -> None:
-        self.apply(self.state.link_up(message.url))
+        self.apply(self.state.link_up(message.url), notify_now=True)
 
     def on_link_down(self, message: LinkDown) -> None:
-        self.apply(self.state.link_down(message.reason, message.retry_in))
+        self.apply(self.state.link_down(message.reason, message.retry_in), notify_now=True)
 
     def on_stream_down(self, message: StreamDown) -> None:
-        self.apply(self.state.stream_down(message.reason, message.retry_in))
+        self.apply(self.state.stream_down(message.reason, message.retry_in), notify_now=True)
 
     def on_stream_up(self, message: StreamUp) -> None:
         self.apply(self.state.stream_up())
@@ -215,15 +351,20 @@ class ConsoleApp(Operations):
         self.apply(Changes(set(ALL_AREAS)))
 
     def on_events_waiting(self, message: EventsWaiting) -> None:
-        changes = Changes()
-        while self.link.events:
-            event = self.link.events.popleft()
+        """Apply up to DRAIN_BATCH events; ring again for the rest, from the event loop:
+        posted from here, the doorbell would come back before any other task (the
+        widgets handling a key, the screen painting) had run."""
+        link = self.link
+        link.rung = False
+        for event in link.take(DRAIN_BATCH):
             try:
-                changes.merge(self.state.apply_event(event))
+                changes = self.state.apply_event(event)
             except Exception as exc:  # a malformed event must not end the console
                 self.state.note("error", f"could not use event {event!r:.120}: {exc!r}")
-                changes.areas.add("log")
-        self.apply(changes)
+                changes = Changes({"log"})
+            self.apply(changes)
+        if link.events:
+            asyncio.get_running_loop().call_soon(link.ring)
 
     def on_fetch_failed(self, message: FetchFailed) -> None:
         self.state.note("warning", f"GET {message.kind}: {message.reason}")
@@ -231,10 +372,11 @@ class ConsoleApp(Operations):
 
     # -- messages from actions and widgets -------------------------------------------------------
     def on_action_done(self, message: ActionDone) -> None:
-        self.apply(self.state.accepted(message.action, message.result, message.request))
+        changes = self.state.accepted(message.action, message.result, message.request)
+        self.apply(changes, notify_now=True)
 
     def on_action_failed(self, message: ActionFailed) -> None:
-        self.apply(self.state.refused(message.action, message.reason))
+        self.apply(self.state.refused(message.action, message.reason), notify_now=True)
 
     def on_key_selected(self, message: KeySelected) -> None:
         self.state.selected_key = message.key_id
@@ -312,3 +454,20 @@ class ConsoleApp(Operations):
         self.state.note("info", f"screenshot saved to {path}")
         self.notify(f"saved {path}", title="screenshot")
         self.apply(Changes({"log"}))
+
+
+def coalesce_fetches(wanted: Iterable[Fetch]) -> list[Fetch]:
+    """The fetches to make for `wanted`, in order, with the single blocks asked for
+    ("blocks", height) fetched together as one range ("blocks", "first:last")."""
+    out: list[Fetch] = []
+    heights: list[int] = []
+    for kind, ident in wanted:
+        if kind == "blocks" and ident.isdigit():
+            heights.append(int(ident))
+        else:
+            out.append((kind, ident))
+    if len(heights) == 1:
+        out.append(("blocks", str(heights[0])))
+    elif heights:
+        out.append(("blocks", f"{min(heights)}:{max(heights)}"))
+    return out

@@ -39,6 +39,10 @@ from tui.retry import Backoff
 SNAPSHOTS = ("status", "validators", "peers", "sessions", "keys", "blocks")
 POLLED = ("status", "peers", "validators", "sessions")
 BLOCK_WINDOW = 50
+#: Events received and not yet applied by the app, at most: when the app is this far
+#: behind, the stream is not read until it catches up (the node buffers, and says so
+#: with a "dropped" log event if it has to drop: the console then reloads everything).
+MAX_BACKLOG = 10_000
 
 
 class NodeApi(Protocol):
@@ -86,6 +90,8 @@ class NodeLink:
         self.sleep = sleep
         self.client: NodeApi | None = None
         self.events: deque[dict[str, Any]] = deque()
+        self._room = asyncio.Event()  # set when `take` makes room in a full backlog
+        self.rung = False  # an EventsWaiting is on its way: the app has yet to drain
         self.height = 0
         self._since: int | None = None
         self._loaded = asyncio.Event()
@@ -176,9 +182,12 @@ class NodeLink:
             if first:
                 self.post(StreamUp())
                 first = False
+            while len(self.events) >= MAX_BACKLOG:  # the app is far behind: wait for it
+                self._room.clear()
+                await self._room.wait()
             self.events.append(event)
             if self._loaded.is_set():
-                self.post(EventsWaiting())
+                self.ring()
         raise ApiUnavailable("the node closed the event stream")
 
     async def _load_and_poll(self) -> None:
@@ -187,7 +196,7 @@ class NodeLink:
         self.post(Synced())
         self._loaded.set()
         if self.events:
-            self.post(EventsWaiting())
+            self.ring()
         if self.poll_interval is None:
             await asyncio.Event().wait()
             return
@@ -201,6 +210,18 @@ class NodeLink:
         if client is not None:
             with contextlib.suppress(Exception):  # closing a broken connection may fail
                 await client.aclose()
+
+    def take(self, n: int) -> list[dict[str, Any]]:
+        """The app takes the oldest `n` events (or fewer) waiting."""
+        taken = [self.events.popleft() for _ in range(min(n, len(self.events)))]
+        self._room.set()
+        return taken
+
+    def ring(self) -> None:
+        """Tell the app that events wait: once until it drains them (not once an event)."""
+        if not self.rung:
+            self.rung = True
+            self.post(EventsWaiting())
 
     # -- requests --------------------------------------------------------------------------
     async def fetch(self, kind: str, ident: str = "", *, quiet: bool = True) -> None:
@@ -234,6 +255,10 @@ class NodeLink:
 
     def _route(self, kind: str, ident: str) -> tuple[str, dict[str, Any]]:
         if kind == "blocks":
+            if ":" in ident:  # "first:last", at most the last BLOCK_WINDOW of them
+                first, last = (int(h) for h in ident.split(":", 1))
+                first = max(first, last - BLOCK_WINDOW + 1)
+                return "/blocks", {"from": first, "limit": last - first + 1}
             if ident:
                 return "/blocks", {"from": int(ident), "limit": 1}
             start = max(0, self.height - BLOCK_WINDOW + 1)

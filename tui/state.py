@@ -28,7 +28,7 @@ from tui.model import (
     short,
     short_peer,
 )
-from tui.stats import LogBook, LogLine, ProofStats
+from tui.stats import MAX_LOG_LINES, LogBook, LogLine, ProofStats
 
 #: Screen areas, each drawn by one widget module.
 Area = Literal["header", "peers", "validators", "sessions", "proofs", "chain", "keys", "log"]
@@ -40,6 +40,15 @@ Health = Literal["ok", "degraded", "down"]
 
 SNAPSHOTS = ("status", "validators", "peers", "sessions", "keys", "blocks")
 SESSION_GRACE_S = 120.0  # keep a session seen in events this long if a list lacks it
+
+# What the console keeps, whatever the node sends (a console runs for days against busy
+# networks): each collection that grows with events is cut back to its bound, oldest first.
+MAX_BLOCKS = 200  # block summaries (the Chain table)
+MAX_SESSIONS = 200  # protocol sessions (finished ones go before running ones)
+MAX_SIGNATURES = 200  # signatures the console follows
+MAX_PEERS = 500  # peers (disconnected ones go first)
+MAX_VIEW_CHANGES = 20  # view changes (the Chain screen shows the newest two)
+MAX_ALIASES = 200  # request id → the key or signature id it became
 
 
 @dataclass
@@ -83,11 +92,16 @@ class ConsoleState:
         self,
         clock: Callable[[], float] = time.time,
         tz: tzinfo | None = None,
-        max_blocks: int = 500,
+        max_blocks: int = MAX_BLOCKS,
+        max_sessions: int = MAX_SESSIONS,
+        max_signatures: int = MAX_SIGNATURES,
+        max_log_lines: int = MAX_LOG_LINES,
     ) -> None:
         self.clock = clock
         self.tz = tz
         self.max_blocks = max_blocks
+        self.max_sessions = max_sessions
+        self.max_signatures = max_signatures
         self.link = Link()
         self.status: Status | None = None
         self.peers: dict[str, Peer] = {}
@@ -97,8 +111,8 @@ class ConsoleState:
         self.signatures: dict[str, Signature] = {}  # newest last
         self.blocks: dict[int, Block] = {}
         self.proofs = ProofStats()
-        self.view_changes: deque[ViewChange] = deque(maxlen=20)
-        self.log = LogBook()
+        self.view_changes: deque[ViewChange] = deque(maxlen=MAX_VIEW_CHANGES)
+        self.log = LogBook(max_log_lines)
         self.last_seq: int | None = None
         # what the operator has selected and what they have asked for
         self.selected_key: str | None = None
@@ -293,6 +307,7 @@ class ConsoleState:
             return Changes({"validators", "header", "keys"})
         if kind == "peers":
             self.peers = {p.peer_id: p for p in (Peer.from_json(d) for d in _dicts(data))}
+            self._trim_peers()
             return Changes({"peers", "header"})
         if kind == "sessions":
             listed = {s.session_id: s for s in (Session.from_json(d) for d in _dicts(data))}
@@ -302,6 +317,7 @@ class ConsoleState:
                 if ssid not in listed and s.started is not None and s.started >= recent:
                     listed[ssid] = s
             self.sessions = listed
+            self._trim_sessions()
             return Changes({"sessions"})
         if kind == "keys":
             known = {k.key_id: k for k in (Key.from_json(d) for d in _dicts(data))}
@@ -323,7 +339,7 @@ class ConsoleState:
             if key.status != "pending":
                 self.requested_keys.pop(key.key_id, None)
             if ident and ident != key.key_id:  # the request became this key
-                self.aliases[ident] = key.key_id
+                self._alias(ident, key.key_id)
                 self.keys.pop(ident, None)
                 self.requested_keys.pop(ident, None)
                 if self.selected_key == ident:
@@ -332,12 +348,13 @@ class ConsoleState:
         if kind == "signature" and isinstance(data, dict):
             sig = Signature.from_json(data)
             if ident and ident != sig.signature_id:  # a retry under a new id
-                self.aliases[ident] = sig.signature_id
+                self._alias(ident, sig.signature_id)
                 self.signatures.pop(ident, None)
                 if self.selected_signature == ident:
                     self.selected_signature = sig.signature_id
             self.signatures.pop(sig.signature_id, None)
             self.signatures[sig.signature_id] = sig
+            self._trim_signatures()
             changes = Changes({"keys"})
             if sig.status == "failed" and sig.blame:
                 culprits = ", ".join(self.party(c) for c in sig.blame.culprits)
@@ -380,9 +397,40 @@ class ConsoleState:
             changes.fetch += [("blocks", ""), ("keys", "")]
         return changes
 
+    # -- the bounds (MAX_*): oldest first -----------------------------------------------------
     def _trim_blocks(self) -> None:
-        while len(self.blocks) > self.max_blocks:
-            del self.blocks[min(self.blocks)]
+        extra = len(self.blocks) - self.max_blocks
+        if extra > 0:
+            for height in sorted(self.blocks)[:extra]:
+                del self.blocks[height]
+
+    def _trim_sessions(self) -> None:
+        """Finished sessions go first, then running ones; the oldest first in each."""
+        extra = len(self.sessions) - self.max_sessions
+        if extra > 0:
+            order = sorted(self.sessions.values(), key=lambda s: (s.running, s.started or 0.0))
+            for s in order[:extra]:
+                del self.sessions[s.session_id]
+
+    def _trim_signatures(self) -> None:
+        """The oldest first (the dict is in order of arrival)."""
+        while len(self.signatures) > self.max_signatures:
+            del self.signatures[next(iter(self.signatures))]
+
+    def _trim_peers(self) -> None:
+        """Disconnected peers go first, the oldest first."""
+        extra = len(self.peers) - MAX_PEERS
+        if extra > 0:
+            gone = [p for p in self.peers.values() if not p.connected]
+            rest = [p for p in self.peers.values() if p.connected]
+            for p in (gone + rest)[:extra]:
+                del self.peers[p.peer_id]
+
+    def _alias(self, ident: str, becomes: str) -> None:
+        self.aliases.pop(ident, None)
+        self.aliases[ident] = becomes
+        while len(self.aliases) > MAX_ALIASES:
+            del self.aliases[next(iter(self.aliases))]
 
     # -- the operator's actions ----------------------------------------------------------------
     def accepted(self, action: str, result: Any, request: dict[str, Any]) -> Changes:
@@ -412,6 +460,7 @@ class ConsoleState:
             self.signatures[sig_id] = Signature.pending(
                 sig_id, str(request.get("key_id", "")), digest, None if path is None else str(path)
             )
+            self._trim_signatures()
             self.selected_signature = sig_id
             self.selected_key = str(request.get("key_id", "")) or self.selected_key
             text = f"signing requested: signature {short(sig_id)}, digest {digest} (tx {tx})"
@@ -461,6 +510,7 @@ class ConsoleState:
         status = "connected" if up else "disconnected"
         if old is None:
             self.peers[peer_id] = Peer(peer_id, "", None, at if up else None, status, True)
+            self._trim_peers()
         else:
             self.peers[peer_id] = replace(old, status=status, last_seen=at if up else old.last_seen)
         self._event_log(at, "info" if up else "warning", f"peer {self.party(peer_id)} {status}")
@@ -564,6 +614,8 @@ class ConsoleState:
             self._event_log(at, "error", text)
             changes.alerts.append(("error", text))
         self.sessions[ssid] = s
+        if len(self.sessions) > self.max_sessions:
+            self._trim_sessions()
         return changes
 
     def _proof_event(self, at: float, ev: dict[str, Any]) -> Changes:

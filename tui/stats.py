@@ -7,6 +7,12 @@ from collections import deque
 from dataclasses import dataclass
 
 LEVELS = ("debug", "info", "warning", "error")
+# What is kept (see also tui.state's MAX_*), the oldest dropped first:
+MAX_LOG_LINES = 1000  # log lines (the Log screen)
+MAX_REJECTIONS = 200  # rejected proofs listed one by one
+MAX_PROOF_NAMES = 64  # proof types, and parties, counted apart; the rest count as OTHER
+RATE_SECONDS = 600  # seconds of the proof rate kept (the sparkline shows the last 60)
+OTHER = "other"
 
 
 def level_rank(level: str) -> int:
@@ -30,7 +36,7 @@ class LogLine:
 class LogBook:
     """The newest `maxlen` lines, in order of arrival."""
 
-    def __init__(self, maxlen: int = 5000) -> None:
+    def __init__(self, maxlen: int = MAX_LOG_LINES) -> None:
         self.lines: deque[LogLine] = deque(maxlen=maxlen)
         self.total = 0  # lines ever added, so a reader knows how many are new
 
@@ -68,7 +74,9 @@ class Rejection:
 class ProofStats:
     """Verified and rejected proofs by proof type and by party, and the rate per second."""
 
-    def __init__(self, keep_rejections: int = 200, keep_seconds: int = 600) -> None:
+    def __init__(
+        self, keep_rejections: int = MAX_REJECTIONS, keep_seconds: int = RATE_SECONDS
+    ) -> None:
         self.by_type: dict[str, Counts] = {}
         self.by_party: dict[str, Counts] = {}
         self.rejections: deque[Rejection] = deque(maxlen=keep_rejections)
@@ -85,6 +93,8 @@ class ProofStats:
         reason: str | None = None,
     ) -> None:
         for table, name in ((self.by_type, proof), (self.by_party, party)):
+            if name not in table and len(table) >= MAX_PROOF_NAMES:
+                name = OTHER  # a node naming ever new proofs or parties must not grow this
             counts = table.setdefault(name, Counts())
             if ok:
                 counts.verified += 1

@@ -212,8 +212,14 @@ async def peer_goes_red(
         if inspect.isawaitable(result):
             await result
         await _until(pilot, lambda: status() == "disconnected", f"{peer_id} to drop", within)
-        await pilot.pause()
-        cell = app.main.query_one("#peers-table", DataTable).get_cell(peer_id, "status")
+        table = app.main.query_one("#peers-table", DataTable)
+        await _until(  # the table is redrawn at most every REDRAW_INTERVAL_S (0.2 s)
+            pilot,
+            lambda: str(table.get_cell(peer_id, "status")) == "disconnected",
+            f"the Peers table to show {peer_id} disconnected",
+            2.0,
+        )
+        cell = table.get_cell(peer_id, "status")
         if str(cell) != "disconnected" or "red" not in str(getattr(cell, "style", "")):
             raise ScenarioFailed(f"{peer_id} is not shown red in Peers: {cell!r}")
         if app.state.health()[0] == "ok":

@@ -44,6 +44,10 @@ def text_of(app: ConsoleApp, selector: str) -> str:
     return str(app.screen.query_one(selector, Static).render())
 
 
+def row_keys(table: DataTable[Any]) -> list[str | None]:
+    return [row.key.value for row in table.ordered_rows]
+
+
 async def footer_keys(pilot: Any) -> dict[str, bool]:
     """key → greyed out, as the footer shows them once it has redrawn."""
     await pilot.pause()
@@ -403,6 +407,7 @@ async def test_events_update_sessions_chain_and_peers(node):
         await until(pilot, lambda: app.state.sessions.get(ssid), "the new session")
         await until(pilot, lambda: app.state.sessions[ssid].status == "failed", "the abort")
         table = app.main.query_one("#sessions-table", DataTable)
+        await until(pilot, lambda: ssid in row_keys(table), "the session's row")
         table.move_cursor(row=table.get_row_index(ssid))
         await pilot.pause()
         detail = text_of(app, "#session-detail")
@@ -410,7 +415,8 @@ async def test_events_update_sessions_chain_and_peers(node):
         assert "failed check: the signature share of party 3 does not verify" in detail
         node.publish("view.changed", view=2, primary=N3)
         await until(pilot, lambda: app.state.status and app.state.status.view == 2, "the view")
-        assert "view 2, primary" in text_of(app, "#view-alerts")
+        await pilot.press("5")  # a hidden screen is drawn when it is shown
+        await until(pilot, lambda: "view 2, primary" in text_of(app, "#view-alerts"), "alert")
 
 
 async def test_garbage_from_the_node_never_crashes_the_console(node):
@@ -518,6 +524,5 @@ async def test_a_node_warning_is_shown_in_the_header_log_and_a_notice(node, size
         )
         node.status["warnings"] = []  # the operator moved the key out and restarted it
         app.state.apply_snapshot("status", node.status)
-        app.apply(Changes({"header"}))
-        await pilot.pause()
-        assert "⚠" not in str(header.render())
+        app.apply(Changes({"header"}))  # redrawn within REDRAW_INTERVAL_S
+        await until(pilot, lambda: "⚠" not in str(header.render()), "the header redrawn")

@@ -13,7 +13,9 @@ from textual.message import Message
 
 from tests.tui.fake_node import URL, FakeNode
 from tests.tui.helpers import FAST, LAST_SEQ
-from tui.link import NodeLink, Target
+from tui import link as link_module
+from tui.app import coalesce_fetches
+from tui.link import BLOCK_WINDOW, NodeLink, Target
 from tui.messages import (
     EventsWaiting,
     FetchFailed,
@@ -162,3 +164,33 @@ async def test_a_missing_event_route_leaves_the_console_polling(node):
     assert posted.of(StreamDown)[0].reason == "HTTP 404: Not Found"
     assert posted.of(Synced) and not posted.of(LinkDown)
     await stop(task)
+
+
+async def test_the_backlog_is_bounded_the_stream_waits_for_the_app(node, monkeypatch):
+    monkeypatch.setattr(link_module, "MAX_BACKLOG", 40)
+    link, _ = start(node)
+    task = asyncio.create_task(link.run())
+    try:
+        await wait(lambda: len(link.events) == 40, "a full backlog")
+        for i in range(100):  # nobody drains: the stream is read no further than the bound
+            node.publish("log", level="info", message=f"line {i}")
+        await asyncio.sleep(0.1)
+        assert len(link.events) == 40
+        got: list[dict[str, Any]] = []
+        while not got or got[-1]["seq"] < node.seq:  # the app drains: the rest comes, in order
+            got += link.take(7)
+            await asyncio.sleep(0.01)
+            assert len(link.events) <= 40
+        assert [e["seq"] for e in got] == list(range(got[0]["seq"], node.seq + 1))
+        assert got[-1]["message"] == "line 99"
+    finally:
+        await stop(task)
+
+
+async def test_blocks_asked_for_one_by_one_are_fetched_as_one_range():
+    wanted = [("blocks", "13"), ("keys", ""), ("blocks", "15"), ("blocks", "14"), ("blocks", "")]
+    assert coalesce_fetches(wanted) == [("keys", ""), ("blocks", ""), ("blocks", "13:15")]
+    assert coalesce_fetches([("blocks", "7")]) == [("blocks", "7")]
+    link = NodeLink(Target(URL, lambda: "t"), Recorder())
+    assert link._route("blocks", "13:15") == ("/blocks", {"from": 13, "limit": 3})
+    assert link._route("blocks", "1:500") == ("/blocks", {"from": 451, "limit": BLOCK_WINDOW})

@@ -12,7 +12,15 @@ from tui.actions import ACTIONS, why_not
 from tui.model import Key, Peer, Session, Signature, Status
 from tui.paths import PathError, parse_path
 from tui.retry import Backoff
-from tui.state import SNAPSHOTS, ConsoleState, duration
+from tui.state import (
+    MAX_BLOCKS,
+    MAX_PEERS,
+    MAX_VIEW_CHANGES,
+    SNAPSHOTS,
+    ConsoleState,
+    duration,
+)
+from tui.stats import MAX_LOG_LINES, MAX_PROOF_NAMES, OTHER
 
 T0 = load("_double")["clock"]
 STATUS = load("status")
@@ -350,3 +358,39 @@ def test_elapsed_uses_unix_times_only():
         {"session_id": "x", "status": "running", "started": 157136.2, "elapsed_s": 3.5}
     )
     assert state.session_elapsed(odd) == 3.5  # a monotonic clock's time is not a date
+
+
+def test_bounds_evict_the_oldest_first():
+    state = ConsoleState(clock=lambda: T0, tz=UTC, max_sessions=5, max_signatures=3)
+    state.apply_snapshot("status", STATUS)
+    # sessions: the finished ones go first, then the oldest running ones
+    for n in range(8):
+        ssid = f"{n:064x}"
+        state.apply_event({**event("session.started", ssid=ssid, phase="sign"), "time": T0 + n})
+        if n < 2:
+            state.apply_event(event("session.done", ssid=ssid, phase="sign"))
+    assert sorted(int(s, 16) for s in state.sessions) == [3, 4, 5, 6, 7]
+    # signatures: the oldest requested first
+    for n in range(5):
+        state.accepted("sign", {"signature_id": f"s{n}", "digest": "ab"}, {"key_id": ALPHA})
+    assert list(state.signatures) == ["s2", "s3", "s4"]
+    # blocks: the lowest heights first
+    for height in range(13, 13 + MAX_BLOCKS + 10):
+        state.apply_event(event("block.committed", height=height, txs=0))
+    assert len(state.blocks) == MAX_BLOCKS and min(state.blocks) == 23
+    # peers: unknown peers coming and going; the disconnected ones go first
+    for n in range(MAX_PEERS + 50):
+        state.apply_event(event("peer.up", peer_id=f"peer{n}"))
+        if n % 2:
+            state.apply_event(event("peer.down", peer_id=f"peer{n}"))
+    assert len(state.peers) == MAX_PEERS
+    assert "peer1" not in state.peers and "peer0" in state.peers
+    # view changes, proofs by name, the log
+    for view in range(2, 2 + MAX_VIEW_CHANGES + 5):
+        state.apply_event(event("view.changed", view=view, primary=N2))
+    assert len(state.view_changes) == MAX_VIEW_CHANGES and state.view_changes[0].view == view
+    for n in range(MAX_PROOF_NAMES + 10):
+        state.apply_event(event("proof.verified", proof=f"proof{n}", party=n, seconds=0.001))
+    assert len(state.proofs.by_type) == MAX_PROOF_NAMES + 1
+    assert state.proofs.by_type[OTHER].verified == 10
+    assert len(state.log.lines) == MAX_LOG_LINES and state.log.total > MAX_LOG_LINES

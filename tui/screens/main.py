@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual import on
 from textual.app import ComposeResult
@@ -33,6 +33,30 @@ TABS: tuple[tuple[str, str, type[Widget]], ...] = (
 )
 
 
+class ConsoleFooter(Footer):
+    """Textual's Footer without its leak. It is composed again whenever the bindings
+    change (the focus moves, an action becomes available), and each FooterKey it made
+    stays registered as a watcher of the footer's `compact` (Textual prunes the watchers
+    of a reactive only when its value changes), so a console used for hours kept every
+    key it ever showed, and each recompose got slower. Changing `compact` and back lets
+    the old keys go; it restyles every key, so it is done every PRUNE_EVERY recomposes
+    (at most that many sets of old keys are kept)."""
+
+    PRUNE_EVERY = 10
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._recomposed = 0
+
+    async def recompose(self) -> None:
+        await super().recompose()
+        self._recomposed += 1
+        if self._recomposed % self.PRUNE_EVERY == 0:
+            compact = self.compact
+            self.compact = not compact
+            self.compact = compact
+
+
 class MainScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(str(i), f"show_tab('{tab}')", title, show=False)
@@ -52,7 +76,7 @@ class MainScreen(Screen[None]):
             for tab, title, pane in TABS:
                 with TabPane(title, id=tab):
                     yield pane(id=f"{tab}-pane")
-        yield Footer(compact=True)
+        yield ConsoleFooter(compact=True)
 
     def on_mount(self) -> None:
         self.call_after_refresh(self._focus_pane)

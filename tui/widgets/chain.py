@@ -16,7 +16,7 @@ from textual.widgets import DataTable, Static
 from tui.messages import BlockSelected
 from tui.model import Block, short
 from tui.state import ConsoleState, duration
-from tui.widgets.base import AreaView, bar, refill
+from tui.widgets.base import AreaView, Table, bar, refill
 
 
 def quorum_text(state: ConsoleState) -> Text:
@@ -92,9 +92,7 @@ class ChainPane(AreaView, Vertical):
         yield Static("", id="quorum-meter")
         yield Static("", id="view-alerts")
         with Container(id="chain-body"):
-            table: DataTable[RenderableType] = DataTable(
-                id="blocks-table", cursor_type="row", zebra_stripes=True
-            )
+            table = Table(id="blocks-table", cursor_type="row", zebra_stripes=True)
             for title in ("Height", "Hash", "Proposer", "Txs", "Commit"):
                 table.add_column(title, key=title.lower())
             yield table

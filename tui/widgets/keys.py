@@ -17,7 +17,7 @@ from textual.widgets.data_table import RowDoesNotExist
 from tui.messages import KeySelected, SignatureSelected
 from tui.model import Key, Signature, short
 from tui.state import ConsoleState
-from tui.widgets.base import AreaView, refill, status_text
+from tui.widgets.base import AreaView, Table, refill, status_text
 
 
 def key_detail(key: Key, state: ConsoleState) -> Text:
@@ -54,28 +54,27 @@ class KeysPane(AreaView, Vertical):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.state: ConsoleState | None = None
+        # the key and signature the cursors were put on when last drawn: a cursor follows
+        # the selection when the selection changes, and is otherwise left where the
+        # operator moved it (their choice may still be on its way to the state)
+        self._put_key: str | None = None
+        self._put_signature: str | None = None
 
     def compose(self) -> ComposeResult:
         with Container(id="keys-body"):
-            table: DataTable[RenderableType] = DataTable(
-                id="keys-table", cursor_type="row", zebra_stripes=True
-            )
+            table = Table(id="keys-table", cursor_type="row", zebra_stripes=True)
             for title in ("Key", "Status", "Signers", "Epoch", "Presigs", "Ethereum"):
                 table.add_column(title, key=title.lower())
             yield table
             with VerticalScroll(id="key-detail-scroll"):
                 yield Static("", id="key-detail", classes="detail")
                 yield Static("derived children", classes="subtitle")
-                children: DataTable[RenderableType] = DataTable(
-                    id="children-table", cursor_type="row"
-                )
+                children = Table(id="children-table", cursor_type="row")
                 for title in ("Path", "Public key", "Ethereum", "Bitcoin"):
                     children.add_column(title, key=title.lower())
                 yield children
                 yield Static("signatures", classes="subtitle")
-                sigs: DataTable[RenderableType] = DataTable(
-                    id="signatures-table", cursor_type="row"
-                )
+                sigs = Table(id="signatures-table", cursor_type="row")
                 for title in ("Signature", "Status", "Digest", "r", "s", "v", "Path"):
                     sigs.add_column(title, key=title.lower())
                 yield sigs
@@ -97,7 +96,9 @@ class KeysPane(AreaView, Vertical):
         table = self.query_one("#keys-table", DataTable)
         refill(table, rows)
         current = state.current_key()
-        _put_cursor(table, current.key_id if current else None)
+        key_id = current.key_id if current else None
+        if key_id != self._put_key and _put_cursor(table, key_id):
+            self._put_key = key_id
         self._detail()
 
     def _detail(self) -> None:
@@ -144,7 +145,9 @@ class KeysPane(AreaView, Vertical):
             sig_rows.append((s.signature_id, cells))
         refill(sigs, sig_rows)
         mine = state.current_signature()
-        _put_cursor(sigs, mine.signature_id if mine else None)
+        sig_id = mine.signature_id if mine else None
+        if sig_id != self._put_signature and _put_cursor(sigs, sig_id):
+            self._put_signature = sig_id
         self.query_one("#signature-detail", Static).update(
             signature_detail(mine, state) if mine else "no signature selected"
         )
@@ -171,15 +174,17 @@ def _cursor_key(table: DataTable[RenderableType]) -> str | None:
     return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
 
 
-def _put_cursor(table: DataTable[RenderableType], key: str | None) -> None:
-    if key is None or not table.row_count:
-        return
+def _put_cursor(table: DataTable[RenderableType], key: str | None) -> bool:
+    """Put the cursor on row `key`; whether it is there (None: nothing to put, done)."""
+    if key is None:
+        return True
     try:
         index = table.get_row_index(key)
     except RowDoesNotExist:
-        return
+        return False
     if table.cursor_row != index:
         table.move_cursor(row=index, animate=False)
+    return True
 
 
 def signature_detail(sig: Signature, state: ConsoleState) -> Text:

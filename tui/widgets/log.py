@@ -13,7 +13,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, RichLog, Select
 
 from tui.state import ConsoleState
-from tui.stats import LEVELS, LogLine
+from tui.stats import LEVELS, MAX_LOG_LINES, LogLine
 from tui.widgets.base import AreaView
 
 LEVEL_STYLE = {"debug": "dim", "info": "", "warning": "yellow", "error": "bold red"}
@@ -59,7 +59,8 @@ class LogPane(AreaView, Vertical):
             )
             yield Input(placeholder="/ search · l level", id="log-search", compact=True)
             yield Label("", id="log-follow")
-        yield RichLog(id="log-lines", wrap=True, max_lines=5000, auto_scroll=True)
+        # screen lines (a long log line wraps over several): room for every kept line
+        yield RichLog(id="log-lines", wrap=True, max_lines=2 * MAX_LOG_LINES, auto_scroll=True)
 
     # -- drawing -----------------------------------------------------------------------------
     def draw(self, state: ConsoleState) -> None:

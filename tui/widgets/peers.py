@@ -17,7 +17,7 @@ from textual.widgets import DataTable, Input, Label
 
 from tui.model import Peer
 from tui.state import ConsoleState
-from tui.widgets.base import AreaView, refill, status_text
+from tui.widgets.base import AreaView, Table, refill, status_text
 
 
 @dataclass(frozen=True)
@@ -69,9 +69,7 @@ class PeersPane(AreaView, Vertical):
                 placeholder="/ filter: id, address or status", id="peer-filter", compact=True
             )
             yield Label("", id="peer-sort")
-        table: DataTable[RenderableType] = DataTable(
-            id="peers-table", cursor_type="row", zebra_stripes=True
-        )
+        table = Table(id="peers-table", cursor_type="row", zebra_stripes=True)
         for title in ("Peer", "Address", "Latency", "Last seen", "Status"):
             table.add_column(title, key=title.lower())
         yield table

@@ -11,7 +11,7 @@ from textual.widgets import DataTable, Sparkline, Static
 
 from tui.state import ConsoleState
 from tui.stats import Counts
-from tui.widgets.base import AreaView, refill
+from tui.widgets.base import AreaView, Table, refill
 
 WINDOW = 60  # seconds in the sparkline
 
@@ -34,13 +34,13 @@ class ProofsPane(AreaView, Vertical):
             yield Static("", id="proof-rate-label")
             yield Sparkline([0] * WINDOW, id="proof-rate")
         with Horizontal(id="proof-tables"):
-            by_type: DataTable[RenderableType] = DataTable(id="proofs-by-type", cursor_type="row")
-            by_party: DataTable[RenderableType] = DataTable(id="proofs-by-party", cursor_type="row")
+            by_type = Table(id="proofs-by-type", cursor_type="row")
+            by_party = Table(id="proofs-by-party", cursor_type="row")
             for table, first in ((by_type, "Proof"), (by_party, "Party")):
                 for title in (first, "OK", "Rejected", "ms"):
                     table.add_column(title, key=title.lower())
                 yield table
-        rejections: DataTable[RenderableType] = DataTable(id="proof-rejections", cursor_type="row")
+        rejections = Table(id="proof-rejections", cursor_type="row")
         for title in ("Time", "Party", "Proof", "Reason"):
             rejections.add_column(title, key=title.lower())
         yield rejections
@@ -68,14 +68,15 @@ class ProofsPane(AreaView, Vertical):
             ((party, _counts_cells(state.party(party), c)) for party, c in by_party),
         )
         rows = []
-        for i, r in enumerate(stats.rejections):
+        for i, r in enumerate(stats.rejections):  # newest first; keyed by arrival
+            key = f"r{total.rejected - i}"
             cells: list[RenderableType] = [
                 Text(state.clock_text(r.time)),
                 Text(state.party(r.party), style="bold red"),
                 Text(r.proof),
                 Text(r.reason),
             ]
-            rows.append((f"{i}", cells))
+            rows.append((key, cells))
         if not rows:
             rows.append(("none", [Text("-"), Text("-"), Text("-"), Text("no rejected proofs")]))
         refill(self.query_one("#proof-rejections", DataTable), rows)

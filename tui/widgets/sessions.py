@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Static
 
 from tui.model import Session
 from tui.state import ConsoleState, duration
-from tui.widgets.base import AreaView, bar, refill, status_text
+from tui.widgets.base import AreaView, Table, bar, refill, status_text
 
 ORDER = {"running": 0, "failed": 1, "done": 2}
 
@@ -32,9 +32,7 @@ class SessionsPane(AreaView, Vertical):
         self.state: ConsoleState | None = None
 
     def compose(self) -> ComposeResult:
-        table: DataTable[RenderableType] = DataTable(
-            id="sessions-table", cursor_type="row", zebra_stripes=True
-        )
+        table = Table(id="sessions-table", cursor_type="row", zebra_stripes=True)
         for title in ("Phase", "Session", "Status", "Round", "Waiting for", "Elapsed", "Key"):
             table.add_column(title, key=title.lower())
         yield table

@@ -11,7 +11,7 @@ from textual.widgets import DataTable, Static
 
 from tui.model import short_peer
 from tui.state import ConsoleState
-from tui.widgets.base import AreaView, refill, status_text
+from tui.widgets.base import AreaView, Table, refill, status_text
 
 
 class ValidatorsPane(AreaView, Vertical):
@@ -19,9 +19,7 @@ class ValidatorsPane(AreaView, Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static("", id="validators-summary", classes="summary")
-        table: DataTable[RenderableType] = DataTable(
-            id="validators-table", cursor_type="row", zebra_stripes=True
-        )
+        table = Table(id="validators-table", cursor_type="row", zebra_stripes=True)
         for title in ("#", "Validator", "Status", "Role", "Key shares"):
             table.add_column(title, key=title.lower())
         yield table
