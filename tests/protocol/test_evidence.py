@@ -72,16 +72,13 @@ def test_evidence_must_fail_again(enc_blame):
     assert decode_any(ev.proof) is not None
 
 
-def test_proof_evidence_from_another_session_or_tier_is_rejected(enc_blame):
-    """The verifier runs under the evidence's own context: it must be the blame's session
-    and a known tier (with another ssid or c, an honest proof would fail too)."""
+def test_proof_evidence_under_unknown_parameters_is_rejected(enc_blame):
+    """The verifier runs under the evidence's own context: its tier must be a known one
+    (with made-up parameters, an honest proof could fail too)."""
     blame, identities, *_ = enc_blame
     (ev,) = blame.proofs
     from tssnode.crypto.params import Parameters
 
-    other = dataclasses.replace(blame, proofs=(dataclasses.replace(ev, ssid=b"y" * 32),))
-    with pytest.raises(BlameRejected, match="another session"):
-        verify_blame(other, identities)
     made_up = Parameters("insecure-test", 1536, 768, 256, 512, 512, 1)
     odd = dataclasses.replace(blame, proofs=(dataclasses.replace(ev, params=made_up),))
     with pytest.raises(BlameRejected, match="no known tier"):

@@ -7,12 +7,13 @@ with its statement. `verify_blame` checks what a third party can check on its ow
 - equivocation: the culprit signed two different broadcasts for one round (its message,
   and another party's echo carrying the culprit's signature over a different body);
 - conflicting messages: two different signed messages for one round and recipient;
-- a failed proof: the proof is the one the culprit signed and sent, for this session and
-  a known tier, and running the verifier on the recorded statement fails again. The
-  statement itself comes from the accuser: it is not rebuilt from signed messages (for
-  the identification proofs it depends on every party's broadcasts and the aux info),
-  so "proven" means the culprit's signed proof fails against that statement, and a third
-  party who doubts the accuser must check the statement against the session's public
+- a failed proof: the proof is the one the culprit signed and sent, under a known tier,
+  and running the verifier on the recorded statement fails again. The statement and the
+  proof's session id (the blame's, or for keygen and aux-info proofs after the commit
+  round, H(ssid ‖ rid)) come from the accuser: they are not rebuilt from signed messages
+  (for the identification proofs the statement depends on every party's broadcasts and
+  the aux info), so "proven" means the culprit's signed proof fails against them, and a
+  third party who doubts the accuser must check them against the session's public
   transcript (docs/protocol.md, "Echo broadcast and evidence");
 - a reshare dealer's wrong constant term: the F_j it signed has F_j(0) ≠ λ_j·X_j, given
   the session's public input (`reshare`, which the caller knows from the request).
@@ -88,8 +89,6 @@ def _proofs(blame: Blame) -> Verdict:
     for culprit, ev in zip(blame.culprits, blame.proofs, strict=True):
         if ev.prover != culprit:
             raise BlameRejected("the failed proof is not the culprit's")
-        if ev.ssid != blame.ssid:
-            raise BlameRejected("the failed proof is from another session")
         if TIERS.get(ev.params.name) != ev.params:
             raise BlameRejected("the failed proof names parameters that are no known tier")
         module = PROOFS.get(ev.proof_name)
