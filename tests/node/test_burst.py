@@ -10,18 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from ecdsa import SECP256k1, VerifyingKey
 
-from tssnode.api.client import ApiError
-from tssnode.node.localnet import make_cluster, wait_for
+from tssnode.node.localnet import get_or_none, running_cluster, wait_for
 from tssnode.protocol.hashing import message_digest
-
-
-def _get(api, path):
-    try:
-        return api.get(path)
-    except ApiError as exc:
-        if exc.status == 404:
-            return None
-        raise
 
 
 def _rss_kib(pid: int) -> int:
@@ -33,18 +23,13 @@ def _rss_kib(pid: int) -> int:
 
 
 def _burst(tmp_path, count: int, timeout: float) -> None:
-    nodes = make_cluster(tmp_path, 4, presign_pool=4)
-    try:
-        for n in nodes:
-            n.start()
-        for n in nodes:
-            n.wait_api()
+    with running_cluster(tmp_path, 4, presign_pool=4) as nodes:
         api = [n.client(timeout=30) for n in nodes]
         wait_for(lambda: all(c.get("/status")["peers_connected"] == 3 for c in api), "peers")
         req = api[1].post("/keygen", {"threshold": 2, "parties": None})
         key = wait_for(
             lambda: (
-                (k := _get(api[0], f"/keys/{req['key_id']}"))
+                (k := get_or_none(api[0], f"/keys/{req['key_id']}"))
                 and k["status"] == "active"
                 and k["presignatures"] >= 4
                 and k
@@ -67,7 +52,7 @@ def _burst(tmp_path, count: int, timeout: float) -> None:
             outs = list(ex.map(sign, range(count)))
         # ordering must keep up even when signing takes a while
         wait_for(
-            lambda: all(_get(api[0], f"/tx/{o['tx']}") for o in outs),
+            lambda: all(get_or_none(api[0], f"/tx/{o['tx']}") for o in outs),
             f"all {count} requests in blocks",
             timeout,
             1.0,
@@ -75,7 +60,8 @@ def _burst(tmp_path, count: int, timeout: float) -> None:
 
         def done():
             sigs = [
-                _get(api[i % 4], f"/signatures/{o['signature_id']}") for i, o in enumerate(outs)
+                get_or_none(api[i % 4], f"/signatures/{o['signature_id']}")
+                for i, o in enumerate(outs)
             ]
             return all(s and s["status"] == "done" for s in sigs) and sigs
 
@@ -87,7 +73,9 @@ def _burst(tmp_path, count: int, timeout: float) -> None:
         probe = api[2].post(
             "/sign", {"key_id": key["key_id"], "message": "probe", "hash": "sha256"}
         )
-        wait_for(lambda: _get(api[0], f"/tx/{probe['tx']}"), "a request after the burst", 60, 0.5)
+        wait_for(
+            lambda: get_or_none(api[0], f"/tx/{probe['tx']}"), "a request after the burst", 60, 0.5
+        )
         assert max(c.get("/status")["view"] for c in api) - view0 <= 4, "view-change storm"
         statuses = [c.get("/status") for c in api]
         assert not any(s["stalled"] for s in statuses)
@@ -101,9 +89,6 @@ def _burst(tmp_path, count: int, timeout: float) -> None:
               f"RSS KiB before {rss_before} after {rss_after}")  # fmt: skip
         for c in api:
             c.http.close()
-    finally:
-        for n in nodes:
-            n.stop()
 
 
 def test_a_burst_of_50_sign_requests_completes(tmp_path):

@@ -8,23 +8,13 @@ import signal
 import pytest
 
 from tssnode.api.client import ApiError
-from tssnode.node.localnet import make_cluster, wait_for
+from tssnode.node.localnet import running_cluster, wait_for
 
 
 @pytest.fixture
 def cluster(tmp_path):
-    nodes = make_cluster(tmp_path, 4)
-    try:
-        for node in nodes:
-            node.start()
-        for node in nodes:
-            node.wait_api()
+    with running_cluster(tmp_path, 4) as nodes:
         yield nodes
-    finally:
-        for node in nodes:
-            if node.proc is not None and node.proc.poll() is None:
-                node.proc.send_signal(signal.SIGCONT)
-            node.stop()
 
 
 def _key(api, key_id, timeout=180):

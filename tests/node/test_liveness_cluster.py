@@ -9,23 +9,13 @@ import signal
 import httpx
 import pytest
 
-from tssnode.node.localnet import make_cluster, wait_for
+from tssnode.node.localnet import running_cluster, wait_for
 
 
 @pytest.fixture
 def cluster(tmp_path):
-    nodes = make_cluster(tmp_path, 4, stall_after=3)
-    try:
-        for node in nodes:
-            node.start()
-        for node in nodes:
-            node.wait_api()
+    with running_cluster(tmp_path, 4, stall_after=3) as nodes:
         yield nodes
-    finally:
-        for node in nodes:
-            if node.proc is not None and node.proc.poll() is None:
-                node.proc.send_signal(signal.SIGCONT)
-            node.stop()
 
 
 def test_a_stall_is_reported_and_clears(cluster):

@@ -16,7 +16,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -176,6 +177,34 @@ def make_cluster(
     genesis = make_genesis(validators, chain_name="tssnode-test", checkpoint_interval=4, window=8)
     genesis_path.write_text(genesis_toml(genesis))
     return nodes
+
+
+@contextmanager
+def running_cluster(root: Path, n: int = 4, **options: Any) -> Iterator[list[NodeProc]]:
+    """`make_cluster(root, n, **options)`, every node started and answering; on the way
+    out every node is resumed (a test may have paused it with SIGSTOP) and stopped."""
+    nodes = make_cluster(root, n, **options)
+    try:
+        for node in nodes:
+            node.start()
+        for node in nodes:
+            node.wait_api()
+        yield nodes
+    finally:
+        for node in nodes:
+            if node.proc is not None and node.proc.poll() is None:
+                node.proc.send_signal(signal.SIGCONT)
+            node.stop()
+
+
+def get_or_none(api: ApiClient, path: str) -> Any:
+    """The resource at `path`, or None while the node does not know it (404)."""
+    try:
+        return api.get(path)
+    except ApiError as exc:
+        if exc.status == 404:
+            return None
+        raise
 
 
 def add_node(root: Path, index: int, bootstrap: NodeProc, tier: str = "insecure-test") -> NodeProc:
