@@ -7,7 +7,7 @@ from ecdsa import SECP256k1, VerifyingKey
 from eth_keys import keys as eth_keys
 
 from tssnode.api.client import ApiError
-from tssnode.node.localnet import add_node, make_cluster, wait_for
+from tssnode.node.localnet import add_node, running_cluster, wait_for
 from tssnode.protocol.hashing import message_digest
 
 
@@ -16,16 +16,8 @@ def cluster(tmp_path, request):
     # a test may shorten the round timeout (how long a session waits for a silent party)
     marker = request.node.get_closest_marker("round_timeout")
     timeout = marker.args[0] if marker else 120.0
-    nodes = make_cluster(tmp_path, 4, round_timeout=timeout)
-    try:
-        for node in nodes:
-            node.start()
-        for node in nodes:
-            node.wait_api()
+    with running_cluster(tmp_path, 4, round_timeout=timeout) as nodes:
         yield nodes
-    finally:
-        for node in nodes:
-            node.stop()
 
 
 def _signature(api, out, what, timeout):

@@ -21,6 +21,7 @@ and the same committed block starts the same session on every party.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
 import time
@@ -253,7 +254,7 @@ class NodeCore:
         if not self._unordered:
             return
         for raw in block.batch.txs:
-            h = SignedTx.from_bytes(raw).hash
+            h = hashlib.sha256(raw).digest()  # = SignedTx.hash (its canonical encoding)
             if self._unordered.pop(h, None) is not None:
                 self.accepted.ordered(h)
         for h, expiry in list(self._unordered.items()):
