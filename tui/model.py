@@ -290,7 +290,7 @@ class Session:
     session_id: str
     phase: str  # "keygen" | "aux" | "presign" | "sign"
     key_id: str
-    status: str  # "running" | "done" | "failed"
+    status: str  # "running" | "done" | "failed" | "stopped" (the ledger settled it)
     round: int
     rounds: int
     waiting_for: tuple[str, ...]

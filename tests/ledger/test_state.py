@@ -83,8 +83,14 @@ def keygen(st_: LedgerState, keys: list[IdentityKey], tx: Tx, threshold: int = 1
     assert run_block(st_, results[need - 1]) == ()
     assert st_.requests[req.hash].status == "done"
     assert st_.keys[kp.key_id].key == kp
-    # a late result is refused: the request is finished
-    assert "already done" in run_block(st_, results[need])[0][1]
+    # the voters hold the key; a late party's same result confirms it holds it too
+    voted = {k.public_bytes() for k in keys[:need]}
+    assert set(st_.keys[kp.key_id].holders) == voted
+    for late in results[need:]:
+        assert run_block(st_, late) == ()
+    assert set(st_.keys[kp.key_id].holders) == set(pks(keys))
+    # ... once: the request is finished
+    assert "already done" in run_block(st_, tx(keys[-1], KeygenResult(req.hash, kp)))[0][1]
     return kp.key_id
 
 

@@ -273,11 +273,12 @@ def test_a_fifth_node_joins_and_takes_part_in_a_refresh(cluster, tmp_path):
         fifth.stop()
 
 
-@pytest.mark.round_timeout(6.0)
+@pytest.mark.round_timeout(300.0)
 def test_a_node_restarted_mid_keygen_fails_it_cleanly_and_it_is_retried(cluster):
-    """Node 3 is killed while the keygen runs and restarted: the other parties give up on
-    it after the round timeout and blame its silence, the request fails, and the node
-    that asked retries it once node 3 is back; the retry makes the key."""
+    """Node 3 is killed while the keygen runs and restarted: it withdraws from the session
+    it lost, so the request fails at once (the round timeout, 300 s here, plays no part)
+    and the other parties' sessions stop; the node that asked retries it, now that node 3
+    is back, and the retry makes the key."""
     clients = [node.client() for node in cluster]
     try:
         n1, n2, n3, _n4 = clients
@@ -298,12 +299,10 @@ def test_a_node_restarted_mid_keygen_fails_it_cleanly_and_it_is_retried(cluster)
             "the first try to fail",
             60,
         )
-        assert "timeout" in first["error"]
-        index = next(
-            v["index"] for v in n2.get("/validators") if v["peer_id"] == cluster[2].peer_id
-        )
-        failed = [s for s in n2.get("/sessions") if s["status"] == "failed"]
-        assert failed and all(s["culprits"] == [str(index)] for s in failed)
+        assert first["error"].startswith("withdrawn"), first
+        stopped = [s for s in n2.get("/sessions") if s["status"] == "stopped"]
+        assert stopped and all(s["phase"] in ("keygen", "aux") for s in stopped)
+        assert "withdrawn: this node restarted" in cluster[2].log.read_text()
         key = wait_for(
             lambda: (k := _get(n1, f"/keys/{req['key_id']}")) and k["status"] == "active" and k,
             "the retried keygen",

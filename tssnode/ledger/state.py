@@ -33,6 +33,7 @@ from tssnode.crypto.encoding import Wire, decode_any, dumps, wire
 from tssnode.crypto.identity import verify_signature
 from tssnode.crypto.params import TIERS
 from tssnode.crypto.signature import InvalidSignature, Signature, recover, verify_low_s
+from tssnode.errors import EncodingError
 from tssnode.ledger.errors import InvalidTransaction
 from tssnode.ledger.evidence import check_evidence
 from tssnode.ledger.genesis import Genesis, Validator
@@ -51,6 +52,7 @@ from tssnode.ledger.transactions import (
     SignResult,
     ValidatorJoin,
     ValidatorLeave,
+    Withdrawal,
     possession_bytes,
 )
 from tssnode.protocol.base import Blame
@@ -68,6 +70,9 @@ MAX_POOL = 100
 PRESIG_PENDING_BLOCKS = 64
 #: longest message a sign request carries itself (longer ones are signed by digest)
 MAX_SIGN_MESSAGE = 64 * 1024
+#: The check of the blame a `Withdrawal` records (not evidence: the party says so itself).
+WITHDRAWN_CHECK = "withdrawn"
+MAX_WITHDRAW_REASON = 200
 
 
 def max_faulty(n: int) -> int:
@@ -93,16 +98,60 @@ class Header(Wire):
     activation: int  # first sequence of next_validators; 0 when nothing is scheduled
 
 
-@wire("tssnode.ledger.state.key/1")
+@wire("tssnode.ledger.state.key/2")
 @dataclass(frozen=True)
 class KeyRecord(Wire):
-    """A threshold key and the validators holding it (party id j = parties[j - 1])."""
+    """A threshold key and its parties (party id j = parties[j - 1]).
+
+    `holders` are the parties known to hold a share of the current epoch: those who
+    submitted the accepted result, and those who confirmed it later with the same key. A
+    key turns active on a quorum of votes, so a party that crashed before voting is a
+    party without (or with an unconfirmed) share; signers are chosen among holders only.
+    A party stores its share (synced) before it votes, so a holder's share is on its disk.
+    """
 
     key_id: str
     key: KeyPublic
     parties: tuple[bytes, ...]
     created: int  # height of the keygen result
     refreshing: bytes  # hash of a pending refresh request, or b""
+    holders: tuple[bytes, ...]  # sorted
+
+    def holds(self, validator: bytes) -> bool:
+        return validator in self.holders
+
+    def with_refreshing(self, refreshing: bytes) -> KeyRecord:
+        return KeyRecord(
+            self.key_id, self.key, self.parties, self.created, refreshing, self.holders
+        )
+
+
+@wire("tssnode.ledger.state.key/1")
+@dataclass(frozen=True)
+class KeyRecordV1(Wire):
+    """A key record as stored before holders were recorded: every party counted as one."""
+
+    key_id: str
+    key: KeyPublic
+    parties: tuple[bytes, ...]
+    created: int
+    refreshing: bytes
+
+    def upgrade(self) -> KeyRecord:
+        holders = tuple(sorted(self.parties))
+        return KeyRecord(
+            self.key_id, self.key, self.parties, self.created, self.refreshing, holders
+        )
+
+
+def _key_record(raw: bytes) -> KeyRecord:
+    """A stored key record of either version (version 1 is upgraded on load)."""
+    value = decode_any(raw)
+    if isinstance(value, KeyRecordV1):
+        return value.upgrade()
+    if not isinstance(value, KeyRecord):
+        raise EncodingError(f"a key record, not {type(value).__name__}")
+    return value
 
 
 @wire("tssnode.ledger.state.request/1")
@@ -197,7 +246,9 @@ class LedgerState:
             if table == T_VALIDATORS:
                 st.validators[ident] = Validator.from_bytes(raw)
             elif table == T_KEYS:
-                k = KeyRecord.from_bytes(raw)
+                # (an upgraded version-1 record keeps its stored bytes, and so the state's
+                # digest, until a transaction changes it)
+                k = _key_record(raw)
                 st.keys[k.key_id] = k
             elif table == T_REQUESTS:
                 st.requests[ident] = RequestRecord.from_bytes(raw)
@@ -379,6 +430,8 @@ class LedgerState:
             self._signing_request(tx, p, height, apply)
         elif isinstance(p, PresignReady):
             self._presign_ready(tx, p, apply)
+        elif isinstance(p, Withdrawal):
+            self._withdraw(tx, p, apply)
         elif isinstance(p, BlameReport):
             self._blame(tx, p, apply)
         else:
@@ -505,10 +558,12 @@ class LedgerState:
             raise InvalidTransaction("every party of a refresh must be a validator")
         if not 0 <= threshold < len(parties):
             raise InvalidTransaction("threshold t must satisfy 0 ≤ t < n")
-        dealers = [pk for pk in rec.parties if pk in parties]
+        # a party without a confirmed share deals nothing: it takes part as a new party
+        # would, and the refresh gives it a share
+        dealers = [pk for pk in rec.parties if pk in parties and rec.holds(pk)]
         if len(dealers) < rec.key.threshold + 1:
             raise InvalidTransaction(
-                f"at least t + 1 = {rec.key.threshold + 1} of the key's parties must stay"
+                f"at least t + 1 = {rec.key.threshold + 1} of the key's share holders must stay"
             )
         if p.parties or p.threshold >= 0:
             # who holds a key and how many must sign is not one validator's choice (one
@@ -528,18 +583,22 @@ class LedgerState:
                 return
         if apply:  # (for a change: this vote decided it, and its hash names the request)
             self._new_request(tx, "refresh", height, p.key_id, parties, ())
-            self.keys[p.key_id] = KeyRecord(rec.key_id, rec.key, rec.parties, rec.created, tx.hash)
+            self.keys[p.key_id] = rec.with_refreshing(tx.hash)
             self._set(T_KEYS, layout.key_id_bytes(p.key_id))
 
     def choose_signers(
         self, rec: KeyRecord, tx_hash: bytes, exclude: tuple[bytes, ...] = ()
     ) -> tuple[int, ...]:
-        """t + 1 party ids, chosen by hash order among parties that are still validators
-        (and not excluded by the request, as long as enough others remain)."""
-        alive = [j for j, pk in enumerate(rec.parties, start=1) if pk in self.validators]
+        """t + 1 party ids, chosen by hash order among share holders that are still
+        validators (and not excluded by the request, as long as enough others remain)."""
+        alive = [
+            j
+            for j, pk in enumerate(rec.parties, start=1)
+            if pk in self.validators and rec.holds(pk)
+        ]
         need = rec.key.threshold + 1
         if len(alive) < need:
-            raise InvalidTransaction("not enough of this key's parties are still validators")
+            raise InvalidTransaction("not enough of this key's share holders are still validators")
         preferred = [j for j in alive if rec.parties[j - 1] not in exclude]
         if len(preferred) >= need:
             alive = preferred
@@ -676,6 +735,15 @@ class LedgerState:
         self, tx: SignedTx, p: KeygenResult | RefreshResult | SignResult, height: int, apply: bool
     ) -> None:
         kind = {KeygenResult: "keygen", RefreshResult: "refresh", SignResult: "sign"}[type(p)]
+        done = self.requests.get(p.request)
+        if (
+            isinstance(p, KeygenResult | RefreshResult)
+            and done is not None
+            and done.kind == kind
+            and done.status == "done"
+        ):
+            self._confirm(tx, p, done, apply)
+            return
         req = self._pending(p.request, kind)
         voters = self._voters_of(req)
         if tx.sender not in voters:
@@ -734,7 +802,9 @@ class LedgerState:
         if isinstance(p, KeygenResult | RefreshResult):
             key_id = p.key.key_id
             created = height if isinstance(p, KeygenResult) else self.keys[key_id].created
-            self.keys[key_id] = KeyRecord(key_id, p.key, req.parties, created, b"")
+            # the parties that voted for it hold it (each stored its share before voting);
+            # the others may confirm it later (`_confirm`)
+            self.keys[key_id] = KeyRecord(key_id, p.key, req.parties, created, b"", vote.voters)
             self._set(T_KEYS, layout.key_id_bytes(key_id))
             # presignatures of the old shares are of no use after a refresh
             self._drop_presigs(lambda _pid, r: r.key_id != key_id)
@@ -743,6 +813,28 @@ class LedgerState:
             "done", value, req.blames, req.presig,
         )  # fmt: skip
         self._set(T_REQUESTS, p.request)
+
+    def _confirm(
+        self, tx: SignedTx, p: KeygenResult | RefreshResult, req: RequestRecord, apply: bool
+    ) -> None:
+        """A party's result for a key the ledger already accepted: the same key at its
+        current epoch makes the party a holder (it stored its share before it voted)."""
+        if tx.sender not in req.parties:
+            raise InvalidTransaction("the sender is not a party of this session")
+        rec = self.keys.get(p.key.key_id)
+        current = rec.key.to_bytes() if rec is not None else b""
+        if rec is None or p.key.to_bytes() != current or req.result != current:
+            raise InvalidTransaction(
+                "the request is already done, and this is not the key's current epoch"
+            )
+        if rec.holds(tx.sender):
+            raise InvalidTransaction("the request is already done (this party holds the key)")
+        if apply:
+            holders = tuple(sorted((*rec.holders, tx.sender)))
+            self.keys[rec.key_id] = KeyRecord(
+                rec.key_id, rec.key, rec.parties, rec.created, rec.refreshing, holders
+            )
+            self._set(T_KEYS, layout.key_id_bytes(rec.key_id))
 
     def _check_signature(self, req: RequestRecord, sig: Signature) -> None:
         """A sign result must verify (low s, and v recovering the key) for the request's
@@ -783,11 +875,48 @@ class LedgerState:
             if req.kind == "presign":  # its unfinished presignatures will never be ready
                 self._drop_presigs(lambda pid, r: r.ready or pid[:32] != p.request)
             if req.kind == "refresh":
-                rec = self.keys[req.key_id]
-                self.keys[req.key_id] = KeyRecord(
-                    rec.key_id, rec.key, rec.parties, rec.created, b""
-                )
+                self.keys[req.key_id] = self.keys[req.key_id].with_refreshing(b"")
                 self._set(T_KEYS, layout.key_id_bytes(req.key_id))
+
+    def _withdraw(self, tx: SignedTx, p: Withdrawal, apply: bool) -> None:
+        """A party gives up its part of a pending session (see `Withdrawal`): recorded as
+        a blame of the sender by itself, with the `WITHDRAWN_CHECK` check."""
+        req = self.requests.get(p.request)
+        if req is None:
+            raise InvalidTransaction("no such request")
+        if not p.reason or len(p.reason) > MAX_WITHDRAW_REASON:
+            raise InvalidTransaction(
+                f"a withdrawal gives a reason of 1 to {MAX_WITHDRAW_REASON} characters"
+            )
+        if tx.sender not in self._voters_of(req):
+            raise InvalidTransaction("the sender is not a party of this session")
+        me = req.parties.index(tx.sender) + 1
+        if req.kind == "presign":
+            unmade = [
+                pid
+                for pid, r in self.presigs.items()
+                if pid[:32] == p.request and not r.ready and tx.sender not in r.voters
+            ]
+            if not unmade:
+                raise InvalidTransaction("the sender owes no presignature of this request")
+        elif req.status != "pending":
+            raise InvalidTransaction(f"the request is already {req.status}")
+        if len(req.blames) >= 16:
+            raise InvalidTransaction("this request already holds the maximum number of blames")
+        if not apply:
+            return
+        blame = Blame(b"", 0, (me,), f"{WITHDRAWN_CHECK}: {p.reason}", ())
+        status = "failed" if req.kind != "presign" else req.status
+        self.requests[p.request] = RequestRecord(
+            req.kind, req.sender, req.height, req.payload, req.key_id, req.parties,
+            req.signers, status, req.result, (*req.blames, blame), req.presig,
+        )  # fmt: skip
+        self._set(T_REQUESTS, p.request)
+        if req.kind == "presign":
+            self._drop_presigs(lambda pid, r: r.ready or pid[:32] != p.request)
+        if req.kind == "refresh":
+            self.keys[req.key_id] = self.keys[req.key_id].with_refreshing(b"")
+            self._set(T_KEYS, layout.key_id_bytes(req.key_id))
 
     def _misbehaviour(self, p: Misbehaviour, height: int, apply: bool) -> None:
         why = check_evidence(self.genesis.chain_id, p.evidence)

@@ -147,6 +147,18 @@ class BlameReport(Wire):
     blame: Blame
 
 
+@wire("tssnode.tx.withdrawal/1")
+@dataclass(frozen=True)
+class Withdrawal(Wire):
+    """A party cannot finish its part of a pending request's session (it restarted and
+    its session state is gone): the request fails now, not after the other parties' round
+    timeouts, and its requester retries. For a presign request this drops the
+    presignatures the sender had not made yet."""
+
+    request: bytes
+    reason: str
+
+
 @wire("tssnode.tx.misbehaviour/1")
 @dataclass(frozen=True)
 class Misbehaviour(Wire):
@@ -167,6 +179,7 @@ Payload = (
     | SignRequest
     | SignResult
     | BlameReport
+    | Withdrawal
     | Misbehaviour
 )
 PAYLOAD_TYPES = (
@@ -181,6 +194,7 @@ PAYLOAD_TYPES = (
     SignRequest,
     SignResult,
     BlameReport,
+    Withdrawal,
     Misbehaviour,
 )
 

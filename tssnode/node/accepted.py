@@ -74,6 +74,14 @@ class AcceptedRequests:
             if not rec.ordered and rec.failure is None and rec.tx:
                 yield key[1:], SignedTx.from_bytes(rec.tx)
 
+    def ordered_unretried(self) -> Iterator[bytes]:
+        """Every accepted request in the ledger that no retry replaced: the last try of
+        each (whose retries a restart must take up again while it is pending)."""
+        for key, raw in self.store.iterate(layout.ACCEPTED):
+            rec = Accepted.from_bytes(raw)
+            if rec.ordered and rec.retried_as is None:
+                yield key[1:]
+
     def links(self) -> Iterator[tuple[bytes, bytes]]:
         """(request, its retry) for every retried request."""
         for key, raw in self.store.iterate(layout.ACCEPTED):

@@ -31,11 +31,12 @@ import trio
 
 from tssnode import failpoints
 from tssnode.crypto.derivation import derive
+from tssnode.crypto.encoding import decode_any
 from tssnode.crypto.identity import IdentityKey
 from tssnode.crypto.params import Parameters, tier
 from tssnode.ledger.blocks import Block
 from tssnode.ledger.errors import InvalidTransaction
-from tssnode.ledger.state import KeyRecord, LedgerState, presig_id
+from tssnode.ledger.state import KeyRecord, LedgerState, RequestRecord, presig_id
 from tssnode.ledger.transactions import (
     BlameReport,
     KeygenRequest,
@@ -50,6 +51,7 @@ from tssnode.ledger.transactions import (
     SignResult,
     ValidatorJoin,
     ValidatorLeave,
+    Withdrawal,
 )
 from tssnode.node.events import EventBus
 from tssnode.node.primes import PrimeReserve
@@ -87,7 +89,9 @@ async def _guarded(job: Job, slots: trio.CapacityLimiter) -> None:
 
 
 #: Blocks carrying these may leave secrets the ledger no longer uses (see `prune`).
-PRUNING_PAYLOADS = (RefreshResult, BlameReport, PresignReady, ValidatorJoin, ValidatorLeave)
+PRUNING_PAYLOADS = (
+    RefreshResult, BlameReport, Withdrawal, PresignReady, ValidatorJoin, ValidatorLeave
+)  # fmt: skip
 #: and every this many blocks anyway (pending presignatures expire with the height)
 PRUNE_EVERY = 64
 
@@ -142,6 +146,8 @@ class Executor:
         #: pooled presignatures assigned to sign requests whose job has not taken them yet
         self._claimed: set[bytes] = set()
         self._stored: dict[str, trio.Event] = {}
+        #: the cancel scope of each request's job while it runs
+        self._running: dict[bytes, trio.CancelScope] = {}
         self._send, self._recv = trio.open_memory_channel[Job](10_000)
         #: FIFO (trio's limiter is fair): jobs start in the order their blocks committed
         self.slots = trio.CapacityLimiter(MAX_CONCURRENT_JOBS)
@@ -163,11 +169,44 @@ class Executor:
             if job is None:
                 continue
             try:
-                self._send.send_nowait(job)
+                self._send.send_nowait(self._stoppable(tx.hash, job))
             except trio.WouldBlock:
                 log.error("executor queue full: request %s not acted on", tx.hash.hex()[:16])
+        for request, scope in list(self._running.items()):
+            if self._settled(request, state):
+                log.info("session of request %s stopped: the ledger settled it", request.hex()[:12])
+                scope.cancel()
         if refreshed:
             self.prune(state)
+
+    def _stoppable(self, request: bytes, job: Job) -> Job:
+        """`job`, skipped if the ledger settled its request while it waited for a slot,
+        and stopped (`on_block`) once the ledger settles it while it runs."""
+
+        async def run() -> None:
+            if self.state is not None and self._settled(request, self.state):
+                return
+            with trio.CancelScope() as scope:
+                self._running[request] = scope
+                try:
+                    await job()
+                finally:
+                    self._running.pop(request, None)
+
+        return run
+
+    @staticmethod
+    def _settled(request: bytes, state: LedgerState) -> bool:
+        """Nothing this node computes for `request` can count any more: it failed (a
+        blame, a withdrawal), a sign request got its signature from another signer, or a
+        presign request's unfinished presignatures were all dropped. A keygen or refresh
+        that is done still runs: a party that finishes late confirms the key and holds it."""
+        req = state.requests.get(request)
+        if req is None:
+            return False
+        if req.kind == "presign":
+            return not any(pid[:32] == request and not r.ready for pid, r in state.presigs.items())
+        return req.status == "failed" or (req.kind == "sign" and req.status == "done")
 
     async def run(self, *, task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
@@ -232,6 +271,10 @@ class Executor:
             info.culprits = [str(c) for c in exc.culprits]
             self._report_blame(request, exc.blame)
             raise
+        except trio.Cancelled:
+            info.status, info.error = "stopped", "the ledger settled the request"
+            info.finished = trio.current_time()
+            raise
         except SessionTimeout as exc:
             info.status, info.error = "failed", str(exc)
             info.culprits = [str(c) for c in exc.missing]
@@ -276,8 +319,9 @@ class Executor:
             return
         full: KeyShare = res2.result
         failpoints.hit("keygen.share-computed")
-        self._store_share(full)
-        self._vote(KeygenResult(request, full.key))
+        vote = KeygenResult(request, full.key)
+        self._store_share(full, vote)
+        self._vote(vote)
 
     async def _refresh(
         self,
@@ -288,19 +332,21 @@ class Executor:
         nonce: bytes,
     ) -> None:
         """Refresh over the same parties, or reshare to `parties`: the old parties that
-        stay deal their shares, the others (new validators) start with none."""
+        stay and hold a confirmed share deal it; the others (new validators, and parties
+        whose share the ledger never saw confirmed) start with none and get one."""
         params = rec.key.params
         members = tuple(range(1, len(parties) + 1))
         threshold = rec.key.threshold if p.threshold < 0 else p.threshold
         reshare = None
-        if parties != rec.parties or threshold != rec.key.threshold:
+        dealing = [pk for pk in parties if pk in rec.parties and rec.holds(pk)]
+        if parties != rec.parties or threshold != rec.key.threshold or len(dealing) < len(parties):
             old_ids = {j: rec.parties.index(pk) + 1 for j, pk in zip(members, parties, strict=True)
-                       if pk in rec.parties}  # fmt: skip
+                       if pk in dealing}  # fmt: skip
             reshare = aux.Reshare(rec.key, old_ids)
             ssid = aux.session_id(params, members, threshold, nonce, reshare)
         else:
             ssid = aux.session_id(params, members, threshold, nonce, rec.key)
-        share = await self.share_of(rec) if self.me in rec.parties else None
+        share = await self.share_of(rec) if self.me in dealing else None
         cfg = self._config(ssid, parties, members, threshold, params)
         pair = await self.primes.take_pair(params.prime_bits)
         try:
@@ -310,8 +356,9 @@ class Executor:
             return
         new: KeyShare = res.result
         failpoints.hit("refresh.share-computed")
-        self._store_share(new)
-        self._vote(RefreshResult(request, new.key))
+        vote = RefreshResult(request, new.key)
+        self._store_share(new, vote)
+        self._vote(vote)
 
     async def _sign(
         self,
@@ -402,6 +449,71 @@ class Executor:
         self._vote(SignResult(request, res.result.signature))
         self.events.publish("signature.ready", signature_id=request.hex(), key_id=rec.key_id)
 
+    # -- after a restart -------------------------------------------------------------------
+    def recover(self, state: LedgerState) -> None:
+        """After a restart this node's part of every session still under way is gone with
+        the old process. Finish what its disk allows and give up the rest at once, so the
+        other parties need not wait out their round timeouts (issue 12):
+
+        - a share stored with its result vote (`_store_share`) is voted again: for a
+          pending request that is its vote, for a key already accepted a confirmation
+          that makes this node a holder (the ledger refuses what no longer applies);
+        - a pooled presignature stored and not yet reported ready is reported;
+        - every other session this node owes is withdrawn (`Withdrawal`): the request
+          fails now, and its requester retries it (without this node, for a signature)."""
+        revoted = self._replay_share_votes(state)
+        for request, req in state.requests.items():
+            if self.me not in req.parties:
+                continue
+            if req.kind == "presign":
+                self._recover_presigs(request, req, state)
+            elif (
+                req.status == "pending"
+                and self.me in _session_parties(req)
+                and request not in revoted
+                and not _has_voted(request, self.me, state)
+            ):
+                self._withdraw(request)
+
+    def _replay_share_votes(self, state: LedgerState) -> set[bytes]:
+        revoted = set()
+        for raw in self.vault.share_votes():
+            vote = decode_any(raw)
+            if not isinstance(vote, KeygenResult | RefreshResult):
+                continue
+            req = state.requests.get(vote.request)
+            rec = state.keys.get(vote.key.key_id)
+            owed = (req is not None and req.status == "pending") or (
+                rec is not None and rec.key == vote.key and not rec.holds(self.me)
+            )
+            if owed and not _has_voted(vote.request, self.me, state):
+                log.info(
+                    "result of request %s voted again after a restart", vote.request.hex()[:12]
+                )
+                self._vote(vote)
+                revoted.add(vote.request)
+        return revoted
+
+    def _recover_presigs(self, request: bytes, req: RequestRecord, state: LedgerState) -> None:
+        owed = False
+        for pid, r in sorted(state.presigs.items()):
+            if pid[:32] != request or r.ready or self.me in r.voters:
+                continue
+            if self.me not in [req.parties[j - 1] for j in r.signers]:
+                return
+            raw = self.vault.get_presignature(r.key_id, vault_id(pid))
+            if raw is None:
+                owed = True
+                continue
+            index = int.from_bytes(pid[32:], "big")
+            self._vote(PresignReady(request, index, Presignature.from_bytes(raw).R.to_bytes()))
+        if owed:
+            self._withdraw(request)
+
+    def _withdraw(self, request: bytes) -> None:
+        log.info("request %s withdrawn: this node restarted during its session", request.hex()[:12])
+        self._vote(Withdrawal(request, "the node restarted and lost its session state"))
+
     def prune(self, state: LedgerState) -> None:
         """Delete secrets the ledger no longer has a use for (after blocks that may have
         made some useless, and at start-up)."""
@@ -434,8 +546,12 @@ class Executor:
                     self.vault.delete_share(key_id, epoch)
                     log.info("share of key %s at epoch %d deleted", key_id, epoch)
 
-    def _store_share(self, share: KeyShare) -> None:
-        self.vault.put_share(share.key.key_id, share.key.epoch, share.to_bytes())
+    def _store_share(self, share: KeyShare, vote: KeygenResult | RefreshResult) -> None:
+        """The share and the vote it is owed, in one synced write: the ledger counts this
+        node as a holder only once it voted, and a restart in between votes then."""
+        self.vault.put_share(
+            share.key.key_id, share.key.epoch, share.to_bytes(), vote=vote.to_bytes()
+        )
         failpoints.hit("share.written")
         self._stored.setdefault(share.key.key_id, trio.Event()).set()
         self._stored[share.key.key_id] = trio.Event()
@@ -450,6 +566,18 @@ class Executor:
                     return KeyShare.from_bytes(raw)
                 await self._stored.setdefault(rec.key_id, trio.Event()).wait()
         raise LookupError(f"this node holds no share of key {rec.key_id} at epoch {rec.key.epoch}")
+
+
+def _session_parties(req: RequestRecord) -> tuple[bytes, ...]:
+    """The validators a request's session needs: its signers, or all its parties."""
+    if req.kind in ("sign", "presign"):
+        return tuple(req.parties[j - 1] for j in req.signers)
+    return req.parties
+
+
+def _has_voted(request: bytes, me: bytes, state: LedgerState) -> bool:
+    """Is a result vote of `me` on `request` waiting in the ledger for the others'?"""
+    return any(v.subject == request and me in v.voters for v in state.votes.values())
 
 
 def vault_id(pid: bytes) -> bytes:

@@ -43,7 +43,13 @@ from tssnode.errors import EncodingError
 from tssnode.ledger.blocks import Block
 from tssnode.ledger.errors import InvalidTransaction
 from tssnode.ledger.service import ReplicaService
-from tssnode.ledger.state import MAX_PRESIGN_COUNT, MAX_SIGN_MESSAGE, KeyRecord, RequestRecord
+from tssnode.ledger.state import (
+    MAX_PRESIGN_COUNT,
+    MAX_SIGN_MESSAGE,
+    WITHDRAWN_CHECK,
+    KeyRecord,
+    RequestRecord,
+)
 from tssnode.ledger.transactions import (
     KeygenRequest,
     Payload,
@@ -83,6 +89,9 @@ SIGN_ATTEMPTS = 3
 #: once the party is back (or after RETRY_WAIT seconds).
 RETRY_ATTEMPTS = 3
 RETRY_WAIT = 300.0
+#: Blames that say only that a party went silent or gave up (no evidence of a fault):
+#: a keygen or refresh failed by them is asked again.
+SILENCE = (TIMEOUT_CHECK, WITHDRAWN_CHECK)
 
 
 def key_view(rec: KeyRecord | None, req: RequestRecord | None, network: str) -> dict[str, Any]:
@@ -95,6 +104,7 @@ def key_view(rec: KeyRecord | None, req: RequestRecord | None, network: str) -> 
             "public_key": key.public_key.to_bytes().hex(),
             "threshold": key.threshold,
             "parties": [pid(p) for p in rec.parties],
+            "holders": [pid(p) for p in rec.parties if rec.holds(p)],
             "epoch": key.epoch,
             "tier": key.params.name,
             "addresses": addresses(key, network),
@@ -109,6 +119,7 @@ def key_view(rec: KeyRecord | None, req: RequestRecord | None, network: str) -> 
         "public_key": None,
         "threshold": request.threshold,
         "parties": [pid(p) for p in request.parties],
+        "holders": [],
         "epoch": 0,
         "tier": request.tier,
         "addresses": None,
@@ -244,10 +255,26 @@ class NodeCore:
                 continue
             self._unordered[h] = tx.expiry
             log.info("accepted request %s submitted again after a restart", h.hex()[:12])
-            if self.nursery is not None and isinstance(payload, SignRequest):
-                self.nursery.start_soon(self._retry_until_signed, h, SIGN_ATTEMPTS)
-            elif self.nursery is not None and not isinstance(payload, SignRequest):
-                self.nursery.start_soon(self._retry_when_silent, h, RETRY_ATTEMPTS)
+            self._follow(h, payload)
+        for h in self.accepted.ordered_unretried():
+            req = state.requests.get(h)
+            if req is None or req.status != "pending":
+                continue
+            # in the ledger and under way: its retries go on (this node's own part of the
+            # session is withdrawn by `Executor.recover`, which fails it at once)
+            payload = decode_any(req.payload)
+            if isinstance(payload, KeygenRequest | RefreshRequest | SignRequest):
+                self.submitted[h] = payload
+                self._follow(h, payload)
+
+    def _follow(self, h: bytes, payload: Any) -> None:
+        """Retry an accepted request as its kind calls for (see the two retry loops)."""
+        if self.nursery is None:
+            return
+        if isinstance(payload, SignRequest):
+            self.nursery.start_soon(self._retry_until_signed, h, SIGN_ATTEMPTS)
+        elif isinstance(payload, KeygenRequest | RefreshRequest):
+            self.nursery.start_soon(self._retry_when_silent, h, RETRY_ATTEMPTS)
 
     def _note_ordered(self, block: Block) -> None:
         """Accepted requests this block orders, and those that expired unordered."""
@@ -363,6 +390,7 @@ class NodeCore:
             self.nursery = nursery
             self.executor.prune(self.state)  # in case the node stopped before it could
             self._resume_accepted()
+            self.executor.recover(self.state)
             await nursery.start(self.executor.run)
             if self.presign_pool > 0:
                 nursery.start_soon(self._keep_pools)
@@ -770,7 +798,7 @@ class NodeCore:
             p = self.submitted.get(tx)
             if req is None or req.status == "done" or p is None:
                 return
-            if not req.blames or any(not b.check.startswith(TIMEOUT_CHECK) for b in req.blames):
+            if not req.blames or any(not b.check.startswith(SILENCE) for b in req.blames):
                 return
             if isinstance(p, RefreshRequest) and (p.parties or p.threshold >= 0):
                 return  # a change of parties is voted: one node cannot ask again alone

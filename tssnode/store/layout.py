@@ -20,6 +20,7 @@ is one range scan. Every key used anywhere is built by a function here.
 | `u`    | presignature id (32)                     | the session that used it                |
 | `g`    | sign session id (32)                     | sealed signature share sent in it       |
 | `a`    | tx hash (32)                             | a request this node's API accepted      |
+| `o`    | key id (16) ‖ epoch u32                  | the result vote owed for the share `k`  |
 
 The values under `k`, `r` and `g` are sealed (`sealing.Sealer`), and so is the check value
 in `m/sealing`: `SEALED` lists those prefixes, and a change of passphrase
@@ -50,6 +51,7 @@ PRESIGNATURE = b"r"
 PRESIGNATURE_USED = b"u"
 SIGNATURE_SHARE = b"g"
 ACCEPTED = b"a"
+SHARE_VOTE = b"o"
 #: prefixes whose values are sealed records (the vault's secrets)
 SEALED = (KEY_SHARE, PRESIGNATURE, SIGNATURE_SHARE)
 
@@ -157,3 +159,7 @@ def signature_share(session: bytes) -> bytes:
 
 def accepted(tx_hash: bytes) -> bytes:
     return ACCEPTED + _fixed(tx_hash, 32, "tx hash")
+
+
+def share_vote(key_id: str, epoch: int) -> bytes:
+    return SHARE_VOTE + key_id_bytes(key_id) + u32(epoch)

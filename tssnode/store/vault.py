@@ -27,13 +27,29 @@ class Vault:
 
     # -- key shares ---------------------------------------------------------------------------
 
-    def put_share(self, key_id: str, epoch: int, share: bytes, batch: Batch | None = None) -> None:
-        """Store the share of `key_id` at `epoch` (a refresh adds epoch + 1)."""
+    def put_share(
+        self,
+        key_id: str,
+        epoch: int,
+        share: bytes,
+        batch: Batch | None = None,
+        *,
+        vote: bytes = b"",
+    ) -> None:
+        """Store the share of `key_id` at `epoch` (a refresh adds epoch + 1), and in the
+        same write `vote`, the result vote (a ledger payload) this node owes for it, so
+        that a restart between the write and the vote can still vote (`share_votes`)."""
         own = batch is None
         b = self.store.batch() if batch is None else batch
         self.sealer.put(b, layout.key_share(key_id, epoch), share)
+        if vote:
+            b.put(layout.share_vote(key_id, epoch), vote)
         if own:
             b.commit()
+
+    def share_votes(self) -> list[bytes]:
+        """The result votes stored with the shares (public: what the ledger is told)."""
+        return [v for _, v in self.store.iterate(layout.SHARE_VOTE)]
 
     def get_share(self, key_id: str, epoch: int | None = None) -> bytes | None:
         """The share of `key_id` at `epoch`, or at its latest epoch."""
@@ -54,7 +70,9 @@ class Vault:
         return [layout.read_u32(k, len(prefix)) for k, _ in self.store.iterate(prefix)]
 
     def delete_share(self, key_id: str, epoch: int) -> None:
-        self.store.delete(layout.key_share(key_id, epoch))
+        with self.store.batch() as b:
+            b.delete(layout.key_share(key_id, epoch))
+            b.delete(layout.share_vote(key_id, epoch))
 
     # -- presignatures ------------------------------------------------------------------------
 
@@ -68,6 +86,12 @@ class Vault:
         prefix = layout.presignatures_of(key_id)
         for k, _ in self.store.iterate(prefix):
             yield k[len(prefix) :]
+
+    def get_presignature(self, key_id: str, presig_id: bytes) -> bytes | None:
+        """An unused presignature, read without taking it (None if absent or used)."""
+        key = layout.presignature(key_id, presig_id)
+        raw = self.store.get(key)
+        return None if raw is None else self.sealer.open_record(key, raw)
 
     def delete_presignature(self, key_id: str, presig_id: bytes) -> None:
         """Drop an unused presignature (no use is recorded: it was never used)."""
