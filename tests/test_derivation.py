@@ -45,7 +45,16 @@ def test_shares_follow_the_shift():
     assert base_mul(interpolate_at_zero(shares)) == d.public_key
 
 
-@pytest.mark.parametrize("bad", ["0/1", "m/1'", "m/2h", "m/x", "m/2147483648", "m/01", "m//1"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "0/1", "m/1'", "m/2h", "m/x", "m/2147483648", "m/01", "m//1",
+        "m/\u0663",  # an Arabic-Indic 3: str.isdigit() says yes, a path says no
+        "m/\u00b2",  # a superscript 2
+        "m" + "/1" * 17,  # deeper than the ledger signs (16)
+        "m" + "/1" * 120,
+    ],
+)  # fmt: skip
 def test_bad_paths(bad):
     with pytest.raises(DerivationError):
         parse_path(bad)
@@ -54,6 +63,7 @@ def test_bad_paths(bad):
 def test_path_round_trip():
     assert parse_path("m") == ()
     assert format_path(parse_path("m/0/1/2147483647")) == "m/0/1/2147483647"
+    assert len(parse_path("m" + "/7" * 16)) == 16
 
 
 def test_addresses_against_known_vectors():

@@ -392,6 +392,11 @@ def cmd_client(command: str, argv: Sequence[str]) -> int:
     if command == "keygen":
         ap.add_argument("--threshold", type=int, required=True)
         ap.add_argument("--parties", nargs="*", help="validator keys (default: every validator)")
+        ap.add_argument(
+            "--single-signer",
+            action="store_true",
+            help="allow --threshold 0: a key any one party can use alone",
+        )
         ap.add_argument("--no-wait", action="store_true")
     elif command == "sign":
         ap.add_argument("--key-id", required=True)
@@ -414,7 +419,10 @@ def cmd_client(command: str, argv: Sequence[str]) -> int:
             elif command == "blocks":
                 _show(api.get("/blocks", **{"from": args.start, "limit": args.limit}), args.json)
             elif command == "keygen":
-                out = api.post("/keygen", {"threshold": args.threshold, "parties": args.parties})
+                request: dict[str, Any] = {"threshold": args.threshold, "parties": args.parties}
+                if args.single_signer:
+                    request["single_signer"] = True
+                out = api.post("/keygen", request)
                 if not args.no_wait:
                     out = _wait_for(api, f"/keys/{out['key_id']}", ("active", "failed"), 600)
                 _show(out, args.json)

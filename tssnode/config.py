@@ -350,10 +350,18 @@ class NetConfig:
 
 @dataclass(frozen=True)
 class ApiConfig:
-    """[api]: where the control API listens (loopback by default)."""
+    """[api]: where the control API listens (loopback by default), and how much of the
+    node it may take (`tssnode.api.app.Limits`: the API shares the node's event loop with
+    gossip and consensus, so a flood of requests gets 429s instead of the network's time).
+    """
 
     host: str = "127.0.0.1"
     port: int = 8600
+    max_concurrent: int = 8  # requests served at once
+    queue_wait: float = 2.0  # seconds a request waits for a slot before its 429
+    rate: int = 100  # requests per second per client address, sustained
+    burst: int = 200  # requests above the rate a client may send at once
+    max_streams: int = 16  # open /events streams
 
     @property
     def address(self) -> str:
@@ -362,8 +370,17 @@ class ApiConfig:
     @classmethod
     def _parse(cls, t: Table) -> ApiConfig:
         host, port = t.take("listen", host_port, (cls.host, cls.port))
+        section = cls(
+            host=host,
+            port=port,
+            max_concurrent=t.take("max_concurrent", integer(1, 1024), cls.max_concurrent),
+            queue_wait=t.take("queue_wait", seconds(0, 60), cls.queue_wait),
+            rate=t.take("rate", integer(1, 1_000_000), cls.rate),
+            burst=t.take("burst", integer(1, 1_000_000), cls.burst),
+            max_streams=t.take("max_streams", integer(1, 1024), cls.max_streams),
+        )
         t.finish()
-        return cls(host=host, port=port)
+        return section
 
 
 def chain_id(t: Table, k: str, raw: Any) -> bytes:

@@ -139,6 +139,20 @@ BAD = [
         "keys.round_timeout",
         "more than",
     ),
+    ('listen = "127.0.0.1:8601"', 'listen = "127.0.0.1:8601"\nrate = 0', "api.rate", "between"),
+    ('listen = "127.0.0.1:8601"', 'listen = "127.0.0.1:8601"\nburst = "9"', "api.burst", "integer"),
+    (
+        'listen = "127.0.0.1:8601"',
+        'listen = "127.0.0.1:8601"\nmax_concurrent = 0',
+        "api.max_concurrent",
+        "between",
+    ),
+    (
+        'listen = "127.0.0.1:8601"',
+        'listen = "127.0.0.1:8601"\nqueue_wait = -1',
+        "api.queue_wait",
+        "more than",
+    ),
     ("[api]", "[apx]", "apx", "unknown"),
     ("[api]", "[api]\nextra = 1", "api.extra", "unknown"),
 ]
@@ -152,6 +166,13 @@ def test_every_bad_field_is_named(old: str, new: str, key: str, words: str) -> N
     assert caught.value.key == key
     assert words in caught.value.problem
     assert str(caught.value).startswith(f"node.toml: {key}: ")
+
+
+def test_api_limits() -> None:
+    assert parse(GOOD).api.rate == 100 and parse(GOOD).api.max_concurrent == 8  # defaults
+    limited = 'listen = "127.0.0.1:8601"\nrate = 20\nburst = 50\nmax_streams = 2'
+    cfg = parse(GOOD.replace('listen = "127.0.0.1:8601"', limited))
+    assert (cfg.api.rate, cfg.api.burst, cfg.api.max_streams) == (20, 50, 2)
 
 
 def test_ipv6_api_address_in_brackets() -> None:

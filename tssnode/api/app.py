@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
+import math
 import re
+from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
+import trio
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -23,21 +28,45 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tssnode.api.facade import NodeFacade, RequestRejected
 from tssnode.api.openapi import openapi_document
 
+log = logging.getLogger("tssnode.api")
+
 MAX_BODY = 1 << 20  # 1 MiB
 HEX = re.compile(r"^(0x)?([0-9a-fA-F]{2})*$")
+#: a libp2p peer id as text (base58btc, as `12D3Koo…`)
+PEER_ID = r"^[1-9A-HJ-NP-Za-km-z]{1,128}$"
+#: ids in paths: a key id (16 bytes) or a request / signature / session id (32 bytes), hex
+PATH_ID = re.compile(r"^(?:[0-9a-fA-F]{32}|[0-9a-fA-F]{64})$")
+#: a block height in a path: ASCII digits that fit the ledger's u64 heights
+HEIGHT = re.compile(r"^[0-9]{1,19}$")
+MAX_HEIGHT = 2**63 - 1
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: "2" and true are not the integer 2 (a client that sends them has a bug)
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+PeerId = Annotated[str, Field(pattern=PEER_ID)]
 
 
 class KeygenBody(_Body):
     threshold: int = Field(ge=0, le=64)
-    parties: list[str] | None = None
+    parties: list[PeerId] | None = Field(default=None, max_length=256)
+    #: a threshold of 0 makes a key any ONE party can use alone: only when asked so
+    single_signer: bool = False
+
+    @model_validator(mode="after")
+    def explicit_single_signer(self) -> KeygenBody:
+        if self.threshold == 0 and not self.single_signer:
+            raise ValueError(
+                "threshold 0 lets any one party sign alone; set single_signer: true to ask for it"
+            )
+        return self
 
 
 class SignBody(_Body):
@@ -71,8 +100,17 @@ class PresignBody(_Body):
 
 
 class RefreshBody(_Body):
-    parties: list[str] | None = Field(default=None, min_length=1, max_length=256)
+    parties: list[PeerId] | None = Field(default=None, min_length=1, max_length=256)
     threshold: int | None = Field(default=None, ge=0, le=255)
+    single_signer: bool = False
+
+    @model_validator(mode="after")
+    def explicit_single_signer(self) -> RefreshBody:
+        if self.threshold == 0 and not self.single_signer:
+            raise ValueError(
+                "threshold 0 lets any one party sign alone; set single_signer: true to ask for it"
+            )
+        return self
 
 
 class JoinVoteBody(_Body):
@@ -97,16 +135,56 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
+async def _body(request: Request) -> bytes:
+    """The request body, refused with 413 as soon as it is known to exceed `MAX_BODY`: by
+    its Content-Length before reading anything, or while a chunked body streams in."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isascii() or not declared.isdigit():
+            raise RequestRejected(400, "Content-Length is not a number")
+        if int(declared) > MAX_BODY:
+            raise RequestRejected(413, "request body larger than 1 MiB")
+    chunks, size = [], 0
+    async with aclosing(request.stream()) as stream:
+        async for chunk in stream:
+            size += len(chunk)
+            if size > MAX_BODY:
+                raise RequestRejected(413, "request body larger than 1 MiB")
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _check_text(value: Any) -> None:
+    """Every string in decoded JSON is valid Unicode (JSON can spell a lone surrogate,
+    "\\ud800", which no UTF-8 encoder takes)."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            if not v.isascii():
+                try:
+                    v.encode()
+                except UnicodeEncodeError:
+                    why = "a string in the body is not valid Unicode"
+                    raise RequestRejected(400, why) from None
+        elif isinstance(v, dict):
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+
+
 async def _json(request: Request, model: type[_Body], *, optional: bool = False) -> Any:
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise RequestRejected(413, "request body larger than 1 MiB")
+    raw = await _body(request)
     try:
         data = json.loads(raw or (b"{}" if optional else b"null"))
+    except RecursionError:
+        raise RequestRejected(400, "request body is nested too deeply") from None
     except ValueError:
         raise RequestRejected(400, "request body is not JSON") from None
     if not isinstance(data, dict):
         raise RequestRejected(400, "request body must be a JSON object")
+    _check_text(data)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -115,14 +193,20 @@ async def _json(request: Request, model: type[_Body], *, optional: bool = False)
         raise RequestRejected(422, f"{where}: {first['msg']}") from None
 
 
+def _path_id(request: Request, name: str, what: str) -> str:
+    value = str(request.path_params[name])
+    if not PATH_ID.match(value):
+        raise RequestRejected(400, f"{what} is 32 or 64 hex characters")
+    return value.lower()
+
+
 def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise RequestRejected(400, f"query parameter {name} must be an integer") from None
+    if not re.fullmatch(r"-?[0-9]{1,19}", raw):  # ASCII digits only (int() takes "٣")
+        raise RequestRejected(400, f"query parameter {name} must be an integer")
+    value = int(raw)
     if not low <= value <= high:
         raise RequestRejected(400, f"query parameter {name} must be in [{low}, {high}]")
     return value
@@ -134,7 +218,106 @@ def _found(value: Any, what: str) -> JSONResponse:
     return JSONResponse(value)
 
 
-def build_app(node: NodeFacade, token: str) -> Starlette:
+@dataclass(frozen=True)
+class Limits:
+    """How much of the node the control API may take (`[api]` in the config). The API,
+    gossip and PBFT share one trio loop: a client that floods the API must slow itself,
+    not the network (issue 13)."""
+
+    #: requests served at once (the others wait up to `queue_wait` seconds, then 429)
+    max_concurrent: int = 8
+    queue_wait: float = 2.0
+    #: sustained requests per second per client address, and the burst above it
+    rate: float = 100.0
+    burst: int = 200
+    #: open `/events` streams at once
+    max_streams: int = 16
+
+
+#: Never throttled: a health check must answer even while clients flood the API.
+UNTHROTTLED = frozenset({"/health", "/health/live"})
+_MAX_CLIENTS = 1024
+
+
+class _Bucket:
+    __slots__ = ("stamp", "tokens")
+
+    def __init__(self, tokens: float, stamp: float) -> None:
+        self.tokens, self.stamp = tokens, stamp
+
+
+class Throttle:
+    """ASGI middleware: a token bucket per client address, a cap on requests in flight
+    and on open event streams. What is over the limit gets `429` with `Retry-After` at
+    once, before any work is done for it; each refusal is counted in `refused`."""
+
+    def __init__(self, app: ASGIApp, limits: Limits, refused: Counter[str]) -> None:
+        self.app, self.limits = app, limits
+        self.slots = trio.CapacityLimiter(limits.max_concurrent)
+        self.buckets: OrderedDict[str, _Bucket] = OrderedDict()
+        self.streams = 0
+        self.refused = refused
+
+    def _take(self, client: str) -> float:
+        """0 if `client` may go now (a token taken), else the seconds until it may."""
+        now, lim = trio.current_time(), self.limits
+        b = self.buckets.pop(client, None) or _Bucket(float(lim.burst), now)
+        b.tokens = min(float(lim.burst), b.tokens + (now - b.stamp) * lim.rate)
+        b.stamp = now
+        self.buckets[client] = b  # most recent last
+        while len(self.buckets) > _MAX_CLIENTS:
+            self.buckets.popitem(last=False)
+        if b.tokens >= 1.0:
+            b.tokens -= 1.0
+            return 0.0
+        return (1.0 - b.tokens) / lim.rate
+
+    async def _refuse(self, send: Send, why: str, retry_after: float) -> None:
+        self.refused[why] += 1
+        response = JSONResponse(
+            {"error": f"too many requests: {why}"},
+            status_code=429,
+            headers={"retry-after": str(max(1, math.ceil(retry_after)))},
+        )
+        await response({"type": "http"}, _no_receive, send)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in UNTHROTTLED:
+            await self.app(scope, receive, send)
+            return
+        client = scope["client"][0] if scope.get("client") else "?"
+        wait = self._take(client)
+        if wait > 0:
+            await self._refuse(send, "rate limit", wait)
+            return
+        if scope["path"] == "/events":
+            if self.streams >= self.limits.max_streams:
+                await self._refuse(send, "event streams", 5.0)
+                return
+            self.streams += 1
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                self.streams -= 1
+            return
+        acquired = False
+        with trio.move_on_after(self.limits.queue_wait):
+            await self.slots.acquire()
+            acquired = True
+        if not acquired:
+            await self._refuse(send, "requests in flight", 1.0)
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.slots.release()
+
+
+async def _no_receive() -> Message:
+    return {"type": "http.disconnect"}
+
+
+def build_app(node: NodeFacade, token: str, limits: Limits | None = None) -> Starlette:
     """The ASGI app for one node."""
 
     async def health(request: Request) -> Response:
@@ -149,8 +332,10 @@ def build_app(node: NodeFacade, token: str) -> Starlette:
         """200 whenever the process serves its API (for "is it up" checks)."""
         return JSONResponse({"ok": True})
 
+    refused: Counter[str] = Counter()
+
     async def status(request: Request) -> Response:
-        return JSONResponse(node.status())
+        return JSONResponse({**node.status(), "api_refused": dict(refused)})
 
     async def validators(request: Request) -> Response:
         return JSONResponse(node.validators())
@@ -166,11 +351,11 @@ def build_app(node: NodeFacade, token: str) -> Starlette:
         return JSONResponse(node.keys())
 
     async def key(request: Request) -> Response:
-        return _found(node.key(request.path_params["key_id"]), "key id")
+        return _found(node.key(_path_id(request, "key_id", "a key id")), "key id")
 
     async def refresh(request: Request) -> Response:
+        key_id = _path_id(request, "key_id", "a key id")
         body = await _json(request, RefreshBody, optional=True)
-        key_id = request.path_params["key_id"]
         return JSONResponse(await node.request_refresh(key_id, body.parties, body.threshold), 202)
 
     async def join_request(request: Request) -> Response:
@@ -181,14 +366,14 @@ def build_app(node: NodeFacade, token: str) -> Starlette:
         return JSONResponse(await node.vote_join(body.request), 202)
 
     async def derive(request: Request) -> Response:
+        key_id = _path_id(request, "key_id", "a key id")
         body = await _json(request, DeriveBody)
-        return JSONResponse(node.derive(request.path_params["key_id"], body.path))
+        return JSONResponse(node.derive(key_id, body.path))
 
     async def presign(request: Request) -> Response:
+        key_id = _path_id(request, "key_id", "a key id")
         body = await _json(request, PresignBody)
-        return JSONResponse(
-            await node.request_presign(request.path_params["key_id"], body.count), 202
-        )
+        return JSONResponse(await node.request_presign(key_id, body.count), 202)
 
     async def sign(request: Request) -> Response:
         body = await _json(request, SignBody)
@@ -196,13 +381,13 @@ def build_app(node: NodeFacade, token: str) -> Starlette:
         return JSONResponse(result, 202)
 
     async def signature(request: Request) -> Response:
-        return _found(node.signature(request.path_params["sig_id"]), "signature id")
+        return _found(node.signature(_path_id(request, "sig_id", "a signature id")), "signature id")
 
     async def sessions(request: Request) -> Response:
         return JSONResponse(node.sessions())
 
     async def session(request: Request) -> Response:
-        return _found(node.session(request.path_params["session_id"]), "session id")
+        return _found(node.session(_path_id(request, "session_id", "a session id")), "session id")
 
     async def blocks(request: Request) -> Response:
         start = _int_param(request, "from", 0, 0, 2**62)
@@ -211,8 +396,8 @@ def build_app(node: NodeFacade, token: str) -> Starlette:
 
     async def block(request: Request) -> Response:
         raw = request.path_params["height"]
-        if not raw.isdigit():
-            raise RequestRejected(400, "block height must be a non-negative integer")
+        if not HEIGHT.match(raw) or int(raw) > MAX_HEIGHT:
+            raise RequestRejected(400, f"a block height is an integer in [0, {MAX_HEIGHT}]")
         return _found(node.block(int(raw)), "block height")
 
     async def tx(request: Request) -> Response:
@@ -302,17 +487,26 @@ def build_app(node: NodeFacade, token: str) -> Starlette:
         assert isinstance(exc, HTTPException)
         return _error(exc.status_code, exc.detail)
 
-    return Starlette(
+    async def internal(request: Request, exc: Exception) -> Response:
+        """A bug, not the client's fault: logged with its traceback, answered without."""
+        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        return _error(500, "internal error (logged by the node)")
+
+    app = Starlette(
         routes=routes,
-        middleware=[Middleware(BearerAuth, token=token)],
-        exception_handlers={HTTPException: not_found},
+        middleware=[
+            Middleware(Throttle, limits=limits or Limits(), refused=refused),
+            Middleware(BearerAuth, token=token),
+        ],
+        exception_handlers={HTTPException: not_found, Exception: internal},
     )
+    # "/signatures/%2e%2e%2f" must be a 4xx, not a redirect to another path
+    app.router.redirect_slashes = False
+    return app
 
 
 async def _raw(request: Request) -> bytes:
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise RequestRejected(413, "request body larger than 1 MiB")
+    raw = await _body(request)
     if not raw:
         raise RequestRejected(400, "empty message body")
     return raw

@@ -5,6 +5,7 @@ message for any 4xx/5xx, and `ApiUnavailable` when the node cannot be reached.""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -38,11 +39,27 @@ def _unwrap(resp: httpx.Response) -> Any:
     return resp.json()
 
 
+def _retry_after(resp: httpx.Response) -> float:
+    try:
+        return min(30.0, max(0.1, float(resp.headers.get("retry-after", "1"))))
+    except ValueError:
+        return 1.0
+
+
 class ApiClient:
-    def __init__(self, base_url: str, token: str, timeout: float = 30.0) -> None:
+    """Blocking client. A `429` (the node's API is throttling, `Limits`) is refused
+    before the node does any work, so it is waited out (`Retry-After`) and sent again,
+    for up to `patience` seconds; after that it is an `ApiError` like any other."""
+
+    def __init__(
+        self, base_url: str, token: str, timeout: float = 30.0, patience: float = 60.0
+    ) -> None:
         self.http = httpx.Client(
             base_url=base_url, headers={"authorization": f"Bearer {token}"}, timeout=timeout
         )
+        self.patience = patience
+        #: 429s waited out so far (a load test reads it)
+        self.throttled = 0
 
     def __enter__(self) -> ApiClient:
         return self
@@ -50,17 +67,23 @@ class ApiClient:
     def __exit__(self, *exc: object) -> None:
         self.http.close()
 
+    def _send(self, method: str, path: str, body: Any, params: dict[str, Any]) -> Any:
+        deadline = time.monotonic() + self.patience
+        while True:
+            try:
+                resp = self.http.request(method, path, json=body, params=params or None)
+            except httpx.TransportError as exc:
+                raise ApiUnavailable(f"cannot reach {self.http.base_url}: {exc}") from None
+            if resp.status_code != 429 or time.monotonic() >= deadline:
+                return _unwrap(resp)
+            self.throttled += 1
+            time.sleep(min(_retry_after(resp), max(0.0, deadline - time.monotonic())))
+
     def get(self, path: str, **params: Any) -> Any:
-        try:
-            return _unwrap(self.http.get(path, params=params or None))
-        except httpx.TransportError as exc:
-            raise ApiUnavailable(f"cannot reach {self.http.base_url}: {exc}") from None
+        return self._send("GET", path, None, params)
 
     def post(self, path: str, body: Any = None, **params: Any) -> Any:
-        try:
-            return _unwrap(self.http.post(path, json=body, params=params or None))
-        except httpx.TransportError as exc:
-            raise ApiUnavailable(f"cannot reach {self.http.base_url}: {exc}") from None
+        return self._send("POST", path, body, params)
 
 
 class AsyncApiClient:

@@ -18,6 +18,8 @@ from tssnode.crypto.group import Point, Q, base_mul
 from tssnode.errors import TssError
 
 HARDENED = 1 << 31
+#: The deepest path tssnode derives (the ledger refuses deeper sign requests too).
+MAX_DEPTH = 16
 
 
 class DerivationError(TssError):
@@ -40,11 +42,14 @@ def parse_path(path: str) -> tuple[int, ...]:
     parts = path.strip().split("/")
     if not parts or parts[0] != "m":
         raise DerivationError("a derivation path starts with 'm'")
+    if len(parts) - 1 > MAX_DEPTH:
+        raise DerivationError(f"a derivation path has at most {MAX_DEPTH} components")
     out: list[int] = []
     for part in parts[1:]:
         if part.endswith(("'", "h", "H")):
             raise DerivationError("hardened derivation needs the whole secret key; refused")
-        if not part.isdigit() or (len(part) > 1 and part[0] == "0"):
+        # ASCII digits only: str.isdigit() also takes "٣" and "³"
+        if not (part.isascii() and part.isdigit()) or (len(part) > 1 and part[0] == "0"):
             raise DerivationError(f"bad path component {part!r}")
         index = int(part)
         if index >= HARDENED:

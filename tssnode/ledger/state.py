@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tssnode.crypto.derivation import derive
+from tssnode.crypto.derivation import HARDENED, MAX_DEPTH, derive
 from tssnode.crypto.encoding import Wire, decode_any, dumps, wire
 from tssnode.crypto.identity import verify_signature
 from tssnode.crypto.params import TIERS
@@ -631,8 +631,8 @@ class LedgerState:
             return
         if len(p.digest) != 32:
             raise InvalidTransaction("a digest to sign is 32 bytes")
-        if len(p.path) > 16 or any(not 0 <= i < 2**31 for i in p.path):
-            raise InvalidTransaction("a derivation path has ≤ 16 non-hardened indices")
+        if len(p.path) > MAX_DEPTH or any(not 0 <= i < HARDENED for i in p.path):
+            raise InvalidTransaction(f"a derivation path has ≤ {MAX_DEPTH} non-hardened indices")
         if p.hash_name:
             if p.hash_name not in HASHES:
                 raise InvalidTransaction(f"unknown hash {p.hash_name!r}")

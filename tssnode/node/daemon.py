@@ -19,7 +19,7 @@ from hypercorn.config import Config as HyperConfig
 from hypercorn.trio import serve
 from multiaddr import Multiaddr
 
-from tssnode.api.app import build_app
+from tssnode.api.app import Limits, build_app
 from tssnode.config import NodeConfig
 from tssnode.crypto.identity import IdentityKey
 from tssnode.ledger.bootstrap import learn_genesis
@@ -257,7 +257,15 @@ class Node:
         hc.bind = [self.config.api.address]
         hc.accesslog = None
         hc.errorlog = logging.getLogger("tssnode.api")
-        app = build_app(NodeFacadeAdapter(core, self), self.token)
+        api = self.config.api
+        limits = Limits(
+            max_concurrent=api.max_concurrent,
+            queue_wait=api.queue_wait,
+            rate=float(api.rate),
+            burst=api.burst,
+            max_streams=api.max_streams,
+        )
+        app = build_app(NodeFacadeAdapter(core, self), self.token, limits)
         await serve(app, hc, task_status=task_status)  # type: ignore[arg-type]
 
 

@@ -25,10 +25,13 @@ class KeygenRequest:
     all_validators: bool  # send parties = null: every validator
 
     def body(self) -> dict[str, object]:
-        return {
+        body: dict[str, object] = {
             "threshold": self.threshold,
             "parties": None if self.all_validators else list(self.parties),
         }
+        if self.threshold == 0:  # the API wants this asked for explicitly: the summary
+            body["single_signer"] = True  # warns, and the operator confirms it
+        return body
 
     def summary(self) -> Text:
         out = Text()
@@ -39,6 +42,12 @@ class KeygenRequest:
         out.append(": any ")
         out.append(f"{self.threshold + 1} of {len(self.parties)}", style="bold")
         out.append(" will sign.\nParties: ")
+        if self.threshold == 0:
+            out = Text.assemble(
+                out[: len(out.plain) - len("\nParties: ")],
+                (" Threshold 0: ANY ONE party can sign alone.", "bold red"),
+                "\nParties: ",
+            )
         out.append(", ".join(short_peer(p) for p in self.parties))
         out.append("\nThe transaction cannot be withdrawn once sent.", style="bold")
         return out
