@@ -8,7 +8,11 @@ data_dir = "data/node1"             # relative paths are relative to this file
 [net]
 listen = "/ip4/127.0.0.1/tcp/4001"
 bootstrap = ["/ip4/127.0.0.1/tcp/4002/p2p/12D3KooW…"]
-# allowed_peers = ["12D3KooW…"]     # absent: any authenticated peer
+# allowed_peers = ["12D3KooW…"]     # absent: the ledger's validators (tssnode run)
+# followers = ["12D3KooW…"]         # may read the chain (status, blocks), nothing else
+# newcomer_slots = 4                # unknown peers let in at a time, chain reads only
+# newcomer_seconds = 300            # ...each for this long, once (0 slots: none at all)
+# handshake_timeout = 5             # an inbound connection's Noise + muxer handshake
 # tuning keys (timeouts, limits): see `NetConfig`
 
 [api]
@@ -287,8 +291,18 @@ class NetConfig:
 
     listen: str
     bootstrap: tuple[str, ...] = ()
-    #: Peer ids whose envelopes are accepted; None: any authenticated peer.
+    #: Peer ids admitted as validators; None: any authenticated peer (bare net layer).
+    #: `tssnode run` admits the ledger's validators; this list, if set, narrows them.
     allowed_peers: tuple[str, ...] | None = None
+    #: Peer ids that may connect and read the chain (status, blocks), nothing else.
+    followers: tuple[str, ...] = ()
+    #: Unknown peers admitted at a time for chain reads only (a new node's bootstrap:
+    #: genesis and catch-up before it is voted in); 0 refuses every unknown peer.
+    newcomer_slots: int = 4
+    #: How long one newcomer may stay, from its first connection (once per peer id).
+    newcomer_seconds: float = 300.0
+    #: An inbound connection must finish its Noise and muxer handshake within this.
+    handshake_timeout: float = 5.0
     #: Addresses to tell peers about instead of the listen address (NAT, 0.0.0.0).
     announce: tuple[str, ...] = ()
     #: Largest frame on our own stream protocols (a direct envelope with its header).
@@ -320,6 +334,14 @@ class NetConfig:
             listen=t.take("listen", listen_addr),
             bootstrap=t.take("bootstrap", list_of(peer_addr), ()),
             allowed_peers=t.take("allowed_peers", list_of(peer_id), None),
+            followers=t.take("followers", list_of(peer_id), ()),
+            newcomer_slots=t.take("newcomer_slots", integer(0, 1024), d["newcomer_slots"].default),
+            newcomer_seconds=t.take(
+                "newcomer_seconds", seconds(0, 7 * 86400), d["newcomer_seconds"].default
+            ),
+            handshake_timeout=t.take(
+                "handshake_timeout", seconds(0, 600), d["handshake_timeout"].default
+            ),
             announce=t.take("announce", list_of(listen_addr), ()),
             max_frame_bytes=t.take(
                 "max_frame_bytes",

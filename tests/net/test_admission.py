@@ -1,6 +1,8 @@
 """Admission: garbage, oversized and truncated frames on the direct protocol, and envelopes
-from an unknown peer (direct, gossip, peer exchange), are dropped and counted; the stream
-is closed and the node keeps working."""
+from a peer that is not a validator (direct, gossip, peer exchange), are dropped and
+counted; the stream is closed and the node keeps working. The rogue here is a follower
+(admitted to read the chain, nothing else); a peer in no tier never gets past the
+handshake (tests/net/test_hostile_peers.py)."""
 
 from __future__ import annotations
 
@@ -25,16 +27,19 @@ SESSION = b"admission"
 
 @pytest.fixture
 async def rogue(net_cluster: LocalCluster, tmp_path: Path) -> AsyncIterator[NetNode]:
-    """A node outside the cluster's allow-list, bootstrapped to node 0 and connected."""
+    """A node outside the cluster's allow-list but a follower of node 0 (so it may connect
+    and read the chain), bootstrapped to node 0 and connected."""
     from tssnode.config import NetConfig
 
     target = net_cluster[0]
+    identity = NodeIdentity.generate()
+    target.admission.set_followers([identity.peer_id])
     config = NetConfig(
         listen=listen_addr(free_port()),
         bootstrap=(target.addrs[0],),
         **{**TEST_NET, "allowed_peers": tuple(net_cluster.peer_ids)},
     )
-    node = NetNode(net_cluster.network_id, tmp_path / "rogue", config)
+    node = NetNode(net_cluster.network_id, tmp_path / "rogue", config, identity=identity)
     async with trio.open_nursery() as nursery:
         await nursery.start(node.run)
         with trio.fail_after(20):
@@ -91,7 +96,7 @@ async def test_envelopes_from_outside_are_refused(
     drops = target.admission.drops
     me = rogue.identity
     env = Envelope(net_cluster.network_id, SESSION, 1, me.peer_id, target.peer_id_bytes, 1, b"hi")
-    assert await exchange(rogue, target, sealed(me, env)) == b"refused:unknown_peer"
+    assert await exchange(rogue, target, sealed(me, env)) == b"refused:sync_only"
 
     wrong_net = Envelope("other-net", SESSION, 1, me.peer_id, target.peer_id_bytes, 2, b"hi")
     assert await exchange(rogue, target, sealed(me, wrong_net)) == b"refused:wrong_network"
@@ -102,8 +107,10 @@ async def test_envelopes_from_outside_are_refused(
     )
     assert await exchange(rogue, target, sealed(me, forged)) == b"refused:sender_mismatch"
 
-    # admitted, but with a signature that does not verify
+    # admitted as a validator (which reconnects it, for gossip), but with a signature that
+    # does not verify
     target.set_allowed([*net_cluster.peer_ids, rogue.peer_id])
+    await reconnected(rogue, target)
     bad = Envelope(net_cluster.network_id, SESSION, 1, me.peer_id, target.peer_id_bytes, 4, b"x")
     assert await exchange(rogue, target, sealed(me, bad, signature=bytes(64))) == (
         b"refused:bad_signature"
@@ -112,7 +119,7 @@ async def test_envelopes_from_outside_are_refused(
     target.set_allowed(net_cluster.peer_ids)
 
     from_rogue = target.admission.from_peer(me.peer_id)
-    assert from_rogue["unknown_peer"] >= 1  # the direct envelope, and its peer exchange
+    assert from_rogue["sync_only"] == 1  # the protocol envelope it may not send
     assert (from_rogue["wrong_network"], from_rogue["sender_mismatch"]) == (1, 1)
     assert from_rogue["bad_signature"] == 1
     assert drops["bad_signature"] == 1
@@ -124,17 +131,39 @@ async def test_gossip_and_hello_from_outside_are_dropped(
     net_cluster: LocalCluster, rogue: NetNode
 ) -> None:
     target = net_cluster[0]
-    # the rogue's peer exchange is refused: it stays connected but never becomes ready
-    await eventually(lambda: target.admission.drops["unknown_peer"] >= 1, within=20)
+    # the follower's peer exchange is answered (it learns the validators), but it never
+    # becomes ready: no gossip with a peer that is not a validator, either way
+    await eventually(lambda: rogue.peers.is_connected(target.peer_id_bytes), within=20)
+    await eventually(
+        lambda: (r := target.peers.get(rogue.peer_id_bytes)) is not None and r.hello, within=20
+    )
+    from libp2p.peer.id import ID
+
+    for _ in range(10):
+        await rogue.broadcast(SESSION, 9, b"let me in")
+        await trio.sleep(0.2)
     assert not target.peers.is_ready(rogue.peer_id_bytes)
-    before = target.admission.drops["unknown_peer"]
-    with trio.fail_after(20):
-        while target.admission.drops["unknown_peer"] == before:
-            await rogue.broadcast(SESSION, 9, b"let me in")
-            await trio.sleep(0.2)
-    assert target.messages(SESSION, 9) == []
+    assert ID(rogue.peer_id_bytes) not in target.gossip.pubsub.peers  # type: ignore[union-attr]
     for node in net_cluster.nodes:
         assert node.messages(SESSION, 9) == []
+    # and nothing it says about other peers is learnt
+    assert set(target.peers.known()) <= {*net_cluster_ids(net_cluster), rogue.peer_id_bytes}
+
+
+def net_cluster_ids(cluster: LocalCluster) -> list[bytes]:
+    return [n.peer_id_bytes for n in cluster.nodes]
+
+
+async def reconnected(peer: NetNode, target: NetNode) -> None:
+    """Wait until `target` has dropped `peer` for its tier change and it is back."""
+    await target.enforce()
+    await eventually(
+        lambda: (
+            peer.peers.is_connected(target.peer_id_bytes)
+            and target.peers.is_connected(peer.peer_id_bytes)
+        ),
+        within=20,
+    )
 
 
 def test_allow_list_as_a_set_or_a_callback() -> None:

@@ -126,6 +126,14 @@ def _tx(raw: bytes) -> SignedTx:
 #: dropped on every send and re-proposed forever. 768 KiB leaves room for the frame.
 MAX_BATCH_BYTES = 768 * 1024
 MAX_FETCH = 64
+#: A relayed request larger than this is taken only while the waiting requests hold less
+#: than `MAX_PENDING_BYTES` (the count alone, `max_pending`, let a peer park gigabytes).
+LARGE_REQUEST = 64 * 1024
+MAX_PENDING_BYTES = 64 * 1024 * 1024
+#: View changes kept per validator for views above this replica's, at most (its lowest
+#: ones: a replica joins the smallest higher view that f + 1 others want, and a validator
+#: re-sends its view change for the view it is in, so dropping higher ones loses nothing).
+MAX_FUTURE_VIEW_CHANGES = 4
 
 
 class Outbox(Protocol):
@@ -457,6 +465,11 @@ class Replica:
 
     def _on_request(self, frame: RequestFrame) -> None:
         if len(frame.tx) > MAX_BATCH_BYTES or len(self.pending) >= self.opt.max_pending:
+            return
+        if len(frame.tx) > LARGE_REQUEST and (
+            sum(len(raw) for raw, _ in self.pending.values()) + len(frame.tx) > MAX_PENDING_BYTES
+        ):
+            self._drop("the pending requests are at their byte bound")
             return
         tx = _tx(frame.tx)
         if tx.hash in self.pending:
@@ -808,6 +821,7 @@ class Replica:
         )
         self.view_changes.setdefault(vc.view, {})[signed.signer] = checked
         if vc.view > self.view:
+            self._bound_view_changes(signed.signer)
             # f+1 replicas want a higher view: join the smallest of them.
             higher: dict[bytes, int] = {}
             for v, msgs in self.view_changes.items():
@@ -822,6 +836,15 @@ class Replica:
                 self._set_timer("view-change", self._timeout())
             if self.is_primary:
                 self._send_new_view()
+
+    def _bound_view_changes(self, signer: bytes) -> None:
+        """Keep a validator's `MAX_FUTURE_VIEW_CHANGES` lowest view changes above ours."""
+        ahead = sorted(v for v, vcs in self.view_changes.items() if v > self.view and signer in vcs)
+        for v in ahead[MAX_FUTURE_VIEW_CHANGES:]:
+            del self.view_changes[v][signer]
+            if not self.view_changes[v]:
+                del self.view_changes[v]
+            self._drop("a validator's view changes far ahead are at their bound")
 
     def _send_new_view(self) -> None:
         view = self.view
@@ -974,6 +997,8 @@ class Replica:
                 self._on_new_view(status.new_view)
 
     def _on_fetch(self, sender: bytes, req: FetchBlocks) -> None:
+        if not 0 <= req.start < 2**64:  # (a height beyond the store's 64-bit keys raised
+            raise InvalidMessage("block request out of range")  # struct.error: issue 13)
         count = max(0, min(req.count, MAX_FETCH))
         records = tuple(r.to_bytes() for r in self.chain.records(req.start, count))
         self.out.send(sender, BlocksFrame(records).to_bytes())

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 MAX_QUEUED_REQUESTS = 2048
 #: Consensus frames waiting to go out, at most.
 MAX_QUEUED_VOTES = 100_000
+#: Bytes waiting to go out in both lanes, at most (a frame beyond is dropped and counted).
+MAX_QUEUED_BYTES = 256 * 1024 * 1024
 _REQUEST_TAG = b"tssnode.pbft.frame.request/"
 
 
@@ -53,9 +55,13 @@ class _Lanes:
         self.requests: deque[tuple[bytes | None, bytes, bytes]] = deque()
         self.queued: set[bytes] = set()
         self.dropped = 0
+        self.bytes = 0
         self.ready = trio.Event()
 
     def put(self, to: bytes | None, data: bytes) -> None:
+        if self.bytes + len(data) > MAX_QUEUED_BYTES:
+            self.dropped += 1
+            return
         if _REQUEST_TAG in data[:40]:
             key = hashlib.sha256((to or b"*") + data).digest()
             if key in self.queued:
@@ -70,6 +76,7 @@ class _Lanes:
         else:
             self.dropped += 1
             return
+        self.bytes += len(data)
         self.ready.set()
 
     async def get(self) -> tuple[bytes | None, bytes]:
@@ -77,9 +84,11 @@ class _Lanes:
             await self.ready.wait()
             self.ready = trio.Event()
         if self.votes:
-            return self.votes.popleft()
-        to, data, key = self.requests.popleft()
-        self.queued.discard(key)
+            to, data = self.votes.popleft()
+        else:
+            to, data, key = self.requests.popleft()
+            self.queued.discard(key)
+        self.bytes -= len(data)
         return to, data
 
     def __len__(self) -> int:

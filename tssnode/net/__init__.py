@@ -9,7 +9,8 @@ protocol maths. One module per concern:
     host        libp2p host: Noise, mplex, loud listen        wire      envelopes, frames
     gossip      gossipsub broadcast                           direct    /tssnode/direct/1.0.0
     reliable    sequence numbers, resends, catch-up           fetch     /tssnode/fetch/1.0.0
-    admission   allow-list, drop counters                     pex       /tssnode/pex/1.0.0
+    admission   tiers, leases, drop counters                  pex       /tssnode/pex/1.0.0
+    limits      bounds on what peers make the node hold
     peerbook    peers, latency, events                        dialer    (re)dial with backoff
     liveness    pings, frozen-peer detection                  store     messages by round
     logbridge   py-libp2p logging into ours                   streams   handler plumbing

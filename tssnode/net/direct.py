@@ -2,7 +2,9 @@
 
 One stream carries one exchange: the sender writes one frame holding a `SignedEnvelope`,
 the receiver answers with one `Ack` frame and both close. Every step has a timeout (open,
-write, read); the frame limit is the config's `max_frame_bytes`. The receiver checks the
+write, read); the frame limit is the config's `max_frame_bytes` for validators and
+`SYNC_MAX_FRAME` for peers that may only read the chain, and the bytes being read at once
+are bounded per peer (`admission.guard`). The receiver checks the
 frame size, decodes strictly, then hands the envelope to the acceptor (admission,
 signature, deduplication), and acks with its verdict: `ok`, `duplicate` (already had
 it: the sender's resend raced our ack) or `refused:<reason>`. Anything malformed resets
@@ -29,6 +31,8 @@ log = logging.getLogger(__name__)
 
 PROTOCOL = TProtocol("/tssnode/direct/1.0.0")
 ACK_MAX_BYTES = 1024
+#: Largest direct frame from a peer that is not a validator (its chain reads are tiny).
+SYNC_MAX_FRAME = 16 * 1024
 
 #: (signed envelope, authenticated remote peer id) -> ack status
 Acceptor = Callable[[SignedEnvelope, bytes], str]
@@ -58,7 +62,10 @@ class Direct:
         self.host.set_stream_handler(PROTOCOL, streams.serve("direct", self.admission, self._serve))
 
     async def _serve(self, stream: INetStream, remote: bytes) -> None:
-        signed = await read_message(stream, SignedEnvelope, self.max_frame_bytes, self.op_timeout)
+        # a peer that may only read the chain never needs a large frame
+        limit = self.max_frame_bytes if self.admission.is_allowed(remote) else SYNC_MAX_FRAME
+        budget = (self.admission.guard, remote)
+        signed = await read_message(stream, SignedEnvelope, limit, self.op_timeout, budget)
         signed.envelope.check()
         status = self._accept(signed, remote)
         await write_frame(stream, Ack(signed.envelope.seq, status).to_bytes(), self.op_timeout)

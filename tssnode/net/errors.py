@@ -47,6 +47,11 @@ class MalformedFrame(FrameError):
     """A frame whose body is not the canonical encoding of the expected message."""
 
 
+class PeerBusy(FrameError):
+    """A stream or frame refused because what this node holds for that peer is at its
+    bound (streams, bytes being read); the sender retries."""
+
+
 class StreamTimeout(FrameError):
     """A stream operation (open, read, write) that did not finish within its timeout."""
 

@@ -4,7 +4,7 @@ The requester sends one `FetchRequest` (network, session, round, wanted senders)
 server answers with one frame per matching signed envelope from its store, then a
 `FetchEnd` with the count. Envelopes keep their original senders' signatures, so they can
 come from any peer: the requester checks each one exactly as if it had arrived by gossip.
-A server refuses requesters outside the allow-list and other networks (`FetchEnd` with
+A server refuses requesters other than validators and other networks (`FetchEnd` with
 `refused:<reason>`, counted).
 """
 
@@ -64,16 +64,19 @@ class Fetch:
         self.host.set_stream_handler(PROTOCOL, streams.serve("fetch", self.admission, self._serve))
 
     async def _serve(self, stream: INetStream, remote: bytes) -> None:
-        request = await read_message(stream, FetchRequest, REQUEST_MAX_BYTES, self.op_timeout)
+        budget = (self.admission.guard, remote)
+        request = await read_message(
+            stream, FetchRequest, REQUEST_MAX_BYTES, self.op_timeout, budget
+        )
         if len(request.session_id) > MAX_SESSION_ID or len(request.senders) > MAX_ANSWER:
             raise MalformedFrame("fetch request out of bounds")
         status = "ok"
         if request.network_id != self.network_id:
             status = f"refused:{reasons.WRONG_NETWORK}"
-        elif not self.admission.is_allowed(remote):
-            status = f"refused:{reasons.UNKNOWN_PEER}"
+        elif not self.admission.is_allowed(remote):  # validators only
+            status = f"refused:{reasons.SYNC_ONLY}"
         if status != "ok":
-            self.admission.drop(status.split(":", 1)[1], remote, "fetch request")
+            self.admission.refuse(remote, status.split(":", 1)[1], "fetch request")
             await write_frame(stream, FetchEnd(0, status).to_bytes(), self.op_timeout)
             return
         senders = request.senders or None

@@ -30,6 +30,11 @@ is dealt with here:
 
 Per-session topics are not used: subscribing while connected is exactly the unsafe case
 above, and the envelope header already carries the session id.
+
+Only validators (admission's ``full`` tier) take part: pubsub neither opens a stream to
+another peer nor serves one from it, and drops any message it originated or forwarded.
+Followers, joiners and newcomers read the chain by direct request; pubsub's per-peer
+state (queues, subscriptions, caches) is thus held for validators only.
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import trio
-from libp2p.abc import IHost
+from libp2p.abc import IHost, INetStream
 from libp2p.peer.id import ID
 from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11, GossipSub
 from libp2p.pubsub.pb import rpc_pb2
@@ -48,7 +53,7 @@ from libp2p.pubsub.pubsub import Pubsub
 from libp2p.tools.anyio_service import background_trio_service
 
 from tssnode.net import admission as reasons
-from tssnode.net import peerid
+from tssnode.net import peerid, streams
 from tssnode.net.admission import Admission
 from tssnode.net.errors import BroadcastTooLarge, FrameError
 from tssnode.net.wire import SignedEnvelope, decode
@@ -76,6 +81,27 @@ Acceptor = Callable[[SignedEnvelope, bytes, bytes], bool]
 
 def topic_for(network_id: str) -> str:
     return f"/tssnode/{network_id}/broadcast/1"
+
+
+class _ValidatorsOnly(Pubsub):
+    """Pubsub that treats every peer outside admission's full tier as blacklisted: no
+    stream to it, none from it, none of its messages."""
+
+    admission: Admission | None = None  # set right after construction
+
+    def is_peer_blacklisted(self, peer_id: ID) -> bool:
+        if super().is_peer_blacklisted(peer_id):
+            return True
+        gate = self.admission
+        return (
+            gate is not None and peer_id != self.my_id and not gate.is_allowed(peer_id.to_bytes())
+        )
+
+    async def stream_handler(self, stream: INetStream) -> None:
+        if self.is_peer_blacklisted(stream.muxed_conn.peer_id):
+            await streams.reset(stream)
+            return
+        await super().stream_handler(stream)
 
 
 class Gossip:
@@ -106,7 +132,8 @@ class Gossip:
             eclipse_protection_enabled=False,  # loopback and LAN networks share one IP
             adaptive_gossip_enabled=False,
         )
-        self.pubsub = Pubsub(host, self.router)
+        self.pubsub = _ValidatorsOnly(host, self.router)
+        self.pubsub.admission = admission
         # py-libp2p seeds the message seqno from the time in seconds and adds one per
         # message; a node publishes many a second, so after a restart it reused seqnos:
         # its peers dropped the new messages as already seen (message id = sender +

@@ -30,6 +30,14 @@ Choices, each checked against py-libp2p 0.8.1 (see `docs/` and the tests):
   negative cache, with its own backoff.
 * Listening: `BasicHost.run` ignores a failed listen. `running` calls `Swarm.listen`
   itself and raises `HostStartError` (with the OS error) when the port cannot be bound.
+* Admission at the handshake: right after the Noise handshake of an inbound connection
+  (the first moment the remote peer id is known and authenticated) the `gate` is asked;
+  a peer it refuses has its connection closed before any muxer or stream exists
+  (`admission.may_connect`, which counts and logs the refusal).
+* Handshakes time out: an inbound connection that has not finished security and muxer
+  negotiation within `handshake_timeout` is closed (py-libp2p's inbound upgrade timeout),
+  and at most `MAX_PENDING_HANDSHAKES` (`MAX_PENDING_PER_IP` from one address) may be
+  under way at once; more are closed at once. 200 idle TCP sockets used to stay open.
 """
 
 from __future__ import annotations
@@ -39,7 +47,8 @@ import errno
 import ipaddress
 import logging
 import socket
-from collections.abc import AsyncIterator
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import trio
@@ -49,8 +58,10 @@ from libp2p.crypto.x25519 import create_new_key_pair as create_x25519_key_pair
 from libp2p.custom_types import TProtocol
 from libp2p.network.auto_connector import AutoConnector
 from libp2p.network.config import ConnectionConfig, RetryConfig
+from libp2p.network.exceptions import SwarmException
 from libp2p.network.swarm import Swarm
 from libp2p.peer.id import ID
+from libp2p.security.exceptions import HandshakeFailure
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.security.secure_session import SecureSession
@@ -70,6 +81,12 @@ log = logging.getLogger(__name__)
 
 #: Connections to one peer the swarm keeps at most (simultaneous dials make two).
 MAX_CONNECTIONS_PER_PEER = 3
+#: Inbound connections still in their handshake, at most, in all and from one IP address.
+MAX_PENDING_HANDSHAKES = 64
+MAX_PENDING_PER_IP = 16
+
+#: Asked with the binary peer id right after an inbound handshake: keep the connection?
+Gate = Callable[[bytes], bool]
 
 
 class _AtomicWrites:
@@ -93,7 +110,10 @@ class _AtomicWrites:
 
 
 class _Noise(NoiseTransport):
-    """Noise with atomic writes on every connection it secures."""
+    """Noise with atomic writes on every connection it secures, and the admission gate
+    on every inbound one."""
+
+    gate: Gate | None = None
 
     @staticmethod
     def _atomic(session: ISecureConn) -> ISecureConn:
@@ -102,7 +122,17 @@ class _Noise(NoiseTransport):
         return session
 
     async def secure_inbound(self, conn: IRawConnection) -> ISecureConn:
-        return self._atomic(await super().secure_inbound(conn))
+        session = await super().secure_inbound(conn)
+        gate = self.gate
+        if gate is not None and not gate(session.get_remote_peer().to_bytes()):
+            with (
+                trio.CancelScope(shield=True),
+                trio.move_on_after(2),
+                contextlib.suppress(Exception),
+            ):
+                await session.close()
+            raise HandshakeFailure("peer not admitted")
+        return self._atomic(session)
 
     async def secure_outbound(self, conn: IRawConnection, peer_id: ID) -> ISecureConn:
         return self._atomic(await super().secure_outbound(conn, peer_id))
@@ -171,12 +201,49 @@ class _NoAutoConnect(AutoConnector):
         return None
 
 
-def build(identity: NodeIdentity, listen: str, *, dial_timeout: float) -> IHost:
-    """A host with the node's key, Noise, mplex, and no automatic dialling."""
+class _PendingHandshakes:
+    """Counts inbound connections still in their handshake, by remote IP address, and
+    closes those beyond the bounds before any work is spent on them."""
+
+    def __init__(self, upgrade: Any) -> None:
+        self._upgrade = upgrade
+        self.by_ip: Counter[str] = Counter()
+        self.total = 0
+        self.refused = 0
+
+    async def __call__(self, raw_conn: IRawConnection, maddr: Multiaddr) -> Any:
+        remote = getattr(raw_conn, "get_remote_address", lambda: None)()
+        ip = str(remote[0]) if remote else "?"
+        if self.total >= MAX_PENDING_HANDSHAKES or self.by_ip[ip] >= MAX_PENDING_PER_IP:
+            self.refused += 1
+            with contextlib.suppress(Exception):
+                await raw_conn.close()
+            raise SwarmException(f"too many handshakes under way (from {ip})")
+        self.total += 1
+        self.by_ip[ip] += 1
+        try:
+            return await self._upgrade(raw_conn, maddr)
+        finally:
+            self.total -= 1
+            self.by_ip[ip] -= 1
+            if self.by_ip[ip] <= 0:
+                del self.by_ip[ip]
+
+
+def build(
+    identity: NodeIdentity,
+    listen: str,
+    *,
+    dial_timeout: float,
+    handshake_timeout: float | None = None,
+    gate: Gate | None = None,
+) -> IHost:
+    """A host with the node's key, Noise, mplex, and no automatic dialling; inbound
+    handshakes end within `handshake_timeout` (default `dial_timeout`) and pass `gate`."""
     key_pair = identity.key_pair()
-    security = {
-        NOISE_PROTOCOL_ID: _Noise(key_pair, noise_privkey=create_x25519_key_pair().private_key)
-    }
+    noise = _Noise(key_pair, noise_privkey=create_x25519_key_pair().private_key)
+    noise.gate = gate
+    security = {NOISE_PROTOCOL_ID: noise}
     muxers = {TProtocol(MPLEX_PROTOCOL_ID): _Mplex}
     config = ConnectionConfig(
         min_connections=0,
@@ -186,7 +253,7 @@ def build(identity: NodeIdentity, listen: str, *, dial_timeout: float) -> IHost:
         max_connections_per_peer=MAX_CONNECTIONS_PER_PEER,
         dial_timeout=dial_timeout,
         outbound_upgrade_timeout=dial_timeout,
-        inbound_upgrade_timeout=dial_timeout,
+        inbound_upgrade_timeout=handshake_timeout or dial_timeout,
         outbound_stream_protocol_negotiation_timeout=dial_timeout,
         inbound_stream_protocol_negotiation_timeout=dial_timeout,
     )
@@ -201,7 +268,19 @@ def build(identity: NodeIdentity, listen: str, *, dial_timeout: float) -> IHost:
     swarm = swarm_of(host)
     swarm.retry_config = RetryConfig(max_retries=0)
     swarm.auto_connector = _NoAutoConnect(swarm)
+    # (an instance attribute: the swarm's inbound handler looks the method up on itself)
+    swarm.upgrade_inbound_raw_conn = _PendingHandshakes(  # type: ignore[method-assign]
+        swarm.upgrade_inbound_raw_conn
+    )
     return host
+
+
+def pending_handshakes(host: IHost) -> dict[str, int]:
+    """Inbound handshakes under way now, and how many were refused for the bounds."""
+    pending = swarm_of(host).upgrade_inbound_raw_conn
+    if not isinstance(pending, _PendingHandshakes):
+        return {"pending": 0, "refused": 0}
+    return {"pending": pending.total, "refused": pending.refused}
 
 
 def swarm_of(host: IHost) -> Swarm:

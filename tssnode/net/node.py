@@ -11,8 +11,16 @@ data directory. Start-up order (each step finished before the next, see `run`):
 5. dialer (bootstrap peers first), liveness pings, peer-exchange refresh; then
    `task_status.started()`.
 
-A new connection (either direction) is followed by a peer exchange and a wait for the
-peer's gossip subscription; only then is the peer *ready*. Stopping (cancel the task
+Admission (see `admission`): an inbound connection from a peer in no tier is closed right
+after its Noise handshake (`host`); the tiers are re-checked whenever they change and every
+`ENFORCE_EVERY` seconds, and a peer that left its tier (a removed validator, a newcomer whose
+lease ran out) is disconnected. A peer that moved between the validator tier and the others
+(a joiner voted in, or this node itself) is reconnected, so that gossip is set up afresh.
+
+A new connection (either direction) is followed by a peer exchange and, between two
+validators, a wait for the peer's gossip subscription; only then is the peer *ready*. A
+link to or from a follower, joiner or newcomer carries chain reads only: it never waits
+for gossip and its peer never becomes ready. Stopping (cancel the task
 that runs `run`) closes the host and its connections, stops pubsub and joins its sweeper
 thread, and closes the inbox and the peer-event channels.
 
@@ -33,6 +41,7 @@ from libp2p.peer.id import ID
 from multiaddr import Multiaddr
 
 from tssnode.config import NetConfig, NodeConfig
+from tssnode.net import admission as tiers
 from tssnode.net import host as host_mod
 from tssnode.net import identity as identity_mod
 from tssnode.net import logbridge, peerid
@@ -46,7 +55,7 @@ from tssnode.net.identity import NodeIdentity
 from tssnode.net.liveness import Liveness
 from tssnode.net.peerbook import PeerBook
 from tssnode.net.pex import PeerExchange
-from tssnode.net.reliable import Reliable
+from tssnode.net.reliable import Inbox, Reliable
 from tssnode.net.store import Delivery, MessageStore
 from tssnode.net.wire import Envelope
 
@@ -61,6 +70,9 @@ E = TypeVar("E", bound=BaseException)
 HELLO_ATTEMPTS = 3
 #: Closing a connection (even to a frozen peer) is given this long.
 CLOSE_TIMEOUT = 5.0
+#: How often the tiers of connected peers are re-checked without a change being signalled
+#: (a newcomer lease runs out on its own).
+ENFORCE_EVERY = 2.0
 
 
 def _first_leaf(group: BaseExceptionGroup[BaseException], kind: type[E]) -> E | None:
@@ -123,7 +135,12 @@ class NetNode:
         self.peer_id_bytes = identity.peer_id
         self.peer_id = identity.peer_id_text
         allowed = config.allowed_peers
-        self.admission = Admission(None if allowed is None else map(peerid.from_text, allowed))
+        self.admission = Admission(
+            None if allowed is None else map(peerid.from_text, allowed),
+            followers=map(peerid.from_text, config.followers),
+            newcomer_slots=config.newcomer_slots,
+            newcomer_seconds=config.newcomer_seconds,
+        )
         self.peers = PeerBook(self.peer_id_bytes)
         self.store = MessageStore()
         self.reliable = Reliable(
@@ -136,6 +153,10 @@ class NetNode:
             fetch_grace=config.fetch_grace,
         )
         self.admission.on_change(self.peers.touch)  # the dialer re-reads who is wanted
+        self.admission.on_change(self._admission_changed)
+        self._tiers: dict[bytes, str] = {}  # connected peer → its tier when last checked
+        self._self_full: bool | None = None  # this node a validator, when last checked
+        self._recheck = trio.Event()
         self.listen_addrs: list[str] = []
         self._running = False
         self._started = False
@@ -171,7 +192,13 @@ class NetNode:
         """Start everything (see the module docstring), run until cancelled, stop."""
         cfg = self.config
         logbridge.install(cfg.libp2p_log_level)
-        self.host = host_mod.build(self.identity, cfg.listen, dial_timeout=cfg.op_timeout)
+        self.host = host_mod.build(
+            self.identity,
+            cfg.listen,
+            dial_timeout=cfg.op_timeout,
+            handshake_timeout=cfg.handshake_timeout,
+            gate=self.admission.may_connect,
+        )
         self.gossip = Gossip(
             self.host,
             self.network_id,
@@ -263,6 +290,7 @@ class NetNode:
                 await nursery.start(self.dialer.run)
                 await nursery.start(self.liveness.run)
                 await nursery.start(self.pex.run)
+                nursery.start_soon(self._enforce_loop)
                 self._running = self._started = True
                 log.info("node %s up on %s", self.peer_id, ", ".join(self.addrs))
                 task_status.started()
@@ -282,6 +310,7 @@ class NetNode:
 
     def _on_connection(self, peer: bytes) -> None:
         self._refresh(peer)
+        self._tiers.setdefault(peer, self.admission.tier(peer))
         if peer in self._welcoming or self._nursery is None:
             return
         self._welcoming.add(peer)
@@ -295,11 +324,16 @@ class NetNode:
         self._refresh(peer)
         if stale and self.gossip is not None and self.peers.is_connected(peer):
             self.gossip.renew_stream(peer)  # pubsub would keep the dead stream (see `gossip`)
+        if not self.peers.is_connected(peer):
+            self._tiers.pop(peer, None)
+            self.admission.forget(peer)
+            if self.admission.tier(peer) in (tiers.NEWCOMER, tiers.NONE):
+                self.peers.forget(peer)  # (a follower's or joiner's address is kept)
 
     async def _welcome(self, peer: bytes) -> None:
-        """Peer exchange, then wait for gossip readiness. A peer that does not get there
-        is disconnected, so the dialer starts over with a fresh connection (unless it
-        is outside the allow-list: that one just stays unready)."""
+        """Peer exchange, then (between validators) wait for gossip readiness. A validator
+        that does not get there is disconnected, so the dialer starts over with a fresh
+        connection; a chain-sync link (see the module docstring) stays unready."""
         assert self.pex is not None and self.gossip is not None
         try:
             for attempt in range(HELLO_ATTEMPTS):
@@ -310,7 +344,7 @@ class NetNode:
                     break
                 await trio.sleep(0.2 * (attempt + 1))
             record = self.peers.get(peer)
-            if record is None or not record.connected:
+            if record is None or not record.connected or not self._full_link(peer):
                 return
             if record.hello and await self.gossip.await_ready(peer):
                 self.peers.set_gossip(peer)
@@ -319,6 +353,52 @@ class NetNode:
                 await self.disconnect(peer)
         finally:
             self._welcoming.discard(peer)
+
+    def _full_link(self, peer: bytes) -> bool:
+        """Both ends are validators: the link carries gossip."""
+        return self.admission.is_allowed(peer) and self.admission.is_allowed(self.peer_id_bytes)
+
+    # -- admission enforcement ---------------------------------------------------------------
+
+    def _admission_changed(self) -> None:
+        self._recheck.set()
+
+    async def _enforce_loop(self) -> None:
+        while True:
+            with trio.move_on_after(ENFORCE_EVERY):
+                await self._recheck.wait()
+            self._recheck = trio.Event()
+            await self.enforce()
+
+    async def enforce(self) -> None:
+        """Disconnect every connected peer that left its tier; reconnect those whose link
+        changed between validator and chain-sync (a joiner voted in, or this node)."""
+        if self.host is None:
+            return
+        adm = self.admission
+        self_full = adm.is_allowed(self.peer_id_bytes)
+        self_changed = self._self_full is not None and self_full != self._self_full
+        self._self_full = self_full
+        drop: list[bytes] = []
+        for pid in list(host_mod.swarm_of(self.host).get_connections_map()):
+            peer = pid.to_bytes()
+            now, before = adm.tier(peer), self._tiers.get(peer)
+            self._tiers[peer] = now
+            if now == tiers.NONE:
+                adm.refuse(peer, tiers.UNKNOWN_PEER, "no longer admitted; disconnecting")
+                drop.append(peer)
+            elif (before is not None and (before == tiers.FULL) != (now == tiers.FULL)) or (
+                self_changed and now == tiers.FULL
+            ):
+                log.info(
+                    "peer %s is now %s (this node: %s); reconnecting",
+                    peerid.short(peer),
+                    now,
+                    "validator" if self_full else "not a validator",
+                )
+                drop.append(peer)
+        for peer in drop:
+            await self.disconnect(peer)
 
     def _verified(self, peer: bytes) -> None:
         self._refresh(peer)
@@ -341,10 +421,15 @@ class NetNode:
             return
         swarm = host_mod.swarm_of(self.host)
         with trio.move_on_after(CLOSE_TIMEOUT) as scope:
-            try:
-                await swarm.close_peer(ID(raw))
-            except Exception as exc:
-                log.debug("closing %s: %s", peerid.short(raw), exc)
+            # Each connection by itself: `Swarm.close_peer` ends by dropping the peer's
+            # whole entry from the swarm's table, so a connection that was added while
+            # it closed the others stayed up, unseen by the swarm and by us (found when
+            # admission disconnected a peer that was redialling at that moment).
+            for conn in list(swarm.get_connections(ID(raw))):
+                try:
+                    await conn.close()
+                except Exception as exc:
+                    log.debug("closing %s: %s", peerid.short(raw), exc)
         if scope.cancelled_caught:
             log.warning("closing the connection to %s timed out", peerid.short(raw))
         self._refresh(raw)
@@ -381,8 +466,8 @@ class NetNode:
         return await self.reliable.send(as_peer(peer), session_id, rnd, payload, deadline=deadline)
 
     @property
-    def inbox(self) -> trio.MemoryReceiveChannel[Delivery]:
-        """Every envelope received, once each, in arrival order (one consumer)."""
+    def inbox(self) -> Inbox:
+        """Every envelope received, once each, in arrival order (one consumer; bounded)."""
         return self.reliable.inbox
 
     def messages(self, session_id: bytes, rnd: int, kind: str | None = None) -> list[Delivery]:
@@ -430,4 +515,15 @@ class NetNode:
                 "attempts": self.dialer.attempts if self.dialer else 0,
                 "failures": self.dialer.failures if self.dialer else 0,
             },
+            "admission": self.admission.status(),
+            "buffers": self.buffers(),
+        }
+
+    def buffers(self) -> dict[str, Any]:
+        """What this node holds for its peers, against the bounds (see `limits`)."""
+        return {
+            "store": self.store.snapshot(),
+            "inbox": self.reliable.inbox.snapshot(),
+            "streams": self.admission.guard.snapshot(),
+            "handshakes": host_mod.pending_handshakes(self.host) if self.host else {},
         }

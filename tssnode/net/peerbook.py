@@ -179,6 +179,8 @@ class PeerBook:
         return changed
 
     def set_connected(self, peer: bytes, connected: bool) -> None:
+        if not connected and peer not in self._peers:
+            return  # (no record for a peer that is gone: see `forget`)
         record = self._record(peer)
         if record.connected == connected:
             return
@@ -216,6 +218,14 @@ class PeerBook:
         record = self._peers.get(peer)
         if record is not None and record.gossip:
             record.gossip = False
+            self.touch()
+
+    def forget(self, peer: bytes) -> None:
+        """Drop a disconnected peer's record (a newcomer that left: the book would
+        otherwise keep every peer id that ever connected)."""
+        record = self._peers.get(peer)
+        if record is not None and not record.connected:
+            del self._peers[peer]
             self.touch()
 
     def seen(self, peer: bytes) -> None:

@@ -11,6 +11,10 @@ periodic refresh (`pex_interval`).
 
 An address that a peer announces as listen-anywhere (0.0.0.0 or ::) is rewritten with the
 IP address that peer's connection comes from.
+
+A follower, joiner or newcomer may exchange hellos (it learns the validators' addresses,
+which the genesis lists anyway), but nothing is learnt from it except its own addresses:
+an outsider cannot fill the peer book with peers for the dialer to chase.
 """
 
 from __future__ import annotations
@@ -116,7 +120,7 @@ class PeerExchange:
     def _verdict(self, hello: PexHello, remote: bytes) -> str:
         if hello.network_id != self.network_id:
             return f"refused:{reasons.WRONG_NETWORK}"
-        if not self.admission.is_allowed(remote):
+        if not self.admission.may_send_to(remote):
             return f"refused:{reasons.UNKNOWN_PEER}"
         return "ok"
 
@@ -124,7 +128,9 @@ class PeerExchange:
         """Take in a verified hello; refuses (MalformedFrame) one out of bounds."""
         if len(hello.addrs) > MAX_ADDRS or len(hello.peers) > MAX_PEERS:
             raise MalformedFrame("hello out of bounds")
-        entries = [(remote, hello.addrs)] + [(p.peer_id, p.addrs) for p in hello.peers]
+        entries = [(remote, hello.addrs)]
+        if self.admission.is_allowed(remote):  # only a validator tells us about others
+            entries += [(p.peer_id, p.addrs) for p in hello.peers]
         new = False
         for peer, addrs in entries:
             try:
@@ -146,7 +152,8 @@ class PeerExchange:
     # -- serving and asking ------------------------------------------------------------------
 
     async def _serve(self, stream: INetStream, remote: bytes) -> None:
-        hello = await read_message(stream, PexHello, MAX_HELLO_BYTES, self.op_timeout)
+        budget = (self.admission.guard, remote)
+        hello = await read_message(stream, PexHello, MAX_HELLO_BYTES, self.op_timeout, budget)
         verdict = self._verdict(hello, remote)
         if verdict != "ok":
             self.admission.drop(verdict.split(":", 1)[1], remote, "pex hello")

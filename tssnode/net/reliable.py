@@ -16,9 +16,13 @@ clock in nanoseconds, so a restarted node never reuses one) and is signed with t
   raises `MissingBroadcasts` naming who is missing.
 
 Inbound, `accept` is the one gate for all three paths (gossip, direct, fetch): network id,
-the sender against the authenticated peer, admission, recipient, deduplication by
-(sender, sequence number), then the signature. New envelopes go into the store and onto the
-inbox channel, each exactly once.
+the sender against the authenticated peer, the sender's tier (a validator may send
+anything; a follower, joiner or newcomer only what `admission.permits`, by direct stream),
+recipient, deduplication by (sender, sequence number), then the signature. New envelopes
+go into the store and onto the inbox, each exactly once.
+
+The inbox is bounded (`INBOX_ITEMS`, `INBOX_BYTES`): if its consumer falls that far behind,
+the oldest deliveries are dropped and counted (`inbox.evicted`); the store still has them.
 
 Deduplication lives in memory: after a receiver restarts, a resend of something it had
 already acknowledged before the crash is delivered again (the protocol layer deduplicates
@@ -27,11 +31,11 @@ by content; the net layer does not persist).
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import math
 import time
+from collections import deque
 from collections.abc import Iterable
+from typing import Any
 
 import trio
 
@@ -59,6 +63,82 @@ log = logging.getLogger(__name__)
 RESEND_MIN, RESEND_MAX = 0.1, 2.0
 #: How long `collect_broadcasts` waits between fetch rounds.
 FETCH_PAUSE = 0.5
+#: Deliveries waiting for the inbox's consumer, at most (items and payload bytes).
+INBOX_ITEMS = 10_000
+INBOX_BYTES = 128 * 1024 * 1024
+
+
+class Inbox:
+    """Every new envelope, once each, in arrival order, for one consumer; bounded: when
+    full, the oldest waiting deliveries are dropped (counted in `evicted`)."""
+
+    def __init__(self, max_items: int = INBOX_ITEMS, max_bytes: int = INBOX_BYTES) -> None:
+        self.max_items, self.max_bytes = max_items, max_bytes
+        self._items: deque[Delivery] = deque()
+        self.bytes = 0
+        self.evicted = 0
+        self._closed = False
+        self._changed = trio.Event()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def put(self, delivery: Delivery) -> None:
+        if self._closed:
+            return
+        self._items.append(delivery)
+        self.bytes += len(delivery.envelope.payload)
+        while len(self._items) > self.max_items or self.bytes > self.max_bytes:
+            self._pop()
+            self.evicted += 1
+        self._changed.set()
+
+    def _pop(self) -> Delivery:
+        delivery = self._items.popleft()
+        self.bytes -= len(delivery.envelope.payload)
+        return delivery
+
+    def receive_nowait(self) -> Delivery:
+        """The next delivery; `trio.WouldBlock` when none waits, `trio.EndOfChannel`
+        once closed and drained."""
+        if self._items:
+            return self._pop()
+        if self._closed:
+            raise trio.EndOfChannel
+        raise trio.WouldBlock
+
+    async def receive(self) -> Delivery:
+        while True:
+            try:
+                delivery = self.receive_nowait()
+            except trio.WouldBlock:
+                await self._changed.wait()
+                self._changed = trio.Event()
+                continue
+            await trio.lowlevel.checkpoint()
+            return delivery
+
+    def __aiter__(self) -> Inbox:
+        return self
+
+    async def __anext__(self) -> Delivery:
+        try:
+            return await self.receive()
+        except trio.EndOfChannel:
+            raise StopAsyncIteration from None
+
+    def close(self) -> None:
+        """No more deliveries (the node is stopping); the consumer drains what waits."""
+        self._closed = True
+        self._changed.set()
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "items": len(self._items),
+            "bytes": self.bytes,
+            "evicted": self.evicted,
+            "limits": {"items": self.max_items, "bytes": self.max_bytes},
+        }
 
 
 class Reliable:
@@ -84,7 +164,7 @@ class Reliable:
         self.send_deadline = send_deadline
         self.fetch_grace = fetch_grace
         self._seq = time.time_ns()
-        self._inbox_send, self.inbox = trio.open_memory_channel[Delivery](math.inf)
+        self.inbox = Inbox()
         # wired by the node once the protocol ends exist
         self.direct: Direct | None = None
         self.fetcher: Fetch | None = None
@@ -113,7 +193,7 @@ class Reliable:
         """Deliver one direct message, or raise a `DeliveryError` once `deadline` seconds
         have passed (default: the config's `send_deadline`)."""
         who = peerid.to_text(recipient)
-        if recipient != self.self_id and not self.admission.is_allowed(recipient):
+        if recipient != self.self_id and not self.admission.may_send_to(recipient):
             raise UnknownPeer(f"{who} is not in the allow-list", recipient=who)
         signed = self.seal(session_id, rnd, recipient, payload)
         env = signed.envelope
@@ -170,18 +250,31 @@ class Reliable:
         """The gate every inbound envelope passes; returns the ack status."""
         env = signed.envelope
         reason = ""
+        tier = reasons.NONE
         if env.network_id != self.network_id:
             reason = reasons.WRONG_NETWORK
         elif via != "fetch" and env.sender != authenticated:
             reason = reasons.SENDER_MISMATCH
-        elif not self.admission.is_allowed(env.sender):
+        elif (tier := self.admission.tier(env.sender)) == reasons.NONE:
             reason = reasons.UNKNOWN_PEER
-        elif (via == "direct") != (env.recipient == self.self_id) or (
-            via != "direct" and not env.is_broadcast
+        elif tier != reasons.FULL:
+            # a follower, joiner or newcomer: chain reads by direct stream, nothing else
+            reason = (
+                self.admission.permits(env.sender, env.session_id, env.payload)
+                if via == "direct"
+                else reasons.SYNC_ONLY
+            )
+        if not reason and (
+            (via == "direct") != (env.recipient == self.self_id)
+            or (via != "direct" and not env.is_broadcast)
         ):
             reason = reasons.WRONG_RECIPIENT
         if reason:
-            self.admission.drop(reason, authenticated, f"{via}: {env.describe()}")
+            detail = f"{via}: {env.describe()}"
+            if reason in (reasons.UNKNOWN_PEER, reasons.SYNC_ONLY):
+                self.admission.refuse(authenticated, reason, detail)  # logged once a peer
+            else:
+                self.admission.drop(reason, authenticated, detail)
             return f"refused:{reason}"
         if self.store.has(env):
             return "duplicate"
@@ -196,13 +289,11 @@ class Reliable:
         if delivery is None:
             return False
         self.stats["delivered"] += 1
-        # (closed only while stopping; the store keeps the delivery either way)
-        with contextlib.suppress(trio.ClosedResourceError, trio.BrokenResourceError):
-            self._inbox_send.send_nowait(delivery)
+        self.inbox.put(delivery)  # (closed only while stopping; the store keeps it anyway)
         return True
 
     def close_inbox(self) -> None:
-        self._inbox_send.close()
+        self.inbox.close()
 
     def accept_gossip(self, signed: SignedEnvelope, origin: bytes, forwarder: bytes) -> bool:
         self.peers.seen(forwarder)

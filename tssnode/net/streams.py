@@ -2,7 +2,10 @@
 
 `serve` wraps a protocol handler so that whatever a remote peer sends, the handler ends by
 closing or resetting its stream, counts the drop reason, and never lets an exception
-reach py-libp2p (an exception escaping a stream handler tears down the host). `open` opens
+reach py-libp2p (an exception escaping a stream handler tears down the host). Before the
+handler runs, the peer must be admitted (any tier: what each tier may send is the
+handler's business) and within its share of concurrent streams (`admission.guard`);
+otherwise the stream is reset at once and counted. `open` opens
 an outbound stream under a timeout. A write that times out leaves the connection in an
 unknown state (part of a muxer frame may be on the wire), so it is reported to
 `on_broken`, which drops the connection.
@@ -27,6 +30,7 @@ from tssnode.net.errors import (
     FrameError,
     FrameTooLarge,
     MalformedFrame,
+    PeerBusy,
     StreamTimeout,
     TruncatedFrame,
 )
@@ -45,6 +49,8 @@ def reason_of(exc: FrameError) -> str:
         return reasons.MALFORMED
     if isinstance(exc, StreamTimeout):
         return reasons.TIMEOUT
+    if isinstance(exc, PeerBusy):
+        return reasons.BUSY
     return reasons.STREAM_ERROR
 
 
@@ -77,9 +83,16 @@ def serve(name: str, admission: Admission, handler: Handler) -> Callable[[INetSt
 
     async def guarded(stream: INetStream) -> None:
         remote = b""
-        done = False
+        done = entered = False
+        guard = admission.guard
         try:
             remote = remote_of(stream)
+            if not admission.may_send_to(remote):  # (its tier changed since it connected)
+                admission.refuse(remote, reasons.UNKNOWN_PEER, f"{name} stream")
+                return
+            if not guard.enter(remote):
+                raise PeerBusy("too many streams at once")
+            entered = True
             await handler(stream, remote)
             done = True
         except FrameError as exc:
@@ -88,6 +101,8 @@ def serve(name: str, admission: Admission, handler: Handler) -> Callable[[INetSt
             log.exception("%s handler failed (peer %s)", name, peerid.short(remote) or "?")
             admission.drop(reasons.INTERNAL_ERROR, remote or None, name)
         finally:
+            if entered:
+                guard.leave(remote)
             if done:
                 await close(stream)
             else:

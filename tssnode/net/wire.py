@@ -33,9 +33,11 @@ from tssnode.net.errors import (
     FrameTooLarge,
     InvalidPeerId,
     MalformedFrame,
+    PeerBusy,
     StreamTimeout,
     TruncatedFrame,
 )
+from tssnode.net.limits import StreamGuard
 
 W = TypeVar("W", bound=Wire)
 
@@ -214,19 +216,40 @@ async def read_exact(stream: Any, n: int, seconds: float) -> bytes:
     return bytes(buf)
 
 
-async def read_frame(stream: Any, max_bytes: int, seconds: float) -> bytes:
+async def read_frame(
+    stream: Any,
+    max_bytes: int,
+    seconds: float,
+    budget: tuple[StreamGuard, bytes] | None = None,
+) -> bytes:
     """One frame's body (each read within `seconds`); the length is checked against
-    `max_bytes` before the body is read."""
+    `max_bytes`, and reserved in `budget` (the guard and the sending peer) before the
+    body is read: `PeerBusy` when that peer, or all peers together, are reading too much
+    at once."""
     (length,) = _LENGTH.unpack(await read_exact(stream, _LENGTH.size, seconds))
     if length > max_bytes:
         raise FrameTooLarge(f"frame of {length} bytes (limit {max_bytes})")
     if length == 0:
         raise MalformedFrame("empty frame")
-    return await read_exact(stream, length, seconds)
+    if budget is None:
+        return await read_exact(stream, length, seconds)
+    guard, peer = budget
+    if not guard.reserve(peer, length):
+        raise PeerBusy(f"frame of {length} bytes: too much being read at once")
+    try:
+        return await read_exact(stream, length, seconds)
+    finally:
+        guard.release(peer, length)
 
 
-async def read_message(stream: Any, cls: type[W], max_bytes: int, seconds: float) -> W:
-    return decode(cls, await read_frame(stream, max_bytes, seconds))
+async def read_message(
+    stream: Any,
+    cls: type[W],
+    max_bytes: int,
+    seconds: float,
+    budget: tuple[StreamGuard, bytes] | None = None,
+) -> W:
+    return decode(cls, await read_frame(stream, max_bytes, seconds, budget))
 
 
 def frame(body: bytes) -> bytes:

@@ -5,12 +5,23 @@ validator key in the ledger and the key that signs its protocol envelopes, so th
 can never disagree. The net layer carries three kinds of traffic, told apart by their
 session id: ledger frames (`LEDGER_SESSION`), protocol envelopes (session id = ssid) and
 the original project's custom messages (`legacy:<round id>`).
+
+Admission follows the ledger (`tssnode.net.admission`): the validators, current and next
+scheduled, are the full tier; joiners (a `ValidatorJoin` with votes in the ledger) and the
+config's `[net] followers` may only read the chain: `StatusRequest` and `FetchBlocks`
+frames (`chain_read`); everyone else is refused at the handshake, except a few newcomers
+at a time (`[net] newcomer_slots`), who may read the chain too: a node with no genesis
+learns it from its bootstrap peer and catches up that way. The tiers are set before the
+net layer starts (from the genesis, or the bootstrap peers while the genesis is not
+known) and again after every committed block.
 """
 
 from __future__ import annotations
 
 import logging
 import signal
+from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,11 +32,17 @@ from multiaddr import Multiaddr
 
 from tssnode.api.app import Limits, build_app
 from tssnode.config import NodeConfig
+from tssnode.crypto.encoding import decode_any
 from tssnode.crypto.identity import IdentityKey
+from tssnode.errors import EncodingError
+from tssnode.ledger.blocks import Block
 from tssnode.ledger.bootstrap import learn_genesis
 from tssnode.ledger.genesis import Genesis, genesis_toml, load_genesis
+from tssnode.ledger.messages import FetchBlocks, StatusRequest
 from tssnode.ledger.replica import ReplicaOptions
 from tssnode.ledger.service import ReplicaService
+from tssnode.ledger.state import MEMBERSHIP
+from tssnode.ledger.transactions import ValidatorJoin
 from tssnode.net import peerid
 from tssnode.net.errors import NetError
 from tssnode.net.node import NetNode
@@ -47,6 +64,32 @@ LEGACY_PREFIX = b"legacy:"
 LEDGER_SEND_DEADLINE = 3.0
 #: A protocol message not acknowledged by then fails its session (which is retried).
 SEND_DEADLINE = 15.0
+#: Ledger frames received and not yet taken by the replica, at most: in all, in bytes in
+#: all and in bytes from one sender (beyond: dropped and counted; the sender retransmits).
+LEDGER_INBOX_FRAMES = 10_000
+LEDGER_INBOX_BYTES = 64 * 1024 * 1024
+LEDGER_INBOX_PEER_BYTES = 16 * 1024 * 1024
+#: Ledger frames being sent at once, at most (each send is its own task): in all, in
+#: bytes in all and in bytes to one recipient (a follower asking for blocks again and
+#: again must not make this node hold answers without bound).
+LEDGER_SENDS = 2048
+LEDGER_SEND_BYTES = 64 * 1024 * 1024
+LEDGER_SEND_PEER_BYTES = 16 * 1024 * 1024
+#: The largest chain read a follower, joiner or newcomer may send (a status or block
+#: request is a few dozen bytes).
+CHAIN_READ_MAX = 1024
+
+
+def chain_read(session_id: bytes, payload: bytes) -> bool:
+    """True for the frames a peer that is not a validator may send: a ledger status
+    request or block request (`admission.sync_filter`)."""
+    if session_id != LEDGER_SESSION or len(payload) > CHAIN_READ_MAX:
+        return False
+    try:
+        frame = decode_any(payload)
+    except EncodingError:
+        return False
+    return isinstance(frame, StatusRequest | FetchBlocks)
 
 
 class LedgerLink:
@@ -55,9 +98,15 @@ class LedgerLink:
     def __init__(self, net: NetNode, me: bytes) -> None:
         self.net = net
         self._me = me
-        self.inbox_send, self.inbox = trio.open_memory_channel[tuple[bytes, bytes]](10_000)
+        self.inbox_send, self.inbox = trio.open_memory_channel[tuple[bytes, bytes]](
+            LEDGER_INBOX_FRAMES
+        )
         self._nursery: trio.Nursery | None = None
         self._seq = 0
+        self._in: Counter[bytes] = Counter()  # bytes waiting for the replica, by sender
+        self._out: Counter[bytes] = Counter()  # bytes being sent, by recipient
+        self.in_bytes = self.out_bytes = self.sending = 0
+        self.dropped: Counter[str] = Counter()  # "inbox" | "send"
 
     @property
     def self_id(self) -> bytes:
@@ -67,14 +116,45 @@ class LedgerLink:
         self._nursery = nursery
 
     def deliver(self, sender_key: bytes, data: bytes) -> None:
+        n = len(data)
+        if (
+            self.in_bytes + n > LEDGER_INBOX_BYTES
+            or self._in[sender_key] + n > LEDGER_INBOX_PEER_BYTES
+        ):
+            self._drop("inbox")
+            return
         try:
             self.inbox_send.send_nowait((sender_key, data))
         except trio.WouldBlock:
-            log.warning("ledger inbox full: frame dropped (the sender retransmits)")
+            self._drop("inbox")
+            return
+        self._in[sender_key] += n
+        self.in_bytes += n
+
+    def _drop(self, where: str) -> None:
+        """Count a frame dropped at a bound; warn on the first and every 1000th."""
+        self.dropped[where] += 1
+        if self.dropped[where] % 1000 == 1:
+            log.warning(
+                "ledger %s full: frame dropped (%d so far; the sender retransmits)",
+                where,
+                self.dropped[where],
+            )
 
     async def send(self, to: bytes, data: bytes) -> None:
         # never hold the replica's send loop on one slow peer
         assert self._nursery is not None
+        n = len(data)
+        if (
+            self.sending >= LEDGER_SENDS
+            or self.out_bytes + n > LEDGER_SEND_BYTES
+            or self._out[to] + n > LEDGER_SEND_PEER_BYTES
+        ):
+            self._drop("send")
+            return
+        self.sending += 1
+        self.out_bytes += n
+        self._out[to] += n
         self._nursery.start_soon(self._send_one, to, data)
 
     async def _send_one(self, to: bytes, data: bytes) -> None:
@@ -86,6 +166,12 @@ class LedgerLink:
             )  # fmt: skip
         except NetError as exc:
             log.debug("ledger frame to %s not delivered: %s", to.hex()[:12], exc)
+        finally:
+            self.sending -= 1
+            self.out_bytes -= len(data)
+            self._out[to] -= len(data)
+            if self._out[to] <= 0:
+                del self._out[to]
 
     async def broadcast(self, data: bytes) -> None:
         self._seq += 1
@@ -95,7 +181,29 @@ class LedgerLink:
             log.warning("ledger broadcast failed: %s", exc)
 
     async def receive(self) -> tuple[bytes, bytes]:
-        return await self.inbox.receive()
+        sender, data = await self.inbox.receive()
+        self.in_bytes -= len(data)
+        self._in[sender] -= len(data)
+        if self._in[sender] <= 0:
+            del self._in[sender]
+        return sender, data
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "inbox_frames": self.inbox.statistics().current_buffer_used,
+            "inbox_bytes": self.in_bytes,
+            "sending": self.sending,
+            "sending_bytes": self.out_bytes,
+            "dropped": dict(self.dropped),
+            "limits": {
+                "inbox_frames": LEDGER_INBOX_FRAMES,
+                "inbox_bytes": LEDGER_INBOX_BYTES,
+                "inbox_peer_bytes": LEDGER_INBOX_PEER_BYTES,
+                "sends": LEDGER_SENDS,
+                "send_bytes": LEDGER_SEND_BYTES,
+                "send_peer_bytes": LEDGER_SEND_PEER_BYTES,
+            },
+        }
 
 
 class ProtocolLink:
@@ -145,6 +253,14 @@ class Node:
         self.token = ensure_token(config.data_dir)
         self.api_address: str | None = None
         self.core: NodeCore | None = None
+        self.link: LedgerLink | None = None
+        self.net.admission.sync_filter = lambda _sender, session, payload: chain_read(
+            session, payload
+        )
+        if self.genesis is not None:
+            self._admit_keys(v.public_key for v in self.genesis.validators)
+        else:  # only the peers we ask for the genesis, until we know it
+            self._admit({self._bootstrap_peer(a) for a in config.net.bootstrap})
 
     @property
     def warnings(self) -> list[str]:
@@ -159,10 +275,11 @@ class Node:
         try:
             async with trio.open_nursery() as nursery:
                 await nursery.start(self.net.run)
-                link = LedgerLink(self.net, self.identity.public_bytes())
+                link = self.link = LedgerLink(self.net, self.identity.public_bytes())
                 link.bind(nursery)
                 nursery.start_soon(self._route, link)
                 genesis = self.genesis = self.genesis or await self._learn_genesis(link)
+                self._admit_keys(v.public_key for v in genesis.validators)
                 self._learn_genesis_peers(genesis)
                 service = ReplicaService(
                     self.identity,
@@ -191,6 +308,8 @@ class Node:
                 self.core = core
                 await nursery.start(service.run)
                 service.replica.on_block.append(core.on_block)
+                service.replica.on_block.append(self._follow_ledger)
+                self._follow_ledger()
                 await nursery.start(primes.run)
                 await nursery.start(core.run)
                 nursery.start_soon(self._forward_peer_events)
@@ -201,22 +320,68 @@ class Node:
         finally:
             store.close()
 
-    def _offline_validators(self) -> set[bytes]:
-        """Validators (by key) whose peer is not connected and ready right now."""
+    # -- admission ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _bootstrap_peer(addr: str) -> bytes:
+        return peerid.from_text(str(Multiaddr(addr).value_for_protocol("p2p")))
+
+    def _admit(self, full: set[bytes], sync: Iterable[bytes] = ()) -> None:
+        """Set the tiers; `[net] allowed_peers`, if set, narrows the full tier."""
+        allowed = self.config.net.allowed_peers
+        if allowed is not None:
+            full &= {peerid.from_text(p) for p in allowed}
+        self.net.admission.set_tiers(full, sync)
+
+    def _admit_keys(self, validators: Iterable[bytes], joiners: Iterable[bytes] = ()) -> None:
+        self._admit(
+            {peerid.from_public_key(k) for k in validators},
+            {peerid.from_public_key(k) for k in joiners},
+        )
+
+    def _follow_ledger(self, block: Block | None = None) -> None:
+        """After every block: the validators (current, and the next set once scheduled)
+        are full, joiners with votes may read the chain; every validator's address goes
+        into the peer book so the dialer reaches one that joined later."""
         assert self.core is not None
-        ready = set(self.net.peers.ready())
+        replica = self.core.replica
+        state = replica.chain.state
+        validators = [*state.validators.values(), *state.header.next_validators]
+        keys = {v.public_key for v in validators} | set(replica.config())
+        joiners = []
+        for vote in state.votes.values():
+            if vote.subject != MEMBERSHIP:
+                continue
+            try:
+                change = decode_any(vote.value)
+            except EncodingError:
+                continue
+            if isinstance(change, ValidatorJoin):
+                joiners.append(change.public_key)
+        self._admit_keys(keys, joiners)
         me = self.identity.public_bytes()
+        for v in validators:
+            if v.public_key != me and v.address:
+                self.net.peers.learn(peerid.from_public_key(v.public_key), [v.address], "ledger")
+
+    def _offline_validators(self) -> set[bytes]:
+        """Validators (by key) whose peer is not connected and ready right now (for a node
+        that is not a validator itself: not connected with its peer exchange done, as its
+        links carry no gossip)."""
+        assert self.core is not None
+        me = self.identity.public_bytes()
+        if self.core.replica.is_validator:
+            up = set(self.net.peers.ready())
+        else:
+            up = {r.peer_id for r in self.net.peers.records() if r.connected and r.hello}
         return {
-            v
-            for v in self.core.replica.config()
-            if v != me and peerid.from_public_key(v) not in ready
+            v for v in self.core.replica.config() if v != me and peerid.from_public_key(v) not in up
         }
 
     async def _learn_genesis(self, link: LedgerLink) -> Genesis:
         """No genesis file: take the genesis a majority of the bootstrap peers agree on
         (`ledger.bootstrap`), and keep it in the data directory for the next start."""
-        peers = [peerid.public_key(peerid.from_text(str(Multiaddr(a).value_for_protocol("p2p"))))
-                 for a in self.config.net.bootstrap]  # fmt: skip
+        peers = [peerid.public_key(self._bootstrap_peer(a)) for a in self.config.net.bootstrap]
         if not peers:
             raise SystemExit(
                 f"no genesis file at {self.config.genesis_path} and no bootstrap peer to ask"
@@ -242,7 +407,7 @@ class Node:
             elif env.session_id.startswith(LEGACY_PREFIX):
                 continue  # kept by the net layer's message store for /get-message
             elif self.core is not None:  # (none before the genesis is known)
-                self.core.route(env.session_id, env.payload)
+                self.core.route(env.session_id, env.payload, env.sender)
 
     async def _forward_peer_events(self) -> None:
         async for event in self.net.peers.subscribe():
@@ -297,6 +462,14 @@ class NodeFacadeAdapter:
         out["peers_connected"] = len(net.peers.ready())
         out["addrs"] = net.addrs
         out["warnings"] = self.node.warnings
+        # who is let in, what was refused, and what is held for peers against its bounds
+        out["admission"] = net.admission.status()
+        link = self.node.link
+        out["buffers"] = {
+            **net.buffers(),
+            "early": self.core.early.snapshot(),
+            "ledger": link.snapshot() if link is not None else {},
+        }
         return out
 
     def peers(self) -> list[dict[str, Any]]:

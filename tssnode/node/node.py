@@ -6,10 +6,12 @@ Start-up order, each service ready before the next (`nursery.start`):
 1. the store (one LevelDB; a second opener gets `StoreLocked`) and the vault (sealed
    secrets; the passphrase from `vaultkey`, a wrong one is `WrongPassphrase`), before
    anything touches the network;
-2. the net layer (identity, host, gossip, bootstrap dialling); admission is the config's
-   `[net] allowed_peers` (open when absent, so a new node can follow the chain before it
-   is voted in); what counts is checked above it: ledger votes only from validators,
-   protocol envelopes only from the session's parties, each signed by its sender;
+2. the net layer (identity, host, gossip, bootstrap dialling); admission follows the
+   ledger (`daemon`): validators send anything, followers, joiners and a few newcomers
+   only read the chain (so a new node can follow it before it is voted in), everyone
+   else is refused at the handshake; what counts is checked above it: ledger votes only
+   from validators, protocol envelopes only from the session's parties, each signed by
+   its sender;
 3. the genesis (the file, or learnt from the bootstrap peers), then the ledger replica
    over the net layer;
 4. the executor (sessions for committed requests), the prime reserve, the message router;
@@ -25,6 +27,7 @@ import hashlib
 import logging
 import secrets
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict
 from functools import partial
@@ -61,6 +64,7 @@ from tssnode.ledger.transactions import (
     join_payload,
 )
 from tssnode.net import peerid
+from tssnode.net.limits import Bounds, Quota
 from tssnode.node.accepted import AcceptedRequests
 from tssnode.node.events import EventBus
 from tssnode.node.executor import ROUNDS, TIMEOUT_CHECK, Executor
@@ -92,6 +96,85 @@ RETRY_WAIT = 300.0
 #: Blames that say only that a party went silent or gave up (no evidence of a fault):
 #: a keygen or refresh failed by them is asked again.
 SILENCE = (TIMEOUT_CHECK, WITHDRAWN_CHECK)
+
+
+#: Protocol messages for a session not started here yet live this long at most: a session
+#: starts on every party when the same block commits, so its early messages are seconds
+#: early; messages for a session id that never starts (issue 13) must not stay for good.
+EARLY_TTL = 60.0
+#: ...and are bounded per sender and in all, so that made-up session ids from one
+#: validator push out its own messages, not the early messages of real sessions from
+#: the others (see `tssnode.net.limits.Quota`).
+EARLY_BOUNDS = Bounds(
+    owner_items=512,
+    owner_bytes=8 * 1024 * 1024,
+    total_items=4096,
+    total_bytes=64 * 1024 * 1024,
+)
+#: ...and per session.
+EARLY_PER_SESSION = 512
+
+
+class EarlyMessages:
+    """Protocol messages held for sessions that have not started here yet."""
+
+    def __init__(
+        self,
+        bounds: Bounds = EARLY_BOUNDS,
+        ttl: float = EARLY_TTL,
+        per_session: int = EARLY_PER_SESSION,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.quota: Quota[int] = Quota(bounds, ttl=ttl, clock=clock)
+        self.per_session = per_session
+        self._held: dict[bytes, OrderedDict[int, bytes]] = {}  # ssid → message id → data
+        self._where: dict[int, bytes] = {}  # message id → ssid
+        self._next = 0
+        self.delivered = 0
+
+    def __len__(self) -> int:
+        """Sessions with messages held."""
+        return len(self._held)
+
+    def put(self, ssid: bytes, sender: bytes, data: bytes) -> None:
+        box = self._held.setdefault(ssid, OrderedDict())
+        if len(box) >= self.per_session:
+            self._discard(self.quota.evict(next(iter(box)), "session_items"))
+            box = self._held.setdefault(ssid, OrderedDict())
+        self._next += 1
+        box[self._next] = data
+        self._where[self._next] = ssid
+        for victim in self.quota.add(sender, self._next, len(data)):
+            self._discard(victim)
+
+    def take(self, ssid: bytes) -> list[bytes]:
+        """The messages held for a session that starts now, oldest first."""
+        self.expire()
+        box = self._held.pop(ssid, None)
+        if not box:
+            return []
+        for mid in box:
+            self.quota.remove(mid)
+            del self._where[mid]
+        self.delivered += len(box)
+        return list(box.values())
+
+    def expire(self) -> None:
+        for victim in self.quota.expire():
+            self._discard(victim)
+
+    def _discard(self, mid: int) -> None:
+        """Forget one message the quota pushed out (or refused)."""
+        ssid = self._where.pop(mid, None)
+        box = None if ssid is None else self._held.get(ssid)
+        if ssid is None or box is None:
+            return
+        box.pop(mid, None)
+        if not box:
+            del self._held[ssid]
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"sessions": len(self._held), "delivered": self.delivered, **self.quota.snapshot()}
 
 
 def key_view(rec: KeyRecord | None, req: RequestRecord | None, network: str) -> dict[str, Any]:
@@ -188,7 +271,7 @@ class NodeCore:
         self.watchdog = Watchdog(started=self.last_block_at, grace=STARTUP_GRACE)
         self.limiter = trio.CapacityLimiter(2)
         self.sessions: dict[bytes, Session] = {}
-        self.early: dict[bytes, list[bytes]] = {}
+        self.early = EarlyMessages()
         self.nursery: trio.Nursery | None = None
         #: Requests submitted here, known before their block commits.
         self.submitted: dict[bytes, KeygenRequest | RefreshRequest | SignRequest] = {}
@@ -346,7 +429,7 @@ class NodeCore:
             total_rounds=ROUNDS.get(first.phase),
         )
         self.sessions[cfg.ssid] = session
-        for data in self.early.pop(cfg.ssid, []):
+        for data in self.early.take(cfg.ssid):
             session.offer(data)
         try:
             result = await session.run()
@@ -397,21 +480,21 @@ class NodeCore:
             nursery.start_soon(self._watch_liveness)
             task_status.started()
 
-    def route(self, ssid: bytes, data: bytes) -> None:
-        """An incoming protocol envelope: to its session, or held until it starts."""
+    def route(self, ssid: bytes, data: bytes, sender: bytes = b"") -> None:
+        """An incoming protocol envelope (from the peer `sender`): to its session, or held
+        until it starts, within `EARLY_TTL` and the `EARLY_BOUNDS` of its sender."""
         session = self.sessions.get(ssid)
         if session is not None:
             session.offer(data)
             return
-        held = self.early.setdefault(ssid, [])
-        if len(held) < 1000 and len(self.early) < 1000:
-            held.append(data)
+        self.early.put(ssid, sender, data)
 
     async def _watch_liveness(self) -> None:
         """Log a stall or a lost quorum at WARNING when it starts (see `liveness`)."""
         while True:
             await trio.sleep(1.0)
             self.watchdog.observe(self.liveness(), time.monotonic(), self.replica.view)
+            self.early.expire()  # (early messages of sessions that never started)
 
     def liveness(self) -> Liveness:
         r = self.replica
