@@ -126,6 +126,10 @@ def _tx(raw: bytes) -> SignedTx:
 #: dropped on every send and re-proposed forever. 768 KiB leaves room for the frame.
 MAX_BATCH_BYTES = 768 * 1024
 MAX_FETCH = 64
+#: Bytes of block records in one BlocksFrame, at most (at least one record is sent): the
+#: net layer refuses frames over 4 MiB (`[net] max_frame_bytes`), and 64 blocks of up to
+#: 768 KiB each would make one, so a replica behind by large blocks could never catch up.
+MAX_BLOCKS_FRAME_BYTES = 3 * 1024 * 1024
 #: A relayed request larger than this is taken only while the waiting requests hold less
 #: than `MAX_PENDING_BYTES` (the count alone, `max_pending`, let a peer park gigabytes).
 LARGE_REQUEST = 64 * 1024
@@ -1000,8 +1004,15 @@ class Replica:
         if not 0 <= req.start < 2**64:  # (a height beyond the store's 64-bit keys raised
             raise InvalidMessage("block request out of range")  # struct.error: issue 13)
         count = max(0, min(req.count, MAX_FETCH))
-        records = tuple(r.to_bytes() for r in self.chain.records(req.start, count))
-        self.out.send(sender, BlocksFrame(records).to_bytes())
+        records: list[bytes] = []
+        size = 0
+        for rec in self.chain.records(req.start, count):
+            raw = rec.to_bytes()
+            if records and size + len(raw) > MAX_BLOCKS_FRAME_BYTES:
+                break
+            records.append(raw)
+            size += len(raw)
+        self.out.send(sender, BlocksFrame(tuple(records)).to_bytes())
 
     def _on_blocks(self, sender: bytes, frame: BlocksFrame) -> None:
         self._fetching = False
@@ -1025,8 +1036,12 @@ class Replica:
         if target is not None and self.height >= target.seq:
             self.transfer_target = None
             self._certified_checkpoint(target)
-        if len(records) >= min(self.opt.fetch_count, MAX_FETCH) or (
-            self.transfer_target is not None
+        # more to fetch: a full frame by count, or one cut short by its byte bound
+        cut_short = sum(len(r) for r in frame.records) > MAX_BLOCKS_FRAME_BYTES // 2
+        if (
+            len(records) >= min(self.opt.fetch_count, MAX_FETCH)
+            or cut_short
+            or (self.transfer_target is not None)
         ):
             self._fetch_peer = sender
             self._catch_up()
