@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run demo stop simulate test test-fast test-slow check bench bench-crypto bench-protocol bench-net bench-ledger bench-cluster bench-console pool clean
+.PHONY: run demo stop simulate test test-fast test-slow check bench bench-crypto bench-protocol bench-net bench-ledger bench-cluster bench-console bench-burst pool clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,7 +44,7 @@ test-fast: $(STAMP)
 test-slow: $(STAMP)
 	$(BIN)/pytest -q -m slow
 
-bench: bench-crypto bench-protocol bench-net bench-ledger bench-cluster bench-console
+bench: bench-crypto bench-protocol bench-net bench-ledger bench-cluster bench-console bench-burst
 
 bench-crypto: $(STAMP)
 	$(BIN)/tssnode bench crypto --write docs/benchmarks.md
@@ -63,6 +63,9 @@ bench-cluster: $(STAMP)
 
 bench-console: $(STAMP)
 	$(BIN)/tssnode bench console --write docs/benchmarks.md
+
+bench-burst: $(STAMP)
+	$(BIN)/tssnode bench burst --count 200 --write docs/benchmarks.md
 
 # Regenerate the committed safe-prime pools (test data; about a minute on 2 cores).
 pool: $(STAMP)

@@ -24,14 +24,19 @@ COMMANDS = {
     "console": ("tui.cli", "main", "the operator console for a node (Textual)"),
     "simulate": ("tssnode.simulate", "main", "keygen → aux-info → presign → sign in one process"),
     "demo": ("tssnode.simulate", "demo_main", "the in-process demo"),
+    "faults": (
+        "tssnode.testing.faults",
+        "main",
+        "run fault schedules from a TOML manifest against real nodes",
+    ),
     "bench": (
         "tssnode.cli",
         "bench",
-        "benchmarks: crypto, protocol, net, ledger, cluster, console",
+        "benchmarks: crypto, protocol, net, ledger, cluster, console, burst",
     ),
 }
 
-BENCHES = ("crypto", "protocol", "net", "ledger", "cluster", "console")
+BENCHES = ("crypto", "protocol", "net", "ledger", "cluster", "console", "burst")
 
 
 def usage() -> str:

@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +52,9 @@ class NodeProc:
     passphrase: str | None = field(default=None, repr=False)
     #: more environment for the next start (e.g. TSSNODE_FAILPOINT)
     extra_env: dict[str, str] = field(default_factory=dict)
+    #: argv put before the node's command, e.g. `["ip", "netns", "exec", NAME]` to run it in
+    #: a network namespace (that command execs, so the pid and its signals are the node's)
+    command_prefix: list[str] = field(default_factory=list)
 
     def env(self) -> dict[str, str]:
         """The node process's environment: ours, with its own passphrase (or none)."""
@@ -71,7 +74,10 @@ class NodeProc:
         self.log = self.data_dir / "node.log"
         log_file = open(self.log, "ab")  # noqa: SIM115 - handed to the child process
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tssnode.cli", "run", "--config", str(self.config)],
+            [
+                *self.command_prefix,
+                *(sys.executable, "-m", "tssnode.cli", "run", "--config", str(self.config)),
+            ],
             stdout=log_file,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -118,18 +124,21 @@ def _new_node(
     net: dict[str, Any],
     ledger: dict[str, Any],
     vault: dict[str, Any] | None = None,
+    p2p_host: str = "127.0.0.1",
+    api_host: str = "127.0.0.1",
 ) -> NodeProc:
-    """Data directory `root/node<index>` (identity, token), its config on free loopback
-    ports, and its passphrase (unless `vault` sets insecure_local_key)."""
+    """Data directory `root/node<index>` (identity, token), its config on free ports (of
+    `p2p_host` and `api_host`: loopback, or a network namespace's own addresses), and its
+    passphrase (unless `vault` sets insecure_local_key)."""
     data_dir = root / f"node{index}"
     info = init_data_dir(data_dir)
     p2p, api = free_port(), free_port()
-    listen = f"/ip4/127.0.0.1/tcp/{p2p}"
+    listen = f"/ip4/{p2p_host}/tcp/{p2p}"
     config = root / f"node{index}.toml"
     sections: dict[str, Any] = {
         "node": {"network_id": "tssnode-test", "data_dir": str(data_dir)},
         "net": {"listen": listen, **net},
-        "api": {"listen": f"127.0.0.1:{api}"},
+        "api": {"listen": f"{api_host}:{api}"},
         "keys": {"prime_reserve": 2, "btc_network": "regtest", **keys},
     }
     if ledger:
@@ -142,7 +151,7 @@ def _new_node(
         index,
         config,
         data_dir,
-        f"http://127.0.0.1:{api}",
+        f"http://{api_host}:{api}",
         info["validator_key"],
         info["peer_id"],
         listen,
@@ -159,16 +168,30 @@ def make_cluster(
     round_timeout: float = 120.0,
     vault: dict[str, Any] | None = None,
     stall_after: float | None = None,
+    p2p_hosts: Sequence[str] | None = None,
+    api_hosts: Sequence[str] | None = None,
 ) -> list[NodeProc]:
     """n validators with a genesis of their own identities (`root/genesis.toml`); `vault`:
-    the [vault] section of every node's config; `stall_after`: [ledger] stall_after."""
+    the [vault] section of every node's config; `stall_after`: [ledger] stall_after;
+    `p2p_hosts` / `api_hosts`: node i's P2P and API listen addresses at [i - 1] (default
+    127.0.0.1); the genesis carries the P2P ones, so the nodes dial exactly those."""
     genesis_path = root / "genesis.toml"
     keys = {"tier": tier, "presign_pool": presign_pool, "round_timeout": round_timeout}
     ledger: dict[str, Any] = {"genesis": str(genesis_path)}
     if stall_after is not None:
         ledger["stall_after"] = stall_after
     nodes = [
-        _new_node(root, i, keys=keys, net={}, ledger=ledger, vault=vault) for i in range(1, n + 1)
+        _new_node(
+            root,
+            i,
+            keys=keys,
+            net={},
+            ledger=ledger,
+            vault=vault,
+            p2p_host=p2p_hosts[i - 1] if p2p_hosts else "127.0.0.1",
+            api_host=api_hosts[i - 1] if api_hosts else "127.0.0.1",
+        )
+        for i in range(1, n + 1)
     ]
     validators = [
         Validator(bytes.fromhex(node.validator_key), f"node{node.index}", node.p2p)
