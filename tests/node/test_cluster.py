@@ -81,6 +81,15 @@ def _keygen_and_sign(n1, n2, n3, n4):
         recovered.recover_public_key_from_msg_hash(digest).to_checksum_address()
         == key["addresses"]["eth"]
     )
+    # the id POST /keygen returned signs too (issue 14), at every node: no retry was made
+    for c in (n2, n1):
+        out2 = c.post("/sign", {"key_id": req["key_id"], "message": "by request id"})
+        sig2 = _signature(c, out2, "a signature asked by the keygen's request id", 180)
+        assert sig2["key_id"] == key["key_id"]
+        digest2 = message_digest(b"by request id", "sha256")
+        assert VerifyingKey.from_string(pub, curve=SECP256k1).verify_digest(
+            bytes.fromhex(sig2["r"] + sig2["s"]), digest2
+        )
     # every node's chain is identical
     height = min(c.get("/status")["height"] for c in (n1, n2, n3, n4))
     chains = [

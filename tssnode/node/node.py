@@ -760,12 +760,16 @@ class NodeCore:
         return {"key_id": tx.hex(), "tx": tx.hex()}
 
     def _active(self, key_id: str) -> KeyRecord:
+        """The active key named by its key id, or by the id `POST /keygen` returned (the
+        keygen request's, followed through the retries made here)."""
         rec = self.state.keys.get(key_id)
         if rec is None:
-            pending = self.key(key_id)
-            if pending is None:
+            view = self.key(key_id)
+            if view is None:
                 raise RequestRejected(404, "unknown key id")
-            raise RequestRejected(409, f"key {key_id} is {pending['status']}, not active")
+            rec = self.state.keys.get(view["key_id"]) if view["status"] == "active" else None
+            if rec is None:
+                raise RequestRejected(409, f"key {key_id} is {view['status']}, not active")
         return rec  # type: ignore[no-any-return]
 
     async def request_refresh(
@@ -773,6 +777,7 @@ class NodeCore:
     ) -> dict[str, Any]:
         """Refresh the key; with `parties` (peer ids) move it to those validators."""
         rec = self._active(key_id)
+        key_id = rec.key_id
         chosen = () if parties is None else self._validators_named(parties)
         if chosen == rec.parties:
             chosen = ()
@@ -822,7 +827,7 @@ class NodeCore:
     async def request_sign(
         self, key_id: str, message: bytes, hash_name: str, path: str | None
     ) -> dict[str, Any]:
-        self._active(key_id)
+        key_id = self._active(key_id).key_id
         try:
             indices = parse_path(path) if path else ()
         except DerivationError as exc:
@@ -900,7 +905,7 @@ class NodeCore:
             tx = new
 
     async def request_presign(self, key_id: str, count: int) -> dict[str, Any]:
-        self._active(key_id)
+        key_id = self._active(key_id).key_id
         tx = self._submit(PresignRequest(key_id, count))
         return {"key_id": key_id, "tx": tx.hex()}
 
