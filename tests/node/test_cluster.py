@@ -244,6 +244,12 @@ def test_a_fifth_node_joins_and_takes_part_in_a_refresh(cluster, tmp_path):
             60,
         )
         assert c5.get("/join-request")["is_validator"]
+        # the links to the newcomer turn from chain-sync into validator links (a reconnect)
+        wait_for(
+            lambda: all(c.get("/status")["validators_online"] == 5 for c in clients),
+            "five validators online everywhere",
+            60,
+        )
 
         parties = [v["peer_id"] for v in n1.get("/validators")]
         change = {"parties": parties, "threshold": 3}
