@@ -8,9 +8,11 @@ from tssnode.crypto.encoding import decode_any
 from tssnode.crypto.identity import IdentityKey
 from tssnode.ledger.envelope import decode_cached, sign
 from tssnode.ledger.messages import (
+    KIND_VIEW_CHANGE,
     NULL_BATCH,
     Batch,
     Commit,
+    NewView,
     Prepare,
     PrePrepare,
     ProposeFrame,
@@ -210,3 +212,43 @@ def test_f_plus_one_byzantine_fork_is_detected_never_silent() -> None:
     for r in (rc, rd):
         assert any(ev.culprit == a for ev in r.evidence()), "evidence against the primary"
     assert rd.halted and "certified another state" in str(rd.fork)
+
+
+def test_a_primary_answers_repeated_view_changes_with_one_new_view_per_period() -> None:
+    """A validator that keeps re-sending its VIEW-CHANGE for the view the primary already
+    started gets the NEW-VIEW again at most once per `revote_every` ticks. Before, every
+    re-sent view change (and gossip duplicates of it) got a 30-50 KB NEW-VIEW back: 9 MB
+    per 10 s from one primary under load, which kept the view changes of n = 7 from ever
+    converging (issue 12)."""
+    net = SimNetwork.make("new-view-resend", 4)
+    ids = sorted(net.ids)
+    net.crash(ids[0])  # the primary of view 0
+    net.submit(ids[1], keygen_tx(b"x"))
+    net.run(60, stop=lambda: all(r.view == 1 and r.active for r in net.alive_replicas()))
+    primary = next(r for r in net.alive_replicas() if r.is_primary)
+    backup = next(r for r in net.alive_replicas() if not r.is_primary)
+    own = backup.journal.vote(KIND_VIEW_CHANGE, 1, 0)
+    assert own is not None and primary.view == 1 and primary.active
+    sent: list[bytes] = []
+
+    def record(me: bytes, to: bytes | None, data: bytes) -> list[tuple[bytes | None, bytes]]:
+        if to == backup.me:
+            sent.append(data)
+        return [(to, data)]
+
+    net.interceptors[primary.me] = record
+    for _ in range(primary.opt.revote_every):  # (it may have answered one just now)
+        primary._tick()
+    for _ in range(50):  # no tick passes in between
+        primary.receive(backup.me, VoteFrame(own.message).to_bytes())
+    new_views = [d for d in sent if _is_new_view(d)]
+    assert len(new_views) == 1
+    for _ in range(primary.opt.revote_every):
+        primary._tick()
+    primary.receive(backup.me, VoteFrame(own.message).to_bytes())
+    assert len([d for d in sent if _is_new_view(d)]) == 2  # a period later: once more
+
+
+def _is_new_view(data: bytes) -> bool:
+    frame = decode_any(data)
+    return isinstance(frame, VoteFrame) and isinstance(decode_any(frame.message.body), NewView)

@@ -163,6 +163,11 @@ class ReplicaOptions:
     fetch_count: int = 32
     max_backoff: int = 8
     resend_every: int = 2  # ticks between re-sends of waiting requests to the primary
+    #: Ticks between re-sends of this replica's own votes (and view change) that others may
+    #: have missed; a vote is first re-sent this many ticks after its slot appeared. The
+    #: transport already retries each frame until it is acknowledged: re-sending every
+    #: batch and vote every tick doubled the traffic of a busy network for nothing.
+    revote_every: int = 4
     resend_count: int = 16  # requests re-sent per such tick (in turn)
     relay_on_new_view: int = 512  # waiting requests handed to a new primary at once
 
@@ -178,6 +183,7 @@ class Slot:
     seen: dict[tuple[int, int, bytes], Signed] = field(default_factory=dict)
     prepared: tuple[int, bytes] | None = None
     committed: tuple[int, bytes, CommitCertificate] | None = None
+    since: int = 0  # the replica's tick count when the slot appeared
 
 
 @dataclass
@@ -234,6 +240,7 @@ class Replica:
         self._peer_turn = 0
         self._fetch_peer: bytes | None = None
         self._ticks = 0
+        self._new_view_sent: dict[bytes, int] = {}  # validator → tick of our last NEW-VIEW to it
         self._relay_turn = 0
         self._restore()
 
@@ -267,7 +274,7 @@ class Replica:
     def _slot(self, seq: int) -> Slot:
         slot = self.slots.get(seq)
         if slot is None:
-            slot = self.slots[seq] = Slot()
+            slot = self.slots[seq] = Slot(since=self._ticks)
         return slot
 
     def _timeout(self) -> float:
@@ -417,12 +424,23 @@ class Replica:
         if name == "request":
             self._prune_pending()
             if self.active and self.pending and self.is_validator:
+                log.info(
+                    "view %d: %d requests waited %.0f s unordered; changing view",
+                    self.view, len(self.pending), self._timeout(),
+                )  # fmt: skip
                 self._start_view_change(self.view + 1)
         elif name == "view-change":
             if not self.active:
+                log.info(
+                    "no NEW-VIEW for view %d in %.0f s; changing view", self.view, self._timeout()
+                )
                 self.vc_attempts += 1
                 self._start_view_change(self.view + 1)
         elif name == "fetch":
+            log.info(
+                "state transfer: no blocks from %s within %.0f s; asking again",
+                (self._fetch_peer or b"?").hex()[:8], self.opt.view_timeout,
+            )  # fmt: skip
             self._fetching = False
             self._fetch_peer = None
             self._catch_up()
@@ -816,7 +834,13 @@ class Replica:
             raise InvalidMessage("view change for a view too far ahead")
         if vc.view < self.view or (vc.view == self.view and self.active):
             if vc.view == self.view and self.is_primary and self.journal.view.new_view:
-                self.out.send(signed.signer, VoteFrame(self.journal.view.new_view).to_bytes())
+                # a validator still asking for this view missed our NEW-VIEW: send it again,
+                # but once per `revote_every` ticks (each view change it re-sends arrived
+                # here as a 30-50 KB NEW-VIEW back, 9 MB per 10 s under load: issue 12)
+                last = self._new_view_sent.get(signed.signer)
+                if last is None or self._ticks - last >= self.opt.revote_every:
+                    self._new_view_sent[signed.signer] = self._ticks
+                    self.out.send(signed.signer, VoteFrame(self.journal.view.new_view).to_bytes())
             return
         if signed.signer not in self.config():
             raise InvalidMessage("view change from a non-validator")
@@ -833,6 +857,7 @@ class Replica:
                     for s in msgs:
                         higher[s] = min(higher.get(s, v), v)
             if len(higher) > max_faulty(len(self.config())) and self.me not in higher:
+                log.info("f + 1 validators want view %d; joining", min(higher.values()))
                 self._start_view_change(min(higher.values()))
             return
         if len(self.view_changes[vc.view]) >= quorum(len(self.config())):
@@ -883,6 +908,10 @@ class Replica:
         self._enter_view(nv.view, signed, plan)
 
     def _enter_view(self, view: int, nv_signed: Signed, plan: NewViewPlan) -> None:
+        log.info(
+            "entered view %d (primary %s) at height %d, %d proposals carried over",
+            view, primary_of(self.config(), view).hex()[:8], self.height, len(plan.proposals),
+        )  # fmt: skip
         self.view, self.active = view, True
         if self.journal.view != ViewRecord(view, True, nv_signed):
             self.journal.set_view(ViewRecord(view, True, nv_signed))
@@ -890,6 +919,12 @@ class Replica:
         for v in [v for v in self.view_changes if v <= view]:
             del self.view_changes[v]
         self.proposed.clear()
+        self._new_view_sent.clear()
+        # Each view entered without a commit since the last one waits longer for its
+        # requests (and its successor's NEW-VIEW): on a slow network a fixed request
+        # timeout changed view again before the new primary could order anything, over
+        # and over (issue 12). A committed block resets it (`_after_blocks`).
+        self.vc_attempts += 1
         nv = NewView.from_bytes(nv_signed.body)
         top = plan.proposals[-1][0] if plan.proposals else plan.min_s
         self.next_seq = max(top, self.low, self.height)
@@ -1030,6 +1065,10 @@ class Replica:
             self._fetch_peer = None
             raise InvalidBlock(f"state transfer from {sender.hex()[:8]}: {exc}") from exc
         self.stats.transferred += len(blocks)
+        log.info(
+            "state transfer: %d blocks from %s, now at height %d",
+            len(blocks), sender.hex()[:8], blocks[-1].height if blocks else self.height,
+        )  # fmt: skip
         self._after_blocks(blocks)
         self._execute_ready()
         target = self.transfer_target
@@ -1064,16 +1103,24 @@ class Replica:
         if not self.is_validator:
             self._ask_status()
             return
+        self._ticks += 1
+        revote = self._ticks % self.opt.revote_every == 0
         if not self.active:
             own = self.journal.vote(KIND_VIEW_CHANGE, self.view, 0)
-            if own is not None:
+            if own is not None and revote:
                 self._broadcast_vote(own.message)
         else:
             nv = self.journal.view.new_view
-            if nv is not None and self.is_primary and NewView.from_bytes(nv.body).view == self.view:
+            if (
+                revote
+                and nv is not None
+                and self.is_primary
+                and NewView.from_bytes(nv.body).view == self.view
+            ):
                 self._broadcast_vote(nv)
             for seq in sorted(self.slots):
-                if seq <= self.height:
+                age = self._ticks - self.slots[seq].since
+                if seq <= self.height or age < self.opt.revote_every or not revote:
                     continue
                 for kind in (KIND_PRE_PREPARE, KIND_PREPARE, KIND_COMMIT):
                     vote = self.journal.vote(kind, self.view, seq)
@@ -1090,7 +1137,6 @@ class Replica:
         # send under a burst and buried the votes behind it (the stall of issue 12).
         # During a view change the trickle goes to everyone: the replicas may not all be
         # heading for the same view, and those still in the old one order it there.
-        self._ticks += 1
         primary = self.primary()
         due = self._ticks % self.opt.resend_every == 0
         if self.pending and due and (primary != self.me or not self.active):

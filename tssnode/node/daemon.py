@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import signal
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -93,11 +93,23 @@ def chain_read(session_id: bytes, payload: bytes) -> bool:
 
 
 class LedgerLink:
-    """The ledger's `Transport` over the net layer."""
+    """The ledger's `Transport` over the net layer.
+
+    A ledger broadcast is a direct send to each validator (`recipients`), not gossip.
+    Gossip carried the protocol's bulky round messages too, on one pubsub stream per
+    peer: a vote queued behind them, and the replica's one send loop waited on a full
+    gossip queue for up to 5 s, so under load NEW-VIEW messages arrived 10-35 s late,
+    the view changes of n = 7 never converged, and full-mesh forwarding made every vote
+    cross the wire about n times per receiver (issue 12). A direct send is its own mplex
+    stream, interleaved with the gossip stream instead of queued behind it, and sent in
+    a task of its own. Before the validator set is known (a node learning its genesis)
+    a broadcast goes by gossip."""
 
     def __init__(self, net: NetNode, me: bytes) -> None:
         self.net = net
         self._me = me
+        #: The validators' keys a broadcast goes to (set once the replica runs).
+        self.recipients: Callable[[], Iterable[bytes]] | None = None
         self.inbox_send, self.inbox = trio.open_memory_channel[tuple[bytes, bytes]](
             LEDGER_INBOX_FRAMES
         )
@@ -174,6 +186,11 @@ class LedgerLink:
                 del self._out[to]
 
     async def broadcast(self, data: bytes) -> None:
+        if self.recipients is not None:
+            for to in self.recipients():
+                if to != self._me:
+                    await self.send(to, data)
+            return
         self._seq += 1
         try:
             await self.net.broadcast(LEDGER_SESSION, self._seq, data)
@@ -288,6 +305,7 @@ class Node:
                     link,
                     ReplicaOptions(view_timeout=cfg.ledger.view_timeout),
                 )
+                link.recipients = lambda: service.replica.config()
                 primes = PrimeReserve((cfg.keys.prime_bits,), target=cfg.keys.prime_reserve)
                 core = NodeCore(
                     identity=self.identity,
