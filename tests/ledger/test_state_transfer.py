@@ -199,3 +199,32 @@ def test_catch_up_in_frames_bounded_by_bytes(monkeypatch) -> None:
     assert net.replica(late).height == others[0].height
     assert len(sent) > 1 and max(sent) <= 6000 + 3000  # (one record may pass the bound alone)
     assert_consistent([net.replica(i) for i in ids])
+
+
+def test_each_node_notes_when_it_committed_a_block_and_how_long_that_took() -> None:
+    """A block this node ordered is noted with its commit time and the time from the first
+    message about its sequence number to the commit (virtual clock here); a block fetched
+    by state transfer with its arrival time and no latency. Notes are no part of the
+    block: every replica has the same hashes, whatever it noted."""
+    net = SimNetwork.make("notes", 4)
+    net.faults.min_delay, net.faults.max_delay = 0.05, 0.05  # every hop takes 50 ms
+    ids = sorted(net.ids)
+    late = ids[3]
+    net.partition({late}, set(ids[:3]))
+    start = net.now
+    commit_blocks(net, ids[1], 3 * net.genesis.window, b"n")
+    ordered = net.replica(ids[1])
+    notes = [ordered.chain.note(h) for h in range(1, ordered.height + 1)]
+    assert all(n is not None for n in notes)
+    for n in notes:
+        assert n is not None and n.latency_ms is not None
+        assert start * 1000 <= n.committed_ms <= net.now * 1000
+        assert 100 <= n.latency_ms < 10_000  # at least prepare + commit: two 50 ms hops
+    net.heal()
+    r = net.replica(late)
+    healed = net.now
+    net.run(net.now + 60, stop=lambda: r.height >= ordered.height)
+    fetched = [r.chain.note(h) for h in range(1, ordered.height - net.genesis.window)]
+    assert fetched and all(n is not None and n.latency_ms is None for n in fetched)
+    assert all(n is not None and n.committed_ms >= healed * 1000 for n in fetched)
+    assert_consistent([net.replica(i) for i in ids])

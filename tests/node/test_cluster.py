@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from ecdsa import SECP256k1, VerifyingKey
 from eth_keys import keys as eth_keys
@@ -9,6 +11,9 @@ from eth_keys import keys as eth_keys
 from tssnode.api.client import ApiError
 from tssnode.node.localnet import add_node, running_cluster, wait_for
 from tssnode.protocol.hashing import message_digest
+
+#: No block of this module's cluster can be older than this.
+IMPORTED = time.time()
 
 
 @pytest.fixture
@@ -97,6 +102,14 @@ def _keygen_and_sign(n1, n2, n3, n4):
         for c in (n1, n2, n3, n4)
     ]
     assert len(chains[0]) == height and all(ch == chains[0] for ch in chains)
+    # each node's note on each block: when it committed it and how long that took
+    for b in n1.get("/blocks", **{"from": 1, "limit": height}):
+        assert IMPORTED <= b["time"] <= time.time()
+        assert b["commit_latency_ms"] is None or 0 <= b["commit_latency_ms"] < 600_000
+    assert any(
+        isinstance(b["commit_latency_ms"], int)
+        for b in n1.get("/blocks", **{"from": 1, "limit": height})
+    )
 
 
 def test_bad_requests_get_clear_4xx(cluster):

@@ -41,6 +41,18 @@ class Tip(Wire):
     block_hash: bytes
 
 
+@wire("tssnode.ledger.block-note/1")
+@dataclass(frozen=True)
+class BlockNote(Wire):
+    """This node's own note on a block, kept beside it and never part of it (so never
+    agreed on): the wall-clock time it committed the block, in milliseconds since the
+    epoch, and the milliseconds from its first message about that sequence number to the
+    commit (None for a block fetched by state transfer, which this node did not order)."""
+
+    committed_ms: int
+    latency_ms: int | None
+
+
 class Chain:
     """The chain of one node, in its store."""
 
@@ -106,25 +118,33 @@ class Chain:
         b.put(layout.meta("tip"), self.tip.to_bytes())
 
     def execute(
-        self, view: int, batch: Batch, cert: CommitCertificate, extra: StoreBatch | None = None
+        self,
+        view: int,
+        batch: Batch,
+        cert: CommitCertificate,
+        extra: StoreBatch | None = None,
+        note: BlockNote | None = None,
     ) -> Block:
         """Execute a batch this node saw committed and store the block (in `extra`, if
-        given, so the caller's own writes go in the same atomic batch)."""
+        given, so the caller's own writes go in the same atomic batch), with `note`."""
         if cert.seq != self.height + 1 or cert.digest != batch.digest:
             raise InvalidBlock("the certificate does not name the next block's batch")
         proposer = primary_of(self.state.config_for(cert.seq), view)
         block, changes = execute(self.state, self.tip.block_hash, batch)
         b = self.store.batch() if extra is None else extra
         self._write(b, block, cert, proposer, changes)
+        if note is not None:
+            b.put(layout.block_note(block.height), note.to_bytes())
         if extra is None:
             failpoints.hit("block.before-commit")
             b.commit()
             failpoints.hit("block.committed")
         return block
 
-    def adopt(self, records: list[BlockRecord]) -> list[Block]:
-        """Verify fetched blocks (certificates and re-execution) and store them all; on
-        any failure nothing is stored and the state is unchanged."""
+    def adopt(self, records: list[BlockRecord], at_ms: int | None = None) -> list[Block]:
+        """Verify fetched blocks (certificates and re-execution) and store them all (noted
+        as committed at `at_ms`, if given); on any failure nothing is stored and the state
+        is unchanged."""
         trial = self.state.copy()
         prev = self.tip.block_hash
         done: list[tuple[Block, BlockRecord, dict[bytes, bytes | None]]] = []
@@ -135,6 +155,8 @@ class Chain:
         with self.store.batch() as b:
             for block, rec, changes in done:
                 self._write(b, block, rec.certificate, rec.proposer, changes)
+                if at_ms is not None:
+                    b.put(layout.block_note(block.height), BlockNote(at_ms, None).to_bytes())
         self.state = trial
         return [d[0] for d in done]
 
@@ -148,6 +170,16 @@ class Chain:
                 return
             count -= 1
             yield BlockRecord.from_bytes(raw)
+
+    def note(self, height: int) -> BlockNote | None:
+        """This node's note on the block at `height` (None if it kept none)."""
+        raw = self.store.get(layout.block_note(height))
+        if raw is None:
+            return None
+        try:
+            return BlockNote.from_bytes(raw)
+        except EncodingError:
+            return None  # a note is informational: a damaged one is no note
 
     def block_height(self, block_hash: bytes) -> int | None:
         raw = self.store.get(layout.block_by_hash(block_hash))

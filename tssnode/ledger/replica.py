@@ -42,6 +42,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -57,7 +58,7 @@ from tssnode.ledger.blocks import (
     primary_of,
     verify_checkpoint_certificate,
 )
-from tssnode.ledger.chain import Chain
+from tssnode.ledger.chain import BlockNote, Chain
 from tssnode.ledger.envelope import Signed, check_signature, decode_cached, sign, verify
 from tssnode.ledger.errors import (
     Equivocation,
@@ -184,6 +185,7 @@ class Slot:
     prepared: tuple[int, bytes] | None = None
     committed: tuple[int, bytes, CommitCertificate] | None = None
     since: int = 0  # the replica's tick count when the slot appeared
+    seen_at: float = 0.0  # and the wall-clock time (for the block's commit latency)
 
 
 @dataclass
@@ -240,6 +242,8 @@ class Replica:
         self._peer_turn = 0
         self._fetch_peer: bytes | None = None
         self._ticks = 0
+        #: Wall clock, for this node's notes on its blocks only (never for agreement).
+        self.clock: Callable[[], float] = time.time
         self._new_view_sent: dict[bytes, int] = {}  # validator → tick of our last NEW-VIEW to it
         self._relay_turn = 0
         self._restore()
@@ -274,7 +278,7 @@ class Replica:
     def _slot(self, seq: int) -> Slot:
         slot = self.slots.get(seq)
         if slot is None:
-            slot = self.slots[seq] = Slot(since=self._ticks)
+            slot = self.slots[seq] = Slot(since=self._ticks, seen_at=self.clock())
         return slot
 
     def _timeout(self) -> float:
@@ -686,7 +690,9 @@ class Replica:
             if slot is None or slot.committed is None:
                 return
             view, digest, cert = slot.committed
-            block = self.chain.execute(view, slot.batches[digest], cert)
+            now = self.clock()
+            note = BlockNote(int(now * 1000), max(0, round((now - slot.seen_at) * 1000)))
+            block = self.chain.execute(view, slot.batches[digest], cert, note=note)
             self._after_blocks([block])
 
     def _after_blocks(self, blocks: list[Block]) -> None:
@@ -1060,7 +1066,7 @@ class Replica:
         if records[0].block.height != self.height + 1:
             raise InvalidBlock("fetched blocks do not start at the next height")
         try:
-            blocks = self.chain.adopt(records)
+            blocks = self.chain.adopt(records, at_ms=int(self.clock() * 1000))
         except (InvalidBlock, InvalidCertificate, LedgerError) as exc:
             self._fetch_peer = None
             raise InvalidBlock(f"state transfer from {sender.hex()[:8]}: {exc}") from exc

@@ -176,6 +176,7 @@ class SimNetwork:
         node.replica = Replica(
             node.key, node.genesis, node.store, _Outbox(self, node), self.options
         )
+        node.replica.clock = lambda: self.now  # block notes in virtual time
         self._guard(node, node.replica.start)
 
     def replica(self, node_id: bytes) -> Replica:

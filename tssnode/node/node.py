@@ -375,11 +375,18 @@ class NodeCore:
     def on_block(self, block: Block) -> None:
         self.last_block_at = time.monotonic()
         self._note_ordered(block)
+        note = self.replica.chain.note(block.height)
+        latency = None if note is None else note.latency_ms
+        log.info(
+            "block %d committed: %d transactions%s", block.height, len(block.batch.txs),
+            "" if latency is None else f", {latency} ms", extra={"height": block.height},
+        )  # fmt: skip
         self.events.publish(
             "block.committed",
             height=block.height,
             hash=block.hash.hex(),
             txs=len(block.batch.txs),
+            latency_ms=None if note is None else note.latency_ms,
         )
         self.executor.on_block(block, self.state)
         self._block_seen.set()  # the pool keeper looks again (never submit inside a block)
@@ -692,12 +699,16 @@ class NodeCore:
     def _block(self, rec: Any, full: bool = False) -> dict[str, Any]:
         b = rec.block
         txs = [SignedTx.from_bytes(raw) for raw in b.batch.txs]
+        note = self.replica.chain.note(b.height)
         return {
             "height": b.height,
             "hash": b.hash.hex(),
             "prev_hash": b.prev_hash.hex(),
             "proposer": pid(rec.proposer),
             "view": rec.view,
+            # this node's clock and measurement, not part of the block (see BlockNote)
+            "time": None if note is None else note.committed_ms / 1000,
+            "commit_latency_ms": None if note is None else note.latency_ms,
             "txs": [self._tx(t, b.height, full) for t in txs],
             "certificate": {
                 "view": rec.certificate.view,

@@ -14,6 +14,7 @@ identification step) during a grace period.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ from tssnode.crypto.arith import gil_released
 from tssnode.errors import EncodingError, TssError
 from tssnode.node.events import EventBus
 from tssnode.protocol.base import BROADCAST, Message, MessageRefused, Outcome, ProtocolAbort, Round
+
+log = logging.getLogger("tssnode.session")
 
 
 class SessionTimeout(TssError):
@@ -136,6 +139,10 @@ class Session:
                     self.events.publish(
                         "session.done", ssid=self.ssid.hex(), phase=self.phase, seconds=seconds
                     )
+                    log.info(
+                        "%s session %s done in %.1f s (%d rounds)", self.phase,
+                        self.ssid.hex()[:12], seconds, self.round.number, extra=self._context(),
+                    )  # fmt: skip
                     return SessionResult(
                         self.ssid, self.phase, outcome.result, self.round.number, seconds
                     )
@@ -145,6 +152,11 @@ class Session:
                 outcome = await _in_thread(self.limiter, self.round.finalize)
         except (ProtocolAbort, SessionTimeout) as exc:
             culprits = exc.culprits if isinstance(exc, ProtocolAbort) else tuple(exc.missing)
+            blamed = f" (culprits: parties {list(culprits)})" if culprits else ""
+            log.warning(
+                "%s session %s failed in round %d: %s%s", self.phase, self.ssid.hex()[:12],
+                self.round.number, exc, blamed, extra=self._context(),
+            )  # fmt: skip
             self.events.publish(
                 "session.failed",
                 ssid=self.ssid.hex(),
@@ -154,6 +166,9 @@ class Session:
                 check=str(exc),
             )
             raise
+
+    def _context(self) -> dict[str, Any]:
+        return {"ssid": self.ssid.hex(), "phase": self.phase, "round": self.round.number}
 
     def _publish_proofs(self, rnd: Round) -> None:
         for rec in rnd.proof_log:

@@ -21,6 +21,8 @@ is one range scan. Every key used anywhere is built by a function here.
 | `g`    | sign session id (32)                     | sealed signature share sent in it       |
 | `a`    | tx hash (32)                             | a request this node's API accepted      |
 | `o`    | key id (16) ‖ epoch u32                  | the result vote owed for the share `k`  |
+| `n`    | height u64                               | this node's note on a block: when it    |
+|        |                                          | committed it, and how long that took    |
 
 The values under `k`, `r` and `g` are sealed (`sealing.Sealer`), and so is the check value
 in `m/sealing`: `SEALED` lists those prefixes, and a change of passphrase
@@ -52,6 +54,7 @@ PRESIGNATURE_USED = b"u"
 SIGNATURE_SHARE = b"g"
 ACCEPTED = b"a"
 SHARE_VOTE = b"o"
+BLOCK_NOTE = b"n"
 #: prefixes whose values are sealed records (the vault's secrets)
 SEALED = (KEY_SHARE, PRESIGNATURE, SIGNATURE_SHARE)
 
@@ -90,6 +93,10 @@ def meta(name: str) -> bytes:
 
 def block(height: int) -> bytes:
     return BLOCK + u64(height)
+
+
+def block_note(height: int) -> bytes:
+    return BLOCK_NOTE + u64(height)
 
 
 def block_by_hash(block_hash: bytes) -> bytes:
