@@ -106,7 +106,13 @@ def test_double_voter_changes_nothing_but_is_recorded() -> None:
         net.now + 10,
         stop=lambda: any(m.culprit == bad for m in good[0].chain.state.misbehaviour.values()),
     )
-    assert any(m.culprit == bad for m in good[0].chain.state.misbehaviour.values())
+    records = [m for m in good[0].chain.state.misbehaviour.values() if m.culprit == bad]
+    assert 1 <= len(records) <= len(good)  # one report per honest replica at most
+    # and the reports did not feed themselves: the double voter's votes on the blocks
+    # that carry them raised no further reports, so the chain went idle
+    height = good[0].height
+    net.run(net.now + 30)
+    assert good[0].height == height
 
 
 def test_f_plus_one_crashed_stops_progress_but_never_forks() -> None:

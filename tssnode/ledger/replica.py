@@ -244,6 +244,7 @@ class Replica:
         self._ticks = 0
         #: Wall clock, for this node's notes on its blocks only (never for agreement).
         self.clock: Callable[[], float] = time.time
+        self._reported: set[bytes] = set()  # culprits whose evidence we submitted
         self._new_view_sent: dict[bytes, int] = {}  # validator → tick of our last NEW-VIEW to it
         self._relay_turn = 0
         self._restore()
@@ -959,10 +960,20 @@ class Replica:
         log.warning("validator %s equivocated", a.signer.hex()[:8])
         for fn in self.on_evidence:
             fn(ev)
+        # One record per culprit in the ledger is proof enough. Reporting every piece of
+        # evidence fed a loop: a validator that double-votes on every block made each
+        # honest replica submit a Misbehaviour per block, which made more blocks to
+        # double-vote on, until the load changed the view (found by a test that failed
+        # for some hash seeds). All evidence stays in this node's journal.
+        recorded = any(m.culprit == ev.culprit for m in self.chain.state.misbehaviour.values())
+        if recorded or ev.culprit in self._reported:
+            return
+        self._reported.add(ev.culprit)
         if self.is_validator and not self.halted:
             try:
                 self.submit_payload(Misbehaviour(ev), nonce=ev.digest()[:16])
             except InvalidTransaction as exc:
+                self._reported.discard(ev.culprit)
                 self._drop(f"evidence not submitted: {exc}")
 
     def _forked(self, why: str) -> None:
