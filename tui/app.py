@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import tzinfo
 from functools import partial
 from pathlib import Path
@@ -71,6 +71,11 @@ DRAIN_BATCH = 250
 MAX_NOTICES = 5
 #: Alerts waiting for the next flush; beyond, the oldest are counted, not kept.
 MAX_PENDING_ALERTS = 20
+#: How long the answers to the operator's requests stay (seconds): a failure longer.
+ANSWER_TIMEOUT = {"information": 8.0, "warning": 12.0, "error": 20.0}
+#: Where ctrl+s saves when neither --screenshot-dir nor the node's data directory is
+#: known (relative to the working directory).
+SCREENSHOTS = Path("screenshots")
 
 
 class ConsoleApp(Operations):
@@ -100,11 +105,19 @@ class ConsoleApp(Operations):
         link_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         animations: bool = True,
         screenshot_dir: Path | None = None,
+        data_dir: Path | None = None,
+        names: Mapping[str, str] | None = None,
+        node_name: str | None = None,
         initial_tab: str = "peers",
     ) -> None:
+        """`screenshot_dir`: where ctrl+s saves (else `<data_dir>/screenshots`, else
+        ./screenshots); `names`: the validators' names by key or peer id (tui.names);
+        `node_name`: this node's, if `names` lacks it (its config's name)."""
         super().__init__()
         self.state = ConsoleState(clock, tz)
         self.state.link.url = target.url
+        self.state.names = dict(names or {})
+        self.state.own_name = node_name
         self.link = NodeLink(
             target,
             self.post_message,
@@ -117,6 +130,7 @@ class ConsoleApp(Operations):
         if not animations:
             self.animation_level = "none"
         self.screenshot_dir = screenshot_dir
+        self.data_dir = data_dir
         self.main = MainScreen(initial_tab)
         self.draws: Counter[Area] = Counter()  # redraws of each area (tests, benchmark)
         self._dirty: set[Area] = set()  # changed since the last flush
@@ -166,6 +180,8 @@ class ConsoleApp(Operations):
         self._dirty |= changes.areas
         for key in changes.fetch:
             self._wanted[key] = None
+        for severity, title, text in changes.answers:  # the operator's own: at once
+            self.notify(text, title=title, severity=severity, timeout=ANSWER_TIMEOUT[severity])
         for severity, text in changes.alerts:
             if notify_now:
                 self.notify(text, severity=severity)
@@ -347,7 +363,7 @@ class ConsoleApp(Operations):
                     self.request_fetch("signature", sig.signature_id)
 
     def on_synced(self, message: Synced) -> None:
-        self.state.link.synced = True
+        self.state.synced()
         self.apply(Changes(set(ALL_AREAS)))
 
     def on_events_waiting(self, message: EventsWaiting) -> None:
@@ -448,11 +464,26 @@ class ConsoleApp(Operations):
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.state))
 
+    def screenshots_dir(self) -> Path:
+        """Where ctrl+s saves: --screenshot-dir, else `screenshots/` in the node's data
+        directory, else `./screenshots/` (never the working directory itself)."""
+        if self.screenshot_dir is not None:
+            return self.screenshot_dir
+        if self.data_dir is not None:
+            return self.data_dir / "screenshots"
+        return SCREENSHOTS
+
     def action_save_screenshot(self) -> None:
-        directory = str(self.screenshot_dir) if self.screenshot_dir else None
-        path = self.save_screenshot(path=directory)
-        self.state.note("info", f"screenshot saved to {path}")
-        self.notify(f"saved {path}", title="screenshot")
+        directory = self.screenshots_dir().expanduser().absolute()
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            path = self.save_screenshot(path=str(directory))
+        except OSError as exc:
+            self.state.note("error", f"screenshot not saved in {directory}: {exc}")
+            self.notify(str(exc), title="Screenshot not saved", severity="error", timeout=20)
+        else:
+            self.state.note("info", f"screenshot saved to {path}")
+            self.notify(path, title="Screenshot saved", timeout=ANSWER_TIMEOUT["information"])
         self.apply(Changes({"log"}))
 
 

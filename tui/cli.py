@@ -2,6 +2,10 @@
 
 tssnode console --attach http://127.0.0.1:3001 --token-file data/node1/api.token
 tssnode console --config configs/node1.toml      # starts the node if it is not up
+
+With --config the console also knows the node's data directory (ctrl+s saves under its
+screenshots/) and its genesis (the validators' names); --genesis names the latter for
+--attach.
 """
 
 from __future__ import annotations
@@ -29,7 +33,18 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--tab", choices=[t for t, _, _ in TABS], default="peers", help="first screen")
     p.add_argument("--theme", help="a Textual theme name (t changes it inside)")
     p.add_argument(
-        "--screenshot-dir", metavar="DIR", type=Path, help="where ctrl+s saves SVG screenshots"
+        "--screenshot-dir",
+        metavar="DIR",
+        type=Path,
+        help="where ctrl+s saves SVG screenshots (default: screenshots/ in the node's data"
+        " directory with --config, else ./screenshots/)",
+    )
+    p.add_argument(
+        "--genesis",
+        metavar="FILE",
+        type=Path,
+        help="the network's genesis, for the validators' names (default with --config: the"
+        " node's [ledger] genesis)",
     )
     return p
 
@@ -37,6 +52,14 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     from tui.link import Target
+    from tui.names import read_genesis_names
+
+    data_dir: Path | None = None
+    node_name: str | None = None
+    genesis: Path | None = args.genesis
+    if genesis is not None and not genesis.is_file():
+        print(f"tssnode console: no genesis file at {genesis}", file=sys.stderr)
+        return 2
 
     if args.attach:
         if args.token_file is None:
@@ -54,14 +77,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"tssnode console: {exc}", file=sys.stderr)
             return 1
         target = Target.from_token_file(node.api_url, args.token_file or node.token_file)
+        data_dir, node_name = node.data_dir, node.name
+        genesis = genesis or node.genesis_file
+    names = read_genesis_names(genesis) if genesis is not None else {}
 
     from tui.app import ConsoleApp
 
-    app = ConsoleApp(target, screenshot_dir=args.screenshot_dir, initial_tab=args.tab)
+    app = ConsoleApp(
+        target,
+        screenshot_dir=args.screenshot_dir,
+        data_dir=data_dir,
+        names=names,
+        node_name=node_name,
+        initial_tab=args.tab,
+    )
     if args.theme:
         if args.theme not in app.available_themes:
-            names = ", ".join(sorted(app.available_themes))
-            print(f"tssnode console: unknown theme {args.theme!r}; one of {names}", file=sys.stderr)
+            themes = ", ".join(sorted(app.available_themes))
+            print(
+                f"tssnode console: unknown theme {args.theme!r}; one of {themes}", file=sys.stderr
+            )
             return 2
         app.theme = args.theme
     app.run()

@@ -9,8 +9,9 @@ console's environment, so a `TSSNODE_PASSPHRASE` set there reaches it; a node th
 no vault passphrase (or a wrong one) exits at once, and its log tail is the error shown.
 
 Config keys read (TOML, as `tssnode.config` writes them): `[api] listen` ("host:port",
-default 127.0.0.1:8600) and `[node] data_dir` (relative to the config file). Other
-spellings are accepted too (a top-level `api` address or URL, `[api] host`/`port`, a
+default 127.0.0.1:8600), `[node] data_dir` and `[ledger] genesis` (relative to the config
+file; default `<data dir>/genesis.toml`: the console reads the validators' names there).
+Other spellings are accepted too (a top-level `api` address or URL, `[api] host`/`port`, a
 top-level `data_dir`); every other key is ignored. The token is `<data dir>/api.token`;
 a node started here leaves its pid in `<data dir>/node.pid`, as `tssnode cluster` does.
 """
@@ -40,6 +41,22 @@ class NodeConfig:
     path: Path
     api_url: str
     data_dir: Path
+    genesis: Path | None = None  # [ledger] genesis, if the config names one
+
+    @property
+    def name(self) -> str:
+        """The config's name: 'node1' for configs/local/node1.toml."""
+        return self.path.stem
+
+    @property
+    def genesis_file(self) -> Path:
+        """Where the node's genesis is: [ledger] genesis, or genesis.toml in the data
+        directory (as `tssnode.config` has it)."""
+        return self.genesis or self.data_dir / "genesis.toml"
+
+    @property
+    def screenshot_dir(self) -> Path:
+        return self.data_dir / "screenshots"
 
     @property
     def token_file(self) -> Path:
@@ -74,7 +91,13 @@ def read_config(path: Path) -> NodeConfig:
     if not data_dir.is_absolute():
         data_dir = path.parent / data_dir
     url = api if api.startswith(("http://", "https://")) else f"http://{api}"
-    return NodeConfig(path, url.rstrip("/"), data_dir)
+    ledger: dict[str, Any] = data["ledger"] if isinstance(data.get("ledger"), dict) else {}
+    genesis: Path | None = None
+    if isinstance(ledger.get("genesis"), str) and ledger["genesis"].strip():
+        genesis = Path(ledger["genesis"]).expanduser()
+        if not genesis.is_absolute():
+            genesis = path.parent / genesis
+    return NodeConfig(path, url.rstrip("/"), data_dir, genesis)
 
 
 def _api_address(value: Any) -> str | None:

@@ -85,6 +85,8 @@ class Status:
     liveness: str | None = None
     last_block_age_s: float | None = None
     pending_requests: int = 0
+    #: the node's Ed25519 identity key (hex): how the genesis names it
+    validator_key: str | None = None
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Status:
@@ -107,6 +109,7 @@ class Status:
             liveness=_opt_str(d, "liveness"),
             last_block_age_s=_opt_float(d, "last_block_age_s"),
             pending_requests=_int(d, "pending_requests"),
+            validator_key=_opt_str(d, "validator_key"),
         )
 
 
@@ -141,15 +144,22 @@ class Validator:
     index: int
     status: str  # "online" | "offline" | "unknown" (not reported)
     keys: tuple[str, ...]
+    #: its Ed25519 identity key (hex), by which the genesis names it
+    validator_key: str | None = None
+    #: its name, if the node says it (the API does not yet: the console reads the genesis)
+    name: str | None = None
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Validator:
+        name = _opt_str(d, "name")
         return cls(
             # a node that does not report the peer id is still told apart by its key
             peer_id=_str(d, "peer_id") or _str(d, "validator_key"),
             index=_int(d, "index"),
             status=_str(d, "status", "unknown"),
             keys=_strs(d, "keys"),
+            validator_key=_opt_str(d, "validator_key"),
+            name=(name.strip() or None) if name else None,
         )
 
 
@@ -252,6 +262,8 @@ class Signature:
     signers: tuple[str, ...]
     height: int | None
     blame: Blame | None
+    #: why a request that never reached a block failed (expired, refused by the ledger)
+    error: str | None = None
 
     @property
     def done(self) -> bool:
@@ -278,6 +290,7 @@ class Signature:
             signers=_strs(d, "signers"),
             height=height if isinstance(height, int) else None,
             blame=Blame.from_json(d.get("blame")),
+            error=_opt_str(d, "error"),
         )
 
     @classmethod
@@ -298,10 +311,21 @@ class Session:
     elapsed_s: float | None
     culprits: tuple[str, ...]
     error: str | None
+    #: the id of the request (its transaction) the session works for, if the node says
+    request: str | None = None
 
     @property
     def running(self) -> bool:
         return self.status == "running"
+
+    @property
+    def progress(self) -> tuple[int, int]:
+        """(rounds done, rounds) as shown: a finished session is complete whatever round
+        the node last reported (it may report the first round of a session it finished)."""
+        if self.status == "done":
+            total = max(self.round, self.rounds)
+            return total, total
+        return self.round, self.rounds
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Session:
@@ -317,6 +341,7 @@ class Session:
             elapsed_s=_opt_float(d, "elapsed_s"),
             culprits=_strs(d, "culprits"),
             error=_opt_str(d, "error"),
+            request=_opt_str(d, "request"),
         )
 
 

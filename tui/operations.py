@@ -22,20 +22,27 @@ from tui.screens.confirm import ConfirmModal
 from tui.screens.forms import DeriveModal, PresignModal
 from tui.screens.keygen import KeygenModal
 from tui.screens.sign import SignModal, sign_confirmation
-from tui.state import ConsoleState
+from tui.state import Changes, ConsoleState
 
 
 class Operations(App[None]):
     state: ConsoleState
     link: NodeLink
 
+    def apply(self, changes: Changes, *, notify_now: bool = False) -> None:
+        """Note what changed (the app's)."""
+        raise NotImplementedError
+
     # -- ledger-writing actions (confirmed) --------------------------------------------------
     @work(exclusive=True, group="op:keygen", exit_on_error=False)
     async def action_keygen(self) -> None:
-        request = await self.push_screen_wait(KeygenModal(self.state.validators, self.state.me))
+        state = self.state
+        modal = KeygenModal(state.validators, state.me, state.validator_name)
+        request = await self.push_screen_wait(modal)
         if request is None:
             return
-        if await self.push_screen_wait(ConfirmModal("Start keygen?", request.summary(), "Start")):
+        summary = request.summary(state.party)
+        if await self.confirmed("keygen", ConfirmModal("Start keygen?", summary, "Start")):
             await self.submit("keygen", "/keygen", request.body(), request.body())
 
     @work(exclusive=True, group="op:sign", exit_on_error=False)
@@ -48,7 +55,7 @@ class Operations(App[None]):
         if request is None:
             return
         confirm = ConfirmModal("Sign this digest?", sign_confirmation(request), "Sign")
-        if not await self.push_screen_wait(confirm):
+        if not await self.confirmed("sign", confirm):
             return
         body = request.body()
         result = await self.submit("sign", "/sign", body, {**body, "digest": request.digest.hex()})
@@ -75,7 +82,7 @@ class Operations(App[None]):
         body.append(". The public key and addresses stay the same; the old shares and ")
         body.append(f"the {key.presignatures} unused presignatures are discarded.")
         body.append("\nThis cannot be undone.", style="bold")
-        if await self.push_screen_wait(ConfirmModal("Refresh this key?", body, "Refresh")):
+        if await self.confirmed("refresh_key", ConfirmModal("Refresh this key?", body, "Refresh")):
             await self.submit("refresh_key", f"/keys/{key.key_id}/refresh", None, {})
 
     @work(exclusive=True, group="op:presign", exit_on_error=False)
@@ -93,9 +100,12 @@ class Operations(App[None]):
         body.append(f"{count} presignatures", style="bold")
         body.append(f" ({key.presignatures} → {key.presignatures + int(count)}).")
         body.append("\nThe transaction cannot be withdrawn once sent.", style="bold")
-        if await self.push_screen_wait(ConfirmModal("Make presignatures?", body, "Presign")):
+        if await self.confirmed("presign", ConfirmModal("Make presignatures?", body, "Presign")):
             await self.submit(
-                "presign", f"/keys/{key.key_id}/presign", {"count": int(count)}, {"count": count}
+                "presign",
+                f"/keys/{key.key_id}/presign",
+                {"count": int(count)},
+                {"count": int(count)},
             )
 
     # -- reversible or local actions ---------------------------------------------------------
@@ -123,6 +133,14 @@ class Operations(App[None]):
         self.notify(f"signature {short(sig.signature_id)} copied (r ‖ s ‖ v, 65 bytes hex)")
 
     # -- the one way an action reaches the node ----------------------------------------------
+    async def confirmed(self, action: str, confirm: ConfirmModal) -> bool:
+        """Ask; a cancelled confirmation says that nothing was sent (an operator who
+        pressed a key by mistake must know the request did not go)."""
+        if await self.push_screen_wait(confirm):
+            return True
+        self.apply(self.state.cancelled(action))
+        return False
+
     async def submit(
         self, action: str, path: str, body: Any, request: dict[str, Any]
     ) -> Any | None:

@@ -36,7 +36,11 @@ Area = Literal["header", "peers", "validators", "sessions", "proofs", "chain", "
 #: fetch one item.
 Fetch = tuple[str, str]
 Severity = Literal["information", "warning", "error"]
-Health = Literal["ok", "degraded", "down"]
+#: "connecting": nothing is known of the node's health yet (no status, or not every list
+#: loaded once): neither red nor green
+Health = Literal["connecting", "ok", "degraded", "down"]
+#: (severity, title, message) of a notice that answers the operator
+Notice = tuple[Severity, str, str]
 
 SNAPSHOTS = ("status", "validators", "peers", "sessions", "keys", "blocks")
 SESSION_GRACE_S = 120.0  # keep a session seen in events this long if a list lacks it
@@ -49,6 +53,16 @@ MAX_SIGNATURES = 200  # signatures the console follows
 MAX_PEERS = 500  # peers (disconnected ones go first)
 MAX_VIEW_CHANGES = 20  # view changes (the Chain screen shows the newest two)
 MAX_ALIASES = 200  # request id → the key or signature id it became
+MAX_FOLLOWED = 50  # the operator's requests followed until done (the oldest dropped)
+
+#: what each ledger request is called in notices
+REQUEST_WORDS = {
+    "keygen": "Keygen",
+    "sign": "Signing",
+    "refresh_key": "Refresh",
+    "presign": "Presigning",
+    "derive": "Derivation",
+}
 
 
 @dataclass
@@ -58,11 +72,15 @@ class Changes:
     areas: set[Area] = field(default_factory=set)
     fetch: list[Fetch] = field(default_factory=list)
     alerts: list[tuple[Severity, str]] = field(default_factory=list)
+    #: answers to the operator's own requests (sent, refused, done, failed): noticed at
+    #: once, never summed up with the node's news
+    answers: list[Notice] = field(default_factory=list)
 
     def merge(self, other: Changes) -> Changes:
         self.areas |= other.areas
         self.fetch += [f for f in other.fetch if f not in self.fetch]
         self.alerts += other.alerts
+        self.answers += other.answers
         return self
 
 
@@ -84,7 +102,22 @@ class Link:
     retry_at: float | None = None
     attempts: int = 0
     ever_connected: bool = False
+    ever_synced: bool = False  # the node's state was loaded in full at least once
     stream_error: str | None = None  # the event stream failed; polling meanwhile
+
+
+@dataclass
+class Followed:
+    """A request the operator sent, followed until it is done: its notice then says so
+    (or that it failed; a request the node retries may still be done after that)."""
+
+    action: str  # "keygen" | "sign" | "refresh_key" | "presign"
+    ident: str  # the request's id: key id (keygen), signature id (sign), else its tx
+    key_id: str
+    epoch: int = 0  # refresh: the key's epoch when asked
+    count: int = 0  # presign: how many were asked for
+    before: int = 0  # presign: the key's presignatures when asked
+    failed: bool = False  # its failure was told
 
 
 class ConsoleState:
@@ -121,6 +154,11 @@ class ConsoleState:
         self.in_flight: set[str] = set()
         self.requested_keys: dict[str, Key] = {}  # asked for, not yet listed by the node
         self.aliases: dict[str, str] = {}  # request id → the key or signature id it became
+        self.followed: dict[str, Followed] = {}  # the operator's requests, until done
+        # the validators' names (tui.names: validator key hex or peer id → name), and this
+        # node's own (its config's name) if the genesis does not name it
+        self.names: dict[str, str] = {}
+        self.own_name: str | None = None
 
     # -- presentation helpers --------------------------------------------------------------
     def now(self) -> float:
@@ -137,16 +175,58 @@ class ConsoleState:
         return duration(max(0.0, self.now() - t)) + " ago"
 
     def party(self, party: str | int | None) -> str:
-        """A validator as the operator sees it everywhere: '#4 …cHMU' (its index in the
-        validator set and the end of its peer id). Events name parties by index, routes
-        by peer id; both come out the same. Other peers: a shortened peer id."""
+        """A validator as the operator sees it everywhere: 'node4 #4 …cHMU' (its name if
+        known, its index in the validator set and the end of its peer id). Events name
+        parties by index, routes by peer id; both come out the same. Other peers: the
+        name if known and a shortened peer id."""
         if party is None or party == "":
             return "-"
         text = str(party)
         for v in self.validators:
             if (text.isdigit() and v.index == int(text)) or v.peer_id == text:
-                return f"#{v.index} …{v.peer_id[-4:]}"
-        return f"#{text}" if text.isdigit() else short_peer(text)
+                name = self.validator_name(v)
+                label = f"#{v.index} …{v.peer_id[-4:]}"
+                return f"{name} {label}" if name else label
+        if text.isdigit():
+            return f"#{text}"
+        name = self.name_of(text)
+        return f"{name} {short_peer(text)}" if name else short_peer(text)
+
+    def party_short(self, party: str | int | None) -> str:
+        """A party where there is little room (a column listing several): its name if
+        known, else as `party` says it."""
+        text = "" if party is None else str(party)
+        for v in self.validators:
+            if (text.isdigit() and v.index == int(text)) or v.peer_id == text:
+                return self.validator_name(v) or self.party(text)
+        return self.name_of(text) or self.party(party)
+
+    def name_of(self, peer_id: str | None) -> str | None:
+        """The name of a node by its peer id (or validator key), if known."""
+        if not peer_id:
+            return None
+        for v in self.validators:
+            if v.peer_id == peer_id:
+                return self.validator_name(v)
+        return self._known_name(peer_id)
+
+    def validator_name(self, v: Validator) -> str | None:
+        """What the node calls it (not in the API yet), else the genesis, else, for this
+        node, its config's name."""
+        if v.name:
+            return v.name
+        if v.validator_key and v.validator_key.lower() in self.names:
+            return self.names[v.validator_key.lower()]
+        return self._known_name(v.peer_id)
+
+    def _known_name(self, peer_id: str) -> str | None:
+        name = self.names.get(peer_id) or self.names.get(peer_id.lower())
+        if name is None and self.status is not None:
+            if self.status.peer_id == peer_id and self.status.validator_key:
+                name = self.names.get(self.status.validator_key.lower())
+            if name is None and self.status.peer_id == peer_id:
+                name = self.own_name
+        return name
 
     def note(self, level: str, text: str, source: str = "console") -> None:
         self.log.add(LogLine(self.now(), level, source, text))
@@ -174,7 +254,24 @@ class ConsoleState:
             needed = latest.certificate.quorum
         return online, n, needed
 
+    @property
+    def loaded(self) -> bool:
+        """Whether the node's state has been loaded in full at least once (its status,
+        then every list): before that the console cannot judge its health."""
+        return self.status is not None and (self.link.synced or self.link.ever_synced)
+
+    def synced(self) -> None:
+        """Every snapshot has been loaded since connecting."""
+        self.link.synced = True
+        self.link.ever_synced = True
+
     def health(self) -> tuple[Health, str]:
+        if not self.loaded:  # neutral: no quorum is judged from half the lists
+            if self.link.connected:
+                return "connecting", "loading the node's state…"
+            if self.link.attempts:
+                return "connecting", f"connecting… ({self.link.reason})"
+            return "connecting", "connecting…"
         if not self.link.connected:
             return "down", self.link.reason
         online, n, needed = self.quorum()
@@ -242,6 +339,7 @@ class ConsoleState:
     # -- the link ----------------------------------------------------------------------------
     def link_up(self, url: str) -> Changes:
         reconnect = self.link.ever_connected
+        self.link.ever_synced |= self.link.synced
         self.link = replace(
             self.link,
             url=url,
@@ -259,6 +357,7 @@ class ConsoleState:
 
     def link_down(self, reason: str, retry_in: float | None) -> Changes:
         was = self.link.connected
+        self.link.ever_synced |= self.link.synced
         self.link.connected = False
         self.link.synced = False
         self.link.reason = reason
@@ -298,6 +397,12 @@ class ConsoleState:
         """The answer of one GET: a list route, or one key/signature/block (`ident` is
         the id it was asked for; a node may answer for a request id with the key or
         signature it became, under that one's own id)."""
+        changes = self._snapshot(kind, data, ident)
+        if self.followed and changes.areas & {"keys", "sessions"}:
+            changes.merge(self._follow_up())
+        return changes
+
+    def _snapshot(self, kind: str, data: Any, ident: str) -> Changes:
         if kind == "status" and isinstance(data, dict):
             return self._set_status(Status.from_json(data))
         if kind == "validators":
@@ -310,7 +415,10 @@ class ConsoleState:
             self._trim_peers()
             return Changes({"peers", "header"})
         if kind == "sessions":
-            listed = {s.session_id: s for s in (Session.from_json(d) for d in _dicts(data))}
+            listed = {
+                s.session_id: self._newer_session(s)
+                for s in (Session.from_json(d) for d in _dicts(data))
+            }
             # a session the stream told of just now may be newer than this answer
             recent = self.now() - SESSION_GRACE_S
             for ssid, s in self.sessions.items():
@@ -356,7 +464,10 @@ class ConsoleState:
             self.signatures[sig.signature_id] = sig
             self._trim_signatures()
             changes = Changes({"keys"})
-            if sig.status == "failed" and sig.blame:
+            followed = self.resolve(ident or sig.signature_id) in (
+                self.resolve(f) for f in self.followed
+            )
+            if sig.status == "failed" and sig.blame and not followed:  # else: its answer
                 culprits = ", ".join(self.party(c) for c in sig.blame.culprits)
                 changes.alerts.append(("error", f"signing failed: {culprits}: {sig.blame.check}"))
             return changes
@@ -364,14 +475,39 @@ class ConsoleState:
             for block in (Block.from_json(d) for d in _dicts(data)):
                 old = self.blocks.get(block.height)
                 if old is None or not old.full:
-                    self.blocks[block.height] = block
+                    self.blocks[block.height] = _with_times_of(block, old)
             self._trim_blocks()
             return Changes({"chain", "header"})
         if kind == "block" and isinstance(data, dict):
             block = Block.from_json(data, full=True)
-            self.blocks[block.height] = block
+            self.blocks[block.height] = _with_times_of(block, self.blocks.get(block.height))
+            self._trim_blocks()
             return Changes({"chain"})
         return Changes()
+
+    def _newer_session(self, listed: Session) -> Session:
+        """A session as the node lists it, with what the stream told since, or told
+        better: rounds only go forward, and a finished session does not run again."""
+        old = self.sessions.get(listed.session_id)
+        if old is None:
+            return listed
+        if listed.running and not old.running:
+            return replace(old, request=old.request or listed.request)
+        if old.round > listed.round:
+            listed = replace(listed, round=old.round, waiting_for=old.waiting_for)
+        if not old.running and not listed.running and old.elapsed_s is not None:
+            # finished: its time does not grow (a node may keep counting a failed one)
+            elapsed = listed.elapsed_s
+            listed = replace(
+                listed, elapsed_s=old.elapsed_s if elapsed is None else min(elapsed, old.elapsed_s)
+            )
+        return replace(
+            listed,
+            rounds=listed.rounds or old.rounds,
+            request=listed.request or old.request,
+            culprits=listed.culprits or old.culprits,
+            error=listed.error or old.error,
+        )
 
     def _set_status(self, status: Status) -> Changes:
         old = self.status
@@ -434,10 +570,14 @@ class ConsoleState:
 
     # -- the operator's actions ----------------------------------------------------------------
     def accepted(self, action: str, result: Any, request: dict[str, Any]) -> Changes:
-        """The node accepted `action`: show its effect before the ledger reports it."""
+        """The node accepted `action`: show its effect before the ledger reports it, say
+        so with the request's id, and follow the request until it is done or fails."""
         res = result if isinstance(result, dict) else {}
-        tx = short(str(res.get("tx", "")), 8, 4)
+        tx_id = str(res.get("tx", ""))
+        tx = short(tx_id, 8, 4)
         changes = Changes({"keys", "log"})
+        word = REQUEST_WORDS.get(action, action)
+        title = f"{word} submitted"
         if action == "keygen" and "key_id" in res:
             key_id = str(res["key_id"])
             parties = request.get("parties") or [v.peer_id for v in self.validators]
@@ -452,36 +592,153 @@ class ConsoleState:
             self.requested_keys[key_id] = placeholder
             self.keys.setdefault(key_id, placeholder)
             self.selected_key = key_id
-            text = f"keygen requested: key {short(key_id)} (tx {tx})"
+            self._follow(Followed(action, key_id, key_id))
+            text = f"keygen requested: key {key_id} (tx {tx})"
+            notice = f"request {key_id}\nthe key is pending; a notice follows when it is active"
         elif action == "sign" and "signature_id" in res:
             sig_id = str(res["signature_id"])
+            key_id = str(request.get("key_id", ""))
             digest = str(res.get("digest") or request.get("digest", ""))
             path = request.get("path")
             self.signatures[sig_id] = Signature.pending(
-                sig_id, str(request.get("key_id", "")), digest, None if path is None else str(path)
+                sig_id, key_id, digest, None if path is None else str(path)
             )
             self._trim_signatures()
             self.selected_signature = sig_id
-            self.selected_key = str(request.get("key_id", "")) or self.selected_key
-            text = f"signing requested: signature {short(sig_id)}, digest {digest} (tx {tx})"
+            self.selected_key = key_id or self.selected_key
+            self._follow(Followed(action, sig_id, key_id))
+            text = f"signing requested: signature {sig_id}, digest {digest} (tx {tx})"
+            notice = f"signature {sig_id}\ndigest {digest}"
         elif action == "derive" and "path" in res:
             child = Child.from_json(res)
             key = self.current_key()
             if key is not None and all(c.path != child.path for c in key.children):
                 self.keys[key.key_id] = replace(key, children=(*key.children, child))
             eth = child.addresses.eth or short(child.public_key)
-            text = f"derived {child.path}: {eth}"
+            title = "Derived"
+            text = notice = f"derived {child.path}: {eth}"
         else:
-            key = self.current_key()
+            key_id = str(res.get("key_id") or request.get("key_id") or "")
+            key = self.keys.get(key_id) or self.current_key()
+            key_id = key_id or (key.key_id if key else "")
             what = {"refresh_key": "refresh", "presign": "presigning"}.get(action, action)
-            text = f"{what} requested for key {short(key.key_id if key else '')} (tx {tx})"
+            text = f"{what} requested for key {short(key_id)} (tx {tx})"
+            notice = f"request {tx_id or '?'}\nfor key {short(key_id)}"
+            try:
+                count = int(request.get("count") or 0)
+            except (TypeError, ValueError):
+                count = 0
+            if action == "presign" and count:
+                notice += f": {count} presignatures"
+            if key is not None and action == "refresh_key":
+                notice += f": epoch {key.epoch} → {key.epoch + 1}"
+            if key is not None and action in ("refresh_key", "presign"):
+                self._follow(
+                    Followed(
+                        action,
+                        tx_id or key_id,
+                        key.key_id,
+                        epoch=key.epoch,
+                        count=count,
+                        before=key.presignatures,
+                    )
+                )
         self.note("info", text)
-        changes.alerts.append(("information", text))
+        changes.answers.append(("information", title, notice))
         return changes
 
     def refused(self, action: str, reason: str) -> Changes:
         self.note("error", f"{action}: {reason}")
-        return Changes({"log"}, alerts=[("error", f"{action}: {reason}")])
+        title = f"{REQUEST_WORDS.get(action, action)} not sent"
+        return Changes({"log"}, answers=[("error", title, reason)])
+
+    def cancelled(self, action: str) -> Changes:
+        """The operator cancelled the confirmation of `action`."""
+        word = REQUEST_WORDS.get(action, action)
+        self.note("info", f"{word.lower()} cancelled at the confirmation: nothing was sent")
+        return Changes({"log"}, answers=[("warning", f"{word} cancelled", "nothing was sent")])
+
+    # -- the operator's requests, followed ---------------------------------------------------
+    def _followed_signatures(self) -> list[Fetch]:
+        """The signatures the operator asked for that are still pending."""
+        return [
+            ("signature", ident)
+            for ident, r in self.followed.items()
+            if r.action == "sign" and not r.failed
+        ]
+
+    def _follow(self, request: Followed) -> None:
+        self.followed.pop(request.ident, None)
+        self.followed[request.ident] = request
+        while len(self.followed) > MAX_FOLLOWED:
+            del self.followed[next(iter(self.followed))]
+
+    def _follow_up(self) -> Changes:
+        """Notices for the followed requests that are now done or have failed."""
+        changes = Changes()
+        for ident, request in list(self.followed.items()):
+            outcome = self._outcome(request)
+            if outcome is None:
+                continue
+            done, text = outcome
+            word = REQUEST_WORDS.get(request.action, request.action)
+            if done:
+                del self.followed[ident]
+                self.note("info", f"{word} {ident} done: {text}")
+                changes.answers.append(("information", f"{word} done", text))
+            elif not request.failed:  # still followed: the node may retry it
+                request.failed = True
+                self.note("error", f"{word} {ident} failed: {text}")
+                changes.answers.append(("error", f"{word} failed", text))
+        if changes.answers:
+            changes.areas.add("log")
+        return changes
+
+    def _outcome(self, request: Followed) -> tuple[bool, str] | None:
+        """(done, what happened), or None while the request is under way."""
+        if request.action == "keygen":
+            key = self.keys.get(self.resolve(request.ident))
+            if key is None:
+                return None
+            if key.active:
+                eth = f"\nEthereum {key.addresses.eth}" if key.addresses.eth else ""
+                return True, f"key {key.key_id} is active ({key.quorum} sign){eth}"
+            if key.status == "failed":
+                return False, f"key {key.key_id}: {key.error or 'the node gives no reason'}"
+            return None
+        if request.action == "sign":
+            sig = self.signatures.get(self.resolve(request.ident))
+            if sig is None:
+                return None
+            if sig.done:
+                return True, f"signature {sig.signature_id} is ready (y copies it)"
+            if sig.status == "failed":
+                why = sig.error or "the node gives no reason"
+                if sig.blame:
+                    culprits = ", ".join(self.party(c) for c in sig.blame.culprits)
+                    why = f"{culprits or 'nobody named'}: {sig.blame.check}"
+                return False, f"signature {sig.signature_id}: {why}"
+            return None
+        key = self.keys.get(request.key_id)
+        mine = [s for s in self.sessions.values() if s.request == request.ident]
+        if request.action == "refresh_key" and key is not None and key.epoch > request.epoch:
+            return True, f"key {short(key.key_id)} re-shared: epoch {key.epoch}"
+        if request.action == "presign":
+            made = sum(s.status == "done" for s in mine)
+            if request.count and made >= request.count:
+                return True, f"{made} presignatures made for key {short(request.key_id)}"
+            if (
+                key is not None
+                and request.count
+                and key.presignatures >= request.before + request.count
+            ):
+                return True, f"key {short(key.key_id)} has {key.presignatures} presignatures"
+        failed = [s for s in mine if s.status == "failed"]
+        if failed:
+            s = failed[-1]
+            culprits = ", ".join(self.party(c) for c in s.culprits) or "nobody named"
+            return False, f"{s.phase} session aborted in round {s.round}: {culprits}: {s.error}"
+        return None
 
     # -- events ------------------------------------------------------------------------------
     def apply_event(self, ev: dict[str, Any]) -> Changes:
@@ -498,6 +755,8 @@ class ConsoleState:
             return Changes({"log"})
         changes = handler(self, at, ev)
         changes.areas.add("log")
+        if self.followed and changes.areas & {"keys", "sessions"}:
+            changes.merge(self._follow_up())
         return changes
 
     def _event_log(self, at: float, level: str, text: str) -> None:
@@ -530,7 +789,7 @@ class ConsoleState:
             summary = {
                 "height": height,
                 "hash": ev.get("hash"),
-                "time": at,
+                "time": ev.get("time"),  # when the node committed it (not our clock)
                 "commit_latency_ms": latency,
                 "view": self.status.view if self.status else 0,
             }
@@ -541,8 +800,9 @@ class ConsoleState:
         ms = f", {latency:.0f} ms" if isinstance(latency, int | float) else ""
         self._event_log(at, "debug", f"block {height} committed: {count} tx{ms}")
         fetch: list[Fetch] = [("blocks", str(height))]
-        if count:
+        if count:  # a request may have been settled (done, or failed: no event says so)
             fetch.append(("keys", ""))
+            fetch += self._followed_signatures()
         return Changes({"chain", "header"}, fetch=fetch)
 
     def _view_changed(self, at: float, view: int, primary: str) -> Changes:
@@ -607,12 +867,18 @@ class ConsoleState:
                 waiting_for=(),
                 culprits=tuple(map(str, culprits)) if isinstance(culprits, list) else (),
                 error=check,
-                elapsed_s=at - old.started if old.started else old.elapsed_s,
+                # `started` of a listed session may be the node's own clock: not used then
+                elapsed_s=(
+                    max(0.0, at - old.started)
+                    if old.started is not None and old.started > 1e9
+                    else old.elapsed_s
+                ),
             )
             names = ", ".join(self.party(c) for c in s.culprits) or "nobody named"
             text = f"{phase} session {short(ssid)} aborted in round {s.round}: {names}: {check}"
             self._event_log(at, "error", text)
             changes.alerts.append(("error", text))
+            changes.fetch += self._followed_signatures()
         self.sessions[ssid] = s
         if len(self.sessions) > self.max_sessions:
             self._trim_sessions()
@@ -647,11 +913,10 @@ class ConsoleState:
                 old, status="active", public_key=str(public) if public else old.public_key
             )
         self._event_log(at, "info", f"key {short(key_id)} is active")
-        return Changes(
-            {"keys"},
-            fetch=[("key", key_id)],
-            alerts=[("information", f"key {short(key_id)} is active")],
-        )
+        changes = Changes({"keys"}, fetch=[("key", key_id)])
+        if key_id not in self.followed:  # else the operator's own request says it
+            changes.alerts.append(("information", f"key {short(key_id)} is active"))
+        return changes
 
     def _signature_ready(self, at: float, ev: dict[str, Any]) -> Changes:
         sig_id = str(ev.get("signature_id", "?"))
@@ -665,7 +930,7 @@ class ConsoleState:
         )
         text = f"blame: {names}: {ev.get('check', '?')}"
         self._event_log(at, "error", text)
-        return Changes({"sessions"}, alerts=[("error", text)])
+        return Changes({"sessions"}, fetch=self._followed_signatures(), alerts=[("error", text)])
 
     def _log_event(self, at: float, ev: dict[str, Any]) -> Changes:
         level = str(ev.get("level", "info")).lower()
@@ -695,6 +960,19 @@ _HANDLERS: dict[str, Callable[[ConsoleState, float, dict[str, Any]], Changes]] =
     "blame": ConsoleState._blame,
     "log": ConsoleState._log_event,
 }
+
+
+def _with_times_of(block: Block, old: Block | None) -> Block:
+    """`block` as the node lists it, with the time and commit latency the stream told
+    of if the listing has none (a node that does not list them yet)."""
+    if old is None or (block.time is not None and block.commit_latency_ms is not None):
+        return block
+    latency = block.commit_latency_ms
+    return replace(
+        block,
+        time=block.time if block.time is not None else old.time,
+        commit_latency_ms=latency if latency is not None else old.commit_latency_ms,
+    )
 
 
 def duration(seconds: float) -> str:

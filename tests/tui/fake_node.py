@@ -9,9 +9,12 @@ swapped (`httpx.MockTransport`), so request building, bearer auth, error mapping
 SSE parsing are the real client's.
 
 Scripted behaviour, for the tests: `go_down()` / `come_back()` (connection refused,
-streams reset), `publish()` an event, `complete_keygen()` / `complete_signature()`, and
-`auto=True` to finish keygen and signing by itself a moment after the request (so the
-live scenarios of `live_scenarios.py` can be exercised against it). Signatures are real
+streams reset), `publish()` an event, `complete_keygen()` / `complete_signature()` and
+`fail_keygen()` / `fail_signature()`, and `auto=True` to finish keygen and signing by
+itself a moment after the request (so the live scenarios of `live_scenarios.py` can be
+exercised against it). Blocks carry `time` and `commit_latency_ms` (and
+`block.committed` events `latency_ms`) as docs/api.md has them; `block_times=False`
+leaves them out, as `tssnode run` does today. Signatures are real
 (coincurve, with the fixtures' test keys) and the digest comes from the node's own
 `tssnode.protocol.hashing`, as the real node's would.
 """
@@ -47,7 +50,12 @@ class FakeNode:
     """The test double. `client(url, token)` is a console `ClientFactory`."""
 
     def __init__(
-        self, fixtures: Path = FIXTURES, *, auto: bool = False, new_key_ids: bool = False
+        self,
+        fixtures: Path = FIXTURES,
+        *,
+        auto: bool = False,
+        new_key_ids: bool = False,
+        block_times: bool = True,
     ) -> None:
         self.status: dict[str, Any] = load("status", fixtures)
         self.validators: list[dict[str, Any]] = load("validators", fixtures)
@@ -69,6 +77,7 @@ class FakeNode:
         # like `tssnode run` today: a keygen request's id (its tx hash) is not the id of
         # the key it makes; GET /keys/<request id> answers with the key
         self.new_key_ids = new_key_ids
+        self.block_times = block_times
         self.became: dict[str, str] = {}
         self.up = True
         self.token = TOKEN
@@ -76,6 +85,7 @@ class FakeNode:
         self.streams_opened = 0
         self.since: list[int | None] = []  # `since` of every stream opened
         self.broken_routes: dict[str, tuple[int, Any]] = {}  # path → (status, JSON answer)
+        self.held: dict[str, asyncio.Event] = {}  # path → answered once the event is set
         self.garble_stream = False  # send a line that is not JSON
         self._listeners: set[asyncio.Queue[dict[str, Any] | None]] = set()
 
@@ -101,6 +111,8 @@ class FakeNode:
         self.up = True
 
     def publish(self, kind: str, **fields: Any) -> dict[str, Any]:
+        if kind == "block.committed" and not self.block_times:
+            fields.pop("latency_ms", None)
         self.seq += 1
         event = {"seq": self.seq, "kind": kind, "time": self.clock, **fields}
         self.history.append(event)
@@ -119,6 +131,11 @@ class FakeNode:
 
     def complete_keygen(self, key_id: str) -> None:
         key = self.keys[key_id]
+        ssid = _h(f"ssid {key_id}")
+        for s in self.sessions:
+            if s["session_id"] == ssid:  # as tssnode lists a finished session: round 1
+                s.update(status="done", round=1, elapsed_s=2.0)
+                self.publish("session.done", ssid=ssid, phase="keygen", seconds=2.0)
         secret, chain = _h(f"fake secret {key_id}"), _h(f"fake chain {key_id}")
         self.secrets[key_id] = {"secret": secret, "chain_code": chain}
         point = Point(PrivateKey.from_hex(secret).public_key)
@@ -137,6 +154,27 @@ class FakeNode:
             self.keys[new_id] = key
         self._commit(1)
         self.publish("key.active", key_id=key_id, public_key=key["public_key"])
+
+    def fail_keygen(self, key_id: str, error: str) -> None:
+        """The keygen's session aborts (`error`, blaming node4) and the ledger fails it."""
+        key = self.keys[key_id]
+        key.update(status="failed", error=error)
+        ssid = _h(f"ssid {key_id}")
+        culprit = self.validators[-1]["peer_id"]
+        self.publish(
+            "session.failed", ssid=ssid, phase="keygen", round=2, culprits=[4], check=error
+        )
+        self._commit(1)
+        for s in self.sessions:
+            if s["session_id"] == ssid:
+                s.update(status="failed", round=1, culprits=[culprit], error=error)
+
+    def fail_signature(self, signature_id: str, check: str) -> None:
+        """The signing aborts, blaming node4."""
+        sig = self.signatures[signature_id]
+        culprit = self.validators[-1]["peer_id"]
+        sig.update(status="failed", blame={"culprits": [culprit], "check": check, "round": 1})
+        self._commit(1)
 
     def complete_signature(self, signature_id: str) -> None:
         sig = self.signatures[signature_id]
@@ -170,6 +208,8 @@ class FakeNode:
             raw = await request.aread()
             body = json.loads(raw) if raw else None
         self.requests.append((request.method, path, body))
+        if path in self.held:  # a slow node: this route answers when the test says so
+            await self.held[path].wait()
         if path in self.broken_routes:
             status, answer = self.broken_routes[path]
             return _json(answer, status)
@@ -202,7 +242,7 @@ class FakeNode:
         if parts == ["blocks"]:
             start, limit = int(params.get("from", 0)), int(params.get("limit", 20))
             chosen = [b for b in self.blocks if start <= b["height"] < start + limit]
-            return _json(chosen)
+            return _json([self._times(b) for b in chosen])
         if len(parts) == 2:
             table: dict[str, Any] = {
                 "keys": self.keys,
@@ -212,6 +252,8 @@ class FakeNode:
             }.get(parts[0], {})
             if parts[0] == "keys" and parts[1] in self.became:
                 return _json(self.keys[self.became[parts[1]]])
+            if parts[0] == "blocks" and parts[1] in table:
+                return _json(self._times(table[parts[1]]))
             if parts[1] in table:
                 return _json(table[parts[1]])
             raise _Refuse(404, f"unknown {parts[0].rstrip('s')}")
@@ -267,7 +309,24 @@ class FakeNode:
             "height": None,
             "error": None,
         }
-        self.publish("session.started", ssid=_h(f"ssid {key_id}"), phase="keygen", parties=[1])
+        ssid = _h(f"ssid {key_id}")
+        self.sessions.append(  # as tssnode lists it: `request` is the request's id
+            {
+                "session_id": ssid,
+                "phase": "keygen",
+                "key_id": "",
+                "request": key_id,
+                "status": "running",
+                "round": 1,
+                "rounds": 4,
+                "waiting_for": [],
+                "started": self.clock,
+                "elapsed_s": 0.0,
+                "culprits": [],
+                "error": None,
+            }
+        )
+        self.publish("session.started", ssid=ssid, phase="keygen", parties=[1])
         if self.auto:
             asyncio.get_running_loop().call_later(0.05, self.complete_keygen, key_id)
         return _json({"key_id": key_id, "tx": _h(f"tx {key_id}")}, 202)
@@ -327,6 +386,11 @@ class FakeNode:
             self._listeners.discard(queue)
 
     # -- helpers ---------------------------------------------------------------------------
+    def _times(self, block: dict[str, Any]) -> dict[str, Any]:
+        if self.block_times:
+            return block
+        return {k: v for k, v in block.items() if k not in ("time", "commit_latency_ms")}
+
     def _derive(self, key: dict[str, Any], path: str) -> Any:
         chain = bytes.fromhex(self.secrets[key["key_id"]]["chain_code"])
         try:

@@ -1,11 +1,13 @@
 """Helpers of the console tests: the app wired to the HTTP API test double
-(`fake_node.FakeNode`) with a frozen clock, UTC times, no polling, fast reconnects and
-no animations; and waiting for the app without sleeping blindly."""
+(`fake_node.FakeNode`) with a frozen clock, UTC times, no polling, fast reconnects, no
+animations and the validators' names from the genesis; and waiting for the app without
+sleeping blindly."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC
+from pathlib import Path
 from typing import Any
 
 from textual.pilot import Pilot
@@ -14,6 +16,7 @@ from textual.widgets import Select, TextArea
 from tests.tui.fake_node import URL, FakeNode, load
 from tui.app import ConsoleApp
 from tui.link import Target
+from tui.names import read_genesis_names
 from tui.retry import Backoff
 from tui.screens.confirm import ConfirmModal
 from tui.screens.help import HelpScreen
@@ -22,6 +25,10 @@ from tui.screens.sign import SignModal
 
 #: the newest event of the frozen stream: once the console has it, it has everything
 LAST_SEQ = load("events")[-1]["seq"]
+#: the genesis the frozen data's validators come from (fixtures/make_fixtures.py): their
+#: names, node1…node4, as the console reads them from a node's genesis
+GENESIS = Path(__file__).resolve().parents[2] / "configs" / "genesis.example.toml"
+NAMES = read_genesis_names(GENESIS)
 FAST = Backoff(first=0.02, factor=2.0, cap=0.1)
 
 
@@ -33,6 +40,7 @@ def make_app(node: FakeNode, **options: Any) -> ConsoleApp:
         "poll_interval": None,
         "backoff": FAST,
         "animations": False,
+        "names": NAMES,
     }
     settings.update(options)
     return ConsoleApp(Target(URL, lambda: node.token), **settings)

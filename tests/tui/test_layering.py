@@ -24,6 +24,7 @@ PLAIN = (
     "tui.retry",
     "tui.paths",
     "tui.daemon",
+    "tui.names",
 )
 
 

@@ -20,7 +20,7 @@ TABS_HELP = "1 Peers  2 Validators  3 Sessions  4 Proofs  5 Chain  6 Keys  7 Log
 GENERAL = (
     ("?", "this help"),
     ("ctrl+p", "command palette: every action, with the reason when it cannot run"),
-    ("ctrl+s", "save a screenshot (SVG)"),
+    ("ctrl+s", "save a screenshot (SVG) in screenshots/ (a notice gives the path)"),
     ("t", "choose a theme"),
     ("tab / shift+tab", "move between tables and fields"),
     ("q", "quit (the node keeps running)"),

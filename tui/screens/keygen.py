@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -33,7 +33,8 @@ class KeygenRequest:
             body["single_signer"] = True  # warns, and the operator confirms it
         return body
 
-    def summary(self) -> Text:
+    def summary(self, label: Callable[[str], str] = short_peer) -> Text:
+        """What the confirmation says; `label` names a party (by its peer id)."""
         out = Text()
         out.append("A KeyGen transaction goes to the ledger. Once committed, ")
         out.append(f"{len(self.parties)} parties", style="bold")
@@ -48,7 +49,7 @@ class KeygenRequest:
                 (" Threshold 0: ANY ONE party can sign alone.", "bold red"),
                 "\nParties: ",
             )
-        out.append(", ".join(short_peer(p) for p in self.parties))
+        out.append(", ".join(label(p) for p in self.parties))
         out.append("\nThe transaction cannot be withdrawn once sent.", style="bold")
         return out
 
@@ -71,13 +72,21 @@ def check_keygen(threshold_text: str, parties: Sequence[str]) -> tuple[int | Non
 class KeygenModal(ModalScreen[KeygenRequest | None]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, validators: Sequence[Validator], me: str | None) -> None:
+    def __init__(
+        self,
+        validators: Sequence[Validator],
+        me: str | None,
+        name: Callable[[Validator], str | None] = lambda v: v.name,
+    ) -> None:
         super().__init__(classes="dialog-screen")
         self.validators = list(validators)
         self.me = me
+        self.name_of = name
 
     def compose(self) -> ComposeResult:
         n = len(self.validators)
+        names = {v.peer_id: self.name_of(v) or "" for v in self.validators}
+        width = max((len(name) for name in names.values()), default=0)
         with Vertical(classes="dialog", id="keygen-dialog"):
             yield Static("Start keygen", classes="dialog-title")
             with Horizontal(classes="field"):
@@ -88,7 +97,9 @@ class KeygenModal(ModalScreen[KeygenRequest | None]):
             yield SelectionList[str](
                 *(
                     Selection(
-                        f"#{v.index:<2} {short_peer(v.peer_id)}"
+                        f"#{v.index:<2} "
+                        + (f"{names[v.peer_id]:<{width}}  " if width else "")
+                        + short_peer(v.peer_id)
                         + ("  (me)" if v.peer_id == self.me else "")
                         + ("  offline" if v.status == "offline" else ""),
                         v.peer_id,

@@ -1,5 +1,6 @@
-"""Chain: the PBFT quorum meter, view-change alerts, the blocks table, and the selected
-block with its transactions and commit certificate."""
+"""Chain: the PBFT quorum meter, view-change alerts, the blocks table (with each block's
+time and commit latency when the node gives them, "-" when not), and the selected block
+with its transactions and commit certificate."""
 
 from __future__ import annotations
 
@@ -21,10 +22,13 @@ from tui.widgets.base import AreaView, Table, bar, refill
 
 def quorum_text(state: ConsoleState) -> Text:
     """'PBFT quorum ████████░░ 4/4 online, commit needs 3 · last cert 4 of 3 needed'."""
-    online, n, needed = state.quorum()
-    style = "green" if online >= needed else "red"
     out = Text()
     out.append("quorum ", style="bold")
+    if not state.loaded:  # no quorum is judged from half the lists
+        out.append("loading…", style="dim italic")
+        return out
+    online, n, needed = state.quorum()
+    style = "green" if online >= needed else "red"
     out.append_text(bar(online, n, 10, style))
     out.append(f" online, commit needs {needed}", style="dim")
     latest = state.latest_block()
@@ -57,7 +61,10 @@ def block_detail(block: Block, state: ConsoleState) -> Text:
     out.append(f"{short(block.prev_hash, 12, 4)}  ")
     out.append("proposer ", style="dim")
     out.append(f"{state.party(block.proposer)}  view {block.view}  ")
+    out.append("time ", style="dim")
     out.append(state.clock_text(block.time))
+    out.append("  commit ", style="dim")
+    out.append(latency_text(block))
     out.append("\n")
     cert = block.certificate
     signed = len(cert.signers)
@@ -81,6 +88,12 @@ def block_detail(block: Block, state: ConsoleState) -> Text:
     return out
 
 
+def latency_text(block: Block) -> str:
+    """The block's commit latency ('45ms', '1.2s'), or '-' if the node does not say."""
+    ms = block.commit_latency_ms
+    return "-" if ms is None else duration(ms / 1000)
+
+
 class ChainPane(AreaView, Vertical):
     AREA = "chain"
 
@@ -93,7 +106,7 @@ class ChainPane(AreaView, Vertical):
         yield Static("", id="view-alerts")
         with Container(id="chain-body"):
             table = Table(id="blocks-table", cursor_type="row", zebra_stripes=True)
-            for title in ("Height", "Hash", "Proposer", "Txs", "Commit"):
+            for title in ("Height", "Time", "Hash", "Proposer", "Txs", "Commit"):
                 table.add_column(title, key=title.lower())
             yield table
             with VerticalScroll(id="block-detail-scroll"):
@@ -108,13 +121,13 @@ class ChainPane(AreaView, Vertical):
         rows = []
         for height in sorted(state.blocks, reverse=True):
             b = state.blocks[height]
-            latency = "-" if b.commit_latency_ms is None else duration(b.commit_latency_ms / 1000)
             cells: list[RenderableType] = [
                 Text(str(height), justify="right", style="bold"),
+                Text(state.clock_text(b.time), style="" if b.time is not None else "dim"),
                 Text(b.hash[:8] or "-"),
                 Text(state.party(b.proposer)),
                 Text(str(len(b.txs)), justify="right"),
-                Text(latency, justify="right"),
+                Text(latency_text(b), justify="right"),
             ]
             rows.append((str(height), cells))
         refill(self.query_one("#blocks-table", DataTable), rows)

@@ -9,21 +9,23 @@ from tui.model import short_peer
 from tui.state import ConsoleState
 from tui.widgets.base import AreaView
 
-HEALTH_CLASSES = ("-ok", "-degraded", "-down")
+HEALTH_CLASSES = ("-connecting", "-ok", "-degraded", "-down")
 #: the header's words for warnings the node is known to give (the tooltip, the log and a
 #: notification have the whole sentence)
 SHORT_WARNINGS = {
     "vault key stored in the data directory (insecure_local_key)": "insecure vault key",
 }
-DOT = {"ok": "●", "degraded": "◐", "down": "○"}
+DOT = {"connecting": "◌", "ok": "●", "degraded": "◐", "down": "○"}
 WARNING_STYLE = "bold black on yellow"
 
 
 class NodeHeader(AreaView, Static):
-    """One line: health, node id, network, height, view, primary, peers, version; the
-    words shrink to fit 80 columns. What the node warns of (`/status` "warnings", e.g. a
-    vault key in its data directory) is marked in black on yellow whatever the health,
-    and spelt out in the tooltip."""
+    """One line: health, node name and id, network, height, view, primary, peers,
+    version; the words shrink to fit 80 columns. What the node warns of (`/status`
+    "warnings", e.g. a vault key in its data directory) is marked in black on yellow
+    whatever the health, and spelt out in the tooltip. Until the node's state is loaded
+    once it is neutral ("connecting…"), neither red nor green: there is no health to
+    show yet."""
 
     AREA = "header"
 
@@ -56,6 +58,8 @@ def _header(state: ConsoleState, wide: bool) -> Text:
     out = Text(no_wrap=True)
     out.append(f"{DOT[health]} ", style="bold")
     st = state.status
+    if health == "connecting":
+        return _connecting(out, state, wide)
     if not state.link.connected:
         out.append("disconnected", style="bold")
         retry = state.link.retry_at
@@ -67,8 +71,7 @@ def _header(state: ConsoleState, wide: bool) -> Text:
         if st and wide:
             out.append(f" · last seen: {short_peer(st.peer_id)} at height {st.height}")
         return out
-    if st is None:
-        out.append("connected · loading", style="bold")
+    if st is None:  # not reached: without a status the header is "connecting"
         return out
     if st.warnings:  # first: what is unsafe must not be cut off
         text = SHORT_WARNINGS.get(st.warnings[0], st.warnings[0])
@@ -77,7 +80,13 @@ def _header(state: ConsoleState, wide: bool) -> Text:
         out.append(" │ ")
     if health != "ok" and not wide:  # narrow: the reason first, the rest may be cut
         out.append(f"{reason} │ ", style="bold")
-    out.append(short_peer(st.peer_id) if wide else state.party(st.peer_id), style="bold")
+    name = state.name_of(st.peer_id)
+    if wide:
+        if name:
+            out.append(f"{name} ", style="bold")
+        out.append(short_peer(st.peer_id), style="bold")
+    else:
+        out.append(state.party(st.peer_id), style="bold")
     out.append(f"  {st.network}")
     for label, value in (
         ("height" if wide else "h", str(st.height)),
@@ -96,4 +105,30 @@ def _header(state: ConsoleState, wide: bool) -> Text:
         out.append(f"  {reason}", style="bold")
     if wide:
         out.append(f"  v{st.version}", style="dim")
+    return out
+
+
+def _connecting(out: Text, state: ConsoleState, wide: bool) -> Text:
+    """Before the node's state is loaded once: where the console is connecting, and how
+    the attempts went (their failures are said, but not as a health)."""
+    st = state.status
+    link = state.link
+    if st is not None:
+        if st.warnings and link.connected:  # what is unsafe, from the first status on
+            out.append(f"⚠ {SHORT_WARNINGS.get(st.warnings[0], st.warnings[0])}", WARNING_STYLE)
+            out.append(" │ ")
+        name = state.name_of(st.peer_id)
+        out.append(f"{name} " if name else "", style="bold")
+        out.append(short_peer(st.peer_id), style="bold")
+        out.append(f"  {st.network}" if wide else "")
+        out.append("  loading…" if link.connected else "  connecting…", style="italic")
+    else:
+        out.append("connecting…", style="bold italic")
+        if wide or not link.attempts:
+            out.append(f" {link.url}", style="dim")
+    if not link.connected and link.attempts:
+        out.append(f" · attempt {link.attempts} failed")
+        if link.retry_at is not None:
+            out.append(f" · retry in {max(0.0, link.retry_at - state.now()):.0f}s")
+        out.append(f" · {link.reason}")
     return out

@@ -1,9 +1,10 @@
-"""Peers: every peer the node knows, live, sortable (o: next column, O: reverse) and
-filterable (/: type part of an id, address or status)."""
+"""Peers: every peer the node knows, with its name (from the genesis) next to its peer id,
+live, sortable (o: next column, O: reverse) and filterable (/: type part of a name, id,
+address or status)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -15,7 +16,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Label
 
-from tui.model import Peer
+from tui.model import Peer, short_peer
 from tui.state import ConsoleState
 from tui.widgets.base import AreaView, Table, refill, status_text
 
@@ -23,28 +24,37 @@ from tui.widgets.base import AreaView, Table, refill, status_text
 @dataclass(frozen=True)
 class SortKey:
     title: str
-    key: Any  # Callable[[Peer], Any]
+    key: Any  # Callable[[Peer, name], Any]
 
 
 SORTS = (
-    SortKey("status", lambda p: (p.connected, p.peer_id)),
-    SortKey("peer", lambda p: p.peer_id),
-    SortKey("address", lambda p: p.address),
-    SortKey("latency", lambda p: (p.latency_ms is None, p.latency_ms or 0.0)),
-    SortKey("last seen", lambda p: -(p.last_seen or 0.0)),
+    SortKey("status", lambda p, name: (p.connected, name is None, name or "", p.peer_id)),
+    SortKey("name", lambda p, name: (name is None, name or "", p.peer_id)),
+    SortKey("peer", lambda p, name: p.peer_id),
+    SortKey("address", lambda p, name: p.address),
+    SortKey("latency", lambda p, name: (p.latency_ms is None, p.latency_ms or 0.0)),
+    SortKey("last seen", lambda p, name: -(p.last_seen or 0.0)),
 )
 
 
-def peer_rows(peers: Iterable[Peer], sort: int, reverse: bool, query: str) -> list[Peer]:
-    """The peers to show: those matching `query` (any part of id, address or status),
-    ordered by SORTS[sort]."""
+def peer_rows(
+    peers: Iterable[Peer],
+    sort: int,
+    reverse: bool,
+    query: str,
+    name_of: Callable[[str], str | None] = lambda peer_id: None,
+) -> list[Peer]:
+    """The peers to show: those matching `query` (any part of name, id, address or
+    status), ordered by SORTS[sort]."""
     q = query.strip().casefold()
+    named = [(p, name_of(p.peer_id)) for p in peers]
     chosen = [
-        p
-        for p in peers
-        if not q or any(q in f.casefold() for f in (p.peer_id, p.address, p.status))
+        (p, name)
+        for p, name in named
+        if not q or any(q in f.casefold() for f in (name or "", p.peer_id, p.address, p.status))
     ]
-    return sorted(chosen, key=SORTS[sort % len(SORTS)].key, reverse=reverse)
+    key = SORTS[sort % len(SORTS)].key
+    return [p for p, _ in sorted(chosen, key=lambda pn: key(*pn), reverse=reverse)]
 
 
 class PeersPane(AreaView, Vertical):
@@ -66,18 +76,20 @@ class PeersPane(AreaView, Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal(classes="toolbar"):
             yield Input(
-                placeholder="/ filter: id, address or status", id="peer-filter", compact=True
+                placeholder="/ filter: name, id, address or status",
+                id="peer-filter",
+                compact=True,
             )
             yield Label("", id="peer-sort")
         table = Table(id="peers-table", cursor_type="row", zebra_stripes=True)
-        for title in ("Peer", "Address", "Latency", "Last seen", "Status"):
+        for title in ("Name", "Peer", "Address", "Latency", "Last seen", "Status"):
             table.add_column(title, key=title.lower())
         yield table
 
     def draw(self, state: ConsoleState) -> None:
         self.state = state
         query = self.query_one("#peer-filter", Input).value
-        rows = peer_rows(state.peers.values(), self.sort, self.reverse, query)
+        rows = peer_rows(state.peers.values(), self.sort, self.reverse, query, state.name_of)
         refill(self.query_one("#peers-table", DataTable), (self._row(p, state) for p in rows))
         arrow = "↑" if self.reverse else "↓"
         shown = f"{len(rows)}/{len(state.peers)}"
@@ -88,9 +100,11 @@ class PeersPane(AreaView, Vertical):
     @staticmethod
     def _row(p: Peer, state: ConsoleState) -> tuple[str, list[RenderableType]]:
         latency = "-" if p.latency_ms is None else f"{p.latency_ms:.1f} ms"
+        name = state.name_of(p.peer_id)
+        style = "" if p.validator else "dim italic"  # peers that are not validators: dimmed
         return p.peer_id, [
-            # validators show as '#index …id'; other peers (not validators) dimmed
-            Text(state.party(p.peer_id), style="" if p.validator else "dim italic"),
+            Text(name or "-", style=f"bold {style}" if name else "dim"),
+            Text(short_peer(p.peer_id), style=style),
             Text(p.address or "-"),
             Text(latency, justify="right"),
             Text(state.ago(p.last_seen)),

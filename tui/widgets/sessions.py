@@ -1,5 +1,6 @@
-"""Sessions: running and recent protocol sessions with their round as a bar, the parties
-still awaited, elapsed time and, on abort, the culprit and the check that failed."""
+"""Sessions: running and recent protocol sessions with their round as a bar (a finished
+session full, whatever round the node last reported), the parties still awaited, elapsed
+time and, on abort, the culprit and the check that failed."""
 
 from __future__ import annotations
 
@@ -17,6 +18,18 @@ from tui.state import ConsoleState, duration
 from tui.widgets.base import AreaView, Table, bar, refill, status_text
 
 ORDER = {"running": 0, "failed": 1, "done": 2}
+
+
+def round_cell(s: Session, width: int = 6) -> Text:
+    """'███░░░ 2/4' while running, '██████ 4/4' once done ('done' if the node gives no
+    count), and the round it stopped in, in red, for a failed one."""
+    done, total = s.progress
+    style = {"failed": "red", "done": "green"}.get(s.status, "cyan")
+    if s.status == "done" and total <= 0:
+        out = Text("█" * width, style=style)
+        out.append(" done")
+        return out
+    return bar(done, total, width, style)
 
 
 def session_order(sessions: list[Session]) -> list[Session]:
@@ -42,14 +55,14 @@ class SessionsPane(AreaView, Vertical):
         self.state = state
         rows = []
         for s in session_order(list(state.sessions.values())):
-            style = {"failed": "red", "done": "green"}.get(s.status, "cyan")
-            waiting = ", ".join(state.party(p) for p in s.waiting_for) if s.running else ""
+            # names only here (the detail below has each with its peer id)
+            waiting = ", ".join(state.party_short(p) for p in s.waiting_for) if s.running else ""
             elapsed = state.session_elapsed(s)
             cells: list[RenderableType] = [
                 Text(s.phase, style="bold"),
                 Text(s.session_id[:8]),
                 status_text(s.status),
-                bar(s.round, s.rounds, 6, style),
+                round_cell(s),
                 Text(waiting or "-", style="yellow" if waiting else "dim"),
                 Text("-" if elapsed is None else duration(elapsed), justify="right"),
                 Text(s.key_id[:8] or "-"),
@@ -97,7 +110,12 @@ def session_detail(s: Session, state: ConsoleState) -> Text:
         out.append(waiting, style="yellow")
     else:
         elapsed = s.elapsed_s
-        out.append("done", style="green")
+        _, total = s.progress
+        out.append(s.status, style="green" if s.status == "done" else "yellow")
+        if s.status == "done" and total:
+            out.append(f": all {total} rounds")
         if elapsed is not None:
             out.append(f" in {duration(elapsed)}")
+        if s.error and s.status != "done":
+            out.append(f" ({s.error})", style="dim")
     return out

@@ -1,5 +1,5 @@
-"""Validators: the ledger's validator set, who is online, and which keys each holds a
-share of."""
+"""Validators: the ledger's validator set with each one's name (from the genesis) next to
+its peer id, who is online, and which keys each holds a share of."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ class ValidatorsPane(AreaView, Vertical):
     def compose(self) -> ComposeResult:
         yield Static("", id="validators-summary", classes="summary")
         table = Table(id="validators-table", cursor_type="row", zebra_stripes=True)
-        for title in ("#", "Validator", "Status", "Role", "Key shares"):
+        for title in ("#", "Name", "Validator", "Status", "Role", "Key shares"):
             table.add_column(title, key=title.lower())
         yield table
 
@@ -43,8 +43,10 @@ class ValidatorsPane(AreaView, Vertical):
             if len(v.keys) > 4:
                 keys += f" +{len(v.keys) - 4}"
             shares = f"{len(v.keys)}: {keys}" if v.keys else "none"
+            name = state.validator_name(v)
             cells: list[RenderableType] = [
                 Text(str(v.index), justify="right"),
+                Text(name or "-", style="bold" if name else "dim"),
                 Text(short_peer(v.peer_id)),
                 status_text(v.status),
                 Text(" ".join(roles), style="bold"),
