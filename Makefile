@@ -18,7 +18,10 @@ run: $(STAMP)
 	$(BIN)/tssnode cluster up 4
 	$(BIN)/tssnode console --config configs/local/node1.toml
 
-# The same network headless: keygen at node 2, a signature via node 4, printed; then down.
+# Headless, on a throw-away 4-node network of its own (a temporary directory, loopback
+# ports the system picks; never the network `make run` started, which it leaves alone):
+# a 3-of-4 key (threshold 2: any 3 sign) made at node 2, a message signed via node 4, both
+# printed and the signature verified; then its nodes are stopped and the directory removed.
 demo: $(STAMP)
 	$(BIN)/tssnode cluster demo 4
 

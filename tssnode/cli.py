@@ -2,7 +2,7 @@
 
 Each subcommand lives in the module that owns it; this file only dispatches, so that
 the layers add their commands without editing one big parser. `tssnode bench NAME` runs
-`tssnode.bench.NAME.main(argv)`.
+`tssnode.bench.NAME.main(argv)`. docs/cli.md documents every command.
 """
 
 from __future__ import annotations
@@ -14,16 +14,28 @@ from collections.abc import Sequence
 #: command → (module, function taking argv, one-line help)
 COMMANDS = {
     "init": ("tssnode.commands", "cmd_init", "create a node's data directory (identity, token)"),
-    "run": ("tssnode.commands", "cmd_run", "run a node headless (--config FILE)"),
+    "run": ("tssnode.commands", "cmd_run", "run a node headless until SIGINT/SIGTERM"),
     "vault": ("tssnode.commands", "cmd_vault", "rekey: re-seal the vault under a new passphrase"),
-    "cluster": ("tssnode.commands", "cmd_cluster", "up|down|status: a local network on loopback"),
-    "status": ("tssnode.commands", "cmd_status", "a node's status (API client)"),
-    "keygen": ("tssnode.commands", "cmd_keygen", "request a threshold key (API client)"),
-    "sign": ("tssnode.commands", "cmd_sign", "request a signature (API client)"),
-    "blocks": ("tssnode.commands", "cmd_blocks", "list blocks (API client)"),
+    "cluster": (
+        "tssnode.commands",
+        "cmd_cluster",
+        "up|down|status of a local network; demo: one of its own, a key and a signature",
+    ),
+    "status": ("tssnode.commands", "cmd_status", "a node's height, view, peers and liveness"),
+    "validators": ("tssnode.commands", "cmd_validators", "the validators and their peer ids"),
+    "keys": ("tssnode.commands", "cmd_keys", "the keys a node knows, or one key in full"),
+    "keygen": ("tssnode.commands", "cmd_keygen", "request a threshold key and wait for it"),
+    "sign": ("tssnode.commands", "cmd_sign", "request a signature and wait for it"),
+    "signatures": ("tssnode.commands", "cmd_signatures", "the signatures in the ledger"),
+    "blocks": ("tssnode.commands", "cmd_blocks", "the newest blocks, newest first"),
+    "verify": ("tssnode.commands", "cmd_verify", "check a signature against a public key"),
     "console": ("tui.cli", "main", "the operator console for a node (Textual)"),
     "simulate": ("tssnode.simulate", "main", "keygen → aux-info → presign → sign in one process"),
-    "demo": ("tssnode.simulate", "demo_main", "the in-process demo"),
+    "demo": (
+        "tssnode.simulate",
+        "demo_main",
+        "simulate a 3-of-4 key and a signature in one process",
+    ),
     "faults": (
         "tssnode.testing.faults",
         "main",
@@ -36,20 +48,52 @@ COMMANDS = {
     ),
 }
 
+#: how `tssnode --help` groups the commands (every command is in exactly one group)
+GROUPS = (
+    ("run a node", ("init", "run", "vault")),
+    ("a local network on loopback", ("cluster",)),
+    (
+        "ask a running node (--config FILE, $TSSNODE_CONFIG or ./tssnode.toml)",
+        ("status", "validators", "keys", "keygen", "sign", "signatures", "blocks", "console"),
+    ),
+    ("offline, no node needed", ("verify", "simulate", "demo")),
+    ("testing", ("faults", "bench")),
+)
+
 BENCHES = ("crypto", "protocol", "net", "ledger", "cluster", "console", "burst")
 
 
 def usage() -> str:
-    lines = ["usage: tssnode COMMAND [options]", "", "commands:"]
-    lines += [f"  {name:10} {info[2]}" for name, info in COMMANDS.items()]
+    lines = [
+        "usage: tssnode COMMAND [options]",
+        "       tssnode COMMAND --help   (a command's options)",
+    ]
+    for title, names in GROUPS:
+        lines += ["", f"{title}:"]
+        lines += [f"  {name:11} {COMMANDS[name][2]}" for name in names]
+    lines += [
+        "",
+        "`make demo` runs `tssnode cluster demo`: four real nodes of its own. `tssnode demo`",
+        "runs the same protocol in this one process. docs/cli.md describes every command.",
+    ]
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if not args or args[0] in ("-h", "--help"):
+    if not args:
+        print(usage(), file=sys.stderr)
+        return 2
+    if args[0] in ("-h", "--help", "help"):
+        if args[0] == "help" and len(args) > 1 and args[1] in COMMANDS:
+            return main([args[1], "--help"])
         print(usage())
-        return 0 if args else 2
+        return 0
+    if args[0] in ("-V", "--version"):
+        from tssnode import __version__
+
+        print(f"tssnode {__version__}")
+        return 0
     if args[0] not in COMMANDS:
         print(f"tssnode: unknown command {args[0]!r}\n\n{usage()}", file=sys.stderr)
         return 2
@@ -59,8 +103,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def bench(args: Sequence[str]) -> int:
+    listing = f"usage: tssnode bench {{{','.join(BENCHES)}}} [options]"
+    if args and args[0] in ("-h", "--help"):
+        print(f"{listing}\n\nmeasure and (--write FILE) record; `tssnode bench NAME --help`")
+        return 0
     if not args or args[0] not in BENCHES:
-        print(f"usage: tssnode bench {{{','.join(BENCHES)}}} [options]", file=sys.stderr)
+        print(listing, file=sys.stderr)
         return 2
     try:
         module = importlib.import_module(f"tssnode.bench.{args[0]}")

@@ -3,7 +3,8 @@
     tssnode simulate --parties 4 --threshold 2 [--tier standard] [--primes PATH|pool]
                      [--message TEXT] [--hash sha256] [--json] [--seed N]
 
-Without --primes every party generates fresh safe primes (progress on stderr).
+Without --primes every party generates fresh safe primes (progress on stderr, when it is
+a terminal).
 `--primes pool` uses the committed test pool of the tier's size; a PATH names a pool
 file in the same format (one hex prime per line). The insecure-test tier needs
 `--allow-insecure`. `tssnode demo` is the same run with fixed, friendly defaults.
@@ -140,15 +141,61 @@ def run(
     }
 
 
-def _parser(prog: str) -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
-    ap.add_argument("--parties", type=int, default=3)
-    ap.add_argument("--threshold", type=int, default=1)
-    ap.add_argument("--tier", choices=sorted(tiers.TIERS), default="standard")
-    ap.add_argument("--primes", metavar="PATH|pool", help="prime pool file, or 'pool' (test data)")
-    ap.add_argument("--message", default="hello from tssnode")
-    ap.add_argument("--hash", choices=HASHES, default="sha256")
-    ap.add_argument("--seed", type=int, help="seed the protocol randomness (reproducible runs)")
+DESCRIPTIONS = {
+    "tssnode simulate": "keygen → aux-info → presign → sign for N parties in this one process "
+    "(no network, no nodes): the protocol as the nodes run it, with timings. Progress goes to "
+    "stderr when it is a terminal; the result to stdout.",
+    "tssnode demo": "`tssnode simulate` with friendly defaults: a 3-of-4 key (4 parties, "
+    "threshold 2: any 3 sign) with primes from the committed pool, and a signature. For real "
+    "nodes on loopback, `tssnode cluster demo` (what `make demo` runs).",
+}
+
+
+def _parser(prog: str, defaults: dict[str, Any] | None = None) -> argparse.ArgumentParser:
+    d = {"parties": 3, "threshold": 1, "primes": None, **(defaults or {})}
+    ap = argparse.ArgumentParser(prog=prog, description=DESCRIPTIONS.get(prog))
+    ap.add_argument(
+        "--parties",
+        type=int,
+        default=d["parties"],
+        metavar="N",
+        help=f"how many parties hold the key (default {d['parties']})",
+    )
+    ap.add_argument(
+        "--threshold",
+        type=int,
+        default=d["threshold"],
+        metavar="T",
+        help=f"any T + 1 parties sign; 0 ≤ T < N (default {d['threshold']})",
+    )
+    ap.add_argument(
+        "--tier",
+        choices=sorted(tiers.TIERS),
+        default="standard",
+        help="the parameter tier (default standard; insecure-test needs --allow-insecure)",
+    )
+    ap.add_argument(
+        "--primes",
+        metavar="PATH|pool",
+        default=d["primes"],
+        help="safe primes from a pool file, or 'pool' for the committed test pool "
+        + ("(default)" if d["primes"] == "pool" else "(default: generate fresh ones)"),
+    )
+    ap.add_argument(
+        "--message",
+        default="hello from tssnode",
+        metavar="TEXT",
+        help="the message to sign (default 'hello from tssnode')",
+    )
+    ap.add_argument(
+        "--hash",
+        choices=HASHES,
+        default="sha256",
+        help="how the message is hashed (default sha256)",
+    )
+    ap.add_argument(
+        "--seed", type=int, metavar="N", help="seed the protocol randomness (reproducible runs)"
+    )
     ap.add_argument("--allow-insecure", action="store_true", help="permit the insecure-test tier")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     return ap
@@ -171,8 +218,13 @@ def _print_human(r: dict[str, Any]) -> None:
     print("\n".join(lines))
 
 
-def main(argv: Sequence[str] | None = None, *, prog: str = "tssnode simulate") -> int:
-    args = _parser(prog).parse_args(argv)
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    prog: str = "tssnode simulate",
+    defaults: dict[str, Any] | None = None,
+) -> int:
+    args = _parser(prog, defaults).parse_args(argv)
     try:
         result = run(
             parties=args.parties,
@@ -183,7 +235,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "tssnode simulate") -
             hash_name=args.hash,
             seed=args.seed,
             allow_insecure=args.allow_insecure,
-            progress=not args.json or sys.stderr.isatty(),
+            progress=sys.stderr.isatty(),
         )
     except (TssError, OSError) as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
@@ -196,6 +248,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "tssnode simulate") -
 
 
 def demo_main(argv: Sequence[str] | None = None) -> int:
-    """`tssnode demo`: four parties, threshold 2, standard tier, primes from the pool."""
-    defaults = ["--parties", "4", "--threshold", "2", "--primes", "pool"]
-    return main([*defaults, *(argv or [])], prog="tssnode demo")
+    """`tssnode demo`: a 3-of-4 key (four parties, threshold 2), standard tier, primes
+    from the pool."""
+    defaults = {"parties": 4, "threshold": 2, "primes": "pool"}
+    return main(list(argv or []), prog="tssnode demo", defaults=defaults)

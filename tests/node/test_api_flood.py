@@ -15,7 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 from ecdsa import SECP256k1, VerifyingKey
 
-from tssnode.node.localnet import get_or_none, make_cluster, wait_for
+from tssnode.api.client import get_or_none
+from tssnode.node.localnet import make_cluster, wait_for
 from tssnode.protocol.hashing import message_digest
 
 FLOOD = [

@@ -52,14 +52,28 @@ class ApiClient:
     for up to `patience` seconds; after that it is an `ApiError` like any other."""
 
     def __init__(
-        self, base_url: str, token: str, timeout: float = 30.0, patience: float = 60.0
+        self,
+        base_url: str,
+        token: str,
+        timeout: float = 30.0,
+        patience: float = 60.0,
+        *,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.http = httpx.Client(
-            base_url=base_url, headers={"authorization": f"Bearer {token}"}, timeout=timeout
+            base_url=base_url,
+            headers={"authorization": f"Bearer {token}"},
+            timeout=timeout,
+            transport=transport,
         )
         self.patience = patience
         #: 429s waited out so far (a load test reads it)
         self.throttled = 0
+
+    @property
+    def base_url(self) -> str:
+        """The API's address, as given (without a trailing slash)."""
+        return str(self.http.base_url).rstrip("/")
 
     def __enter__(self) -> ApiClient:
         return self
@@ -120,3 +134,13 @@ class AsyncApiClient:
                         yield json.loads(line[6:])
         except httpx.TransportError as exc:
             raise ApiUnavailable(f"event stream from {self.http.base_url} lost: {exc}") from None
+
+
+def get_or_none(api: ApiClient, path: str) -> Any:
+    """The resource at `path`, or None while the node does not know it (404)."""
+    try:
+        return api.get(path)
+    except ApiError as exc:
+        if exc.status == 404:
+            return None
+        raise

@@ -52,6 +52,8 @@ class NodeProc:
     passphrase: str | None = field(default=None, repr=False)
     #: more environment for the next start (e.g. TSSNODE_FAILPOINT)
     extra_env: dict[str, str] = field(default_factory=dict)
+    #: Prometheus metrics (`make_cluster(metrics=True)`), e.g. http://127.0.0.1:9601/metrics
+    metrics_url: str | None = None
     #: argv put before the node's command, e.g. `["ip", "netns", "exec", NAME]` to run it in
     #: a network namespace (that command execs, so the pid and its signals are the node's)
     command_prefix: list[str] = field(default_factory=list)
@@ -126,6 +128,7 @@ def _new_node(
     vault: dict[str, Any] | None = None,
     p2p_host: str = "127.0.0.1",
     api_host: str = "127.0.0.1",
+    metrics: bool = False,
 ) -> NodeProc:
     """Data directory `root/node<index>` (identity, token), its config on free ports (of
     `p2p_host` and `api_host`: loopback, or a network namespace's own addresses), and its
@@ -145,6 +148,11 @@ def _new_node(
         sections["ledger"] = ledger
     if vault:
         sections["vault"] = vault
+    metrics_url = None
+    if metrics:
+        port = free_port()
+        sections["metrics"] = {"listen": f"{api_host}:{port}"}
+        metrics_url = f"http://{api_host}:{port}/metrics"
     config.write_text(render(sections))
     local = bool(vault and vault.get("insecure_local_key"))
     return NodeProc(
@@ -156,6 +164,7 @@ def _new_node(
         info["peer_id"],
         listen,
         passphrase=None if local else secrets.token_urlsafe(24),
+        metrics_url=metrics_url,
     )
 
 
@@ -170,11 +179,13 @@ def make_cluster(
     stall_after: float | None = None,
     p2p_hosts: Sequence[str] | None = None,
     api_hosts: Sequence[str] | None = None,
+    metrics: bool = False,
 ) -> list[NodeProc]:
     """n validators with a genesis of their own identities (`root/genesis.toml`); `vault`:
     the [vault] section of every node's config; `stall_after`: [ledger] stall_after;
     `p2p_hosts` / `api_hosts`: node i's P2P and API listen addresses at [i - 1] (default
-    127.0.0.1); the genesis carries the P2P ones, so the nodes dial exactly those."""
+    127.0.0.1); the genesis carries the P2P ones, so the nodes dial exactly those;
+    `metrics`: a [metrics] listener each, on a free port."""
     genesis_path = root / "genesis.toml"
     keys = {"tier": tier, "presign_pool": presign_pool, "round_timeout": round_timeout}
     ledger: dict[str, Any] = {"genesis": str(genesis_path)}
@@ -190,6 +201,7 @@ def make_cluster(
             vault=vault,
             p2p_host=p2p_hosts[i - 1] if p2p_hosts else "127.0.0.1",
             api_host=api_hosts[i - 1] if api_hosts else "127.0.0.1",
+            metrics=metrics,
         )
         for i in range(1, n + 1)
     ]
@@ -218,16 +230,6 @@ def running_cluster(root: Path, n: int = 4, **options: Any) -> Iterator[list[Nod
             if node.proc is not None and node.proc.poll() is None:
                 node.proc.send_signal(signal.SIGCONT)
             node.stop()
-
-
-def get_or_none(api: ApiClient, path: str) -> Any:
-    """The resource at `path`, or None while the node does not know it (404)."""
-    try:
-        return api.get(path)
-    except ApiError as exc:
-        if exc.status == 404:
-            return None
-        raise
 
 
 def add_node(root: Path, index: int, bootstrap: NodeProc, tier: str = "insecure-test") -> NodeProc:
