@@ -405,6 +405,31 @@ class ApiConfig:
         return section
 
 
+@dataclass(frozen=True)
+class MetricsConfig:
+    """[metrics]: Prometheus metrics on `GET /metrics` at `listen` ("host:port"), a
+    listener of its own (no token: bind it where only the scraper can reach it). Off when
+    the section or its `listen` is absent."""
+
+    host: str | None = None
+    port: int = 9600
+
+    @property
+    def enabled(self) -> bool:
+        return self.host is not None
+
+    @property
+    def address(self) -> str:
+        host = self.host or "127.0.0.1"
+        return f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
+
+    @classmethod
+    def _parse(cls, t: Table) -> MetricsConfig:
+        listen = t.take("listen", host_port, None)
+        t.finish()
+        return cls() if listen is None else cls(host=listen[0], port=listen[1])
+
+
 def chain_id(t: Table, k: str, raw: Any) -> bytes:
     value = text(t, k, raw)
     if not re.fullmatch(r"[0-9a-fA-F]{64}", value):
@@ -582,6 +607,7 @@ class NodeConfig:
     ledger: LedgerConfig = field(default_factory=LedgerConfig)
     keys: KeysConfig = field(default_factory=KeysConfig)
     vault: VaultConfig = field(default_factory=VaultConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     source: str = "<config>"
 
     @property
@@ -640,6 +666,7 @@ class NodeConfig:
             ledger=LedgerConfig._parse(root.table("ledger")),
             keys=KeysConfig._parse(root.table("keys")),
             vault=vault,
+            metrics=MetricsConfig._parse(root.table("metrics")),
             source=source,
         )
         root.finish()

@@ -47,6 +47,7 @@ from tssnode.net import peerid
 from tssnode.net.errors import NetError
 from tssnode.net.node import NetNode
 from tssnode.node.events import EventBus
+from tssnode.node.metrics import NodeMetrics
 from tssnode.node.node import NodeCore, ensure_token
 from tssnode.node.primes import PrimeReserve
 from tssnode.node.sessions import DeliveryFailed
@@ -119,6 +120,7 @@ class LedgerLink:
         self._out: Counter[bytes] = Counter()  # bytes being sent, by recipient
         self.in_bytes = self.out_bytes = self.sending = 0
         self.dropped: Counter[str] = Counter()  # "inbox" | "send"
+        self.undelivered: Counter[str] = Counter()  # sends that failed, by error
 
     @property
     def self_id(self) -> bytes:
@@ -177,6 +179,7 @@ class LedgerLink:
                 deadline=LEDGER_SEND_DEADLINE,
             )  # fmt: skip
         except NetError as exc:
+            self.undelivered[type(exc).__name__] += 1
             log.debug("ledger frame to %s not delivered: %s", to.hex()[:12], exc)
         finally:
             self.sending -= 1
@@ -212,6 +215,7 @@ class LedgerLink:
             "sending": self.sending,
             "sending_bytes": self.out_bytes,
             "dropped": dict(self.dropped),
+            "undelivered": dict(self.undelivered),
             "limits": {
                 "inbox_frames": LEDGER_INBOX_FRAMES,
                 "inbox_bytes": LEDGER_INBOX_BYTES,
@@ -269,6 +273,8 @@ class Node:
         self.genesis: Genesis | None = genesis or (load_genesis(path) if path.exists() else None)
         self.token = ensure_token(config.data_dir)
         self.api_address: str | None = None
+        self.metrics_address: str | None = None
+        self.metrics: NodeMetrics | None = None
         self.core: NodeCore | None = None
         self.link: LedgerLink | None = None
         self.net.admission.sync_filter = lambda _sender, session, payload: chain_read(
@@ -333,6 +339,10 @@ class Node:
                 nursery.start_soon(self._forward_peer_events)
                 binds = await nursery.start(self._serve_api, core)
                 self.api_address = binds[0] if binds else None
+                if cfg.metrics.enabled:
+                    binds = await nursery.start(self._serve_metrics, core)
+                    self.metrics_address = binds[0] if binds else None
+                    log.info("Prometheus metrics on %s/metrics", self.metrics_address)
                 log.info("node %s ready; API on %s", self.net.peer_id, self.api_address)
                 task_status.started()
         finally:
@@ -432,6 +442,10 @@ class Node:
             if event.kind in ("ready", "disconnected", "unresponsive"):
                 kind = "peer.up" if event.up else "peer.down"
                 self.events.publish(kind, peer_id=event.peer_text, detail=event.kind)
+                log.info(
+                    "peer %s %s (%s)", event.peer_text, "up" if event.up else "down",
+                    event.kind, extra={"peer": event.peer_text},
+                )  # fmt: skip
 
     async def _serve_api(
         self, core: NodeCore, *, task_status: TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED
@@ -450,6 +464,31 @@ class Node:
         )
         app = build_app(NodeFacadeAdapter(core, self), self.token, limits)
         await serve(app, hc, task_status=task_status)  # type: ignore[arg-type]
+
+    async def _serve_metrics(
+        self, core: NodeCore, *, task_status: TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        facade = NodeFacadeAdapter(core, self)
+
+        def state() -> dict[str, Any]:
+            out = facade.status()
+            out["view_changes"] = core.replica.stats.view_changes
+            out["last_block_age_seconds"] = out.get("last_block_age_s")
+            pools: dict[str, tuple[int, int]] = {}
+            for key_id in core.state.keys:
+                ready = core.state.pool_size(key_id, ready_only=True)
+                pools[key_id] = (ready, core.state.pool_size(key_id) - ready)
+            out["pools"] = pools
+            out["vault_ops"] = dict(core.vault.ops)
+            return out
+
+        metrics = self.metrics = NodeMetrics(state)
+        self.events.listeners.append(metrics.on_event)
+        hc = HyperConfig()
+        hc.bind = [self.config.metrics.address]
+        hc.accesslog = None
+        hc.errorlog = logging.getLogger("tssnode.metrics")
+        await serve(metrics.app(), hc, task_status=task_status)  # type: ignore[arg-type]
 
 
 class NodeFacadeAdapter:

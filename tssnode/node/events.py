@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections import deque
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,12 +61,17 @@ class EventBus:
         self.recent: deque[Event] = deque(maxlen=history)
         self._subs: set[_Subscriber] = set()
         self._cap = per_subscriber
+        #: Called with every event as it is published (in the publisher's task; must not
+        #: block or raise): the metrics count from here and never miss one.
+        self.listeners: list[Callable[[Event], None]] = []
 
     def publish(self, kind: str, **fields: Any) -> Event:
         if kind not in KINDS:
             raise ValueError(f"unknown event kind {kind!r}")
         event = Event(next(self._seq), kind, time.time(), fields)
         self.recent.append(event)
+        for listener in self.listeners:
+            listener(event)
         for sub in self._subs:
             if len(sub.buffer) >= self._cap:
                 sub.buffer.popleft()

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -111,7 +112,7 @@ class SessionInfo:
     request: str
     key_id: str
     parties: list[str]
-    started: float
+    started: float  # Unix time
     status: str = "running"
     round: int = 1
     waiting_for: list[str] | None = None
@@ -261,22 +262,24 @@ class Executor:
             request.hex(),
             key_id,
             [str(p) for p in cfg.parties],
-            trio.current_time(),
+            time.time(),
         )
         self.sessions[info.session_id] = info
         try:
             result = await self.open_session(cfg, first)
         except ProtocolAbort as exc:
             info.status, info.error = "failed", str(exc)
+            info.round, info.finished = exc.blame.round, time.time()
             info.culprits = [str(c) for c in exc.culprits]
             self._report_blame(request, exc.blame)
             raise
         except trio.Cancelled:
             info.status, info.error = "stopped", "the ledger settled the request"
-            info.finished = trio.current_time()
+            info.finished = time.time()
             raise
         except SessionTimeout as exc:
             info.status, info.error = "failed", str(exc)
+            info.round, info.finished = exc.round, time.time()
             info.culprits = [str(c) for c in exc.missing]
             # not evidence anyone can check, but it fails the request so it can be retried
             # without the silent parties
@@ -284,7 +287,7 @@ class Executor:
             self._report_blame(request, blame)
             raise
         info.status = "done"
-        info.finished = trio.current_time()
+        info.round, info.finished = result.rounds, time.time()
         return result
 
     def _vote(self, payload: Payload) -> None:
@@ -293,7 +296,11 @@ class Executor:
         try:
             self.submit(payload)
         except InvalidTransaction as exc:
-            log.info("result not submitted (%s)", exc)
+            log.info(
+                "this node's vote on the result was not submitted: %s (if the request is "
+                "already done, the other parties settled it first and nothing is wrong)",
+                exc,
+            )
             return
         failpoints.hit("result.voted")
 

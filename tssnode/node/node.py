@@ -556,6 +556,7 @@ class NodeCore:
             {
                 "peer_id": pid(v),
                 "validator_key": v.hex(),
+                "name": rec.name if (rec := self.state.validators.get(v)) is not None else None,
                 "index": i + 1,
                 "status": "offline" if v in offline else "online",
                 "keys": holdings.get(v, []),
@@ -674,7 +675,7 @@ class NodeCore:
         return out
 
     def sessions_view(self) -> list[dict[str, Any]]:
-        now = trio.current_time()
+        now = time.time()
         out = []
         for info in self.executor.sessions.values():
             d = asdict(info)

@@ -10,12 +10,30 @@ presignature both used and still available, and a second `take` fails with
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Concatenate, ParamSpec, TypeVar
 
 from tssnode.store import layout
 from tssnode.store.db import Batch, KeyValueStore
 from tssnode.store.errors import PresignatureMissing, PresignatureUsed
 from tssnode.store.sealing import Sealer
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _counted(fn: Callable[Concatenate[Vault, _P], _R]) -> Callable[Concatenate[Vault, _P], _R]:
+    """Count calls of a vault operation by name (`Vault.ops`, for the node's metrics)."""
+    name = fn.__name__
+
+    @functools.wraps(fn)
+    def wrapper(self: Vault, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        self.ops[name] += 1
+        return fn(self, *args, **kwargs)
+
+    return wrapper
 
 
 class Vault:
@@ -24,9 +42,12 @@ class Vault:
     def __init__(self, store: KeyValueStore, sealer: Sealer) -> None:
         self.store = store
         self.sealer = sealer
+        #: operations so far, by method name (never their arguments: those are secret)
+        self.ops: Counter[str] = Counter()
 
     # -- key shares ---------------------------------------------------------------------------
 
+    @_counted
     def put_share(
         self,
         key_id: str,
@@ -51,6 +72,7 @@ class Vault:
         """The result votes stored with the shares (public: what the ledger is told)."""
         return [v for _, v in self.store.iterate(layout.SHARE_VOTE)]
 
+    @_counted
     def get_share(self, key_id: str, epoch: int | None = None) -> bytes | None:
         """The share of `key_id` at `epoch`, or at its latest epoch."""
         if epoch is not None:
@@ -69,6 +91,7 @@ class Vault:
         prefix = layout.key_shares_of(key_id)
         return [layout.read_u32(k, len(prefix)) for k, _ in self.store.iterate(prefix)]
 
+    @_counted
     def delete_share(self, key_id: str, epoch: int) -> None:
         with self.store.batch() as b:
             b.delete(layout.key_share(key_id, epoch))
@@ -76,6 +99,7 @@ class Vault:
 
     # -- presignatures ------------------------------------------------------------------------
 
+    @_counted
     def put_presignature(self, key_id: str, presig_id: bytes, record: bytes) -> None:
         if self.store.get(layout.presignature_used(presig_id)) is not None:
             raise PresignatureUsed(f"presignature {presig_id.hex()[:16]} was already used")
@@ -87,12 +111,14 @@ class Vault:
         for k, _ in self.store.iterate(prefix):
             yield k[len(prefix) :]
 
+    @_counted
     def get_presignature(self, key_id: str, presig_id: bytes) -> bytes | None:
         """An unused presignature, read without taking it (None if absent or used)."""
         key = layout.presignature(key_id, presig_id)
         raw = self.store.get(key)
         return None if raw is None else self.sealer.open_record(key, raw)
 
+    @_counted
     def delete_presignature(self, key_id: str, presig_id: bytes) -> None:
         """Drop an unused presignature (no use is recorded: it was never used)."""
         self.store.delete(layout.presignature(key_id, presig_id))
@@ -104,6 +130,7 @@ class Vault:
         """The session that used the presignature, if it was used."""
         return self.store.get(layout.presignature_used(presig_id))
 
+    @_counted
     def take_presignature(
         self, key_id: str, presig_id: bytes, session: bytes, batch: Batch | None = None
     ) -> bytes:
@@ -134,11 +161,13 @@ class Vault:
 
     # -- signature shares ---------------------------------------------------------------------
 
+    @_counted
     def put_signature_share(self, batch: Batch, session: bytes, share: bytes) -> None:
         """Record (sealed) the signature share this node sends in sign session `session`;
         written in the batch that takes the presignature."""
         self.sealer.put(batch, layout.signature_share(session), share)
 
+    @_counted
     def signature_share(self, session: bytes) -> bytes | None:
         key = layout.signature_share(session)
         raw = self.store.get(key)
