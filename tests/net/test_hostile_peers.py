@@ -30,6 +30,7 @@ import trio
 from ecdsa import SECP256k1, VerifyingKey
 
 from tests.net.conftest import eventually
+from tssnode.api.client import get_or_none
 from tssnode.config import NetConfig
 from tssnode.crypto.encoding import decode_any
 from tssnode.crypto.identity import IdentityKey
@@ -59,7 +60,7 @@ from tssnode.net.store import Delivery, MessageStore
 from tssnode.net.testing import TEST_NET, LocalCluster, free_port, listen_addr
 from tssnode.net.wire import Envelope, SignedEnvelope
 from tssnode.node.daemon import LEDGER_SESSION, LedgerLink, chain_read
-from tssnode.node.localnet import NodeProc, get_or_none, running_cluster, wait_for
+from tssnode.node.localnet import NodeProc, running_cluster, wait_for
 from tssnode.node.node import EarlyMessages
 from tssnode.protocol.hashing import message_digest
 

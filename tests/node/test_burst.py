@@ -10,7 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from ecdsa import SECP256k1, VerifyingKey
 
-from tssnode.node.localnet import get_or_none, running_cluster, wait_for
+from tssnode.api.client import get_or_none
+from tssnode.node.localnet import running_cluster, wait_for
 from tssnode.protocol.hashing import message_digest
 
 
