@@ -18,6 +18,7 @@ known) and again after every committed block.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import signal
 from collections import Counter
@@ -62,7 +63,12 @@ log = logging.getLogger("tssnode.node")
 LEDGER_SESSION = b"tssnode/ledger/1"
 LEGACY_PREFIX = b"legacy:"
 #: Ledger frames are best effort (the replica retransmits): a send gives up after this.
-LEDGER_SEND_DEADLINE = 3.0
+#: (3 s was too short on a loaded machine, where a stream's open and ack took longer: the
+#: view changes of a loaded n = 7 network never gathered a quorum.)
+LEDGER_SEND_DEADLINE = 8.0
+#: Gossip publishes of ledger frames under way at once, at most (each relays a frame to
+#: the validators this node has no connection to; more wait for the replica's re-send).
+LEDGER_RELAYS = 4
 #: A protocol message not acknowledged by then fails its session (which is retried).
 SEND_DEADLINE = 15.0
 #: Ledger frames received and not yet taken by the replica, at most: in all, in bytes in
@@ -103,8 +109,11 @@ class LedgerLink:
     the view changes of n = 7 never converged, and full-mesh forwarding made every vote
     cross the wire about n times per receiver (issue 12). A direct send is its own mplex
     stream, interleaved with the gossip stream instead of queued behind it, and sent in
-    a task of its own. Before the validator set is known (a node learning its genesis)
-    a broadcast goes by gossip."""
+    a task of its own; a frame already on its way to a peer is not sent to it again.
+    When some validator has no connection to this node (restarting, or reachable only
+    through others), the frame is also published by gossip, in a task of its own, so
+    that the peers connected to it relay it. Before the validator set is known (a node
+    learning its genesis) a broadcast goes by gossip only."""
 
     def __init__(self, net: NetNode, me: bytes) -> None:
         self.net = net
@@ -119,8 +128,11 @@ class LedgerLink:
         self._in: Counter[bytes] = Counter()  # bytes waiting for the replica, by sender
         self._out: Counter[bytes] = Counter()  # bytes being sent, by recipient
         self.in_bytes = self.out_bytes = self.sending = 0
-        self.dropped: Counter[str] = Counter()  # "inbox" | "send"
+        self.dropped: Counter[str] = Counter()  # "inbox" | "send" | "relay"
         self.undelivered: Counter[str] = Counter()  # sends that failed, by error
+        self._inflight: set[bytes] = set()  # hash(recipient, frame) of sends under way
+        self.coalesced = 0  # sends skipped: the same frame was on its way to that peer
+        self.relays = 0  # gossip publishes under way
 
     @property
     def self_id(self) -> bytes:
@@ -158,6 +170,10 @@ class LedgerLink:
     async def send(self, to: bytes, data: bytes) -> None:
         # never hold the replica's send loop on one slow peer
         assert self._nursery is not None
+        key = hashlib.sha256(to + data).digest()
+        if key in self._inflight:  # a re-send of a frame still under way (the transport
+            self.coalesced += 1  # retries it until acknowledged or its deadline)
+            return
         n = len(data)
         if (
             self.sending >= LEDGER_SENDS
@@ -169,9 +185,10 @@ class LedgerLink:
         self.sending += 1
         self.out_bytes += n
         self._out[to] += n
-        self._nursery.start_soon(self._send_one, to, data)
+        self._inflight.add(key)
+        self._nursery.start_soon(self._send_one, to, data, key)
 
-    async def _send_one(self, to: bytes, data: bytes) -> None:
+    async def _send_one(self, to: bytes, data: bytes, key: bytes) -> None:
         self._seq += 1
         try:
             await self.net.send(
@@ -182,6 +199,7 @@ class LedgerLink:
             self.undelivered[type(exc).__name__] += 1
             log.debug("ledger frame to %s not delivered: %s", to.hex()[:12], exc)
         finally:
+            self._inflight.discard(key)
             self.sending -= 1
             self.out_bytes -= len(data)
             self._out[to] -= len(data)
@@ -190,10 +208,32 @@ class LedgerLink:
 
     async def broadcast(self, data: bytes) -> None:
         if self.recipients is not None:
+            unreachable = False
             for to in self.recipients():
                 if to != self._me:
                     await self.send(to, data)
+                    unreachable |= not self.net.peers.is_connected(peerid.from_public_key(to))
+            if unreachable:
+                self._relay(data)
             return
+        await self._publish(data)
+
+    def _relay(self, data: bytes) -> None:
+        assert self._nursery is not None
+        if self.relays >= LEDGER_RELAYS:
+            self._drop("relay")
+            return
+        self.relays += 1
+
+        async def publish() -> None:
+            try:
+                await self._publish(data)
+            finally:
+                self.relays -= 1
+
+        self._nursery.start_soon(publish)
+
+    async def _publish(self, data: bytes) -> None:
         self._seq += 1
         try:
             await self.net.broadcast(LEDGER_SESSION, self._seq, data)
@@ -216,6 +256,8 @@ class LedgerLink:
             "sending_bytes": self.out_bytes,
             "dropped": dict(self.dropped),
             "undelivered": dict(self.undelivered),
+            "coalesced": self.coalesced,
+            "relays": self.relays,
             "limits": {
                 "inbox_frames": LEDGER_INBOX_FRAMES,
                 "inbox_bytes": LEDGER_INBOX_BYTES,
