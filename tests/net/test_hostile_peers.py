@@ -301,8 +301,8 @@ async def test_the_ledger_link_holds_a_bounded_number_of_bytes() -> None:
     assert sender == peer and link.in_bytes == daemon.LEDGER_INBOX_PEER_BYTES - MiB
     async with trio.open_nursery() as nursery:
         link.bind(nursery)
-        for _ in range(20):  # answers to a peer that keeps asking for blocks
-            await link.send(peer, bytes(MiB))
+        for i in range(20):  # answers to a peer that keeps asking for blocks
+            await link.send(peer, i.to_bytes(4, "big") + bytes(MiB - 4))
         assert link.out_bytes <= daemon.LEDGER_SEND_PEER_BYTES and link.dropped["send"] >= 4
         net.release.set()
     assert link.out_bytes == 0 and link.sending == 0 and len(net.sent) == 16
