@@ -8,6 +8,7 @@ everything verifies with `ecdsa` and eth-keys."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -33,16 +34,24 @@ class Crashy:
         self.hits = 0
         self.height_before = 0
         node.extra_env = {failpoints.ENV: point}
+        #: restart the dead node only once this holds (a test may let the others go on)
+        self.restart_when: Callable[[], bool] = lambda: True
+        self._down = False
 
     def check(self) -> None:
         proc = self.node.proc
         if proc is None or proc.poll() is None:
             return
-        assert proc.returncode == failpoints.EXIT_CODE, (
-            f"node 2 died with {proc.returncode}:\n{self.node.log.read_text()[-3000:]}"
-        )
-        assert f"failpoint {self.point} hit" in self.node.log.read_text()
-        self.hits += 1
+        if not self._down:
+            assert proc.returncode == failpoints.EXIT_CODE, (
+                f"node 2 died with {proc.returncode}:\n{self.node.log.read_text()[-3000:]}"
+            )
+            assert f"failpoint {self.point} hit" in self.node.log.read_text()
+            self.hits += 1
+            self._down = True
+        if not self.restart_when():
+            return
+        self._down = False
         self.node.extra_env = {}
         self.node.start()
         self.node.wait_api()
