@@ -89,9 +89,17 @@ def test_a_signer_that_restarts_mid_session_withdraws_and_the_request_is_retried
             150,
         )
         assert tx["height"] is not None
-        # the first try, as every node's ledger holds it (node 2 follows no retries)
-        tried = _until(crashy, lambda: _get(apis[1], f"/signatures/{first}"), "first try")
-        assert tried["status"] == "failed", tried
+        done = _get(a1, f"/signatures/{first}")
+        # node 2 made no retry, but follows node 1's through the ledger (the retry's nonce
+        # names the first try) to the same signature, and says why the first try failed
+        seen = _until(
+            crashy,
+            lambda: (s := _get(apis[1], f"/signatures/{first}")) and s["status"] == "done" and s,
+            "the retry, followed at node 2",
+        )
+        assert (seen["r"], seen["s"], seen["attempts"]) == (done["r"], done["s"], 2)
+        (tried,) = seen["previous"]
+        assert tried["signature_id"] == first and tried["status"] == "failed", tried
         assert tried["blame"]["check"].startswith("withdrawn"), tried
         assert [key["parties"][j - 1] for j in tried["blame"]["culprits"]] == [node3]
         # the other signer's session of the first try stopped when the ledger failed it

@@ -74,6 +74,7 @@ from tssnode.node.sessions import Session, SessionResult, SessionTimeout, Sessio
 from tssnode.protocol.base import ProtocolAbort, Round, SessionConfig
 from tssnode.protocol.hashing import message_digest
 from tssnode.protocol.material import KeyPublic
+from tssnode.store import layout
 from tssnode.store.vault import Vault
 
 if TYPE_CHECKING:
@@ -303,11 +304,13 @@ class NodeCore:
             self.submitted[tx] = payload
         return tx
 
-    def accept(self, payload: Payload) -> bytes:
+    def accept(self, payload: Payload, *, retry_of: bytes | None = None) -> bytes:
         """A client's request: checked, journalled (synced), then handed to the replica,
         which relays it and re-sends it to the primary until it is ordered. The caller
-        answers 202 after this returns; `InvalidTransaction` says why it is refused."""
-        tx: SignedTx = self.replica.sign_payload(payload)
+        answers 202 after this returns; `InvalidTransaction` says why it is refused.
+        `retry_of`: the request this one asks again; it becomes the transaction's nonce,
+        so every node can follow the old id to this one (`_index_retries`)."""
+        tx: SignedTx = self.replica.sign_payload(payload, nonce=retry_of)
         self.state.check(tx)
         self.accepted.accept(tx)
         self._unordered[tx.hash] = tx.expiry
@@ -316,9 +319,40 @@ class NodeCore:
         self.service.submit(tx)
         return tx.hash
 
+    # -- retries, followed at every node ----------------------------------------------------
+
+    def _index_retries(self, block: Block) -> None:
+        """Note each request in `block` that retries an earlier one: a request whose nonce
+        is the hash of a request of the same kind from the same sender. The retry made at
+        one node is thus followed at every node, across restarts (kept under
+        `layout.retry_link`, with the height indexed so far)."""
+        store = self.replica.chain.store
+        with store.batch() as b:
+            for raw in block.batch.txs:
+                tx = SignedTx.from_bytes(raw)
+                if len(tx.nonce) != 32 or tx.nonce == tx.hash:
+                    continue
+                old, new = self.state.requests.get(tx.nonce), self.state.requests.get(tx.hash)
+                if old is None or new is None or old.sender != tx.sender or old.kind != new.kind:
+                    continue
+                self.retried[tx.nonce] = tx.hash
+                b.put(layout.retry_link(tx.nonce), tx.hash)
+            b.put(layout.meta("retry-index"), layout.u64(block.height))
+
+    def _load_retries(self) -> None:
+        """At start-up: the retry links kept, then those of blocks not indexed yet."""
+        chain = self.replica.chain
+        for key, value in chain.store.iterate(layout.RETRY_LINK):
+            self.retried[key[1:]] = value
+        raw = chain.store.get(layout.meta("retry-index"))
+        done = layout.read_u64(raw) if raw else 0
+        for rec in chain.records(done + 1, max(0, chain.height - done)):
+            self._index_retries(rec.block)
+
     def _resume_accepted(self) -> None:
         """After a restart: every accepted request not yet in a block is submitted again
         (or failed with the reason it can no longer be ordered)."""
+        self._load_retries()
         self.retried.update(self.accepted.links())
         chain, state = self.replica.chain, self.state
         for h, tx in self.accepted.unordered():
@@ -375,6 +409,7 @@ class NodeCore:
     def on_block(self, block: Block) -> None:
         self.last_block_at = time.monotonic()
         self._note_ordered(block)
+        self._index_retries(block)
         note = self.replica.chain.note(block.height)
         latency = None if note is None else note.latency_ms
         log.info(
@@ -627,9 +662,16 @@ class NodeCore:
             raw = bytes.fromhex(signature_id)
         except ValueError:
             return None
-        attempts = 1
-        while raw in self.retried:  # follow retries made here to the latest attempt
-            raw, attempts = self.retried[raw], attempts + 1
+        previous: list[dict[str, Any]] = []
+        while raw in self.retried:  # follow the retries (made anywhere) to the latest try
+            old = self.state.requests.get(raw)
+            previous.append({
+                "signature_id": raw.hex(),
+                "status": old.status if old is not None else "failed",
+                "blame": _blame_view(old.blames[-1]) if old is not None and old.blames else None,
+            })  # fmt: skip
+            raw = self.retried[raw]
+        attempts = len(previous) + 1
         req = self.state.requests.get(raw)
         if req is None:
             mine = self.submitted.get(raw)
@@ -665,13 +707,13 @@ class NodeCore:
             "v": None,
             "blame": None,
             "attempts": attempts,
+            "previous": previous,  # the earlier tries, oldest first, and why each failed
         }
         if req.status == "done":
             sig = decode_any(req.result)
             out.update(r=f"{sig.r:064x}", s=f"{sig.s:064x}", v=sig.eth_v())  # type: ignore[attr-defined]
         if req.blames:
-            b = req.blames[-1]
-            out["blame"] = {"culprits": list(b.culprits), "check": b.check, "round": b.round}
+            out["blame"] = _blame_view(req.blames[-1])
         return out
 
     def sessions_view(self) -> list[dict[str, Any]]:
@@ -877,7 +919,8 @@ class NodeCore:
             exclude = tuple(sorted(blamed | self.offline() | set(p.exclude)))
             try:
                 new = self.accept(
-                    SignRequest(p.key_id, p.digest, p.path, exclude, p.message, p.hash_name)
+                    SignRequest(p.key_id, p.digest, p.path, exclude, p.message, p.hash_name),
+                    retry_of=tx,
                 )
             except InvalidTransaction as exc:
                 log.warning("sign retry refused: %s", exc)
@@ -907,7 +950,7 @@ class NodeCore:
                 while silent & self.offline():  # noqa: ASYNC110 - a view of the peer book
                     await trio.sleep(0.5)
             try:
-                new = self.accept(p)
+                new = self.accept(p, retry_of=tx)
             except InvalidTransaction as exc:
                 log.warning("retry of request %s refused: %s", tx.hex()[:12], exc)
                 return
@@ -920,6 +963,10 @@ class NodeCore:
         key_id = self._active(key_id).key_id
         tx = self._submit(PresignRequest(key_id, count))
         return {"key_id": key_id, "tx": tx.hex()}
+
+
+def _blame_view(b: Any) -> dict[str, Any]:
+    return {"culprits": list(b.culprits), "check": b.check, "round": b.round}
 
 
 def _settled(replica: Any, *, tx: bytes) -> bool:

@@ -21,6 +21,7 @@ is one range scan. Every key used anywhere is built by a function here.
 | `g`    | sign session id (32)                     | sealed signature share sent in it       |
 | `a`    | tx hash (32)                             | a request this node's API accepted      |
 | `o`    | key id (16) ‖ epoch u32                  | the result vote owed for the share `k`  |
+| `l`    | request tx hash (32)                     | the request that retried it (32)        |
 | `n`    | height u64                               | this node's note on a block: when it    |
 |        |                                          | committed it, and how long that took    |
 
@@ -55,6 +56,7 @@ SIGNATURE_SHARE = b"g"
 ACCEPTED = b"a"
 SHARE_VOTE = b"o"
 BLOCK_NOTE = b"n"
+RETRY_LINK = b"l"
 #: prefixes whose values are sealed records (the vault's secrets)
 SEALED = (KEY_SHARE, PRESIGNATURE, SIGNATURE_SHARE)
 
@@ -93,6 +95,10 @@ def meta(name: str) -> bytes:
 
 def block(height: int) -> bytes:
     return BLOCK + u64(height)
+
+
+def retry_link(tx_hash: bytes) -> bytes:
+    return RETRY_LINK + _fixed(tx_hash, 32, "transaction hash")
 
 
 def block_note(height: int) -> bytes:
