@@ -324,22 +324,26 @@ def test_a_node_restarted_mid_keygen_fails_it_cleanly_and_it_is_retried(cluster)
         cluster[2].kill()
         cluster[2].start()
         cluster[2].wait_api()
-        # node 2 did not ask, so it shows the first request as it ended
-        first = wait_for(
-            lambda: (k := _get(n2, f"/keys/{req['key_id']}")) and k["status"] == "failed" and k,
-            "the first try to fail",
-            60,
-        )
-        assert first["error"].startswith("withdrawn"), first
-        stopped = [s for s in n2.get("/sessions") if s["status"] == "stopped"]
-        assert stopped and all(s["phase"] in ("keygen", "aux") for s in stopped)
-        assert "withdrawn: this node restarted" in cluster[2].log.read_text()
         key = wait_for(
             lambda: (k := _get(n1, f"/keys/{req['key_id']}")) and k["status"] == "active" and k,
             "the retried keygen",
             120,
         )
         assert key["key_id"] != req["key_id"]  # the request id turned into the key's id
+        # node 2 did not ask, yet follows node 1's retry through the ledger (its nonce
+        # names the first try) and says why the first try failed
+        seen = wait_for(
+            lambda: (k := _get(n2, f"/keys/{req['key_id']}")) and k["status"] == "active" and k,
+            "the retry, followed at node 2",
+            60,
+        )
+        assert seen["key_id"] == key["key_id"]
+        (first,) = seen["previous"]
+        assert first["request"] == req["key_id"] and first["status"] == "failed", first
+        assert first["blame"]["check"].startswith("withdrawn"), first
+        stopped = [s for s in n2.get("/sessions") if s["status"] == "stopped"]
+        assert stopped and all(s["phase"] in ("keygen", "aux") for s in stopped)
+        assert "withdrawn: this node restarted" in cluster[2].log.read_text()
         with cluster[2].client() as n3b:
             wait_for(
                 lambda: (_get(n3b, f"/keys/{key['key_id']}") or {}).get("status") == "active",

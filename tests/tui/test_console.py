@@ -322,6 +322,8 @@ async def test_key_selection_drives_the_actions(node):
         await until(pilot, lambda: app.state.selected_key == BETA, "the selection")
         await pilot.press("c")
         assert app.clipboard == app.state.keys[BETA].public_key
+        # (the detail panel redraws after the selection: under load, a moment later)
+        await until(pilot, lambda: BETA in text_of(app, "#key-detail"), "beta's detail")
         assert BETA in text_of(app, "#key-detail")
 
 

@@ -82,6 +82,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tssnode.node")
 
+#: Blocks between writes of the height up to which retry links are indexed.
+RETRY_INDEX_EVERY = 64
 #: Seconds after start-up in which a missing quorum is not logged (peers are being dialled).
 STARTUP_GRACE = 10.0
 
@@ -326,18 +328,23 @@ class NodeCore:
         is the hash of a request of the same kind from the same sender. The retry made at
         one node is thus followed at every node, across restarts (kept under
         `layout.retry_link`, with the height indexed so far)."""
-        store = self.replica.chain.store
-        with store.batch() as b:
-            for raw in block.batch.txs:
-                tx = SignedTx.from_bytes(raw)
-                if len(tx.nonce) != 32 or tx.nonce == tx.hash:
-                    continue
-                old, new = self.state.requests.get(tx.nonce), self.state.requests.get(tx.hash)
-                if old is None or new is None or old.sender != tx.sender or old.kind != new.kind:
-                    continue
-                self.retried[tx.nonce] = tx.hash
-                b.put(layout.retry_link(tx.nonce), tx.hash)
-            b.put(layout.meta("retry-index"), layout.u64(block.height))
+        links: list[tuple[bytes, bytes]] = []
+        for raw in block.batch.txs:
+            tx = SignedTx.from_bytes(raw)
+            if len(tx.nonce) != 32 or tx.nonce == tx.hash:
+                continue
+            old, new = self.state.requests.get(tx.nonce), self.state.requests.get(tx.hash)
+            if old is None or new is None or old.sender != tx.sender or old.kind != new.kind:
+                continue
+            self.retried[tx.nonce] = tx.hash
+            links.append((tx.nonce, tx.hash))
+        # (a synced write per block would cost an fsync each: write when there is a link,
+        # and the height every RETRY_INDEX_EVERY blocks, which bounds the start-up scan)
+        if links or block.height % RETRY_INDEX_EVERY == 0:
+            with self.replica.chain.store.batch() as b:
+                for old_hash, new_hash in links:
+                    b.put(layout.retry_link(old_hash), new_hash)
+                b.put(layout.meta("retry-index"), layout.u64(block.height))
 
     def _load_retries(self) -> None:
         """At start-up: the retry links kept, then those of blocks not indexed yet."""
@@ -626,8 +633,7 @@ class NodeCore:
             raw = bytes.fromhex(key_id)
         except ValueError:
             return None
-        while raw in self.retried:  # a keygen retried here: follow it to the latest try
-            raw = self.retried[raw]
+        raw, previous = self._latest_try(raw)
         req = self.state.requests.get(raw)
         if req is None:
             mine = self.submitted.get(raw)
@@ -648,9 +654,24 @@ class NodeCore:
             }
         if req.kind != "keygen":
             return None
-        if req.status == "done":
-            return self._key(req.key_id)
-        return self._pending_key(raw, req)
+        view = self._key(req.key_id) if req.status == "done" else self._pending_key(raw, req)
+        if previous:
+            view["previous"] = previous  # the earlier tries, oldest first, and why each failed
+        return view
+
+    def _latest_try(self, raw: bytes) -> tuple[bytes, list[dict[str, Any]]]:
+        """The latest retry of request `raw` (retries made at any node), and the tries
+        before it, oldest first, each with its status and the blame that failed it."""
+        previous: list[dict[str, Any]] = []
+        while raw in self.retried and len(previous) < 64:
+            old = self.state.requests.get(raw)
+            previous.append({
+                "request": raw.hex(),
+                "status": old.status if old is not None else "failed",
+                "blame": _blame_view(old.blames[-1]) if old is not None and old.blames else None,
+            })  # fmt: skip
+            raw = self.retried[raw]
+        return raw, previous
 
     def _failure(self, tx: bytes) -> str | None:
         """Why an accepted request that never reached a block can no longer get there."""
@@ -662,15 +683,9 @@ class NodeCore:
             raw = bytes.fromhex(signature_id)
         except ValueError:
             return None
-        previous: list[dict[str, Any]] = []
-        while raw in self.retried:  # follow the retries (made anywhere) to the latest try
-            old = self.state.requests.get(raw)
-            previous.append({
-                "signature_id": raw.hex(),
-                "status": old.status if old is not None else "failed",
-                "blame": _blame_view(old.blames[-1]) if old is not None and old.blames else None,
-            })  # fmt: skip
-            raw = self.retried[raw]
+        raw, previous = self._latest_try(raw)
+        for earlier in previous:
+            earlier["signature_id"] = earlier.pop("request")
         attempts = len(previous) + 1
         req = self.state.requests.get(raw)
         if req is None:
