@@ -7,14 +7,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import STANDARD, TEST, KeyFactory
+from tests.zk.helpers import assert_every_tamper_rejected, assert_round_trip
 from tssnode.crypto.arith import sample_pm, sample_scalar
 from tssnode.crypto.group import G, Point, base_mul
 from tssnode.errors import ProofError
 from tssnode.zk import logstar
 from tssnode.zk.common import ProofContext
-
-from .conftest import STANDARD, TEST, KeyFactory
-from .zk_helpers import assert_every_tamper_rejected, assert_round_trip
 
 
 def _make(keys, rng, g: Point, x_bits: int = TEST.ell):

@@ -103,7 +103,7 @@ def test_a_link_into_the_data_directory_is_inside_it(tmp_path: Path) -> None:
 
 
 def test_the_local_configs_keep_their_key_in_the_data_directory() -> None:
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     for path in sorted((root / "configs" / "local").glob("node*.toml")):
         assert NodeConfig.load(path).vault.insecure_local_key, path
 

@@ -9,14 +9,13 @@ from gmpy2 import mpz
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import TEST, KeyFactory
+from tests.zk.helpers import assert_every_tamper_rejected, assert_round_trip
 from tssnode.crypto.arith import powmod_public, randbelow, sample_unit
 from tssnode.crypto.pedersen import PedersenParams, PedersenSecret
 from tssnode.errors import ProofError
 from tssnode.zk import prm
 from tssnode.zk.common import ProofContext
-
-from .conftest import TEST, KeyFactory
-from .zk_helpers import assert_every_tamper_rejected, assert_round_trip
 
 
 @pytest.fixture

@@ -8,11 +8,10 @@ import random
 import base58
 import pytest
 
+from tests.conftest import VECTORS
 from tssnode.crypto.derivation import DerivationError, ckd_pub, derive, format_path, parse_path
 from tssnode.crypto.group import Point, Q, base_mul
 from tssnode.crypto.polynomial import Polynomial, interpolate_at_zero
-
-from .conftest import VECTORS
 
 
 def _xpub(text: str) -> tuple[Point, bytes, int]:

@@ -8,14 +8,13 @@ from gmpy2 import mpz
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import STANDARD, TEST, KeyFactory
+from tests.zk.helpers import assert_every_tamper_rejected, assert_round_trip
 from tssnode.crypto.arith import sample_pm
 from tssnode.crypto.group import Q
 from tssnode.errors import ProofError
 from tssnode.zk import dec
 from tssnode.zk.common import ProofContext
-
-from .conftest import STANDARD, TEST, KeyFactory
-from .zk_helpers import assert_every_tamper_rejected, assert_round_trip
 
 # An identification-sized plaintext: an MtA mask β ∈ ±2^ℓ' plus products of ~2ℓ bits.
 Y_BITS = TEST.ell_prime + 8
@@ -257,7 +256,7 @@ def test_challenge_is_sized_to_the_tier():
 def test_two_term_statement_tampered_anywhere_is_rejected(ctx, keys, rng):
     """Every element of a two-term statement (ciphertexts, coefficients, claim, bounds)
     changed against a fixed proof: the proof no longer verifies."""
-    from .zk_helpers import tampered_variants
+    from tests.zk.helpers import tampered_variants
 
     stmt, wit = _make_pair(keys, rng)
     proof = dec.prove(ctx, stmt, wit, rng)

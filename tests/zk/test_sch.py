@@ -4,13 +4,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import TEST
+from tests.zk.helpers import assert_every_tamper_rejected, assert_round_trip
 from tssnode.crypto.group import Q, base_mul
 from tssnode.errors import EncodingError, ProofError
 from tssnode.zk import sch
 from tssnode.zk.common import ProofContext
-
-from .conftest import TEST
-from .zk_helpers import assert_every_tamper_rejected, assert_round_trip
 
 
 def _setup(rng, x=None):

@@ -8,15 +8,14 @@ from gmpy2 import mpz
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import STANDARD, TEST, KeyFactory
+from tests.zk.helpers import assert_every_tamper_rejected, assert_round_trip
 from tssnode.crypto.arith import randbelow, sample_pm, sample_unit
 from tssnode.crypto.group import Q
 from tssnode.crypto.paillier import PaillierSecretKey
 from tssnode.errors import ProofError
 from tssnode.zk import mul
 from tssnode.zk.common import ProofContext
-
-from .conftest import STANDARD, TEST, KeyFactory
-from .zk_helpers import assert_every_tamper_rejected, assert_round_trip
 
 
 def _instance(

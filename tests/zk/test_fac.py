@@ -9,15 +9,14 @@ from gmpy2 import mpz
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import STANDARD, TEST, KeyFactory
+from tests.zk.helpers import assert_every_tamper_rejected, assert_round_trip
 from tssnode.crypto.arith import isqrt_ceil, randbelow
 from tssnode.crypto.paillier import PaillierPublicKey
 from tssnode.crypto.params import Parameters
 from tssnode.errors import ProofError
 from tssnode.zk import fac
 from tssnode.zk.common import ProofContext
-
-from .conftest import STANDARD, TEST, KeyFactory
-from .zk_helpers import assert_every_tamper_rejected, assert_round_trip
 
 
 @pytest.fixture

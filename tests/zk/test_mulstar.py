@@ -8,6 +8,8 @@ from gmpy2 import mpz
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import STANDARD, TEST, KeyFactory
+from tests.zk.helpers import assert_every_tamper_rejected, assert_round_trip
 from tssnode.crypto.arith import randbelow, sample_pm, sample_unit
 from tssnode.crypto.group import Q, base_mul
 from tssnode.crypto.paillier import PaillierSecretKey
@@ -15,9 +17,6 @@ from tssnode.crypto.pedersen import PedersenParams
 from tssnode.errors import ProofError
 from tssnode.zk import mulstar
 from tssnode.zk.common import ProofContext
-
-from .conftest import STANDARD, TEST, KeyFactory
-from .zk_helpers import assert_every_tamper_rejected, assert_round_trip
 
 
 def _instance(

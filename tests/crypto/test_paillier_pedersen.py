@@ -8,12 +8,11 @@ from gmpy2 import mpz
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import TEST, pool_primes
 from tssnode.crypto.arith import sample_pm
 from tssnode.crypto.paillier import PaillierPublicKey, PaillierSecretKey, validate_modulus
 from tssnode.crypto.pedersen import generate
 from tssnode.errors import InvalidCiphertext, InvalidModulus
-
-from .conftest import TEST, pool_primes
 
 
 @pytest.fixture(scope="module")

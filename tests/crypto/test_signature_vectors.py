@@ -10,6 +10,7 @@ import pytest
 from coincurve import PrivateKey
 from eth_keys import keys as eth_keys_mod
 
+from tests.conftest import VECTORS
 from tssnode.crypto.group import Point, Q, base_mul
 from tssnode.crypto.signature import (
     InvalidSignature,
@@ -22,8 +23,6 @@ from tssnode.crypto.signature import (
     verify_low_s,
 )
 from tssnode.errors import InvalidPoint
-
-from .conftest import VECTORS
 
 WYCHEPROOF = VECTORS / "wycheproof"
 

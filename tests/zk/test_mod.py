@@ -10,13 +10,12 @@ from gmpy2 import mpz
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import STANDARD, TEST, KeyFactory
+from tests.zk.helpers import assert_every_tamper_rejected, assert_round_trip
 from tssnode.crypto.arith import is_unit, powmod_public, sample_unit
 from tssnode.errors import InvalidModulus, ProofError
 from tssnode.zk import mod, prm
 from tssnode.zk.common import ProofContext
-
-from .conftest import STANDARD, TEST, KeyFactory
-from .zk_helpers import assert_every_tamper_rejected, assert_round_trip
 
 
 @pytest.fixture

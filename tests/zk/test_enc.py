@@ -6,13 +6,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import TEST, KeyFactory
+from tests.zk.helpers import assert_every_tamper_rejected, assert_round_trip
 from tssnode.crypto.arith import sample_pm
 from tssnode.errors import ProofError
 from tssnode.zk import enc
 from tssnode.zk.common import ProofContext
-
-from .conftest import TEST, KeyFactory
-from .zk_helpers import assert_every_tamper_rejected, assert_round_trip
 
 
 @pytest.fixture
