@@ -8,12 +8,13 @@ runs before the app starts (blocking is fine here). The node is started as
 console's environment, so a `TSSNODE_PASSPHRASE` set there reaches it; a node that finds
 no vault passphrase (or a wrong one) exits at once, and its log tail is the error shown.
 
-Config keys read (TOML, as `tssnode.config` writes them): `[api] listen` ("host:port",
-default 127.0.0.1:8600), `[node] data_dir` and `[ledger] genesis` (relative to the config
-file; default `<data dir>/genesis.toml`: the console reads the validators' names there).
-Other spellings are accepted too (a top-level `api` address or URL, `[api] host`/`port`, a
-top-level `data_dir`); every other key is ignored. The token is `<data dir>/api.token`;
-a node started here leaves its pid in `<data dir>/node.pid`, as `tssnode cluster` does.
+The config file is read by the node's own parser (`tssnode.config.NodeConfig.load`), so
+the console takes exactly the configs a node takes, and refuses the others with the
+node's own message (`DaemonError`). From it the console uses `[api] listen` (default
+127.0.0.1:8600), `[node] data_dir` and `[ledger] genesis` (default
+`<data dir>/genesis.toml`: the console reads the validators' names there). The token is
+`<data dir>/api.token`; a node started here leaves its pid in `<data dir>/node.pid`, as
+`tssnode cluster` does.
 """
 
 from __future__ import annotations
@@ -21,15 +22,13 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 
-DEFAULT_API_PORT = 8600  # tssnode.config.ApiConfig's default
+from tssnode import config as node_config
 
 
 class DaemonError(Exception):
@@ -68,47 +67,13 @@ class NodeConfig:
 
 
 def read_config(path: Path) -> NodeConfig:
+    """What the console needs of the node config at `path`, read as the node reads it."""
     try:
-        data = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise DaemonError(f"cannot read node config {path}: {exc}") from None
-    node: dict[str, Any] = data["node"] if isinstance(data.get("node"), dict) else {}
-    api = _api_address(data.get("api", node.get("api", {})))
-    if api is None:
-        raise DaemonError(f'{path}: cannot read the API address ([api] listen = "host:port")')
-    raw_dir = next(
-        (
-            src[k]
-            for src in (data, node)
-            for k in ("data_dir", "data-dir", "datadir")
-            if isinstance(src.get(k), str)
-        ),
-        None,
-    )
-    if raw_dir is None:
-        raise DaemonError(f'{path}: no data directory (data_dir = "data/node1")')
-    data_dir = Path(raw_dir).expanduser()
-    if not data_dir.is_absolute():
-        data_dir = path.parent / data_dir
-    url = api if api.startswith(("http://", "https://")) else f"http://{api}"
-    ledger: dict[str, Any] = data["ledger"] if isinstance(data.get("ledger"), dict) else {}
-    genesis: Path | None = None
-    if isinstance(ledger.get("genesis"), str) and ledger["genesis"].strip():
-        genesis = Path(ledger["genesis"]).expanduser()
-        if not genesis.is_absolute():
-            genesis = path.parent / genesis
-    return NodeConfig(path, url.rstrip("/"), data_dir, genesis)
-
-
-def _api_address(value: Any) -> str | None:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict):
-        for k in ("listen", "address", "url"):
-            if isinstance(value.get(k), str):
-                return str(value[k])
-        return f"{value.get('host', '127.0.0.1')}:{value.get('port', DEFAULT_API_PORT)}"
-    return None
+        config = node_config.NodeConfig.load(path)
+    except node_config.ConfigError as exc:
+        raise DaemonError(f"cannot read node config {exc}") from None
+    url = f"http://{config.api.address}"
+    return NodeConfig(path, url, config.data_dir, config.ledger.genesis)
 
 
 def answers(url: str) -> bool:

@@ -1,8 +1,10 @@
-"""Typed records of what the control API returns (docs/api.md "Shapes").
+"""The console's records of what the control API returns, read through the API's own
+models (`tssnode.schema`, docs/api.md "Shapes").
 
-Each `from_json` reads the documented fields and tolerates missing or extra ones, so a
-node one version ahead or behind still draws: the console shows what it gets and never
-fails on a shape. No Textual here.
+Each `from_json` reads the fields its schema model declares with `schema.read_fields`:
+each field validated on its own, a missing or malformed one left at the console's default,
+an unknown one ignored, so a node one version ahead or behind still draws: the console
+shows what it gets and never fails on a shape. No Textual here.
 """
 
 from __future__ import annotations
@@ -10,41 +12,29 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-
-def _str(d: dict[str, Any], key: str, default: str = "") -> str:
-    value = d.get(key)
-    return default if value is None else str(value)
+from tssnode import schema
 
 
-def _opt_str(d: dict[str, Any], key: str) -> str | None:
-    value = d.get(key)
-    return None if value is None else str(value)
+def _get(f: dict[str, Any], key: str, default: Any) -> Any:
+    """Field `key` of `read_fields`' answer, or `default` if it is missing or null."""
+    value = f.get(key)
+    return default if value is None else value
 
 
-def _int(d: dict[str, Any], key: str, default: int = 0) -> int:
-    value = d.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return default
-    return int(value)
+def _strs(f: dict[str, Any], key: str) -> tuple[str, ...]:
+    """A list field as text (party indices and peer ids alike: `ConsoleState.party`)."""
+    return tuple(str(v) for v in f.get(key) or ())
 
 
-def _opt_float(d: dict[str, Any], key: str) -> float | None:
-    value = d.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
+def _float(f: dict[str, Any], key: str) -> float | None:
+    value = f.get(key)
+    return None if value is None else float(value)
 
 
-def _strs(d: dict[str, Any], key: str) -> tuple[str, ...]:
-    value = d.get(key)
-    if not isinstance(value, list):
-        return ()
-    return tuple(str(v) for v in value)
-
-
-def _dict(d: dict[str, Any], key: str) -> dict[str, Any]:
-    value = d.get(key)
-    return value if isinstance(value, dict) else {}
+def _raw(d: Any, key: str) -> Any:
+    """A value the node's schema does not declare in the form the console reads (see its
+    use), as it came."""
+    return d.get(key) if isinstance(d, dict) else None
 
 
 def short(text: str | None, head: int = 6, tail: int = 4) -> str:
@@ -89,27 +79,28 @@ class Status:
     validator_key: str | None = None
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> Status:
-        seq = d.get("event_seq")
+    def from_json(cls, d: Any) -> Status:
+        f = schema.read_fields(schema.Status, d)
+        seq = _raw(d, "event_seq")  # (not sent by the node yet: not in the schema)
         return cls(
-            peer_id=_str(d, "peer_id"),
-            network=_str(d, "network", "?"),
-            chain_id=_str(d, "chain_id"),
-            height=_int(d, "height"),
-            view=_int(d, "view"),
-            primary=_str(d, "primary"),
-            is_primary=bool(d.get("is_primary")),
-            peers_connected=_int(d, "peers_connected"),
-            validators=_int(d, "validators"),
-            version=_str(d, "version"),
-            uptime_s=_opt_float(d, "uptime_s") or 0.0,
+            peer_id=_get(f, "peer_id", ""),
+            network=_get(f, "network", "?"),
+            chain_id=_get(f, "chain_id", ""),
+            height=_get(f, "height", 0),
+            view=_get(f, "view", 0),
+            primary=_get(f, "primary", ""),
+            is_primary=_get(f, "is_primary", False),
+            peers_connected=_get(f, "peers_connected", 0),
+            validators=_get(f, "validators", 0),
+            version=_get(f, "version", ""),
+            uptime_s=_float(f, "uptime_s") or 0.0,
             event_seq=seq if isinstance(seq, int) and not isinstance(seq, bool) else None,
-            warnings=_strs(d, "warnings"),
-            stalled=d.get("stalled") is True,
-            liveness=_opt_str(d, "liveness"),
-            last_block_age_s=_opt_float(d, "last_block_age_s"),
-            pending_requests=_int(d, "pending_requests"),
-            validator_key=_opt_str(d, "validator_key"),
+            warnings=_strs(f, "warnings"),
+            stalled=f.get("stalled") is True,
+            liveness=f.get("liveness"),
+            last_block_age_s=_float(f, "last_block_age_s"),
+            pending_requests=_get(f, "pending_requests", 0),
+            validator_key=f.get("validator_key"),
         )
 
 
@@ -127,14 +118,15 @@ class Peer:
         return self.status == "connected"
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> Peer:
+    def from_json(cls, d: Any) -> Peer:
+        f = schema.read_fields(schema.Peer, d)
         return cls(
-            peer_id=_str(d, "peer_id"),
-            address=_str(d, "address"),
-            latency_ms=_opt_float(d, "latency_ms"),
-            last_seen=_opt_float(d, "last_seen"),
-            status=_str(d, "status", "disconnected"),
-            validator=bool(d.get("validator")),
+            peer_id=_get(f, "peer_id", ""),
+            address=_get(f, "address", ""),
+            latency_ms=_float(f, "latency_ms"),
+            last_seen=_float(f, "last_seen"),
+            status=_get(f, "status", "disconnected"),
+            validator=_get(f, "validator", False),
         )
 
 
@@ -150,15 +142,16 @@ class Validator:
     name: str | None = None
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> Validator:
-        name = _opt_str(d, "name")
+    def from_json(cls, d: Any) -> Validator:
+        f = schema.read_fields(schema.Validator, d)
+        name: str | None = f.get("name")
         return cls(
             # a node that does not report the peer id is still told apart by its key
-            peer_id=_str(d, "peer_id") or _str(d, "validator_key"),
-            index=_int(d, "index"),
-            status=_str(d, "status", "unknown"),
-            keys=_strs(d, "keys"),
-            validator_key=_opt_str(d, "validator_key"),
+            peer_id=f.get("peer_id") or f.get("validator_key") or "",
+            index=_get(f, "index", 0),
+            status=_get(f, "status", "unknown"),
+            keys=_strs(f, "keys"),
+            validator_key=f.get("validator_key"),
             name=(name.strip() or None) if name else None,
         )
 
@@ -170,9 +163,8 @@ class Addresses:
 
     @classmethod
     def from_json(cls, d: Any) -> Addresses:
-        if not isinstance(d, dict):
-            return cls()
-        return cls(eth=_opt_str(d, "eth"), btc_p2wpkh=_opt_str(d, "btc_p2wpkh"))
+        f = schema.read_fields(schema.Addresses, d)
+        return cls(eth=f.get("eth"), btc_p2wpkh=f.get("btc_p2wpkh"))
 
 
 @dataclass(frozen=True)
@@ -182,11 +174,12 @@ class Child:
     addresses: Addresses
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> Child:
+    def from_json(cls, d: Any) -> Child:
+        f = schema.read_fields(schema.Derived, d)
         return cls(
-            path=_str(d, "path"),
-            public_key=_opt_str(d, "public_key"),
-            addresses=Addresses.from_json(d.get("addresses")),
+            path=_get(f, "path", ""),
+            public_key=f.get("public_key"),
+            addresses=Addresses.from_json(f.get("addresses")),
         )
 
 
@@ -214,20 +207,27 @@ class Key:
         return f"{self.threshold + 1} of {len(self.parties)}" if self.parties else "?"
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> Key:
-        children = d.get("children")
+    def from_json(cls, d: Any) -> Key:
+        f = schema.read_fields(schema.Key, d)
+        # the node does not list a key's children: the console keeps those derived here
+        # (`ConsoleState`), and reads them from a node that sends them as derive results
+        children = _raw(d, "children")
         return cls(
-            key_id=_str(d, "key_id"),
-            status=_str(d, "status", "pending"),
-            public_key=_opt_str(d, "public_key"),
-            threshold=_int(d, "threshold"),
-            parties=_strs(d, "parties"),
-            epoch=_int(d, "epoch"),
-            addresses=Addresses.from_json(d.get("addresses")),
-            children=tuple(Child.from_json(c) for c in (children or []) if isinstance(c, dict)),
-            presignatures=_int(d, "presignatures"),
-            height=d["height"] if isinstance(d.get("height"), int) else None,
-            error=_opt_str(d, "error"),
+            key_id=_get(f, "key_id", ""),
+            status=_get(f, "status", "pending"),
+            public_key=f.get("public_key"),
+            threshold=_get(f, "threshold", 0),
+            parties=_strs(f, "parties"),
+            epoch=_get(f, "epoch", 0),
+            addresses=Addresses.from_json(f.get("addresses")),
+            children=tuple(
+                Child.from_json(c)
+                for c in (children if isinstance(children, list) else [])
+                if isinstance(c, dict)
+            ),
+            presignatures=_get(f, "presignatures", 0),
+            height=f.get("height"),
+            error=f.get("error"),
         )
 
 
@@ -241,12 +241,8 @@ class Blame:
     def from_json(cls, d: Any) -> Blame | None:
         if not isinstance(d, dict):
             return None
-        rnd = d.get("round")
-        return cls(
-            culprits=_strs(d, "culprits"),
-            check=_str(d, "check"),
-            round=rnd if isinstance(rnd, int) else None,
-        )
+        f = schema.read_fields(schema.Blame, d)
+        return cls(culprits=_strs(f, "culprits"), check=_get(f, "check", ""), round=f.get("round"))
 
 
 @dataclass(frozen=True)
@@ -275,22 +271,21 @@ class Signature:
         return f"{(self.r or '').rjust(64, '0')}{(self.s or '').rjust(64, '0')}{v:02x}"
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> Signature:
-        v = d.get("v")
-        height = d.get("height")
+    def from_json(cls, d: Any) -> Signature:
+        f = schema.read_fields(schema.Signature, d)
         return cls(
-            signature_id=_str(d, "signature_id"),
-            status=_str(d, "status", "pending"),
-            key_id=_str(d, "key_id"),
-            path=_opt_str(d, "path"),
-            digest=_str(d, "digest"),
-            r=_opt_str(d, "r"),
-            s=_opt_str(d, "s"),
-            v=v if isinstance(v, int) else None,
-            signers=_strs(d, "signers"),
-            height=height if isinstance(height, int) else None,
-            blame=Blame.from_json(d.get("blame")),
-            error=_opt_str(d, "error"),
+            signature_id=_get(f, "signature_id", ""),
+            status=_get(f, "status", "pending"),
+            key_id=_get(f, "key_id", ""),
+            path=f.get("path"),
+            digest=_get(f, "digest", ""),
+            r=f.get("r"),
+            s=f.get("s"),
+            v=f.get("v"),
+            signers=_strs(f, "signers"),
+            height=f.get("height"),
+            blame=Blame.from_json(f.get("blame")),
+            error=f.get("error"),
         )
 
     @classmethod
@@ -328,20 +323,21 @@ class Session:
         return self.round, self.rounds
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> Session:
+    def from_json(cls, d: Any) -> Session:
+        f = schema.read_fields(schema.Session, d)
         return cls(
-            session_id=_str(d, "session_id"),
-            phase=_str(d, "phase", "?"),
-            key_id=_str(d, "key_id"),
-            status=_str(d, "status", "running"),
-            round=_int(d, "round"),
-            rounds=_int(d, "rounds"),
-            waiting_for=_strs(d, "waiting_for"),
-            started=_opt_float(d, "started"),
-            elapsed_s=_opt_float(d, "elapsed_s"),
-            culprits=_strs(d, "culprits"),
-            error=_opt_str(d, "error"),
-            request=_opt_str(d, "request"),
+            session_id=_get(f, "session_id", ""),
+            phase=_get(f, "phase", "?"),
+            key_id=_get(f, "key_id", ""),
+            status=_get(f, "status", "running"),
+            round=_get(f, "round", 0),
+            rounds=_get(f, "rounds", 0),
+            waiting_for=_strs(f, "waiting_for"),
+            started=_float(f, "started"),
+            elapsed_s=_float(f, "elapsed_s"),
+            culprits=_strs(f, "culprits"),
+            error=f.get("error"),
+            request=f.get("request"),
         )
 
 
@@ -352,9 +348,8 @@ class Certificate:
 
     @classmethod
     def from_json(cls, d: Any) -> Certificate:
-        if not isinstance(d, dict):
-            return cls((), 0)
-        return cls(signers=_strs(d, "signers"), quorum=_int(d, "quorum"))
+        f = schema.read_fields(schema.Certificate, d)
+        return cls(signers=_strs(f, "signers"), quorum=_get(f, "quorum", 0))
 
 
 @dataclass(frozen=True)
@@ -372,15 +367,16 @@ class Tx:
     def from_json(cls, d: Any) -> Tx:
         if isinstance(d, str):  # a bare hash
             return cls(hash=d, kind="?")
-        if not isinstance(d, dict):
-            return cls(hash="?", kind="?")
-        height = d.get("height")
+        f = schema.read_fields(schema.Transaction, d)
+        # `payload`: the node sends the wire form (a list: its tag, then its fields); the
+        # console shows a payload only when it comes as an object of named fields
+        payload = _raw(d, "payload")
         return cls(
-            hash=_str(d, "hash", "?"),
-            kind=_str(d, "kind", "?"),
-            submitter=_opt_str(d, "submitter"),
-            height=height if isinstance(height, int) else None,
-            payload=_dict(d, "payload"),
+            hash=_get(f, "hash", "?"),
+            kind=_get(f, "kind", "?"),
+            submitter=f.get("submitter"),
+            height=f.get("height"),
+            payload=payload if isinstance(payload, dict) else {},
         )
 
 
@@ -399,17 +395,18 @@ class Block:
     full: bool = False
 
     @classmethod
-    def from_json(cls, d: dict[str, Any], *, full: bool = False) -> Block:
-        txs = d.get("txs")
+    def from_json(cls, d: Any, *, full: bool = False) -> Block:
+        f = schema.read_fields(schema.Block, d)
+        txs = f.get("txs")
         return cls(
-            height=_int(d, "height"),
-            hash=_str(d, "hash"),
-            prev_hash=_str(d, "prev_hash"),
-            proposer=_str(d, "proposer"),
-            view=_int(d, "view"),
-            time=_opt_float(d, "time"),
+            height=_get(f, "height", 0),
+            hash=_get(f, "hash", ""),
+            prev_hash=_get(f, "prev_hash", ""),
+            proposer=_get(f, "proposer", ""),
+            view=_get(f, "view", 0),
+            time=_float(f, "time"),
             txs=tuple(Tx.from_json(t) for t in (txs if isinstance(txs, list) else [])),
-            commit_latency_ms=_opt_float(d, "commit_latency_ms"),
-            certificate=Certificate.from_json(d.get("certificate")),
+            commit_latency_ms=_float(f, "commit_latency_ms"),
+            certificate=Certificate.from_json(f.get("certificate")),
             full=full,
         )

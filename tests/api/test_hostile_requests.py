@@ -25,6 +25,56 @@ pytestmark = pytest.mark.trio
 
 TOKEN = "t0ken"
 AUTH = {"authorization": f"Bearer {TOKEN}"}
+PEER = "12D3KooWQWodj612BazQAtqu7374ADvAk9YEDmVN99y4p3dJd4bQ"
+#: what the stub's node answers (every response goes through its `tssnode.schema` model)
+STATUS: dict[str, Any] = {
+    "peer_id": PEER,
+    "validator_key": "da" * 32,
+    "chain_id": "93" * 32,
+    "height": 3,
+    "view": 0,
+    "primary": PEER,
+    "is_primary": True,
+    "validators": 4,
+    "version": "0.1.0",
+    "uptime_s": 1.5,
+    "last_block_age_s": 0.5,
+    "pending_requests": 0,
+    "view_change": False,
+    "validators_online": 4,
+    "quorum": 3,
+    "stalled": False,
+    "below_quorum": False,
+    "liveness": None,
+    "network": "local",
+    "peers_connected": 3,
+    "addrs": [f"/ip4/127.0.0.1/tcp/4101/p2p/{PEER}"],
+    "warnings": [],
+    "admission": {
+        "open": False,
+        "validators": 4,
+        "followers": 0,
+        "joiners": 0,
+        "newcomers": [],
+        "newcomer_slots": 4,
+        "newcomer_seconds": 300.0,
+        "refused_at_handshake": 0,
+        "refused_peers": 0,
+        "drops": {},
+    },
+    "buffers": {"early": {"sessions": 0}},
+}
+BLOCK_3: dict[str, Any] = {
+    "height": 3,
+    "hash": "ab" * 32,
+    "prev_hash": "cd" * 32,
+    "proposer": PEER,
+    "view": 0,
+    "time": 1764100000.5,
+    "commit_latency_ms": 41,
+    "txs": [],
+    "certificate": {"view": 0, "signers": [PEER], "quorum": 3},
+}
 
 
 class StubNode:
@@ -39,7 +89,7 @@ class StubNode:
         return True, None
 
     def status(self) -> dict[str, Any]:
-        return {"height": 3}
+        return dict(STATUS)
 
     def validators(self) -> list[dict[str, Any]]:
         return []
@@ -69,7 +119,7 @@ class StubNode:
 
     def block(self, height: int) -> dict[str, Any] | None:
         self.calls.append(("block", height))
-        return {"height": height} if height == 3 else None
+        return BLOCK_3 if height == 3 else None
 
     def transaction(self, tx_hash: str) -> dict[str, Any] | None:
         return None
@@ -85,7 +135,13 @@ class StubNode:
         return {"key_id": key_id, "tx": "cd" * 32}
 
     def join_request(self) -> dict[str, Any]:
-        return {}
+        return {
+            "peer_id": PEER,
+            "validator_key": "da" * 32,
+            "address": "/ip4/127.0.0.1/tcp/4101",
+            "is_validator": True,
+            "request": "ab" * 40,
+        }
 
     async def vote_join(self, request_hex: str) -> dict[str, Any]:
         raise RequestRejected(400, "not a join request")
@@ -98,16 +154,16 @@ class StubNode:
     ) -> dict[str, Any]:
         self.calls.append(("sign", key_id))
         await self.slow.wait()
-        return {"signature_id": "ef" * 32}
+        return {"signature_id": "ef" * 32, "tx": "ef" * 32, "digest": "01" * 32}
 
     async def request_presign(self, key_id: str, count: int) -> dict[str, Any]:
-        return {}
+        return {"key_id": key_id, "tx": "12" * 32}
 
     async def legacy_broadcast(self, body: bytes) -> dict[str, Any]:
-        return {}
+        return {"sent": True, "seq": 1}
 
     async def legacy_direct(self, peer_id: str, body: bytes) -> dict[str, Any]:
-        return {}
+        return {"sent": True, "seq": 2}
 
     def legacy_messages(self, round_id: str, direct: bool) -> list[dict[str, Any]]:
         return []
@@ -153,7 +209,7 @@ async def test_the_probes_that_crashed_routes_get_a_4xx_with_a_reason() -> None:
             assert "Traceback" not in r.text
         assert ("block", 3) not in node.calls  # "٣" never reached the node as 3
         r = await c.get("/blocks/3")
-        assert r.status_code == 200 and r.json() == {"height": 3}
+        assert r.status_code == 200 and r.json() == BLOCK_3
         # threshold 0 asked for explicitly goes through
         r = await c.post("/keygen", json={"threshold": 0, "single_signer": True})
         assert r.status_code == 202 and ("keygen", (0, None)) in node.calls

@@ -2,7 +2,7 @@
 
 It stands in for the node daemon only where a live node cannot run yet (`tssnode run`
 is being built): it answers every route the console uses, with the JSON shapes of
-docs/api.md, from the frozen data in `fixtures/node1/` (made by
+docs/api.md (`tssnode.schema`), from the frozen data in `fixtures/node1/` (made by
 `fixtures/make_fixtures.py`), and streams server-sent events. The console talks to it
 through the real `tssnode.api.client.AsyncApiClient`; only the HTTP transport is
 swapped (`httpx.MockTransport`), so request building, bearer auth, error mapping and
@@ -170,9 +170,9 @@ class FakeNode:
                 s.update(status="failed", round=1, culprits=[culprit], error=error)
 
     def fail_signature(self, signature_id: str, check: str) -> None:
-        """The signing aborts, blaming node4."""
+        """The signing aborts, blaming node4 (a blame names parties by index)."""
         sig = self.signatures[signature_id]
-        culprit = self.validators[-1]["peer_id"]
+        culprit = self.validators[-1]["index"]
         sig.update(status="failed", blame={"culprits": [culprit], "check": check, "round": 1})
         self._commit(1)
 
@@ -409,12 +409,12 @@ class FakeNode:
             "view": self.status["view"],
             "time": self.clock,
             "txs": [],
-            "commit_latency_ms": 40.0,
+            "commit_latency_ms": 40,
             "certificate": {"signers": [v["peer_id"] for v in self.validators[:3]], "quorum": 3},
         }
         self.blocks.append(block)
         self.blocks_full[str(height)] = block
-        self.publish("block.committed", height=height, hash=block["hash"], txs=txs, latency_ms=40.0)
+        self.publish("block.committed", height=height, hash=block["hash"], txs=txs, latency_ms=40)
 
 
 class _Refuse(Exception):

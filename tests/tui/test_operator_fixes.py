@@ -319,7 +319,8 @@ def test_the_cli_passes_the_data_directory_names_and_node_name(tmp_path, monkeyp
     config = tmp_path / "configs" / "node1.toml"
     config.parent.mkdir()
     config.write_text(
-        '[node]\ndata_dir = "../data/node1"\n[api]\nlisten = "127.0.0.1:9"\n'
+        '[node]\nnetwork_id = "test"\ndata_dir = "../data/node1"\n'
+        '[net]\nlisten = "/ip4/127.0.0.1/tcp/4101"\n[api]\nlisten = "127.0.0.1:9"\n'
         f'[ledger]\ngenesis = "{GENESIS}"\n'
     )
     started: list[ConsoleApp] = []
@@ -339,9 +340,10 @@ def test_the_cli_passes_the_data_directory_names_and_node_name(tmp_path, monkeyp
 
 def test_the_config_gives_the_genesis_and_its_default(tmp_path):
     path = tmp_path / "n.toml"
-    path.write_text('[node]\ndata_dir = "d"\n[ledger]\ngenesis = "g/genesis.toml"')
+    node = '[node]\nnetwork_id = "test"\ndata_dir = "d"\n[net]\nlisten = "/ip4/127.0.0.1/tcp/1"\n'
+    path.write_text(node + '[ledger]\ngenesis = "g/genesis.toml"')
     assert read_config(path).genesis_file == tmp_path / "g" / "genesis.toml"
-    path.write_text('[node]\ndata_dir = "d"')
+    path.write_text(node)
     config = read_config(path)
     assert config.genesis_file == tmp_path / "d" / "genesis.toml"
     assert config.screenshot_dir == tmp_path / "d" / "screenshots"

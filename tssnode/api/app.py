@@ -4,6 +4,11 @@ JSON in and out; every route but `/health` needs `Authorization: Bearer <token>`
 token the node wrote to `<data-dir>/api.token`. Bad input gets a 4xx with
 `{"error": "..."}` saying what is wrong; nothing a client sends can crash the node, and no
 secret ever appears in a response. `/openapi.json` describes every route.
+
+Every shape is a model of `tssnode.schema`: request bodies are validated with its `*Body`
+models, and every JSON answer (and every event) goes out through its response model
+(`_one`, `_many`, `_event_data`), so what the node sends is what the schema, the OpenAPI
+document and the clients say.
 """
 
 from __future__ import annotations
@@ -17,10 +22,11 @@ from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from functools import cache
+from typing import Any, TypeVar
 
 import trio
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -30,91 +36,44 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tssnode import schema
 from tssnode.api.facade import NodeFacade, RequestRejected
 from tssnode.api.openapi import openapi_document
+from tssnode.schema import (
+    HEX,
+    MAX_BODY,
+    PEER_ID,
+    DeriveBody,
+    JoinVoteBody,
+    KeygenBody,
+    PresignBody,
+    RefreshBody,
+    SignBody,
+)
+
+__all__ = [
+    "HEX",
+    "MAX_BODY",
+    "PEER_ID",
+    "DeriveBody",
+    "JoinVoteBody",
+    "KeygenBody",
+    "Limits",
+    "PresignBody",
+    "RefreshBody",
+    "SignBody",
+    "build_app",
+]
 
 log = logging.getLogger("tssnode.api")
 
-MAX_BODY = 1 << 20  # 1 MiB
-HEX = re.compile(r"^(0x)?([0-9a-fA-F]{2})*$")
-#: a libp2p peer id as text (base58btc, as `12D3Koo…`)
-PEER_ID = r"^[1-9A-HJ-NP-Za-km-z]{1,128}$"
+B = TypeVar("B", bound=BaseModel)
+
 #: ids in paths: a key id (16 bytes) or a request / signature / session id (32 bytes), hex
 PATH_ID = re.compile(r"^(?:[0-9a-fA-F]{32}|[0-9a-fA-F]{64})$")
 #: a block height in a path: ASCII digits that fit the ledger's u64 heights
 HEIGHT = re.compile(r"^[0-9]{1,19}$")
 MAX_HEIGHT = 2**63 - 1
-
-
-class _Body(BaseModel):
-    # strict: "2" and true are not the integer 2 (a client that sends them has a bug)
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-PeerId = Annotated[str, Field(pattern=PEER_ID)]
-
-
-class KeygenBody(_Body):
-    threshold: int = Field(ge=0, le=64)
-    parties: list[PeerId] | None = Field(default=None, max_length=256)
-    #: a threshold of 0 makes a key any ONE party can use alone: only when asked so
-    single_signer: bool = False
-
-    @model_validator(mode="after")
-    def explicit_single_signer(self) -> KeygenBody:
-        if self.threshold == 0 and not self.single_signer:
-            raise ValueError(
-                "threshold 0 lets any one party sign alone; set single_signer: true to ask for it"
-            )
-        return self
-
-
-class SignBody(_Body):
-    key_id: str = Field(min_length=1, max_length=128)
-    message: str | None = Field(default=None, max_length=MAX_BODY)
-    message_hex: str | None = Field(default=None, max_length=2 * MAX_BODY)
-    hash: Literal["sha256", "sha256d", "keccak256", "eip191"] = "sha256"
-    path: str | None = Field(default=None, max_length=256)
-
-    @model_validator(mode="after")
-    def one_message(self) -> SignBody:
-        if (self.message is None) == (self.message_hex is None):
-            raise ValueError("give exactly one of message and message_hex")
-        if self.message_hex is not None and not HEX.match(self.message_hex):
-            raise ValueError("message_hex is not hexadecimal")
-        return self
-
-    def message_bytes(self) -> bytes:
-        if self.message is not None:
-            return self.message.encode()
-        assert self.message_hex is not None
-        return bytes.fromhex(self.message_hex.removeprefix("0x"))
-
-
-class DeriveBody(_Body):
-    path: str = Field(min_length=1, max_length=256)
-
-
-class PresignBody(_Body):
-    count: int = Field(default=1, ge=1, le=100)
-
-
-class RefreshBody(_Body):
-    parties: list[PeerId] | None = Field(default=None, min_length=1, max_length=256)
-    threshold: int | None = Field(default=None, ge=0, le=255)
-    single_signer: bool = False
-
-    @model_validator(mode="after")
-    def explicit_single_signer(self) -> RefreshBody:
-        if self.threshold == 0 and not self.single_signer:
-            raise ValueError(
-                "threshold 0 lets any one party sign alone; set single_signer: true to ask for it"
-            )
-        return self
-
-
-class JoinVoteBody(_Body):
-    request: str = Field(min_length=2, max_length=4096, pattern=HEX.pattern)
 
 
 class BearerAuth(BaseHTTPMiddleware):
@@ -132,7 +91,30 @@ class BearerAuth(BaseHTTPMiddleware):
 
 
 def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+    return _one(schema.Error, {"error": message}, status)
+
+
+def _one(model: type[schema.Response], value: Any, status: int = 200) -> JSONResponse:
+    """`value` (what the node returned) sent through its response model: validated (a
+    node that breaks the schema is a bug, answered with the 500 of `internal`), and
+    serialised with exactly the fields it has."""
+    return JSONResponse(model.model_validate(value).to_json(), status_code=status)
+
+
+def _many(model: type[schema.Response], values: Any, status: int = 200) -> JSONResponse:
+    """A list of `model`s, as `_one` (in one pass: `GET /blocks` lists up to 500)."""
+    many = _list_of(model)
+    data = many.dump_python(many.validate_python(values, strict=True), **_SENT)
+    return JSONResponse(data, status_code=status)
+
+
+@cache
+def _list_of(model: type[schema.Response]) -> TypeAdapter[list[Any]]:
+    return TypeAdapter(list[model])  # type: ignore[valid-type]
+
+
+#: how `schema.Response.to_json` dumps a model
+_SENT: dict[str, Any] = {"mode": "json", "by_alias": True, "exclude_unset": True}
 
 
 async def _body(request: Request) -> bytes:
@@ -174,7 +156,7 @@ def _check_text(value: Any) -> None:
             stack.extend(v)
 
 
-async def _json(request: Request, model: type[_Body], *, optional: bool = False) -> Any:
+async def _json(request: Request, model: type[B], *, optional: bool = False) -> B:
     raw = await _body(request)
     try:
         data = json.loads(raw or (b"{}" if optional else b"null"))
@@ -212,10 +194,20 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
     return value
 
 
-def _found(value: Any, what: str) -> JSONResponse:
+def _found(model: type[schema.Response], value: Any, what: str) -> JSONResponse:
     if value is None:
         raise RequestRejected(404, f"unknown {what}")
-    return JSONResponse(value)
+    return _one(model, value)
+
+
+def _event_data(event: dict[str, Any]) -> str:
+    """An event's `data:` line, through its model (`schema.Event`). One that breaks the
+    schema is a bug: logged, and sent as it is rather than ending the reader's stream."""
+    try:
+        return json.dumps(schema.parse_event(event).to_json())
+    except ValidationError as exc:
+        log.error("event %s does not fit its schema: %s", event.get("kind"), exc)
+        return json.dumps(event)
 
 
 @dataclass(frozen=True)
@@ -274,11 +266,8 @@ class Throttle:
 
     async def _refuse(self, send: Send, why: str, retry_after: float) -> None:
         self.refused[why] += 1
-        response = JSONResponse(
-            {"error": f"too many requests: {why}"},
-            status_code=429,
-            headers={"retry-after": str(max(1, math.ceil(retry_after)))},
-        )
+        response = _error(429, f"too many requests: {why}")
+        response.headers["retry-after"] = str(max(1, math.ceil(retry_after)))
         await response({"type": "http"}, _no_receive, send)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -325,86 +314,92 @@ def build_app(node: NodeFacade, token: str, limits: Limits | None = None) -> Sta
         node sees fewer validators than a quorum (`node/liveness.py`)."""
         ok, reason = node.health()
         if ok:
-            return JSONResponse({"ok": True})
-        return JSONResponse({"ok": False, "reason": reason}, status_code=503)
+            return _one(schema.Health, {"ok": True})
+        return _one(schema.Health, {"ok": False, "reason": reason}, 503)
 
     async def live(request: Request) -> Response:
         """200 whenever the process serves its API (for "is it up" checks)."""
-        return JSONResponse({"ok": True})
+        return _one(schema.Health, {"ok": True})
 
     refused: Counter[str] = Counter()
 
     async def status(request: Request) -> Response:
-        return JSONResponse({**node.status(), "api_refused": dict(refused)})
+        return _one(schema.Status, {**node.status(), "api_refused": dict(refused)})
 
     async def validators(request: Request) -> Response:
-        return JSONResponse(node.validators())
+        return _many(schema.Validator, node.validators())
 
     async def peers(request: Request) -> Response:
-        return JSONResponse(node.peers())
+        return _many(schema.Peer, node.peers())
 
     async def keygen(request: Request) -> Response:
         body = await _json(request, KeygenBody)
-        return JSONResponse(await node.request_keygen(body.threshold, body.parties), 202)
+        return _one(
+            schema.KeyAccepted, await node.request_keygen(body.threshold, body.parties), 202
+        )
 
     async def keys(request: Request) -> Response:
-        return JSONResponse(node.keys())
+        return _many(schema.Key, node.keys())
 
     async def key(request: Request) -> Response:
-        return _found(node.key(_path_id(request, "key_id", "a key id")), "key id")
+        return _found(schema.Key, node.key(_path_id(request, "key_id", "a key id")), "key id")
 
     async def refresh(request: Request) -> Response:
         key_id = _path_id(request, "key_id", "a key id")
         body = await _json(request, RefreshBody, optional=True)
-        return JSONResponse(await node.request_refresh(key_id, body.parties, body.threshold), 202)
+        result = await node.request_refresh(key_id, body.parties, body.threshold)
+        return _one(schema.KeyAccepted, result, 202)
 
     async def join_request(request: Request) -> Response:
-        return JSONResponse(node.join_request())
+        return _one(schema.JoinRequest, node.join_request())
 
     async def vote_join(request: Request) -> Response:
         body = await _json(request, JoinVoteBody)
-        return JSONResponse(await node.vote_join(body.request), 202)
+        return _one(schema.JoinVoteAccepted, await node.vote_join(body.request), 202)
 
     async def derive(request: Request) -> Response:
         key_id = _path_id(request, "key_id", "a key id")
         body = await _json(request, DeriveBody)
-        return JSONResponse(node.derive(key_id, body.path))
+        return _one(schema.Derived, node.derive(key_id, body.path))
 
     async def presign(request: Request) -> Response:
         key_id = _path_id(request, "key_id", "a key id")
         body = await _json(request, PresignBody)
-        return JSONResponse(await node.request_presign(key_id, body.count), 202)
+        return _one(schema.KeyAccepted, await node.request_presign(key_id, body.count), 202)
 
     async def sign(request: Request) -> Response:
         body = await _json(request, SignBody)
         result = await node.request_sign(body.key_id, body.message_bytes(), body.hash, body.path)
-        return JSONResponse(result, 202)
+        return _one(schema.SignAccepted, result, 202)
 
     async def signature(request: Request) -> Response:
-        return _found(node.signature(_path_id(request, "sig_id", "a signature id")), "signature id")
+        sig_id = _path_id(request, "sig_id", "a signature id")
+        return _found(schema.Signature, node.signature(sig_id), "signature id")
 
     async def sessions(request: Request) -> Response:
-        return JSONResponse(node.sessions())
+        return _many(schema.Session, node.sessions())
 
     async def session(request: Request) -> Response:
-        return _found(node.session(_path_id(request, "session_id", "a session id")), "session id")
+        session_id = _path_id(request, "session_id", "a session id")
+        return _found(schema.Session, node.session(session_id), "session id")
 
     async def blocks(request: Request) -> Response:
         start = _int_param(request, "from", 0, 0, 2**62)
         limit = _int_param(request, "limit", 20, 1, 500)
-        return JSONResponse(node.blocks(start, limit))
+        return _many(schema.Block, node.blocks(start, limit))
 
     async def block(request: Request) -> Response:
         raw = request.path_params["height"]
         if not HEIGHT.match(raw) or int(raw) > MAX_HEIGHT:
             raise RequestRejected(400, f"a block height is an integer in [0, {MAX_HEIGHT}]")
-        return _found(node.block(int(raw)), "block height")
+        return _found(schema.Block, node.block(int(raw)), "block height")
 
     async def tx(request: Request) -> Response:
         tx_hash = request.path_params["tx_hash"]
         if not HEX.match(tx_hash) or len(tx_hash.removeprefix("0x")) != 64:
             raise RequestRejected(400, "a transaction hash is 32 bytes of hex")
-        return _found(node.transaction(tx_hash.removeprefix("0x").lower()), "transaction")
+        tx = node.transaction(tx_hash.removeprefix("0x").lower())
+        return _found(schema.Transaction, tx, "transaction")
 
     async def events(request: Request) -> Response:
         since = _int_param(request, "since", -1, -1, 2**62)
@@ -412,7 +407,7 @@ def build_app(node: NodeFacade, token: str, limits: Limits | None = None) -> Sta
         async def stream() -> AsyncIterator[bytes]:
             async with aclosing(node.events.subscribe(None if since < 0 else since)) as evs:
                 async for ev in evs:
-                    data = json.dumps(ev.to_json())
+                    data = _event_data(ev.to_json())
                     yield f"id: {ev.seq}\nevent: {ev.kind}\ndata: {data}\n\n".encode()
 
         return StreamingResponse(
@@ -422,25 +417,25 @@ def build_app(node: NodeFacade, token: str, limits: Limits | None = None) -> Sta
     # -- the original project's endpoints --------------------------------------------------------
     async def legacy_start(request: Request) -> Response:
         n = len(node.validators())
-        return JSONResponse(await node.request_keygen(n // 2, None), 202)
+        return _one(schema.KeyAccepted, await node.request_keygen(n // 2, None), 202)
 
     async def legacy_broadcast(request: Request) -> Response:
-        return JSONResponse(await node.legacy_broadcast(await _raw(request)), 202)
+        return _one(schema.LegacySent, await node.legacy_broadcast(await _raw(request)), 202)
 
     async def legacy_direct(request: Request) -> Response:
         peer = request.query_params.get("id")
         if not peer:
             raise RequestRejected(400, "query parameter id (the peer id) is required")
-        return JSONResponse(await node.legacy_direct(peer, await _raw(request)), 202)
+        return _one(schema.LegacySent, await node.legacy_direct(peer, await _raw(request)), 202)
 
     async def legacy_get(request: Request, direct: bool) -> Response:
         round_id = request.query_params.get("roundId")
         if not round_id:
             raise RequestRejected(400, "query parameter roundId is required")
-        return JSONResponse(node.legacy_messages(round_id, direct))
+        return _many(schema.LegacyMessage, node.legacy_messages(round_id, direct))
 
     async def openapi(request: Request) -> Response:
-        return JSONResponse(openapi_document())
+        return _one(schema.OpenApiDocument, openapi_document())
 
     def guarded(
         fn: Callable[[Request], Awaitable[Response]],

@@ -1,43 +1,111 @@
-"""The OpenAPI 3.1 description of the control API (request schemas from the pydantic
-models that validate them, so the two cannot drift apart)."""
+"""The OpenAPI 3.1 description of the control API, generated from `tssnode.schema`: the
+request bodies from the models that validate them (inline, with their properties), every
+response body and event from the models the routes send them through
+(`components/schemas`, by `$ref`). The document and the routes cannot drift apart.
+
+It imports the schema only (never `tssnode.api.app`, which imports it to serve it)."""
 
 from __future__ import annotations
 
 from functools import cache
 from typing import Any
 
-import tssnode
+from pydantic import BaseModel, TypeAdapter
 
-_JSON = {"application/json": {"schema": {"type": "object"}}}
-_LIST = {"application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}
+import tssnode
+from tssnode import schema
+
+_REF = "#/components/schemas/{model}"
+
+#: Response bodies by component name (a model's own name, or a name given here).
+RESPONSES: dict[str, Any] = {
+    "Error": schema.Error,
+    "Health": schema.Health,
+    "Status": schema.Status,
+    "Validator": schema.Validator,
+    "Peer": schema.Peer,
+    "Key": schema.Key,
+    "KeyAccepted": schema.KeyAccepted,
+    "Derived": schema.Derived,
+    "SignAccepted": schema.SignAccepted,
+    "Signature": schema.Signature,
+    "Session": schema.Session,
+    "Block": schema.Block,
+    "Transaction": schema.Transaction,
+    "JoinRequest": schema.JoinRequest,
+    "JoinVoteAccepted": schema.JoinVoteAccepted,
+    "LegacySent": schema.LegacySent,
+    "LegacyMessage": schema.LegacyMessage,
+    "OpenApiDocument": schema.OpenApiDocument,
+    "Event": schema.Event,
+}
+
+
+@cache
+def component_schemas() -> dict[str, Any]:
+    """`components/schemas`: every response model, the models they hold, and `Event` (the
+    union of every event, by `kind`)."""
+    inputs = [(name, "serialization", TypeAdapter(tp)) for name, tp in RESPONSES.items()]
+    refs, defs = TypeAdapter.json_schemas(inputs, ref_template=_REF)  # type: ignore[arg-type]
+    out: dict[str, Any] = dict(defs.get("$defs", {}))
+    for (name, _mode), sch in refs.items():
+        if sch != {"$ref": _REF.format(model=name)}:
+            out[name] = sch  # (a union, or a model registered under another name)
+    return dict(sorted(out.items()))
+
+
+def ref(name: str) -> dict[str, Any]:
+    if name not in RESPONSES:
+        raise KeyError(name)
+    return {"$ref": _REF.format(model=name)}
+
+
+def _json(sch: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": sch}}
+
+
+_ERROR = _json(ref("Error"))
+#: What a route may answer besides its success, each with `{"error": "..."}`.
+_ERRORS = {
+    "400": "bad request (a path id, a query parameter, a body that is not a JSON object)",
+    "401": "missing or wrong bearer token",
+    "404": "not found",
+    "409": "conflicts with the node's state",
+    "413": "request body larger than 1 MiB",
+    "422": "invalid request body",
+    "429": "too many requests (Retry-After says when to send it again)",
+    "500": "internal error (a bug: the node logs it)",
+    "503": "not accepted: the node sees fewer validators than a quorum",
+}
 
 
 def _op(
     summary: str,
+    result: dict[str, Any],
     *,
-    body: Any = None,
+    body: type[BaseModel] | None = None,
     ok: int = 200,
-    many: bool = False,
     params: list[dict[str, Any]] | None = None,
-    result: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    content = {"application/json": {"schema": result}} if result else _LIST if many else _JSON
     op: dict[str, Any] = {
         "summary": summary,
         "responses": {
-            str(ok): {"description": "OK", "content": content},
-            "400": {"description": "bad request"},
-            "401": {"description": "missing or wrong bearer token"},
-            "404": {"description": "not found"},
-            "409": {"description": "conflicts with the node's state"},
-            "422": {"description": "invalid request body"},
+            str(ok): {"description": "OK" if ok == 200 else "accepted", "content": _json(result)},
+            **{code: {"description": why, "content": _ERROR} for code, why in _ERRORS.items()},
         },
     }
     if body is not None:
-        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+        op["requestBody"] = {
+            "required": body is not schema.RefreshBody,
+            "content": _json(body.model_json_schema()),
+        }
     if params:
         op["parameters"] = params
     return op
+
+
+def _list(name: str) -> dict[str, Any]:
+    return {"type": "array", "items": ref(name)}
 
 
 def _path(name: str) -> dict[str, Any]:
@@ -48,118 +116,71 @@ def _query(name: str, kind: str = "string", required: bool = False) -> dict[str,
     return {"name": name, "in": "query", "required": required, "schema": {"type": kind}}
 
 
-_STR = {"type": "string"}
-_INT = {"type": "integer"}
-#: GET /status (docs/api.md)
-STATUS_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "peer_id": _STR,
-        "validator_key": _STR,
-        "network": _STR,
-        "chain_id": _STR,
-        "height": _INT,
-        "view": _INT,
-        "primary": _STR,
-        "is_primary": {"type": "boolean"},
-        "peers_connected": _INT,
-        "validators": _INT,
-        "version": _STR,
-        "uptime_s": {"type": "number"},
-        "addrs": {"type": "array", "items": _STR},
-        "last_block_age_s": {
-            "type": "number",
-            "description": "seconds since this node last saw a block commit (or started)",
-        },
-        "pending_requests": {
-            "type": "integer",
-            "description": "transactions waiting to be ordered into a block",
-        },
-        "view_change": {"type": "boolean", "description": "a PBFT view change is under way"},
-        "validators_online": _INT,
-        "quorum": {"type": "integer", "description": "validators needed to commit (n − f)"},
-        "stalled": {
-            "type": "boolean",
-            "description": "requests waiting (or a view change) and no block for "
-            "[ledger] stall_after seconds",
-        },
-        "below_quorum": {"type": "boolean"},
-        "liveness": {
-            "type": ["string", "null"],
-            "description": "why the ledger cannot commit (stalled or below quorum), or null",
-        },
-        "warnings": {
-            "type": "array",
-            "items": _STR,
-            "description": "what is unsafe about this node, one sentence each, e.g. "
-            "'vault key stored in the data directory (insecure_local_key)'",
-        },
-    },
-}
-
-
 @cache
 def openapi_document() -> dict[str, Any]:
-    from tssnode.api.app import (
-        DeriveBody,
-        JoinVoteBody,
-        KeygenBody,
-        PresignBody,
-        RefreshBody,
-        SignBody,
-    )
-
+    health = {
+        "200": {"description": "the ledger can commit", "content": _json(ref("Health"))},
+        "503": {"description": "stalled or below quorum", "content": _json(ref("Health"))},
+    }
     paths: dict[str, Any] = {
         "/health": {
             "get": {
                 "summary": "200 while the ledger can commit; 503 with a reason when it is "
                 "stalled or below quorum (no token needed)",
-                "responses": {
-                    "200": {"description": "healthy", "content": _JSON},
-                    "503": {"description": "stalled or below quorum", "content": _JSON},
-                },
+                "security": [],
+                "responses": health,
             }
         },
         "/health/live": {
             "get": {
                 "summary": "200 whenever the API answers (no token needed)",
-                "responses": {"200": {"description": "the process serves", "content": _JSON}},
+                "security": [],
+                "responses": {
+                    "200": {"description": "the process serves", "content": _json(ref("Health"))}
+                },
             }
         },
+        "/openapi.json": {"get": _op("this document", ref("OpenApiDocument"))},
         "/status": {
             "get": _op(
-                "peer id, network, height, view, primary, peers, version, warnings",
-                result=STATUS_SCHEMA,
+                "peer id, network, height, view, primary, peers, version, liveness, warnings",
+                ref("Status"),
             )
         },
-        "/validators": {"get": _op("the validator set from the ledger", many=True)},
+        "/validators": {"get": _op("the validator set from the ledger", _list("Validator"))},
         "/validators/join": {
             "post": _op(
                 "vote to add the validator whose join request this is",
-                body=JoinVoteBody.model_json_schema(),
+                ref("JoinVoteAccepted"),
+                body=schema.JoinVoteBody,
                 ok=202,
             )
         },
-        "/join-request": {"get": _op("this node's request to become a validator")},
-        "/peers": {"get": _op("connected peers with address, latency, last seen", many=True)},
+        "/join-request": {
+            "get": _op("this node's request to become a validator", ref("JoinRequest"))
+        },
+        "/peers": {"get": _op("known peers with address, latency, last seen", _list("Peer"))},
         "/keygen": {
             "post": _op(
                 "request a keygen (a ledger transaction)",
-                body=KeygenBody.model_json_schema(),
+                ref("KeyAccepted"),
+                body=schema.KeygenBody,
                 ok=202,
             )
         },
-        "/keys": {"get": _op("every group key", many=True)},
+        "/keys": {"get": _op("every group key, and the keygen requests not done", _list("Key"))},
         "/keys/{key_id}": {
             "get": _op(
                 "one key: status, public key, threshold, parties, addresses",
+                ref("Key"),
                 params=[_path("key_id")],
             )
         },
         "/keys/{key_id}/refresh": {
             "post": _op(
                 "request a key refresh (optional body: move the key to other validators)",
-                body=RefreshBody.model_json_schema(),
+                ref("KeyAccepted"),
+                body=schema.RefreshBody,
                 ok=202,
                 params=[_path("key_id")],
             )
@@ -167,45 +188,78 @@ def openapi_document() -> dict[str, Any]:
         "/keys/{key_id}/derive": {
             "post": _op(
                 "a non-hardened BIP-32 child",
-                body=DeriveBody.model_json_schema(),
+                ref("Derived"),
+                body=schema.DeriveBody,
                 params=[_path("key_id")],
             )
         },
         "/keys/{key_id}/presign": {
             "post": _op(
                 "top up presignatures",
-                body=PresignBody.model_json_schema(),
+                ref("KeyAccepted"),
+                body=schema.PresignBody,
                 ok=202,
                 params=[_path("key_id")],
             )
         },
-        "/sign": {"post": _op("request a signature", body=SignBody.model_json_schema(), ok=202)},
-        "/signatures/{sig_id}": {
-            "get": _op("status, digest, r, s, v, signers, height, blame", params=[_path("sig_id")])
+        "/sign": {
+            "post": _op("request a signature", ref("SignAccepted"), body=schema.SignBody, ok=202)
         },
-        "/sessions": {"get": _op("running and recent protocol sessions", many=True)},
-        "/sessions/{session_id}": {"get": _op("one session", params=[_path("session_id")])},
+        "/signatures/{sig_id}": {
+            "get": _op(
+                "status, digest, r, s, v, signers, height, blame",
+                ref("Signature"),
+                params=[_path("sig_id")],
+            )
+        },
+        "/sessions": {"get": _op("running and recent protocol sessions", _list("Session"))},
+        "/sessions/{session_id}": {
+            "get": _op("one session", ref("Session"), params=[_path("session_id")])
+        },
         "/blocks": {
             "get": _op(
-                "blocks", many=True, params=[_query("from", "integer"), _query("limit", "integer")]
+                "blocks from a height, transactions summarised",
+                _list("Block"),
+                params=[_query("from", "integer"), _query("limit", "integer")],
             )
         },
         "/blocks/{height}": {
-            "get": _op("one block with its commit certificate", params=[_path("height")])
+            "get": _op(
+                "one block with its commit certificate and its transactions in full",
+                ref("Block"),
+                params=[_path("height")],
+            )
         },
-        "/tx/{tx_hash}": {"get": _op("one transaction", params=[_path("tx_hash")])},
+        "/tx/{tx_hash}": {
+            "get": _op("one transaction", ref("Transaction"), params=[_path("tx_hash")])
+        },
         "/events": {
             "get": {
-                "summary": "server-sent events: everything the node does",
+                "summary": "server-sent events: everything the node does (`event:` the kind, "
+                "`data:` one JSON object of the Event schema, `id:` its seq)",
                 "parameters": [_query("since", "integer")],
-                "responses": {"200": {"description": "text/event-stream"}},
+                "responses": {
+                    "200": {
+                        "description": "text/event-stream",
+                        "content": {"text/event-stream": {"schema": ref("Event")}},
+                    },
+                    **{
+                        code: {"description": _ERRORS[code], "content": _ERROR}
+                        for code in ("400", "401", "429")
+                    },
+                },
             }
         },
-        "/start": {"post": _op("(original project) keygen over all validators", ok=202)},
-        "/broadcast": {"post": _op("(original project) gossip a custom message", ok=202)},
+        "/start": {
+            "post": _op("(original project) keygen over all validators", ref("KeyAccepted"), ok=202)
+        },
+        "/broadcast": {
+            "post": _op("(original project) gossip a custom message", ref("LegacySent"), ok=202)
+        },
         "/direct-message": {
             "post": _op(
                 "(original project) send a custom message to a peer",
+                ref("LegacySent"),
                 ok=202,
                 params=[_query("id", required=True)],
             )
@@ -213,14 +267,14 @@ def openapi_document() -> dict[str, Any]:
         "/get-message": {
             "get": _op(
                 "(original project) broadcasts received for a round",
-                many=True,
+                _list("LegacyMessage"),
                 params=[_query("roundId", required=True)],
             )
         },
         "/get-direct-message": {
             "get": _op(
                 "(original project) direct messages received for a round",
-                many=True,
+                _list("LegacyMessage"),
                 params=[_query("roundId", required=True)],
             )
         },
@@ -228,7 +282,10 @@ def openapi_document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "tssnode control API", "version": tssnode.__version__},
-        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "components": {
+            "schemas": component_schemas(),
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
         "security": [{"bearer": []}],
         "paths": paths,
     }

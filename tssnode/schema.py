@@ -1,0 +1,647 @@
+"""Every shape of the control API, once: request bodies, response bodies and the events
+the node streams, as pydantic models (issue 15, "One schema").
+
+The routes (`tssnode.api.app`) validate request bodies with the `*Body` models and send
+every JSON response through its response model; the OpenAPI document
+(`tssnode.api.openapi`) is generated from these models; the Python client
+(`tssnode.api.client`) returns them; the console (`tui.model`) reads with them
+(`read_fields`). docs/api.md describes the same shapes in prose.
+
+A leaf: it imports the standard library and pydantic only, so that a client (the console
+on another machine) can take it without the node.
+
+Two policies:
+
+- **Request bodies are strict** (`extra="forbid"`, `strict=True`): an unknown key, `"2"`
+  or `true` for an integer is a 422. A client that sends them has a bug, and a typo must
+  not silently become a default.
+- **Response bodies are tolerant of new fields, exact in theirs** (`extra="allow"`,
+  `strict=True`): the node may add a field before a client knows it (the console must
+  keep drawing a node one version ahead), and a field a model does not declare passes
+  through the node's own validation untouched and stays readable by a client
+  (`model_extra`); `extra="ignore"` would drop it on the way out of the node. Declared
+  fields are exact and never coerced (`"1"` is no integer, so a node that sends one gets
+  the 500 of a bug instead of a quietly changed answer): a required field is one the node
+  always sends, `X | None` one it may send as null, a field with a default one it
+  sometimes leaves out (`Response.to_json`, `exclude_unset`, then leaves it out too).
+  Numbers are `int` where the node sends integers and `float` where it sends floats, so
+  that a response validated and dumped again is the same JSON.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from contextlib import suppress
+from functools import cache
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+
+#: The largest request body the API reads (1 MiB).
+MAX_BODY = 1 << 20
+#: Hex text, with or without a 0x prefix, whole bytes only.
+HEX = re.compile(r"^(0x)?([0-9a-fA-F]{2})*$")
+#: A libp2p peer id as text (base58btc, as `12D3Koo…`).
+PEER_ID = r"^[1-9A-HJ-NP-Za-km-z]{1,128}$"
+
+PeerId = Annotated[str, Field(pattern=PEER_ID)]
+
+
+# == request bodies ===========================================================================
+
+
+class _Body(BaseModel):
+    # strict: "2" and true are not the integer 2 (a client that sends them has a bug)
+    model_config = ConfigDict(extra="forbid", strict=True, use_attribute_docstrings=True)
+
+
+class KeygenBody(_Body):
+    """`POST /keygen`: a threshold-`threshold` key over `parties` (null: every validator)."""
+
+    threshold: int = Field(ge=0, le=64)
+    parties: list[PeerId] | None = Field(default=None, max_length=256)
+    single_signer: bool = False
+    """a threshold of 0 makes a key any ONE party can use alone: only when asked so"""
+
+    @model_validator(mode="after")
+    def explicit_single_signer(self) -> KeygenBody:
+        if self.threshold == 0 and not self.single_signer:
+            raise ValueError(
+                "threshold 0 lets any one party sign alone; set single_signer: true to ask for it"
+            )
+        return self
+
+
+class SignBody(_Body):
+    """`POST /sign`: exactly one of `message` (text, UTF-8) and `message_hex`."""
+
+    key_id: str = Field(min_length=1, max_length=128)
+    message: str | None = Field(default=None, max_length=MAX_BODY)
+    message_hex: str | None = Field(default=None, max_length=2 * MAX_BODY)
+    hash: Literal["sha256", "sha256d", "keccak256", "eip191"] = "sha256"
+    path: str | None = Field(default=None, max_length=256)
+
+    @model_validator(mode="after")
+    def one_message(self) -> SignBody:
+        if (self.message is None) == (self.message_hex is None):
+            raise ValueError("give exactly one of message and message_hex")
+        if self.message_hex is not None and not HEX.match(self.message_hex):
+            raise ValueError("message_hex is not hexadecimal")
+        return self
+
+    def message_bytes(self) -> bytes:
+        if self.message is not None:
+            return self.message.encode()
+        assert self.message_hex is not None
+        return bytes.fromhex(self.message_hex.removeprefix("0x"))
+
+
+class DeriveBody(_Body):
+    """`POST /keys/{key_id}/derive`: a non-hardened BIP-32 path (`m/0/1`)."""
+
+    path: str = Field(min_length=1, max_length=256)
+
+
+class PresignBody(_Body):
+    """`POST /keys/{key_id}/presign`."""
+
+    count: int = Field(default=1, ge=1, le=100)
+
+
+class RefreshBody(_Body):
+    """`POST /keys/{key_id}/refresh` (the body is optional): move the key to `parties`
+    and/or change its threshold; nothing: refresh the shares of the same parties."""
+
+    parties: list[PeerId] | None = Field(default=None, min_length=1, max_length=256)
+    threshold: int | None = Field(default=None, ge=0, le=255)
+    single_signer: bool = False
+
+    @model_validator(mode="after")
+    def explicit_single_signer(self) -> RefreshBody:
+        if self.threshold == 0 and not self.single_signer:
+            raise ValueError(
+                "threshold 0 lets any one party sign alone; set single_signer: true to ask for it"
+            )
+        return self
+
+
+class JoinVoteBody(_Body):
+    """`POST /validators/join`: the hex of a node's `GET /join-request`."""
+
+    request: str = Field(min_length=2, max_length=4096, pattern=HEX.pattern)
+
+
+REQUEST_BODIES: tuple[type[_Body], ...] = (
+    KeygenBody,
+    SignBody,
+    DeriveBody,
+    PresignBody,
+    RefreshBody,
+    JoinVoteBody,
+)
+
+
+# == responses ================================================================================
+
+
+class Response(BaseModel):
+    """Base of every response body and event: extra fields allowed (see the module)."""
+
+    model_config = ConfigDict(extra="allow", strict=True, use_attribute_docstrings=True)
+
+    def to_json(self) -> Any:
+        """The JSON value, with exactly the fields that were given (`exclude_unset`)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+
+class Error(Response):
+    """Every 4xx and 5xx: what is wrong, in one sentence."""
+
+    error: str
+
+
+class Health(Response):
+    """`GET /health` (200, or 503 with the reason) and `GET /health/live` (always 200)."""
+
+    ok: bool
+    reason: str | None = None
+    """why the ledger cannot commit (stalled, below quorum); absent while healthy"""
+
+
+class Admission(Response):
+    """Who may connect (`tssnode.net.admission`) and what was refused, by reason."""
+
+    open: bool
+    validators: int | None
+    """validators admitted in full; null: any authenticated peer (a bare net layer)"""
+    followers: int
+    joiners: int
+    newcomers: list[str]
+    newcomer_slots: int
+    newcomer_seconds: float
+    refused_at_handshake: int
+    refused_peers: int
+    drops: dict[str, int]
+
+
+class Status(Response):
+    """`GET /status`: the node, its chain and its liveness (docs/api.md)."""
+
+    peer_id: str
+    validator_key: str
+    chain_id: str
+    height: int
+    view: int
+    primary: str
+    is_primary: bool
+    validators: int
+    version: str
+    uptime_s: float
+    last_block_age_s: float
+    """seconds since this node last saw a block commit (or started)"""
+    pending_requests: int
+    """transactions waiting to be ordered into a block"""
+    view_change: bool
+    """a PBFT view change is under way"""
+    validators_online: int
+    quorum: int
+    """validators needed to commit (n − f)"""
+    stalled: bool
+    """requests waiting (or a view change) and no block for `[ledger] stall_after` seconds"""
+    below_quorum: bool
+    liveness: str | None
+    """why the ledger cannot commit (stalled or below quorum), or null"""
+    network: str
+    peers_connected: int
+    addrs: list[str]
+    warnings: list[str]
+    """what is unsafe about this node, one sentence each"""
+    admission: Admission
+    buffers: dict[str, dict[str, Any]]
+    """each bounded buffer the node keeps for its peers: its use, evictions and limits"""
+    api_refused: dict[str, int]
+    """requests the API refused with 429 since start, by limit"""
+
+
+class Validator(Response):
+    """One of `GET /validators`."""
+
+    peer_id: str
+    validator_key: str
+    name: str | None
+    """as the genesis or the join request gave it"""
+    index: int
+    status: Literal["online", "offline"]
+    keys: list[str]
+    """ids of the keys it is a party of"""
+
+
+class Peer(Response):
+    """One of `GET /peers`."""
+
+    peer_id: str
+    addrs: list[str]
+    source: str
+    """how this node learnt of it: bootstrap | pex | inbound | genesis | …"""
+    connected: bool
+    ready: bool
+    latency_ms: float | None
+    last_seen: float | None
+    """Unix time of its last sign of life"""
+    connects: int
+    validator: bool
+    status: Literal["connected", "disconnected"]
+    address: str | None
+    """its first address, or null"""
+
+
+class Addresses(Response):
+    eth: str
+    btc_p2wpkh: str
+
+
+class Blame(Response):
+    """Why a session failed: the culprits (party indices, 1-based), the failed check and
+    the round."""
+
+    culprits: list[int]
+    check: str
+    round: int
+
+
+class KeyTry(Response):
+    """An earlier try of a keygen request that was retried."""
+
+    request: str
+    """the request id (its transaction hash) of that try"""
+    status: Literal["pending", "done", "failed"]
+    blame: Blame | None
+
+
+class Key(Response):
+    """`GET /keys/{key_id}` and each of `GET /keys`."""
+
+    key_id: str
+    status: Literal["pending", "active", "failed"]
+    public_key: str | None
+    """33-byte compressed point, hex; null until active"""
+    threshold: int
+    parties: list[str]
+    holders: list[str] = Field(default_factory=list)
+    """parties whose share of the current epoch the ledger has seen confirmed (absent for a
+    keygen request accepted here and not in a block yet)"""
+    epoch: int
+    tier: str
+    addresses: Addresses | None
+    height: int | None
+    error: str | None
+    presignatures: int = 0
+    """the ledger's ready pooled presignatures (an active key only)"""
+    presignatures_pending: int = 0
+    """...and those being made"""
+    previous: list[KeyTry] = Field(default_factory=list)
+    """the earlier tries of a retried keygen request, oldest first"""
+
+
+class SignatureTry(Response):
+    """An earlier try of a sign request that was retried."""
+
+    status: Literal["pending", "done", "failed"]
+    blame: Blame | None
+    signature_id: str
+
+
+class Signature(Response):
+    """`GET /signatures/{id}`. A request accepted here and not in a block yet has `error`
+    (why it failed, or null) and no `path`, `attempts`, `previous`; one in the ledger has
+    those three and no `error`."""
+
+    signature_id: str
+    status: Literal["pending", "done", "failed"]
+    key_id: str
+    path: str | None = None
+    """the BIP-32 path signed under (`m/0/1`), or null for the key itself"""
+    digest: str
+    r: str | None
+    s: str | None
+    v: int | None
+    """27 or 28 (Ethereum's recovery id)"""
+    signers: list[str]
+    height: int | None
+    blame: Blame | None
+    error: str | None = None
+    attempts: int = 1
+    previous: list[SignatureTry] = Field(default_factory=list)
+
+
+class Session(Response):
+    """One of `GET /sessions`, `GET /sessions/{id}`."""
+
+    session_id: str
+    phase: Literal["keygen", "aux", "presign", "sign"]
+    request: str
+    """the request (transaction hash) it serves"""
+    key_id: str
+    """empty for a keygen (the key has no id yet)"""
+    parties: list[str]
+    """party indices (1-based), as text"""
+    started: float
+    """Unix time"""
+    status: Literal["running", "done", "failed", "stopped"]
+    round: int
+    """the round under way, the last one for a done session, the failing one for a failed one"""
+    waiting_for: list[int] | None
+    """party indices still awaited (while it runs), else null"""
+    culprits: list[str] | None
+    """party indices (as text) it failed for, else null"""
+    error: str | None
+    finished: float | None
+    elapsed_s: float
+    rounds: int | None
+    """rounds of its phase, if known"""
+
+
+class Certificate(Response):
+    """The commit certificate of a block: the view and the validators whose votes it holds."""
+
+    view: int
+    signers: list[str]
+    quorum: int
+
+
+class Transaction(Response):
+    """`GET /tx/{hash}`, and each transaction of a block (`payload` only in
+    `GET /blocks/{height}`)."""
+
+    hash: str
+    kind: str
+    """the payload's type: KeygenRequest, SignRequest, …"""
+    submitter: str
+    """the peer id of the validator that signed it"""
+    height: int
+    payload: list[Any] = Field(default_factory=list)
+    """the payload as plain data: its wire tag, then its fields in order (bytes as hex,
+    integers of 2^53 and more as 0x-hex)"""
+
+
+class Block(Response):
+    """One of `GET /blocks`, or `GET /blocks/{height}` (transactions in full)."""
+
+    height: int
+    hash: str
+    prev_hash: str
+    proposer: str
+    view: int
+    time: float | None
+    """when this node committed it (Unix time, its own clock), if it noted it"""
+    commit_latency_ms: int | None
+    """ms from this node's first message about the height to the commit, if it ordered it"""
+    txs: list[Transaction]
+    certificate: Certificate
+
+
+class KeyAccepted(Response):
+    """202 of `POST /keygen`, `/keys/{id}/refresh`, `/keys/{id}/presign`, `/start`."""
+
+    key_id: str
+    tx: str
+
+
+class SignAccepted(Response):
+    """202 of `POST /sign`: the signature id (the request's transaction hash)."""
+
+    signature_id: str
+    tx: str
+    digest: str
+
+
+class Derived(Response):
+    """`POST /keys/{key_id}/derive`: a non-hardened child of the key."""
+
+    path: str
+    public_key: str
+    addresses: Addresses
+
+
+class JoinRequest(Response):
+    """`GET /join-request`: this node's request to become a validator."""
+
+    peer_id: str
+    validator_key: str
+    address: str
+    is_validator: bool
+    request: str
+    """hex, for `POST /validators/join` at the validators"""
+
+
+class JoinVoteAccepted(Response):
+    """202 of `POST /validators/join`."""
+
+    tx: str
+    peer_id: str
+
+
+class LegacySent(Response):
+    """202 of the original project's `POST /broadcast` and `POST /direct-message`."""
+
+    sent: bool
+    seq: int
+
+
+class LegacyMessage(Response):
+    """One of the original project's `GET /get-message`, `GET /get-direct-message`."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: str = Field(alias="from")
+    seq: int
+    body_hex: str
+    time: float
+
+
+class OpenApiDocument(Response):
+    """`GET /openapi.json`."""
+
+    openapi: str
+    info: dict[str, Any]
+    paths: dict[str, Any]
+    components: dict[str, Any]
+    security: list[dict[str, Any]]
+
+
+# == events ===================================================================================
+
+
+class _Event(Response):
+    """An event of `GET /events` (the `data:` line; `event:` is its kind)."""
+
+    seq: int
+    """its number in the node's stream (0 for the note of events a slow reader missed)"""
+    time: float
+
+
+class PeerEvent(_Event):
+    kind: Literal["peer.up", "peer.down"]
+    peer_id: str
+    detail: str
+    """what the peer book saw: ready | disconnected | unresponsive"""
+
+
+class BlockCommitted(_Event):
+    kind: Literal["block.committed"]
+    height: int
+    hash: str
+    txs: int
+    """how many transactions"""
+    latency_ms: int | None
+
+
+class ViewChanged(_Event):
+    """(Reserved: the node does not publish it yet.)"""
+
+    kind: Literal["view.changed"]
+    view: int
+    primary: str
+
+
+class SessionStarted(_Event):
+    kind: Literal["session.started"]
+    ssid: str
+    phase: str
+    parties: list[int]
+    """party indices"""
+
+
+class SessionRound(_Event):
+    kind: Literal["session.round"]
+    ssid: str
+    phase: str
+    round: int
+    of: int | None
+    """rounds of the phase, if known"""
+    waiting_for: list[int]
+
+
+class SessionDone(_Event):
+    kind: Literal["session.done"]
+    ssid: str
+    phase: str
+    seconds: float
+
+
+class SessionFailed(_Event):
+    kind: Literal["session.failed"]
+    ssid: str
+    phase: str
+    round: int
+    culprits: list[int]
+    check: str
+
+
+class ProofEvent(_Event):
+    kind: Literal["proof.verified", "proof.rejected"]
+    ssid: str
+    phase: str
+    proof: str
+    party: int
+    """the prover's party index"""
+    seconds: float
+    reason: str | None
+    """why it was rejected, or null"""
+
+
+class KeyActive(_Event):
+    """(Reserved: the node does not publish it yet.)"""
+
+    kind: Literal["key.active"]
+    key_id: str
+    public_key: str
+
+
+class SignatureReady(_Event):
+    kind: Literal["signature.ready"]
+    signature_id: str
+    key_id: str
+
+
+class BlameEvent(_Event):
+    """(Reserved: the node does not publish it yet.)"""
+
+    kind: Literal["blame"]
+    culprits: list[int]
+    check: str
+
+
+class LogEvent(_Event):
+    """A note for the reader; today only that it `dropped` that many events."""
+
+    kind: Literal["log"]
+    level: str
+    dropped: int | None = None
+    message: str | None = None
+
+
+Event = Annotated[
+    PeerEvent
+    | BlockCommitted
+    | ViewChanged
+    | SessionStarted
+    | SessionRound
+    | SessionDone
+    | SessionFailed
+    | ProofEvent
+    | KeyActive
+    | SignatureReady
+    | BlameEvent
+    | LogEvent,
+    Field(discriminator="kind"),
+]
+EVENT: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+def parse_event(data: Any) -> Event:
+    """One event of the stream, validated (raises `pydantic.ValidationError`)."""
+    return EVENT.validate_python(data)
+
+
+# == reading responses tolerantly =============================================================
+
+
+def _models_in(annotation: Any) -> bool:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return True
+    return any(_models_in(arg) for arg in get_args(annotation))
+
+
+@cache
+def _readers(model: type[BaseModel]) -> tuple[tuple[str, str, TypeAdapter[Any] | None], ...]:
+    out = []
+    for name, info in model.model_fields.items():
+        annotation: Any = info.annotation
+        nested = _models_in(annotation)
+        if info.metadata and not nested:
+            annotation = Annotated[(annotation, *info.metadata)]
+        out.append((name, info.alias or name, None if nested else TypeAdapter(annotation)))
+    return tuple(out)
+
+
+def read_fields(model: type[BaseModel], data: Any) -> dict[str, Any]:
+    """The declared fields of response `model` that `data` (a decoded JSON object) has and
+    that validate, each on its own and in pydantic's lax mode (41.0 is the integer 41), by
+    field name: how a client reads a node one version ahead or behind without failing on
+    its shape (a missing or malformed field is left out, an unknown one ignored). A field
+    that holds models (an object, a list of them) is given as it came, to be read the same
+    way with its own model."""
+    if not isinstance(data, Mapping):
+        return {}
+    out: dict[str, Any] = {}
+    for name, key, adapter in _readers(model):
+        if key not in data:
+            continue
+        if adapter is None:
+            out[name] = data[key]
+            continue
+        with suppress(ValidationError):
+            out[name] = adapter.validate_python(data[key])
+    return out
