@@ -65,6 +65,7 @@ from typing import Any, TypeVar
 
 from multiaddr import Multiaddr
 
+from tssnode.crypto.params import TIERS
 from tssnode.errors import TssError
 from tssnode.net import peerid
 from tssnode.net.errors import InvalidPeerId
@@ -483,7 +484,7 @@ def one_of(options: Sequence[str]) -> Callable[[Table, str, Any], str]:
     return parse
 
 
-_TIER_NAMES = ("standard", "high", "insecure-test")
+_TIER_NAMES = tuple(TIERS)  # crypto/params.py defines the tiers
 _BTC_NETWORKS = ("mainnet", "testnet", "signet", "regtest")
 
 
@@ -502,7 +503,7 @@ class KeysConfig:
 
     @property
     def prime_bits(self) -> int:
-        return {"standard": 1024, "high": 1536, "insecure-test": 768}[self.tier]
+        return TIERS[self.tier].prime_bits
 
     @classmethod
     def _parse(cls, t: Table) -> KeysConfig:

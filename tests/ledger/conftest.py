@@ -16,8 +16,18 @@ from tssnode.ledger.blocks import execute
 from tssnode.ledger.genesis import Genesis, Validator, make_genesis
 from tssnode.ledger.messages import Batch
 from tssnode.ledger.state import LedgerState
-from tssnode.ledger.transactions import Payload, SignedTx, make_tx
+from tssnode.ledger.transactions import SignedTx, make_tx
 from tssnode.protocol.material import KeyPublic
+from tssnode.registry.app import KeyRegistry
+from tssnode.registry.transactions import Payload
+
+#: The applications a test ledger runs (as the node's does).
+APPS = (KeyRegistry,)
+
+
+def registry(state: LedgerState) -> KeyRegistry:
+    """The key registry of a ledger state."""
+    return state.app(KeyRegistry)
 
 
 def key(i: int) -> IdentityKey:

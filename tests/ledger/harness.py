@@ -9,9 +9,10 @@ from tssnode.ledger.envelope import Signed
 from tssnode.ledger.evidence import slot_of
 from tssnode.ledger.messages import ProposeFrame, VoteFrame
 from tssnode.ledger.replica import Replica
-from tssnode.ledger.sim import Faults, SimNetwork
 from tssnode.ledger.state import max_faulty
-from tssnode.ledger.transactions import KeygenRequest
+from tssnode.registry.app import KeyRegistry
+from tssnode.registry.transactions import KeygenRequest
+from tssnode.testing.pbftsim import Faults, SimNetwork
 
 
 def keygen_tx(tag: bytes):
@@ -74,7 +75,7 @@ def chaos_run(seed: int, n: int) -> tuple[SimNetwork, int]:
         duplicate=rng.choice([0.0, 0.05, 0.2]),
         max_delay=rng.choice([0.005, 0.05, 0.3]),
     )
-    net = SimNetwork.make(seed, n, faults=faults)
+    net = SimNetwork.make(seed, n, faults=faults, apps=(KeyRegistry,))
     ids = net.ids
     f = max_faulty(n)
     chaos_end = 6.0

@@ -24,7 +24,8 @@ from tssnode.crypto.identity import IdentityKey
 from tssnode.ledger.genesis import load_genesis
 from tssnode.ledger.replica import ReplicaOptions
 from tssnode.ledger.service import ReplicaService
-from tssnode.ledger.transactions import KeygenRequest
+from tssnode.registry.app import KeyRegistry
+from tssnode.registry.transactions import KeygenRequest
 from tssnode.store import LevelStore
 
 _LEN = struct.Struct(">I")
@@ -86,7 +87,9 @@ async def node_main(argv: list[str]) -> None:
     target = int(argv[5])
     store = LevelStore(Path(argv[4]))
     transport = LoopbackTransport(key.public_bytes(), listener, ports)
-    service = ReplicaService(key, genesis, store, transport, ReplicaOptions(view_timeout=5.0))
+    service = ReplicaService(
+        key, genesis, store, transport, ReplicaOptions(view_timeout=5.0), apps=(KeyRegistry,)
+    )
     parties = tuple(sorted(ports))
     try:
         async with trio.open_nursery() as nursery:
@@ -105,7 +108,9 @@ async def node_main(argv: list[str]) -> None:
                         print(r.height, r.view, r.active, len(r.pending), r.stats, file=sys.stderr)
 
                 nursery.start_soon(report)
-            await service.wait_until(lambda r: len(r.chain.state.requests) >= target)
+            await service.wait_until(
+                lambda r: len(r.chain.state.app(KeyRegistry).requests) >= target
+            )
             rec = service.replica.chain.record(service.replica.height)
             assert rec is not None
             print("TIP", rec.block.height, rec.block.hash.hex(), flush=True)

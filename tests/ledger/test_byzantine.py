@@ -18,7 +18,8 @@ from tssnode.ledger.messages import (
     ProposeFrame,
     VoteFrame,
 )
-from tssnode.ledger.sim import SimNetwork
+from tssnode.registry.app import KeyRegistry
+from tssnode.testing.pbftsim import SimNetwork
 
 
 def primary_id(net: SimNetwork) -> bytes:
@@ -48,7 +49,7 @@ def equivocating_primary(key: IdentityKey, chain_id: bytes, targets: list[list[b
 
 
 def test_equivocating_primary_is_caught_and_replaced() -> None:
-    net = SimNetwork.make("equivocating-primary", 4)
+    net = SimNetwork.make("equivocating-primary", 4, apps=(KeyRegistry,))
     bad = primary_id(net)
     others = [i for i in sorted(net.ids) if i != bad]
     # three different batches for three backups: no digest can gather 2f prepares
@@ -90,7 +91,7 @@ def double_voter(key: IdentityKey, chain_id: bytes, victims: set[bytes]):
 
 
 def test_double_voter_changes_nothing_but_is_recorded() -> None:
-    net = SimNetwork.make("double-voter", 4)
+    net = SimNetwork.make("double-voter", 4, apps=(KeyRegistry,))
     bad = sorted(net.ids)[2]
     victims = {i for i in net.ids if i != bad}
     net.interceptors[bad] = double_voter(net.nodes[bad].key, net.genesis.chain_id, victims)
@@ -120,7 +121,7 @@ def test_f_plus_one_crashed_stops_progress_but_never_forks() -> None:
     (the survivors time out, ask for view 1, and wait there: a NEW-VIEW needs 2f+1 view
     changes), nothing is committed that the others could contradict, and once one replica
     is back the view change completes and the chain moves on."""
-    net = SimNetwork.make("f-plus-one-crash", 4)
+    net = SimNetwork.make("f-plus-one-crash", 4, apps=(KeyRegistry,))
     ids = sorted(net.ids)
     net.submit(ids[0], keygen_tx(b"before"))
     net.run(5)
@@ -143,7 +144,7 @@ def test_view_change_timeouts_back_off_exponentially() -> None:
     """n = 7 with the primaries of views 0 and 1 down: the first view change times out
     waiting for view 1's NEW-VIEW, and the wait for view 2 is twice as long (virtual
     clock of the simulation)."""
-    net = SimNetwork.make("backoff", 7)
+    net = SimNetwork.make("backoff", 7, apps=(KeyRegistry,))
     ids = sorted(net.ids)
     net.crash(ids[0])
     net.crash(ids[1])
@@ -173,7 +174,7 @@ def test_f_plus_one_byzantine_fork_is_detected_never_silent() -> None:
     signed pre-prepares as evidence (their honest prepares cite them), and D, seeing 2f+1
     validators certify a checkpoint of a state other than its own, halts with
     ForkDetected instead of building on it."""
-    net = SimNetwork.make("f-plus-one-byzantine", 4)
+    net = SimNetwork.make("f-plus-one-byzantine", 4, apps=(KeyRegistry,))
     a, b, c, d = sorted(net.ids)
     chain_id = net.genesis.chain_id
     alt_pp: dict[tuple[int, int], bytes] = {}
@@ -226,7 +227,7 @@ def test_a_primary_answers_repeated_view_changes_with_one_new_view_per_period() 
     re-sent view change (and gossip duplicates of it) got a 30-50 KB NEW-VIEW back: 9 MB
     per 10 s from one primary under load, which kept the view changes of n = 7 from ever
     converging (issue 12)."""
-    net = SimNetwork.make("new-view-resend", 4)
+    net = SimNetwork.make("new-view-resend", 4, apps=(KeyRegistry,))
     ids = sorted(net.ids)
     net.crash(ids[0])  # the primary of view 0
     net.submit(ids[1], keygen_tx(b"x"))

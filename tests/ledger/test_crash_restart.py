@@ -9,12 +9,13 @@ import pytest
 
 from tests.ledger.harness import assert_consistent, assert_no_equivocation, keygen_tx
 from tssnode.ledger.chain import Chain
-from tssnode.ledger.sim import SimNetwork, SimNode
+from tssnode.registry.app import KeyRegistry
 from tssnode.store import layout
+from tssnode.testing.pbftsim import SimNetwork, SimNode
 
 
 def scenario(crash_at: int | None, after: bool, victim_index: int) -> tuple[SimNetwork, list]:
-    net = SimNetwork.make("crash-restart", 4)
+    net = SimNetwork.make("crash-restart", 4, apps=(KeyRegistry,))
     net.auto_restart = 0.4
     ids = sorted(net.ids)
     victim = net.nodes[ids[victim_index]]
@@ -25,7 +26,9 @@ def scenario(crash_at: int | None, after: bool, victim_index: int) -> tuple[SimN
 
     def on_crash(node: SimNode) -> None:
         raw = node.store.get(layout.meta("tip"))
-        stored_tips.append(0 if raw is None else Chain(node.store, net.genesis).height)
+        stored_tips.append(
+            0 if raw is None else Chain(node.store, net.genesis, apps=(KeyRegistry,)).height
+        )
 
     net.on_crash.append(on_crash)
 

@@ -15,7 +15,8 @@ from tssnode.ledger.errors import InvalidBlock, InvalidCertificate, InvalidGenes
 from tssnode.ledger.genesis import Genesis, genesis_toml, load_genesis, parse_genesis
 from tssnode.ledger.messages import Batch, Commit
 from tssnode.ledger.state import quorum
-from tssnode.ledger.transactions import KeygenRequest
+from tssnode.registry.app import KeyRegistry
+from tssnode.registry.transactions import KeygenRequest
 from tssnode.store import LevelStore, MemoryStore
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "configs" / "genesis.example.toml"
@@ -78,7 +79,7 @@ def certify(genesis: Genesis, keys: list[IdentityKey], seq: int, batch: Batch, s
 
 
 def build_chain(store, genesis: Genesis, keys: list[IdentityKey], blocks: int) -> Chain:
-    chain = Chain(store, genesis)
+    chain = Chain(store, genesis, apps=(KeyRegistry,))
     tx = Tx(genesis)
     for h in range(1, blocks + 1):
         t = tx(
@@ -99,16 +100,16 @@ def test_chain_persists_and_reopens(tmp_path: Path, genesis: Genesis, keys) -> N
             rec.block.batch.txs and __import__("hashlib").sha256(rec.block.batch.txs[0]).digest()
         ) == (3, 0)
     with LevelStore(tmp_path / "db") as store:
-        again = Chain(store, genesis)
+        again = Chain(store, genesis, apps=(KeyRegistry,))
         assert again.tip == tip and again.state.digest() == digest
         records = list(again.records(1, 100))
         assert [r.block.height for r in records] == [1, 2, 3, 4, 5]
-        assert verify_chain(genesis, records).digest() == digest
+        assert verify_chain(genesis, records, apps=(KeyRegistry,)).digest() == digest
 
 
 def test_a_store_of_another_chain_is_refused(genesis: Genesis, keys) -> None:
     store = MemoryStore()
-    Chain(store, genesis)
+    Chain(store, genesis, apps=(KeyRegistry,))
     other = parse_genesis(
         {
             "chain_name": "other",
@@ -116,7 +117,7 @@ def test_a_store_of_another_chain_is_refused(genesis: Genesis, keys) -> None:
         }
     )
     with pytest.raises(InvalidGenesis, match="different chain"):
-        Chain(store, other)
+        Chain(store, other, apps=(KeyRegistry,))
 
 
 def test_verification_catches_bad_certificates_and_blocks(genesis: Genesis, keys) -> None:
@@ -126,12 +127,18 @@ def test_verification_catches_bad_certificates_and_blocks(genesis: Genesis, keys
     # too few signers
     weak = certify(genesis, keys, 2, r2.block.batch, signers=keys[:2])
     with pytest.raises(InvalidCertificate, match="needed"):
-        verify_chain(genesis, [records[0], BlockRecord(r2.block, weak, r2.proposer), records[2]])
+        verify_chain(
+            genesis,
+            [records[0], BlockRecord(r2.block, weak, r2.proposer), records[2]],
+            apps=(KeyRegistry,),
+        )
     # a signer outside the validator set
     outsider = IdentityKey.generate()
     bad = certify(genesis, [*keys[:2], outsider], 2, r2.block.batch)
     with pytest.raises(InvalidCertificate, match="not a validator"):
-        verify_chain(genesis, [records[0], BlockRecord(r2.block, bad, r2.proposer)])
+        verify_chain(
+            genesis, [records[0], BlockRecord(r2.block, bad, r2.proposer)], apps=(KeyRegistry,)
+        )
     # a block whose batch differs from the certified one
     other = Batch(())
     forged = BlockRecord(
@@ -145,12 +152,12 @@ def test_verification_catches_bad_certificates_and_blocks(genesis: Genesis, keys
         r2.proposer,
     )
     with pytest.raises(InvalidBlock, match="another batch"):
-        verify_chain(genesis, [records[0], forged])
+        verify_chain(genesis, [records[0], forged], apps=(KeyRegistry,))
     # gaps and wrong parents
     with pytest.raises(InvalidBlock):
-        verify_chain(genesis, [records[0], records[2]])
+        verify_chain(genesis, [records[0], records[2]], apps=(KeyRegistry,))
     # adopt is all or nothing
-    fresh = Chain(MemoryStore(), genesis)
+    fresh = Chain(MemoryStore(), genesis, apps=(KeyRegistry,))
     with pytest.raises(InvalidCertificate):
         fresh.adopt([records[0], BlockRecord(r2.block, weak, r2.proposer)])
     assert fresh.height == 0 and fresh.record(1) is None

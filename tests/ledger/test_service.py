@@ -17,9 +17,10 @@ from tssnode.ledger.errors import InvalidTransaction, StateTransferFailed
 from tssnode.ledger.genesis import Genesis
 from tssnode.ledger.replica import ReplicaOptions
 from tssnode.ledger.service import ReplicaService
-from tssnode.ledger.transactions import KeygenRequest
-from tssnode.ledger.transport import MemoryNetwork
+from tssnode.registry.app import KeyRegistry
+from tssnode.registry.transactions import KeygenRequest
 from tssnode.store import LevelStore
+from tssnode.testing.memnet import MemoryNetwork
 
 OPTIONS = ReplicaOptions(view_timeout=2.0, tick=0.5)
 
@@ -30,7 +31,9 @@ class Cluster:
         self.keys = keys
         self.stores = [LevelStore(tmp / f"node{i}") for i in range(len(keys))]
         self.services = [
-            ReplicaService(k, genesis, s, self.net.connect(k.public_bytes()), OPTIONS)
+            ReplicaService(
+                k, genesis, s, self.net.connect(k.public_bytes()), OPTIONS, apps=(KeyRegistry,)
+            )
             for k, s in zip(keys, self.stores, strict=True)
         ]
         self.scopes: list[trio.CancelScope] = []
@@ -121,7 +124,9 @@ async def test_restarted_service_resumes_from_its_store(
         tip = cluster.services[3].replica.chain.tip
         cluster.stores[3].close()
         store = LevelStore(tmp_path / "node3")
-        again = ReplicaService(keys[3], genesis, store, MemoryNetwork().connect(b"x" * 32))
+        again = ReplicaService(
+            keys[3], genesis, store, MemoryNetwork().connect(b"x" * 32), apps=(KeyRegistry,)
+        )
         async with trio.open_nursery() as nursery:
             await nursery.start(again.run)
             assert again.replica.chain.tip == tip

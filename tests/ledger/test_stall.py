@@ -19,9 +19,11 @@ from tssnode.ledger.genesis import Genesis
 from tssnode.ledger.messages import RequestFrame, StatusRequest
 from tssnode.ledger.replica import Replica
 from tssnode.ledger.service import MAX_QUEUED_REQUESTS, _Lanes
-from tssnode.ledger.sim import SimNetwork
-from tssnode.ledger.transactions import KeygenRequest, make_tx
+from tssnode.ledger.transactions import make_tx
+from tssnode.registry.app import KeyRegistry
+from tssnode.registry.transactions import KeygenRequest
 from tssnode.store import MemoryStore
+from tssnode.testing.pbftsim import SimNetwork
 
 
 class Recorder:
@@ -48,9 +50,13 @@ def _requests(sent) -> int:
 
 def _backup_with_pending(keys: list[IdentityKey], genesis: Genesis, count: int):
     out = Recorder()
-    backup = next(k for k in keys if Replica(k, genesis, MemoryStore(), Recorder()).primary()
-                  != k.public_bytes())  # fmt: skip
-    r = Replica(backup, genesis, MemoryStore(), out)
+    backup = next(
+        k
+        for k in keys
+        if Replica(k, genesis, MemoryStore(), Recorder(), apps=(KeyRegistry,)).primary()
+        != k.public_bytes()
+    )
+    r = Replica(backup, genesis, MemoryStore(), out, apps=(KeyRegistry,))
     parties = tuple(sorted(r.chain.state.validators))
     for i in range(count):
         tx = make_tx(keys[i % 4], r.chain_id, KeygenRequest(1, parties, "insecure-test"),
@@ -87,7 +93,7 @@ def test_during_a_view_change_the_trickle_goes_to_everyone(keys, genesis):
 def test_a_replica_that_moves_on_forgets_the_older_views_timer(keys, genesis):
     """2f+1 view changes for view 1 arm the NEW-VIEW timer; f+1 for view 2 make the replica
     join view 2: the view-1 timer must go with it."""
-    net = SimNetwork.make("stall-timer", 4)
+    net = SimNetwork.make("stall-timer", 4, apps=(KeyRegistry,))
     ids = sorted(net.ids)
     r = net.nodes[ids[1]].replica
     assert r is not None
@@ -126,7 +132,7 @@ def test_queued_requests_are_bounded():
 def test_a_burst_in_a_slow_network_is_ordered_without_a_view_change_storm():
     """300 requests at once, in a network with delays: every one is ordered and the views
     change at most a few times (the simulated replicas run the code above)."""
-    net = SimNetwork.make("burst", 4)
+    net = SimNetwork.make("burst", 4, apps=(KeyRegistry,))
     ids = sorted(net.ids)
     for i in range(300):
         net.at(0.01 * (i % 10), lambda i=i: net.submit(ids[i % 4], keygen_tx(b"b%03d" % i)))

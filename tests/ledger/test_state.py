@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.ledger.conftest import Tx, key, key_public, real_signature, run_block
+from tests.ledger.conftest import APPS, Tx, key, key_public, real_signature, registry, run_block
 from tssnode.crypto.encoding import decode_any
 from tssnode.crypto.group import Q
 from tssnode.crypto.identity import IdentityKey
@@ -16,25 +16,24 @@ from tssnode.ledger.errors import InvalidTransaction
 from tssnode.ledger.evidence import make_evidence
 from tssnode.ledger.genesis import Genesis
 from tssnode.ledger.messages import Commit
-from tssnode.ledger.state import LedgerState, presig_id, quorum
-from tssnode.ledger.transactions import (
+from tssnode.ledger.state import LedgerState, quorum
+from tssnode.ledger.transactions import Misbehaviour, SignedTx, make_tx
+from tssnode.protocol.base import Blame
+from tssnode.protocol.hashing import message_digest
+from tssnode.registry.records import presig_id
+from tssnode.registry.transactions import (
     BlameReport,
     KeygenRequest,
     KeygenResult,
-    Misbehaviour,
     PresignReady,
     PresignRequest,
     RefreshRequest,
     RefreshResult,
-    SignedTx,
     SignRequest,
     SignResult,
     ValidatorLeave,
     join_payload,
-    make_tx,
 )
-from tssnode.protocol.base import Blame
-from tssnode.protocol.hashing import message_digest
 
 
 def pks(keys: list[IdentityKey]) -> tuple[bytes, ...]:
@@ -46,7 +45,7 @@ def test_quorum_sizes() -> None:
 
 
 def test_refused_transactions_say_why(genesis: Genesis, keys: list[IdentityKey], tx: Tx) -> None:
-    st_ = LedgerState.from_genesis(genesis)
+    st_ = LedgerState.from_genesis(genesis, APPS)
     req = KeygenRequest(1, pks(keys), "insecure-test")
     outsider = key(99)
     cases = {
@@ -79,16 +78,16 @@ def keygen(st_: LedgerState, keys: list[IdentityKey], tx: Tx, threshold: int = 1
     need = quorum(len(keys))
     for r in results[: need - 1]:
         assert run_block(st_, r) == ()
-        assert st_.requests[req.hash].status == "pending"
+        assert registry(st_).requests[req.hash].status == "pending"
     assert run_block(st_, results[need - 1]) == ()
-    assert st_.requests[req.hash].status == "done"
-    assert st_.keys[kp.key_id].key == kp
+    assert registry(st_).requests[req.hash].status == "done"
+    assert registry(st_).keys[kp.key_id].key == kp
     # the voters hold the key; a late party's same result confirms it holds it too
     voted = {k.public_bytes() for k in keys[:need]}
-    assert set(st_.keys[kp.key_id].holders) == voted
+    assert set(registry(st_).keys[kp.key_id].holders) == voted
     for late in results[need:]:
         assert run_block(st_, late) == ()
-    assert set(st_.keys[kp.key_id].holders) == set(pks(keys))
+    assert set(registry(st_).keys[kp.key_id].holders) == set(pks(keys))
     # ... once: the request is finished
     assert "already done" in run_block(st_, tx(keys[-1], KeygenResult(req.hash, kp)))[0][1]
     return kp.key_id
@@ -97,7 +96,7 @@ def keygen(st_: LedgerState, keys: list[IdentityKey], tx: Tx, threshold: int = 1
 def test_keygen_result_needs_a_quorum_of_identical_results(
     genesis: Genesis, keys: list[IdentityKey], tx: Tx
 ) -> None:
-    st_ = LedgerState.from_genesis(genesis)
+    st_ = LedgerState.from_genesis(genesis, APPS)
     req = tx(keys[0], KeygenRequest(1, pks(keys), "insecure-test"))
     run_block(st_, req)
     honest, forged = key_public(4, 1, seed=1), key_public(4, 1, seed=2)
@@ -105,10 +104,10 @@ def test_keygen_result_needs_a_quorum_of_identical_results(
     assert run_block(st_, tx(keys[3], KeygenResult(req.hash, forged))) == ()
     for k in keys[:2]:
         run_block(st_, tx(k, KeygenResult(req.hash, honest)))
-    assert st_.requests[req.hash].status == "pending"
+    assert registry(st_).requests[req.hash].status == "pending"
     run_block(st_, tx(keys[2], KeygenResult(req.hash, honest)))
-    assert honest.key_id in st_.keys and forged.key_id not in st_.keys
-    assert not [v for v in st_.votes.values() if v.subject == req.hash]
+    assert honest.key_id in registry(st_).keys and forged.key_id not in registry(st_).keys
+    assert not [v for v in registry(st_).votes.values() if v.subject == req.hash]
     wrong = key_public(4, 2, seed=3)
     req2 = tx(keys[0], KeygenRequest(1, pks(keys), "insecure-test"))
     run_block(st_, req2)
@@ -118,13 +117,13 @@ def test_keygen_result_needs_a_quorum_of_identical_results(
 def test_sign_flow_signers_result_and_blame(
     genesis: Genesis, keys: list[IdentityKey], tx: Tx
 ) -> None:
-    st_ = LedgerState.from_genesis(genesis)
+    st_ = LedgerState.from_genesis(genesis, APPS)
     key_id = keygen(st_, keys, tx)
     sreq = tx(keys[1], SignRequest(key_id, b"\x11" * 32, (0, 5)))
     run_block(st_, sreq)
-    rec = st_.requests[sreq.hash]
+    rec = registry(st_).requests[sreq.hash]
     assert rec.kind == "sign" and len(rec.signers) == 2  # t + 1
-    assert rec.signers == st_.copy().choose_signers(st_.keys[key_id], sreq.hash)
+    assert rec.signers == registry(st_.copy()).choose_signers(registry(st_).keys[key_id], sreq.hash)
     signer_keys = [k for k in keys if k.public_bytes() in [rec.parties[j - 1] for j in rec.signers]]
     other = next(k for k in keys if k not in signer_keys)
     good = real_signature(b"\x11" * 32, (0, 5))
@@ -143,17 +142,20 @@ def test_sign_flow_signers_result_and_blame(
         assert "does not verify" in why
     # one valid signature settles the request: no agreement needed
     assert run_block(st_, tx(signer_keys[1], sig)) == ()
-    assert st_.requests[sreq.hash].status == "done"
-    assert st_.requests[sreq.hash].result == good.to_bytes()
+    assert registry(st_).requests[sreq.hash].status == "done"
+    assert registry(st_).requests[sreq.hash].result == good.to_bytes()
     assert "already done" in run_block(st_, tx(signer_keys[0], sig))[0][1]
     # presign requests are orders: done at once, with signers
     p = tx(keys[2], PresignRequest(key_id, 3))
     run_block(st_, p)
-    assert st_.requests[p.hash].status == "done" and len(st_.requests[p.hash].signers) == 2
+    assert (
+        registry(st_).requests[p.hash].status == "done"
+        and len(registry(st_).requests[p.hash].signers) == 2
+    )
     # a blame from a signer marks a pending sign request failed, with the evidence
     s2 = tx(keys[1], SignRequest(key_id, b"\x22" * 32, ()))
     run_block(st_, s2)
-    r2 = st_.requests[s2.hash]
+    r2 = registry(st_).requests[s2.hash]
     me = r2.signers[0]
     culprit = r2.signers[1]
     reporter = next(k for k in keys if k.public_bytes() == r2.parties[me - 1])
@@ -163,13 +165,13 @@ def test_sign_flow_signers_result_and_blame(
         in run_block(st_, tx(reporter, BlameReport(s2.hash, Blame(b"s", 2, (me,), "x", ()))))[0][1]
     )
     assert run_block(st_, tx(reporter, BlameReport(s2.hash, blame))) == ()
-    assert st_.requests[s2.hash].status == "failed"
-    assert st_.requests[s2.hash].blames == (blame,)
+    assert registry(st_).requests[s2.hash].status == "failed"
+    assert registry(st_).requests[s2.hash].blames == (blame,)
 
 
 def _signer_keys(st_: LedgerState, keys: list[IdentityKey], pid: bytes) -> list[IdentityKey]:
-    rec = st_.presigs[pid]
-    parties = st_.keys[rec.key_id].parties
+    rec = registry(st_).presigs[pid]
+    parties = registry(st_).keys[rec.key_id].parties
     chosen = {parties[j - 1] for j in rec.signers}
     return [k for k in keys if k.public_bytes() in chosen]
 
@@ -183,7 +185,7 @@ def _with_presign_request(
     genesis: Genesis, keys: list[IdentityKey], tx: Tx, count: int
 ) -> tuple[LedgerState, str, SignedTx]:
     """A ledger with a 1-of-4 key and a committed presign request for `count`."""
-    st_ = LedgerState.from_genesis(genesis)
+    st_ = LedgerState.from_genesis(genesis, APPS)
     key_id = keygen(st_, keys, tx)
     p = tx(keys[2], PresignRequest(key_id, count))
     run_block(st_, p)
@@ -195,40 +197,42 @@ def test_presignature_pool_ready_taken_once_dropped_on_refresh(
 ) -> None:
     st_, key_id, p = _with_presign_request(genesis, keys, tx, 2)
     first, second = presig_id(p.hash, 0), presig_id(p.hash, 1)
-    assert set(st_.presigs) == {first, second} and st_.pool_size(key_id) == 2
-    assert st_.pool_size(key_id, ready_only=True) == 0
+    assert set(registry(st_).presigs) == {first, second} and registry(st_).pool_size(key_id) == 2
+    assert registry(st_).pool_size(key_id, ready_only=True) == 0
     signers = _signer_keys(st_, keys, first)
     outsider = next(k for k in keys if k not in signers)
     R = b"\x02" + b"\x11" * 32
     assert "not a signer" in run_block(st_, tx(outsider, PresignReady(p.hash, 0, R)))[0][1]
     assert "33 bytes" in run_block(st_, tx(signers[0], PresignReady(p.hash, 0, R[:5])))[0][1]
     for k in signers:  # every signer must report it, alike, before it is usable
-        assert not st_.presigs[first].ready
+        assert not registry(st_).presigs[first].ready
         assert run_block(st_, tx(k, PresignReady(p.hash, 0, R))) == ()
-    assert st_.presigs[first].ready and st_.pool_size(key_id, ready_only=True) == 1
+    assert (
+        registry(st_).presigs[first].ready and registry(st_).pool_size(key_id, ready_only=True) == 1
+    )
     # signers that disagree on R drop the presignature
     run_block(st_, tx(signers[0], PresignReady(p.hash, 1, R)))
     run_block(st_, tx(signers[1], PresignReady(p.hash, 1, b"\x03" + b"\x22" * 32)))
-    assert second not in st_.presigs
+    assert second not in registry(st_).presigs
 
     # a raw-digest request never takes a pooled presignature (CVE-2025-66017) ...
     raw = tx(keys[0], SignRequest(key_id, b"\x33" * 32, ()))
     run_block(st_, raw)
-    assert st_.requests[raw.hash].presig == b"" and first in st_.presigs
+    assert registry(st_).requests[raw.hash].presig == b"" and first in registry(st_).presigs
     # ... nor a derived-key request; a message the ledger hashed itself does
     derived = tx(keys[0], SignRequest(key_id, message_digest(b"m", "sha256"), (1,), message=b"m",
                                       hash_name="sha256"))  # fmt: skip
     run_block(st_, derived)
-    assert st_.requests[derived.hash].presig == b""
+    assert registry(st_).requests[derived.hash].presig == b""
     s1 = tx(keys[1], _sign_msg(key_id, b"pay 1 BTC"))
     run_block(st_, s1)
-    r1 = st_.requests[s1.hash]
-    assert r1.presig == first and first not in st_.presigs
-    assert r1.signers == tuple(sorted(st_.keys[key_id].parties.index(k.public_bytes()) + 1
+    r1 = registry(st_).requests[s1.hash]
+    assert r1.presig == first and first not in registry(st_).presigs
+    assert r1.signers == tuple(sorted(registry(st_).keys[key_id].parties.index(k.public_bytes()) + 1
                                       for k in signers))  # fmt: skip
     s2 = tx(keys[1], _sign_msg(key_id, b"pay 2 BTC"))
     run_block(st_, s2)
-    assert st_.requests[s2.hash].presig == b""  # the pool is empty: presign on demand
+    assert registry(st_).requests[s2.hash].presig == b""  # the pool is empty: presign on demand
     # a digest that is not the message's hash, or an unknown hash, is refused
     lie = SignRequest(key_id, b"\x44" * 32, (), message=b"x", hash_name="sha256")
     assert "not the hash" in run_block(st_, tx(keys[0], lie))[0][1]
@@ -243,14 +247,14 @@ def test_presignature_pool_ready_taken_once_dropped_on_refresh(
     excluded = _signer_keys(st_, keys, third)[0].public_bytes()
     s3 = tx(keys[1], _sign_msg(key_id, b"pay 3 BTC", exclude=(excluded,)))
     run_block(st_, s3)
-    assert st_.requests[s3.hash].presig == b"" and third in st_.presigs
+    assert registry(st_).requests[s3.hash].presig == b"" and third in registry(st_).presigs
     # a refresh makes every presignature of the key useless: dropped
     r = tx(keys[0], RefreshRequest(key_id))
     run_block(st_, r)
     for k in keys[:3]:
         run_block(st_, tx(k, RefreshResult(r.hash, key_public(4, 1, seed=1, epoch=1))))
-    assert st_.pool_size(key_id) == 0 and not st_.presigs
-    again = LedgerState.from_entries(genesis, st_.entries())
+    assert registry(st_).pool_size(key_id) == 0 and not registry(st_).presigs
+    again = LedgerState.from_entries(genesis, st_.entries(), APPS)
     assert again.digest() == st_.digest()
 
 
@@ -262,11 +266,11 @@ def test_a_blamed_presign_request_drops_its_unfinished_presignatures(
     R = b"\x02" + b"\x11" * 32
     for k in signers:
         run_block(st_, tx(k, PresignReady(p.hash, 0, R)))
-    parties = st_.keys[key_id].parties
+    parties = registry(st_).keys[key_id].parties
     other = parties.index(signers[1].public_bytes()) + 1
     blame = Blame(b"ssid", 1, (other,), "timeout: no message in time", ())
     assert run_block(st_, tx(signers[0], BlameReport(p.hash, blame))) == ()
-    assert set(st_.presigs) == {presig_id(p.hash, 0)}  # the ready one stays
+    assert set(registry(st_).presigs) == {presig_id(p.hash, 0)}  # the ready one stays
     assert "at most" in run_block(st_, tx(keys[0], PresignRequest(key_id, 100)))[0][1]
     # indices and hashes no presign request can have are refused, not a crash (struct
     # packing of a negative or 2^40 index once took the whole replica down)
@@ -276,9 +280,9 @@ def test_a_blamed_presign_request_drops_its_unfinished_presignatures(
 
 
 def test_refresh(genesis: Genesis, keys: list[IdentityKey], tx: Tx) -> None:
-    st_ = LedgerState.from_genesis(genesis)
+    st_ = LedgerState.from_genesis(genesis, APPS)
     key_id = keygen(st_, keys, tx)
-    old = st_.keys[key_id].key
+    old = registry(st_).keys[key_id].key
     r = tx(keys[0], RefreshRequest(key_id))
     run_block(st_, r)
     assert "already pending" in run_block(st_, tx(keys[1], RefreshRequest(key_id)))[0][1]
@@ -288,11 +292,13 @@ def test_refresh(genesis: Genesis, keys: list[IdentityKey], tx: Tx) -> None:
     assert "does not continue" in run_block(st_, tx(keys[0], RefreshResult(r.hash, bad)))[0][1]
     for k in keys[:3]:
         run_block(st_, tx(k, RefreshResult(r.hash, new)))
-    assert st_.keys[key_id].key.epoch == 1 and st_.keys[key_id].refreshing == b""
+    assert (
+        registry(st_).keys[key_id].key.epoch == 1 and registry(st_).keys[key_id].refreshing == b""
+    )
 
 
 def test_refresh_to_another_party_set(genesis: Genesis, keys: list[IdentityKey], tx: Tx) -> None:
-    st_ = LedgerState.from_genesis(genesis)
+    st_ = LedgerState.from_genesis(genesis, APPS)
     key_id = keygen(st_, keys, tx)  # 1-of-4: t + 1 = 2 of the old parties must stay
     stay = pks(keys[:1])
     refused = {
@@ -308,13 +314,13 @@ def test_refresh_to_another_party_set(genesis: Genesis, keys: list[IdentityKey],
     # a change of parties or threshold is voted: 2f+1 = 3 of 4 must ask for the same one
     for k in keys[1:3]:
         assert run_block(st_, tx(k, change)) == ()
-        assert not st_.keys[key_id].refreshing
+        assert not registry(st_).keys[key_id].refreshing
     assert "already voted" in run_block(st_, tx(keys[1], change))[0][1]
     r = tx(keys[3], change)
     assert run_block(st_, r) == ()
-    assert st_.keys[key_id].refreshing == r.hash  # the deciding vote names the request
-    assert st_.requests[r.hash].parties == three
-    assert not [v for v in st_.votes.values() if v.subject == b"reshare"]
+    assert registry(st_).keys[key_id].refreshing == r.hash  # the deciding vote names the request
+    assert registry(st_).requests[r.hash].parties == three
+    assert not [v for v in registry(st_).votes.values() if v.subject == b"reshare"]
     refused = "under way"  # no signing while the shares and parties change
     assert refused in run_block(st_, tx(keys[1], SignRequest(key_id, b"\x11" * 32, ())))[0][1]
     old = key_public(4, 1, seed=1, epoch=1)
@@ -323,14 +329,14 @@ def test_refresh_to_another_party_set(genesis: Genesis, keys: list[IdentityKey],
     assert "not a party" in run_block(st_, tx(keys[0], RefreshResult(r.hash, moved)))[0][1]
     for k in keys[1:]:
         run_block(st_, tx(k, RefreshResult(r.hash, moved)))
-    rec = st_.keys[key_id]
+    rec = registry(st_).keys[key_id]
     assert rec.parties == three and rec.key.threshold == 2 and rec.key.epoch == 1
 
 
 def test_membership_votes_schedule_a_change_at_a_checkpoint_boundary(
     genesis: Genesis, keys: list[IdentityKey], tx: Tx
 ) -> None:
-    st_ = LedgerState.from_genesis(genesis)
+    st_ = LedgerState.from_genesis(genesis, APPS)
     newcomer = key(50)
     join = join_payload(newcomer, genesis.chain_id, "v4", "/ip4/127.0.0.1/tcp/9")
     run_block(st_, tx(keys[0], join))
@@ -367,7 +373,7 @@ def test_membership_votes_schedule_a_change_at_a_checkpoint_boundary(
 def test_misbehaviour_evidence_is_checked_and_recorded(
     genesis: Genesis, keys: list[IdentityKey], tx: Tx
 ) -> None:
-    st_ = LedgerState.from_genesis(genesis)
+    st_ = LedgerState.from_genesis(genesis, APPS)
     bad = keys[3]
     a = sign(bad, genesis.chain_id, Commit(0, 5, b"a" * 32))
     b = sign(bad, genesis.chain_id, Commit(0, 5, b"b" * 32))
@@ -383,11 +389,14 @@ def test_misbehaviour_evidence_is_checked_and_recorded(
 
 
 def test_state_survives_its_stored_form(genesis: Genesis, keys: list[IdentityKey], tx: Tx) -> None:
-    st_ = LedgerState.from_genesis(genesis)
+    st_ = LedgerState.from_genesis(genesis, APPS)
     keygen(st_, keys, tx)
-    again = LedgerState.from_entries(genesis, st_.entries())
+    again = LedgerState.from_entries(genesis, st_.entries(), APPS)
     assert again.digest() == st_.digest()
-    assert again.keys == st_.keys and again.requests == st_.requests
+    assert (
+        registry(again).keys == registry(st_).keys
+        and registry(again).requests == registry(st_).requests
+    )
     assert isinstance(decode_any(st_.entries()[next(iter(st_.entries()))]), object)
 
 
@@ -408,7 +417,7 @@ def test_same_blocks_same_digest_at_every_height(actions: list, per_block: int) 
 
     g = make_genesis([Validator(k.public_bytes(), f"v{i}", "") for i, k in enumerate(ks)])
     tx = Tx(g)
-    a, b = LedgerState.from_genesis(g), LedgerState.from_genesis(g)
+    a, b = LedgerState.from_genesis(g, APPS), LedgerState.from_genesis(g, APPS)
     stored = dict(a.entries())
     txs = []
     for who, kind, arg in actions:
@@ -416,7 +425,7 @@ def test_same_blocks_same_digest_at_every_height(actions: list, per_block: int) 
         if kind == 0:
             txs.append(tx(signer, KeygenRequest(arg % 3, pks(ks), "insecure-test")))
         elif kind == 1:
-            reqs = sorted(a.requests) or [b"\x00" * 32]
+            reqs = sorted(registry(a).requests) or [b"\x00" * 32]
             txs.append(tx(signer, KeygenResult(reqs[arg % len(reqs)], key_public(4, 1, arg))))
         elif kind == 2:
             txs.append(tx(signer, join_payload(mk(60 + arg), g.chain_id, f"n{arg}")))
@@ -438,4 +447,4 @@ def test_same_blocks_same_digest_at_every_height(actions: list, per_block: int) 
                 stored.pop(k, None)
             else:
                 stored[k] = v
-        assert LedgerState.from_entries(g, stored).digest() == a.digest()
+        assert LedgerState.from_entries(g, stored, APPS).digest() == a.digest()

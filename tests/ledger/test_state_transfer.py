@@ -11,8 +11,9 @@ from tssnode.crypto.encoding import decode_any
 from tssnode.crypto.identity import IdentityKey
 from tssnode.ledger.blocks import Block, BlockRecord
 from tssnode.ledger.messages import Batch, BlocksFrame
-from tssnode.ledger.sim import SimNetwork
-from tssnode.ledger.transactions import join_payload
+from tssnode.registry.app import KeyRegistry
+from tssnode.registry.transactions import join_payload
+from tssnode.testing.pbftsim import SimNetwork
 
 
 def commit_blocks(net: SimNetwork, via: bytes, count: int, tag: bytes) -> None:
@@ -24,7 +25,7 @@ def commit_blocks(net: SimNetwork, via: bytes, count: int, tag: bytes) -> None:
 
 
 def test_replica_down_beyond_the_window_catches_up_by_state_transfer() -> None:
-    net = SimNetwork.make("late", 4)
+    net = SimNetwork.make("late", 4, apps=(KeyRegistry,))
     ids = sorted(net.ids)
     late = ids[3]
     net.partition({late}, set(ids[:3]))
@@ -47,7 +48,7 @@ def test_replica_down_beyond_the_window_catches_up_by_state_transfer() -> None:
 
 
 def test_message_log_is_garbage_collected_at_stable_checkpoints() -> None:
-    net = SimNetwork.make("gc", 4)
+    net = SimNetwork.make("gc", 4, apps=(KeyRegistry,))
     ids = sorted(net.ids)
     commit_blocks(net, ids[0], 21, b"g")
     net.run(net.now + 5)
@@ -62,7 +63,7 @@ def test_message_log_is_garbage_collected_at_stable_checkpoints() -> None:
 
 
 def test_new_node_learns_genesis_and_chain_then_joins() -> None:
-    net = SimNetwork.make("join", 4)
+    net = SimNetwork.make("join", 4, apps=(KeyRegistry,))
     ids = sorted(net.ids)
     commit_blocks(net, ids[0], 10, b"pre")
     newcomer = IdentityKey.from_seed(hashlib.sha256(b"newcomer").digest())
@@ -100,7 +101,7 @@ def test_new_node_learns_genesis_and_chain_then_joins() -> None:
 
 
 def test_observer_rejects_a_genesis_it_did_not_ask_for() -> None:
-    net = SimNetwork.make("join-chain-id", 4)
+    net = SimNetwork.make("join-chain-id", 4, apps=(KeyRegistry,))
     ids = sorted(net.ids)
     node = net.join(IdentityKey.from_seed(b"\x01" * 32), bootstrap=ids, chain_id=b"\x00" * 32)
     net.run(5)
@@ -108,7 +109,7 @@ def test_observer_rejects_a_genesis_it_did_not_ask_for() -> None:
 
 
 def test_tampered_blocks_from_a_peer_are_refused() -> None:
-    net = SimNetwork.make("tamper", 4)
+    net = SimNetwork.make("tamper", 4, apps=(KeyRegistry,))
     ids = sorted(net.ids)
     late, liar = ids[3], ids[2]
     net.partition({late}, set(ids[:3]))
@@ -147,7 +148,7 @@ def test_tampered_blocks_from_a_peer_are_refused() -> None:
 
 
 def test_a_decided_join_takes_effect_on_an_idle_chain() -> None:
-    net = SimNetwork.make("idle-join", 4)
+    net = SimNetwork.make("idle-join", 4, apps=(KeyRegistry,))
     ids = sorted(net.ids)
     commit_blocks(net, ids[0], 2, b"pre")
     newcomer = IdentityKey.from_seed(hashlib.sha256(b"idle newcomer").digest())
@@ -177,18 +178,19 @@ def test_catch_up_in_frames_bounded_by_bytes(monkeypatch) -> None:
     768 KiB would pass the net layer's 4 MiB frame limit, and a replica behind by large
     blocks could never catch up): here the bound is a few blocks' worth, and a replica
     behind by many blocks still catches up, frame by frame."""
-    from tssnode.ledger import replica as replica_module
+    from tssnode.ledger.messages import BlocksFrame
+    from tssnode.ledger.replica import catchup
 
     sent: list[int] = []
-    original = replica_module.BlocksFrame.to_bytes
+    original = BlocksFrame.to_bytes
 
     def record_size(self) -> bytes:
         sent.append(sum(len(r) for r in self.records))
         return original(self)
 
-    monkeypatch.setattr(replica_module, "MAX_BLOCKS_FRAME_BYTES", 6000)
-    monkeypatch.setattr(replica_module.BlocksFrame, "to_bytes", record_size)
-    net = SimNetwork.make("bounded-frames", 4)
+    monkeypatch.setattr(catchup, "MAX_BLOCKS_FRAME_BYTES", 6000)
+    monkeypatch.setattr(BlocksFrame, "to_bytes", record_size)
+    net = SimNetwork.make("bounded-frames", 4, apps=(KeyRegistry,))
     ids = sorted(net.ids)
     late = ids[3]
     net.partition({late}, set(ids[:3]))
@@ -206,7 +208,7 @@ def test_each_node_notes_when_it_committed_a_block_and_how_long_that_took() -> N
     message about its sequence number to the commit (virtual clock here); a block fetched
     by state transfer with its arrival time and no latency. Notes are no part of the
     block: every replica has the same hashes, whatever it noted."""
-    net = SimNetwork.make("notes", 4)
+    net = SimNetwork.make("notes", 4, apps=(KeyRegistry,))
     net.faults.min_delay, net.faults.max_delay = 0.05, 0.05  # every hop takes 50 ms
     ids = sorted(net.ids)
     late = ids[3]

@@ -4,7 +4,7 @@
   N, or with a dict {"n": N, <net setting>: value, ...}). Ready when every node is ready
   with every other.
 * `process_cluster`: N nodes as OS processes from generated config files (default 3),
-  driven through `tssnode.net.harness`; for fault tests (SIGKILL, SIGSTOP).
+  driven through `tssnode.testing.netharness`; for fault tests (SIGKILL, SIGSTOP).
 
 Both check at teardown that nothing leaked: no trio tasks left under the test, no extra
 threads (py-libp2p's pubsub starts one per node), and no process wrote to stderr.
@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from tssnode.net.testing import LocalCluster, ProcessCluster, local_cluster, process_cluster
+from tssnode.testing.netcluster import LocalCluster, ProcessCluster, local_cluster, process_cluster
 
 
 def child_tasks() -> int:

@@ -11,8 +11,8 @@ import pytest
 import trio
 
 from tests.net.conftest import eventually
-from tssnode.net.harness import payload
-from tssnode.net.testing import ProcessCluster, RemoteError
+from tssnode.testing.netcluster import ProcessCluster, RemoteError
+from tssnode.testing.netharness import payload
 
 SESSION = "0f" * 8
 

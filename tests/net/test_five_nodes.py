@@ -14,7 +14,7 @@ import trio
 from tssnode.net import peerid
 from tssnode.net.node import NetNode
 from tssnode.net.store import Delivery
-from tssnode.net.testing import LocalCluster
+from tssnode.testing.netcluster import LocalCluster
 
 SMALL, BIG, DIRECT = 1000, 100, 1 << 20
 BIG_SIZE = 256 * 1024

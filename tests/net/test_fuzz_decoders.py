@@ -45,8 +45,6 @@ from tssnode.errors import TssError
 from tssnode.ledger.genesis import Validator
 from tssnode.ledger.messages import FRAME_TYPES
 from tssnode.ledger.replica import Replica
-from tssnode.ledger.sim import SimNetwork
-from tssnode.ledger.transactions import KeygenRequest, join_payload
 from tssnode.net import direct, peerid
 from tssnode.net.identity import NodeIdentity
 from tssnode.net.limits import StreamGuard
@@ -64,8 +62,12 @@ from tssnode.net.wire import (
     read_frame,
 )
 from tssnode.protocol.base import Message
-from tssnode.protocol.local import LocalGroup, pool_primes
-from tssnode.protocol.runner import Fault, RunResult
+from tssnode.registry.app import KeyRegistry
+from tssnode.registry.transactions import KeygenRequest, join_payload
+from tssnode.testing.localgroup import LocalGroup, pool_primes
+from tssnode.testing.pbftsim import SimNetwork
+from tssnode.testing.protocol_faults import Fault
+from tssnode.testing.protocol_runner import RunResult
 
 FAST = settings(
     max_examples=300,
@@ -110,7 +112,7 @@ def protocol_run() -> tuple[LocalGroup, Any, Any, list[Message]]:
 def ledger_run() -> tuple[SimNetwork, list[bytes]]:
     """Four replicas ordering a few requests, a crashed primary (a view change), and a
     fifth node that learns the genesis and catches up: every frame any of them sent."""
-    net = SimNetwork.make("fuzz", 4)
+    net = SimNetwork.make("fuzz", 4, apps=(KeyRegistry,))
     ids = sorted(net.ids)
 
     def keygen(tag: bytes) -> Callable[[Replica], object]:
@@ -143,10 +145,10 @@ def ledger_values() -> list[Wire]:
     from tssnode.ledger.envelope import sign as sign_vote
     from tssnode.ledger.evidence import EquivocationEvidence
     from tssnode.ledger.messages import Commit, RequestFrame
-    from tssnode.ledger.transactions import (
+    from tssnode.ledger.transactions import Misbehaviour, make_tx
+    from tssnode.registry.transactions import (
         BlameReport,
         KeygenResult,
-        Misbehaviour,
         PresignReady,
         PresignRequest,
         RefreshRequest,
@@ -155,7 +157,6 @@ def ledger_values() -> list[Wire]:
         SignResult,
         ValidatorLeave,
         Withdrawal,
-        make_tx,
     )
 
     group, shares, presigs, _ = protocol_run()

@@ -28,7 +28,7 @@ from tssnode.net import host as host_mod
 from tssnode.net import logbridge
 from tssnode.net.errors import HostStartError
 from tssnode.net.node import NetNode
-from tssnode.net.testing import TEST_NET, LocalCluster, listen_addr, make_specs
+from tssnode.testing.netcluster import TEST_NET, LocalCluster, listen_addr, make_specs
 
 
 @pytest.mark.trio
@@ -162,7 +162,7 @@ def test_nothing_reaches_stderr_without_logging_configured(tmp_path: Path) -> No
         f"""
         import trio
         from pathlib import Path
-        from tssnode.net.testing import local_cluster
+        from tssnode.testing.netcluster import local_cluster
 
         async def main():
             async with local_cluster(Path({str(tmp_path)!r}), 2) as c:

@@ -45,7 +45,6 @@ from tssnode.ledger.messages import (
 )
 from tssnode.ledger.replica import MAX_FUTURE_VIEW_CHANGES
 from tssnode.ledger.service import _Lanes
-from tssnode.ledger.sim import SimNetwork
 from tssnode.net import admission as reasons
 from tssnode.net import direct as direct_mod
 from tssnode.net import identity as identity_mod
@@ -57,12 +56,14 @@ from tssnode.net.limits import Bounds, Quota, StreamGuard
 from tssnode.net.node import NetNode
 from tssnode.net.reliable import Inbox
 from tssnode.net.store import Delivery, MessageStore
-from tssnode.net.testing import TEST_NET, LocalCluster, free_port, listen_addr
 from tssnode.net.wire import Envelope, SignedEnvelope
-from tssnode.node.daemon import LEDGER_SESSION, LedgerLink, chain_read
-from tssnode.node.localnet import NodeProc, running_cluster, wait_for
+from tssnode.node.links import LEDGER_SESSION, LedgerLink, chain_read
 from tssnode.node.node import EarlyMessages
 from tssnode.protocol.hashing import message_digest
+from tssnode.registry.app import KeyRegistry
+from tssnode.testing.cluster import NodeProc, running_cluster, wait_for
+from tssnode.testing.netcluster import TEST_NET, LocalCluster, free_port, listen_addr
+from tssnode.testing.pbftsim import SimNetwork
 
 MiB = 1024 * 1024
 
@@ -251,7 +252,7 @@ def test_streams_and_bytes_being_read_are_bounded_per_peer() -> None:
 
 
 def test_a_validators_view_changes_far_ahead_are_bounded() -> None:
-    net = SimNetwork.make("vc-bound", 4)
+    net = SimNetwork.make("vc-bound", 4, apps=(KeyRegistry,))
     net.run(1.0)
     ids = sorted(net.ids)
     replica = net.replica(ids[0])
@@ -289,21 +290,21 @@ class _FakeNet:
 
 @pytest.mark.trio
 async def test_the_ledger_link_holds_a_bounded_number_of_bytes() -> None:
-    from tssnode.node import daemon
+    from tssnode.node import links
 
     net = _FakeNet()
     link = LedgerLink(net, b"\x01" * 32)  # type: ignore[arg-type]
     peer = b"\x02" * 32
     for _ in range(20):  # 20 MiB from one sender, nobody reading
         link.deliver(peer, bytes(MiB))
-    assert link.in_bytes <= daemon.LEDGER_INBOX_PEER_BYTES and link.dropped["inbox"] >= 4
+    assert link.in_bytes <= links.LEDGER_INBOX_PEER_BYTES and link.dropped["inbox"] >= 4
     sender, _data = await link.receive()
-    assert sender == peer and link.in_bytes == daemon.LEDGER_INBOX_PEER_BYTES - MiB
+    assert sender == peer and link.in_bytes == links.LEDGER_INBOX_PEER_BYTES - MiB
     async with trio.open_nursery() as nursery:
         link.bind(nursery)
         for i in range(20):  # answers to a peer that keeps asking for blocks
             await link.send(peer, i.to_bytes(4, "big") + bytes(MiB - 4))
-        assert link.out_bytes <= daemon.LEDGER_SEND_PEER_BYTES and link.dropped["send"] >= 4
+        assert link.out_bytes <= links.LEDGER_SEND_PEER_BYTES and link.dropped["send"] >= 4
         net.release.set()
     assert link.out_bytes == 0 and link.sending == 0 and len(net.sent) == 16
 

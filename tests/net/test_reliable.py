@@ -15,7 +15,7 @@ from tssnode.net.errors import (
     UnknownPeer,
 )
 from tssnode.net.identity import NodeIdentity
-from tssnode.net.testing import LocalCluster
+from tssnode.testing.netcluster import LocalCluster
 
 SESSION = b"session-1"
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from tssnode.crypto.identity import IdentityKey
-from tssnode.ledger.transactions import KeygenRequest, make_tx
+from tssnode.ledger.transactions import make_tx
 from tssnode.node.accepted import AcceptedRequests
+from tssnode.registry.transactions import KeygenRequest
 from tssnode.store import LevelStore
 
 

@@ -16,8 +16,8 @@ import httpx
 from ecdsa import SECP256k1, VerifyingKey
 
 from tssnode.api.client import get_or_none
-from tssnode.node.localnet import make_cluster, wait_for
 from tssnode.protocol.hashing import message_digest
+from tssnode.testing.cluster import make_cluster, wait_for
 
 FLOOD = [
     ("GET", "/status", None),

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tssnode.api.openapi import openapi_document
-from tssnode.node.localnet import running_cluster
+from tssnode.testing.cluster import running_cluster
 
 ROUTES = [
     (method.upper(), path, op)

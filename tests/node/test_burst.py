@@ -11,8 +11,8 @@ import pytest
 from ecdsa import SECP256k1, VerifyingKey
 
 from tssnode.api.client import get_or_none
-from tssnode.node.localnet import running_cluster, wait_for
 from tssnode.protocol.hashing import message_digest
+from tssnode.testing.cluster import running_cluster, wait_for
 
 
 def _rss_kib(pid: int) -> int:

@@ -9,8 +9,8 @@ from ecdsa import SECP256k1, VerifyingKey
 from eth_keys import keys as eth_keys
 
 from tssnode.api.client import ApiError
-from tssnode.node.localnet import add_node, running_cluster, wait_for
 from tssnode.protocol.hashing import message_digest
+from tssnode.testing.cluster import add_node, running_cluster, wait_for
 
 #: No block of this module's cluster can be older than this.
 IMPORTED = time.time()

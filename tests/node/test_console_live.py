@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.tui.live_scenarios import keygen_becomes_active, peer_goes_red, sign_and_verify
-from tssnode.node.localnet import make_cluster, wait_for
+from tssnode.testing.cluster import make_cluster, wait_for
 
 pytestmark = pytest.mark.anyio
 

@@ -18,17 +18,18 @@ from tssnode.crypto.identity import IdentityKey
 from tssnode.ledger.genesis import Validator, make_genesis
 from tssnode.ledger.replica import ReplicaOptions
 from tssnode.ledger.service import ReplicaService
-from tssnode.ledger.transport import MemoryNetwork
 from tssnode.node.events import EventBus
-from tssnode.node.executor import vault_id
 from tssnode.node.node import NodeCore
 from tssnode.node.primes import PrimeReserve
+from tssnode.node.recovery import vault_id
 from tssnode.protocol.base import Message, SessionConfig
 from tssnode.protocol.hashing import message_digest
+from tssnode.registry.app import KeyRegistry
 from tssnode.store import LevelStore
 from tssnode.store.errors import PresignatureUsed
 from tssnode.store.sealing import Sealer
 from tssnode.store.vault import Vault
+from tssnode.testing.memnet import MemoryNetwork
 
 from ..conftest import TEST
 
@@ -74,7 +75,9 @@ async def _start(
     for i, k in enumerate(keys):
         store = LevelStore(tmp / f"n{i}")
         vault = Vault(store, Sealer.open(store, b"pass-%d" % i, log2_n=10))
-        svc = ReplicaService(k, genesis, store, net.connect(k.public_bytes()), OPTIONS)
+        svc = ReplicaService(
+            k, genesis, store, net.connect(k.public_bytes()), OPTIONS, apps=(KeyRegistry,)
+        )
         primes = PrimeReserve((TEST.prime_bits,), target=2)
         core = NodeCore(
             identity=k,
@@ -152,7 +155,7 @@ async def test_a_warm_pool_signs_with_a_presignature_used_once(tmp_path, keys):
         key_id = cores[0].keys()[0]["key_id"]
         # the primary fills the pool; every signer reports each presignature ready
         await _wait(lambda: all(c.key(key_id)["presignatures"] == 2 for c in cores))
-        st = cores[0].state
+        st = cores[0].registry
         pooled = sorted(st.presigs)
         first = st.presigs[pooled[0]]
 
@@ -180,17 +183,17 @@ async def test_a_warm_pool_signs_with_a_presignature_used_once(tmp_path, keys):
                 c.vault.take_presignature(key_id, vid, b"another request")
         # and the pool is topped up again
         await _wait(lambda: all(c.key(key_id)["presignatures"] == 2 for c in cores))
-        assert pooled[0] not in cores[3].state.presigs
+        assert pooled[0] not in cores[3].registry.presigs
 
         # a refresh: new shares everywhere, the old ones deleted, the old pool dropped
         # (its presignatures belong to the old shares) and a new one made
         await cores[1].request_refresh(key_id)
         await _wait(lambda: all(c.key(key_id)["epoch"] == 1 for c in cores))
         await _wait(lambda: all(c.vault.share_epochs(key_id) == [1] for c in cores))
-        assert all(r.epoch == 1 for r in cores[0].state.presigs.values())
+        assert all(r.epoch == 1 for r in cores[0].registry.presigs.values())
 
         def only_live(c: NodeCore) -> bool:  # the old epoch's (k_i, χ_i) are gone too
-            live = {vault_id(pid) for pid in c.state.presigs}
+            live = {vault_id(pid) for pid in c.registry.presigs}
             return set(c.vault.presignature_ids(key_id)) <= live
 
         await _wait(lambda: all(only_live(c) for c in cores))

@@ -8,7 +8,7 @@ import signal
 import pytest
 
 from tssnode.api.client import ApiError
-from tssnode.node.localnet import running_cluster, wait_for
+from tssnode.testing.cluster import running_cluster, wait_for
 
 
 @pytest.fixture

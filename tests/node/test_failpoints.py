@@ -17,8 +17,8 @@ from eth_keys import keys as eth_keys
 
 from tssnode import failpoints
 from tssnode.api.client import ApiError, ApiUnavailable
-from tssnode.node.localnet import NodeProc, make_cluster, wait_for
 from tssnode.protocol.hashing import message_digest
+from tssnode.testing.cluster import NodeProc, make_cluster, wait_for
 
 #: Points `make test` runs (one per kind of write); the slow tier runs every point.
 FAST = ("share.written", "sign.share-written", "block.committed")

@@ -26,8 +26,8 @@ from typing import Any
 import pytest
 from eth_keys.datatypes import PrivateKey
 
-from tssnode.node.localnet import wait_for
 from tssnode.testing import faults, netns
+from tssnode.testing.cluster import wait_for
 from tssnode.testing.faults import (
     FaultCheckFailed,
     Manifest,

@@ -11,7 +11,7 @@ import trio
 
 from tssnode.crypto.identity import IdentityKey
 from tssnode.net import peerid
-from tssnode.node.daemon import LEDGER_SESSION, LedgerLink
+from tssnode.node.links import LEDGER_SESSION, LedgerLink
 
 
 class _Peers:

@@ -9,7 +9,7 @@ import signal
 import httpx
 import pytest
 
-from tssnode.node.localnet import running_cluster, wait_for
+from tssnode.testing.cluster import running_cluster, wait_for
 
 
 @pytest.fixture

@@ -16,10 +16,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tssnode.api.client import get_or_none
 from tssnode.config import NodeConfig
-from tssnode.node.localnet import NodeProc, make_cluster, wait_for
 from tssnode.node.vaultkey import unlock
 from tssnode.protocol.hashing import message_digest
 from tssnode.protocol.material import KeyShare, Presignature
+from tssnode.testing.cluster import NodeProc, make_cluster, wait_for
 
 PASSPHRASE_ENV = "TSSNODE_PASSPHRASE"
 

@@ -15,7 +15,7 @@ own recovery, not the other parties' timeouts, can end a session it lost:
 from __future__ import annotations
 
 from tests.node.test_failpoints import Crashy, _get, _post, _signed, _until
-from tssnode.node.localnet import make_cluster
+from tssnode.testing.cluster import make_cluster
 
 
 def _cluster(tmp_path, point: str, *, pool: int = 0):

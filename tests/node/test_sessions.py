@@ -10,10 +10,11 @@ import trio
 
 from tssnode.node.events import EventBus
 from tssnode.node.sessions import Session, SessionTimeout
-from tssnode.protocol import aux, keygen, presign
-from tssnode.protocol.base import Message, ProtocolAbort, make_ssid
-from tssnode.protocol.local import pool_primes
-from tssnode.protocol.runner import make_configs
+from tssnode.protocol import auxinfo, keygen, presign
+from tssnode.protocol.base import Message, ProtocolAbort
+from tssnode.protocol.ssid import make_ssid, presign_ssid
+from tssnode.testing.localgroup import pool_primes
+from tssnode.testing.protocol_runner import make_configs
 
 from ..conftest import TEST
 from ..protocol.helpers import key
@@ -80,7 +81,7 @@ async def test_keygen_and_aux_over_sessions():
     primes = pool_primes(TEST, random.Random(11))
     ssid2 = make_ssid("aux", TEST, [1, 2, 3], 1, b"sessions-aux")
     cfgs2 = make_configs((1, 2, 3), 1, TEST, ssid2, seed=12)
-    rounds = {p: aux.start(c, shares[p], primes(p)) for p, c in cfgs2.items()}
+    rounds = {p: auxinfo.start(c, shares[p], primes(p)) for p, c in cfgs2.items()}
     results2, errors2 = await _run_all(_sessions(rounds, events, limiter))
     assert not errors2
     assert all(r.result.aux is not None for r in results2.values())
@@ -137,11 +138,11 @@ async def test_identification_reaches_a_party_that_finished():
     """Party 2 lies about δ to party 1 only: party 3 finishes presign, yet joins the
     identification that party 1 starts, and both honest parties name party 2."""
     from tssnode.crypto.group import Q
-    from tssnode.protocol.runner import Tamper, replace_field
+    from tssnode.testing.protocol_faults import Tamper, replace_field
 
     group, shares = key(4, 2, 1)
     signers = (1, 2, 3)
-    ssid = presign.presign_ssid(shares[1], signers, 0, None, b"ident")
+    ssid = presign_ssid(shares[1], signers, 0, None, b"ident")
     ids = {p: group.identities[p] for p in signers}
     cfgs = make_configs(signers, 2, TEST, ssid, seed=16, identities=ids)
     rounds = {p: presign.start(c, shares[p]) for p, c in cfgs.items()}
@@ -176,7 +177,7 @@ async def test_identification_reaches_a_party_that_finished():
 
 async def test_proof_events_are_published():
     _, shares = key(3, 1, 1)
-    ssid = presign.presign_ssid(shares[1], (1, 2), 0, None, b"proof-events")
+    ssid = presign_ssid(shares[1], (1, 2), 0, None, b"proof-events")
     group, _ = key(3, 1, 1)
     ids = {p: group.identities[p] for p in (1, 2)}
     cfgs = make_configs((1, 2), 1, TEST, ssid, seed=17, identities=ids)

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tssnode.commands import cmd_vault
+from tssnode.cli.node import cmd_vault
 from tssnode.config import NodeConfig, render
 from tssnode.node import vaultkey
 from tssnode.node.vaultkey import (
@@ -222,7 +222,7 @@ def test_insecure_local_key_makes_a_key_and_says_so(
 
 
 def test_tssnode_init_writes_a_vault_key_only_when_asked(tmp_path: Path) -> None:
-    from tssnode.commands import init_data_dir
+    from tssnode.node.datadir import init_data_dir
 
     info = init_data_dir(tmp_path / "a")
     assert "vault_key" not in info and not (tmp_path / "a" / "vault.key").exists()
@@ -458,7 +458,7 @@ def test_a_crash_before_the_batch_leaves_the_old_local_key(
 
 
 def test_a_node_with_insecure_local_key_warns_in_its_log_and_status(tmp_path: Path) -> None:
-    from tssnode.node.localnet import make_cluster
+    from tssnode.testing.cluster import make_cluster
 
     (node,) = make_cluster(tmp_path, 1, vault={"insecure_local_key": True})
     assert node.passphrase is None

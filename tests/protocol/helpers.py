@@ -11,8 +11,8 @@ from eth_keys import keys as eth_keys
 
 from tssnode.crypto.group import Point
 from tssnode.crypto.signature import Signature
-from tssnode.protocol.local import LocalGroup, pool_primes
 from tssnode.protocol.material import KeyShare
+from tssnode.testing.localgroup import LocalGroup, pool_primes
 
 from ..conftest import TEST
 

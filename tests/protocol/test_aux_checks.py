@@ -2,7 +2,7 @@
 every proof and is still named (issue 11).
 
 The malicious parties here prove everything honestly (Π^prm, Π^mod, Π^fac all verify for
-their moduli): what catches them is aux.py's own check on the modulus, and only that.
+their moduli): what catches them is auxinfo.py's own check on the modulus, and only that.
 
 - A copied modulus: `Round3.verify` blames a peer whose N equals the verifier's own
   ("Paillier modulus copies ours"); `Output.finalize` blames every party of a pair of
@@ -28,11 +28,11 @@ from tssnode.crypto.paillier import PaillierSecretKey
 from tssnode.crypto.polynomial import Polynomial
 from tssnode.crypto.primes import PrimePool, safe_prime
 from tssnode.errors import InvalidModulus
-from tssnode.protocol import aux
+from tssnode.protocol import auxinfo
 from tssnode.protocol.base import BROADCAST, Echo, Outcome, ProtocolAbort
 from tssnode.protocol.evidence import verify_blame
-from tssnode.protocol.local import PrimeSourceFactory
-from tssnode.protocol.runner import RunResult
+from tssnode.testing.localgroup import PrimeSourceFactory
+from tssnode.testing.protocol_runner import RunResult
 from tssnode.zk import prm
 
 from ..conftest import TEST
@@ -85,7 +85,7 @@ COLLUDERS = (2, 4)
 
 def collude(monkeypatch: pytest.MonkeyPatch) -> None:
     """The colluders accept each other's modulus (their own copy check would stop them)."""
-    original = aux.Round3.verify
+    original = auxinfo.Round3.verify
 
     def verify(self, msg, body):
         try:
@@ -98,7 +98,7 @@ def collude(monkeypatch: pytest.MonkeyPatch) -> None:
             ):
                 raise
 
-    monkeypatch.setattr(aux.Round3, "verify", verify)
+    monkeypatch.setattr(auxinfo.Round3, "verify", verify)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -129,8 +129,8 @@ def test_modulus_shared_by_two_peers_blames_both(monkeypatch, seed):
 
 def lenient_round1(monkeypatch: pytest.MonkeyPatch) -> None:
     """BAD runs aux round 1 without its own length check on the prime source (the rest is
-    `aux.Round1.finalize` as is): its Π^prm, and later Π^mod and Π^fac, are honest."""
-    original = aux.Round1.finalize
+    `auxinfo.Round1.finalize` as is): its Π^prm, and later Π^mod and Π^fac, are honest."""
+    original = auxinfo.Round1.finalize
 
     def finalize(self):
         cfg = self.cfg
@@ -139,16 +139,16 @@ def lenient_round1(monkeypatch: pytest.MonkeyPatch) -> None:
         p, q = self.primes()
         sk = PaillierSecretKey(p, q)
         rp = ped.generate(p, q, cfg.rng)
-        psi = prm.prove(aux.proof_context(cfg, cfg.self_id), rp.public, rp, cfg.rng)
+        psi = prm.prove(auxinfo.proof_context(cfg, cfg.self_id), rp.public, rp, cfg.rng)
         f = Polynomial.random(cfg.threshold, self.plan.constant, cfg.rng)
         rid, u = cfg.rng.randbytes(32), cfg.rng.randbytes(32)
-        opening = aux.Open(sk.public, rp.public, psi, f.commitments(), rid, u, Echo({}))
-        commit = aux.Commit(aux.commitment(cfg.ssid, cfg.self_id, opening))
+        opening = auxinfo.Open(sk.public, rp.public, psi, f.commitments(), rid, u, Echo({}))
+        commit = auxinfo.Commit(auxinfo.commitment(cfg.ssid, cfg.self_id, opening))
         msg = cfg.sign(2, BROADCAST, commit)
-        mine = aux._Secrets(sk, rp, f, opening)
-        return Outcome([msg], aux.Round2(cfg, self.plan, mine, msg))
+        mine = auxinfo._Secrets(sk, rp, f, opening)
+        return Outcome([msg], auxinfo.Round2(cfg, self.plan, mine, msg))
 
-    monkeypatch.setattr(aux.Round1, "finalize", finalize)
+    monkeypatch.setattr(auxinfo.Round1, "finalize", finalize)
 
 
 @cache

@@ -11,8 +11,9 @@ from tssnode.crypto.group import Q, base_mul
 from tssnode.crypto.polynomial import interpolate_at_zero
 from tssnode.protocol.base import ProtocolAbort
 from tssnode.protocol.hashing import HASHES, message_digest
-from tssnode.protocol.local import LocalGroup, pool_primes
-from tssnode.protocol.sign import PresignatureStore, PresignatureUsed, resolve_digest
+from tssnode.protocol.sign import resolve_digest
+from tssnode.testing.localgroup import LocalGroup, pool_primes
+from tssnode.testing.presigstore import PresignatureStore, PresignatureUsed
 
 from ..conftest import STANDARD
 from .helpers import key, verify_outside

@@ -17,9 +17,10 @@ from tssnode.protocol.base import (
     MessageRefused,
     ProtocolAbort,
     SessionConfig,
-    make_ssid,
 )
-from tssnode.protocol.runner import make_configs, resign
+from tssnode.protocol.ssid import make_ssid
+from tssnode.testing.protocol_faults import resign
+from tssnode.testing.protocol_runner import make_configs
 
 
 @pytest.fixture

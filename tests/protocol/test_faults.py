@@ -18,8 +18,9 @@ from tssnode.crypto.encoding import decode_any
 from tssnode.crypto.group import G, Q
 from tssnode.protocol import presign, sign
 from tssnode.protocol.evidence import verify_blame
-from tssnode.protocol.local import LocalGroup, pool_primes
-from tssnode.protocol.runner import Drop, RunResult, Tamper, replace_field, resign
+from tssnode.testing.localgroup import LocalGroup, pool_primes
+from tssnode.testing.protocol_faults import Drop, Tamper, replace_field, resign
+from tssnode.testing.protocol_runner import RunResult
 from tssnode.zk import affg, dec, enc, fac, logstar, mod, mul, mulstar, prm, sch
 
 from ..conftest import TEST

@@ -12,12 +12,14 @@ from tssnode.crypto.encoding import decode_any
 from tssnode.crypto.group import Q, base_mul
 from tssnode.crypto.identity import IdentityKey
 from tssnode.crypto.polynomial import interpolate_at_zero
-from tssnode.protocol import aux
+from tssnode.protocol import auxinfo
 from tssnode.protocol.evidence import BlameRejected, verify_blame
 from tssnode.protocol.hashing import message_digest
-from tssnode.protocol.local import LocalGroup, pool_primes
 from tssnode.protocol.material import KeyShare
-from tssnode.protocol.runner import RunResult, make_configs, resign
+from tssnode.protocol.ssid import aux_ssid
+from tssnode.testing.localgroup import LocalGroup, pool_primes
+from tssnode.testing.protocol_faults import resign
+from tssnode.testing.protocol_runner import RunResult, make_configs
 
 from ..conftest import TEST
 from .helpers import key, verify_outside
@@ -107,7 +109,7 @@ def test_reshare_with_exactly_t_plus_1_dealers_and_a_new_threshold():
 BAD = 2
 
 
-def assert_blames_only(res: RunResult, bad: int, group: LocalGroup, plan: aux.Reshare) -> list:
+def assert_blames_only(res: RunResult, bad: int, group: LocalGroup, plan: auxinfo.Reshare) -> list:
     """Some honest party aborts; every honest abort names `bad` alone with evidence of its
     own signed messages that verify_blame does not reject. Returns the honest blames."""
     identities = {p: k.public_bytes() for p, k in group.identities.items()}
@@ -122,14 +124,14 @@ def assert_blames_only(res: RunResult, bad: int, group: LocalGroup, plan: aux.Re
     return honest
 
 
-def _plan() -> aux.Reshare:
+def _plan() -> auxinfo.Reshare:
     _, old = key(4, T)
-    return aux.Reshare(old[1].key, {p: p for p in range(1, 5)})
+    return auxinfo.Reshare(old[1].key, {p: p for p in range(1, 5)})
 
 
 def deal_constant(monkeypatch: pytest.MonkeyPatch, party: int, change) -> None:
     """`party` deals a polynomial with constant term change(the right one)."""
-    original = aux.start
+    original = auxinfo.start
 
     def start(cfg, share, primes=None, *, reshare=None):
         first = original(cfg, share, primes, reshare=reshare)
@@ -137,7 +139,7 @@ def deal_constant(monkeypatch: pytest.MonkeyPatch, party: int, change) -> None:
             first.plan = dataclasses.replace(first.plan, constant=change(first.plan.constant))
         return first
 
-    monkeypatch.setattr(aux, "start", start)
+    monkeypatch.setattr(auxinfo, "start", start)
 
 
 def test_dealer_with_a_wrong_constant_term_is_blamed_with_proof(monkeypatch):
@@ -148,13 +150,13 @@ def test_dealer_with_a_wrong_constant_term_is_blamed_with_proof(monkeypatch):
     identities = {p: k.public_bytes() for p, k in group.identities.items()}
     plan = _plan()
     for blame in assert_blames_only(res, BAD, group, plan):
-        assert blame.check == aux.WRONG_CONSTANT and blame.round == 3
+        assert blame.check == auxinfo.WRONG_CONSTANT and blame.round == 3
         assert verify_blame(blame, identities, reshare=plan).proven
         # without the public input it cannot be re-checked, and is not accepted as proven
         assert not verify_blame(blame, identities).proven
         # against a public input where the dealt constant term is right, it is rejected
         bad_open = decode_any(blame.messages[0].body)
-        assert isinstance(bad_open, aux.Open)
+        assert isinstance(bad_open, auxinfo.Open)
         lying = dataclasses.replace(
             plan.old_key,
             public_shares={
@@ -177,7 +179,7 @@ def test_newcomer_with_a_non_zero_constant_term_is_blamed(monkeypatch):
 
 def test_dealer_sending_a_share_off_its_commitments_is_blamed(monkeypatch):
     """BAD encrypts f(1) + 1 to party 1: a valid ciphertext of a wrong share."""
-    original = aux.Round3.finalize
+    original = auxinfo.Round3.finalize
 
     def finalize(self):
         outcome = original(self)
@@ -194,7 +196,7 @@ def test_dealer_sending_a_share_off_its_commitments_is_blamed(monkeypatch):
         outcome.messages = msgs
         return outcome
 
-    monkeypatch.setattr(aux.Round3, "finalize", finalize)
+    monkeypatch.setattr(auxinfo.Round3, "finalize", finalize)
     old_group, old = key(4, T)
     group = new_group(old_group, {1: 1, 2: 2, 3: 3, 4: 4, 5: None})
     res = group.reshare({p: old[p] for p in range(1, 5)}, pool_primes(TEST, random.Random(4)))
@@ -216,38 +218,38 @@ def test_too_few_dealers_is_refused_before_anything_is_sent():
 
 def test_reshare_inputs_are_checked():
     old_group, old = key(4, T)
-    plan = aux.Reshare(old[1].key, {1: 1, 2: 2, 3: 3})
+    plan = auxinfo.Reshare(old[1].key, {1: 1, 2: 2, 3: 3})
     ids = {p: old_group.identities[p] for p in (1, 2, 3)} | {4: IdentityKey.generate()}
-    ssid = aux.session_id(TEST, (1, 2, 3, 4), T, b"n", plan)
+    ssid = aux_ssid(TEST, (1, 2, 3, 4), T, b"n", plan)
     cfgs = make_configs((1, 2, 3, 4), T, TEST, ssid, 1, ids)
-    aux.start(cfgs[1], old[1], reshare=plan)  # fine
-    aux.start(cfgs[4], None, reshare=plan)  # a newcomer brings nothing
+    auxinfo.start(cfgs[1], old[1], reshare=plan)  # fine
+    auxinfo.start(cfgs[4], None, reshare=plan)  # a newcomer brings nothing
     with pytest.raises(ValueError, match="needs its share"):
-        aux.start(cfgs[1], None, reshare=plan)
+        auxinfo.start(cfgs[1], None, reshare=plan)
     with pytest.raises(ValueError, match="needs its share"):
-        aux.start(cfgs[2], old[3], reshare=plan)  # another party's share
+        auxinfo.start(cfgs[2], old[3], reshare=plan)  # another party's share
     with pytest.raises(ValueError, match="only a dealer"):
-        aux.start(cfgs[4], old[4], reshare=plan)
+        auxinfo.start(cfgs[4], old[4], reshare=plan)
     with pytest.raises(ValueError, match="distinct"):
-        aux.start(cfgs[4], None, reshare=aux.Reshare(old[1].key, {1: 1, 2: 1}))
+        auxinfo.start(cfgs[4], None, reshare=auxinfo.Reshare(old[1].key, {1: 1, 2: 1}))
     with pytest.raises(ValueError, match="party of the session"):
-        aux.start(cfgs[4], None, reshare=aux.Reshare(old[1].key, {1: 1, 9: 2}))
+        auxinfo.start(cfgs[4], None, reshare=auxinfo.Reshare(old[1].key, {1: 1, 9: 2}))
     big_t = make_configs((1, 2, 3, 4), 4, TEST, ssid, 1, ids)
     with pytest.raises(ValueError, match="t'"):
-        aux.start(big_t[4], None, reshare=plan)
+        auxinfo.start(big_t[4], None, reshare=plan)
     with pytest.raises(ValueError, match="needs this party's key share"):
-        aux.start(cfgs[4], None)
+        auxinfo.start(cfgs[4], None)
 
 
 def test_session_id_binds_the_reshare():
     _, old = key(4, T)
     k = old[1].key
-    base = aux.session_id(TEST, (1, 2, 3), T, b"n", aux.Reshare(k, {1: 1, 2: 2, 3: 4}))
+    base = aux_ssid(TEST, (1, 2, 3), T, b"n", auxinfo.Reshare(k, {1: 1, 2: 2, 3: 4}))
     others = [
-        aux.session_id(TEST, (1, 2, 3), T, b"n", aux.Reshare(k, {1: 1, 2: 2, 3: 3})),
-        aux.session_id(TEST, (1, 2, 3), T, b"n", aux.Reshare(k, {1: 1, 2: 2})),
-        aux.session_id(TEST, (1, 2, 3, 4), T, b"n", aux.Reshare(k, {1: 1, 2: 2, 3: 4})),
-        aux.session_id(TEST, (1, 2, 3), 2, b"n", aux.Reshare(k, {1: 1, 2: 2, 3: 4})),
-        aux.session_id(TEST, (1, 2, 3), T, b"n", k),
+        aux_ssid(TEST, (1, 2, 3), T, b"n", auxinfo.Reshare(k, {1: 1, 2: 2, 3: 3})),
+        aux_ssid(TEST, (1, 2, 3), T, b"n", auxinfo.Reshare(k, {1: 1, 2: 2})),
+        aux_ssid(TEST, (1, 2, 3, 4), T, b"n", auxinfo.Reshare(k, {1: 1, 2: 2, 3: 4})),
+        aux_ssid(TEST, (1, 2, 3), 2, b"n", auxinfo.Reshare(k, {1: 1, 2: 2, 3: 4})),
+        aux_ssid(TEST, (1, 2, 3), T, b"n", k),
     ]
     assert base not in others and len(set(others)) == len(others)

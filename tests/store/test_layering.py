@@ -21,8 +21,7 @@ def test_store_imports_nothing_above_crypto() -> None:
 
 def test_ledger_imports_nothing_above_itself() -> None:
     mods = loaded_after(
-        "import tssnode.ledger.replica, tssnode.ledger.service, tssnode.ledger.sim, "
-        "tssnode.ledger.bootstrap"
+        "import tssnode.ledger.replica, tssnode.ledger.service, tssnode.ledger.bootstrap"
     )
     above = ("tssnode.net", "tssnode.node", "tssnode.api", "tssnode.cli", "tui", "textual")
     assert not {m for m in mods if m.startswith(above) or m.split(".")[0] == "libp2p"}

@@ -5,16 +5,10 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from tssnode.node.errors import RequestRejected
 from tssnode.node.events import EventBus
 
-
-class RequestRejected(Exception):
-    """A request the node refuses: `status` is the HTTP status to answer with."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
+__all__ = ["NodeFacade", "RequestRejected"]
 
 
 class NodeFacade(Protocol):

@@ -55,7 +55,7 @@ def percentile(xs: list[float], q: float) -> float:
 
 def measure(count: int, tier: str, pool: int, timeout: float) -> dict[str, Any]:
     from tssnode.api.client import get_or_none
-    from tssnode.node.localnet import running_cluster, wait_for
+    from tssnode.testing.cluster import running_cluster, wait_for
 
     with (
         tempfile.TemporaryDirectory() as tmp,

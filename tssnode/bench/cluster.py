@@ -57,7 +57,7 @@ def _presignatures(client: ApiClient, key_id: str, want: int) -> bool:
 def _measure(tier: str, pool: int, signs: int) -> dict[str, Any]:
     """One fresh 4-node cluster: keygen, `signs` signatures one after another (with a
     pool: each once the pool is full again, i.e. warm and idle), then a refresh."""
-    from tssnode.node.localnet import make_cluster, wait_for
+    from tssnode.testing.cluster import make_cluster, wait_for
 
     out: dict[str, Any] = {"signs": []}
     with tempfile.TemporaryDirectory() as tmp:

@@ -25,9 +25,11 @@ from tssnode.crypto.identity import IdentityKey
 from tssnode.ledger.genesis import Validator, make_genesis
 from tssnode.ledger.replica import ReplicaOptions
 from tssnode.ledger.service import ReplicaService
-from tssnode.ledger.transactions import KeygenRequest, SignedTx, make_tx
-from tssnode.ledger.transport import MemoryNetwork
+from tssnode.ledger.transactions import SignedTx, make_tx
+from tssnode.registry.app import KeyRegistry
+from tssnode.registry.transactions import KeygenRequest
 from tssnode.store.db import KeyValueStore, LevelStore, MemoryStore
+from tssnode.testing.memnet import MemoryNetwork
 
 N = 4
 
@@ -89,7 +91,7 @@ async def _run(
     ]
     opts = ReplicaOptions(view_timeout=30.0, tick=1.0, max_batch=max_batch)
     services = [
-        ReplicaService(k, genesis, s, net.connect(k.public_bytes()), opts)
+        ReplicaService(k, genesis, s, net.connect(k.public_bytes()), opts, apps=(KeyRegistry,))
         for k, s in zip(keys, stores, strict=True)
     ]
     counter = 0
@@ -126,8 +128,8 @@ async def _run_libp2p(
     from tssnode.net import peerid
     from tssnode.net.identity import NodeIdentity
     from tssnode.net.node import NetNode
-    from tssnode.node.daemon import LEDGER_SESSION, LedgerLink
-    from tssnode.node.localnet import free_port
+    from tssnode.node.links import LEDGER_SESSION, LedgerLink
+    from tssnode.testing.cluster import free_port
 
     keys = _keys()
     genesis = make_genesis(
@@ -189,7 +191,7 @@ async def _run_libp2p(
                 link = LedgerLink(net, k.public_bytes())
                 link.bind(nursery)
                 nursery.start_soon(route, net, link)
-                svc = ReplicaService(k, genesis, st, link, opts)
+                svc = ReplicaService(k, genesis, st, link, opts, apps=(KeyRegistry,))
                 await nursery.start(svc.run)
                 services.append(svc)
             result = await _measure(services, tx, latency_runs, burst)

@@ -1,7 +1,7 @@
 """`tssnode bench net`: gossip latency and direct-message round trips on loopback.
 
 Five nodes, each bootstrapped from one other, first as five `NetNode`s in this process,
-then as five OS processes (`tssnode.net.harness`). Measured:
+then as five OS processes (`tssnode.testing.netharness`). Measured:
 
 * gossip delivery latency: every node broadcasts paced 1 KiB messages whose first bytes
   hold the send time (`time.monotonic()`, shared by all processes of one machine); each
@@ -26,8 +26,8 @@ from pathlib import Path
 import trio
 
 from tssnode.bench.report import table, write_section
-from tssnode.net.harness import latency_of, payload, stamped
-from tssnode.net.testing import LocalCluster, ProcessCluster, local_cluster, process_cluster
+from tssnode.testing.netcluster import LocalCluster, ProcessCluster, local_cluster, process_cluster
+from tssnode.testing.netharness import latency_of, payload, stamped
 
 NODES = 5
 GOSSIP_SIZE = 1024

@@ -20,9 +20,9 @@ from pathlib import Path
 from tssnode.bench.counting import Recording, record
 from tssnode.bench.report import table, write_section
 from tssnode.crypto import params as tiers
-from tssnode.protocol.hashing import message_digest
-from tssnode.protocol.local import LocalGroup, fresh_primes, pool_primes
-from tssnode.protocol.runner import RunResult
+from tssnode.crypto.digests import message_digest
+from tssnode.testing.localgroup import LocalGroup, fresh_primes, pool_primes
+from tssnode.testing.protocol_runner import RunResult
 
 PHASES = ("keygen", "aux-info (pool)", "presign", "sign")
 

@@ -10,12 +10,13 @@ chain from genesis, and a late joiner verifies every block's certificate.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from tssnode import failpoints
 from tssnode.crypto.encoding import Wire, wire
 from tssnode.errors import EncodingError
+from tssnode.ledger.app import AppFactory
 from tssnode.ledger.blocks import (
     Block,
     BlockRecord,
@@ -56,12 +57,12 @@ class BlockNote(Wire):
 class Chain:
     """The chain of one node, in its store."""
 
-    def __init__(self, store: KeyValueStore, genesis: Genesis) -> None:
+    def __init__(self, store: KeyValueStore, genesis: Genesis, apps: Sequence[AppFactory]) -> None:
         self.store = store
         self.genesis = genesis
         stored = store.get(layout.meta("genesis"))
         if stored is None:
-            self.state = LedgerState.from_genesis(genesis)
+            self.state = LedgerState.from_genesis(genesis, apps)
             self.tip = Tip(0, genesis.chain_id)
             with store.batch() as b:
                 b.put(layout.meta("genesis"), genesis.to_bytes())
@@ -74,7 +75,7 @@ class Chain:
         try:
             self.tip = Tip.from_bytes(store.get(layout.meta("tip")) or b"")
             entries = dict(store.iterate(layout.STATE))
-            self.state = LedgerState.from_entries(genesis, entries)
+            self.state = LedgerState.from_entries(genesis, entries, apps)
         except (EncodingError, KeyError) as exc:
             raise StoreCorrupt("the stored ledger state is unreadable") from exc
         if self.state.height != self.tip.height:
@@ -190,10 +191,12 @@ class Chain:
         return None if raw is None else (layout.read_u64(raw), layout.read_u32(raw, 8))
 
 
-def verify_chain(genesis: Genesis, records: list[BlockRecord]) -> LedgerState:
-    """Verify a chain from genesis (every certificate, every re-executed block); the
-    final state."""
-    state = LedgerState.from_genesis(genesis)
+def verify_chain(
+    genesis: Genesis, records: list[BlockRecord], apps: Sequence[AppFactory]
+) -> LedgerState:
+    """Verify a chain from genesis (every certificate, every re-executed block, with the
+    applications `apps`); the final state."""
+    state = LedgerState.from_genesis(genesis, apps)
     prev = genesis.chain_id
     for rec in records:
         block, _ = verify_record(state, prev, rec)

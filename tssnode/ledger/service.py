@@ -13,16 +13,18 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import trio
 
+from tssnode.crypto.encoding import Wire
 from tssnode.crypto.identity import IdentityKey
+from tssnode.ledger.app import AppFactory
 from tssnode.ledger.blocks import Block
 from tssnode.ledger.genesis import Genesis
 from tssnode.ledger.replica import Replica, ReplicaOptions
-from tssnode.ledger.transactions import Payload, SignedTx
+from tssnode.ledger.transactions import SignedTx
 from tssnode.ledger.transport import Transport
 from tssnode.store.db import KeyValueStore
 
@@ -123,8 +125,11 @@ class ReplicaService:
         store: KeyValueStore,
         transport: Transport,
         options: ReplicaOptions | None = None,
+        *,
+        apps: Sequence[AppFactory],
     ) -> None:
         self.key = key
+        self.apps = tuple(apps)
         self.genesis = genesis
         self.store = store
         self.transport = transport
@@ -155,7 +160,9 @@ class ReplicaService:
         self._progress = trio.Event()
 
     async def run(self, *, task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        replica = Replica(self.key, self.genesis, self.store, _TrioOutbox(self), self.options)
+        replica = Replica(
+            self.key, self.genesis, self.store, _TrioOutbox(self), self.options, apps=self.apps
+        )
         replica.on_block.append(self._on_block)
         self._replica = replica
         replica.start()
@@ -199,7 +206,7 @@ class ReplicaService:
         """Submit a transaction (`InvalidTransaction` with the reason if it is refused)."""
         return self.replica.submit(tx)
 
-    def submit_payload(self, payload: Payload) -> bytes:
+    def submit_payload(self, payload: Wire) -> bytes:
         return self.replica.submit_payload(payload)
 
     async def wait_until(self, condition: Callable[[Replica], bool]) -> None:

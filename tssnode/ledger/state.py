@@ -1,78 +1,42 @@
-"""The ledger's deterministic state machine: validator set, keys, requests, votes.
+"""The engine's replicated state: the validator set, replay protection, misbehaviour, and
+the applications it drives (`tssnode.ledger.app`).
 
-`LedgerState` holds tables of `Wire` records, each stored under its own key of the
-store's `s` prefix (see `tssnode.store.layout`). Applying a block changes a few entries;
-the state remembers which (`take_changes`), so the chain store writes just those in the
-block's batch. The state digest is SHA-256 over every (storage key, record) pair in key
-order, so two nodes with the same digest hold byte-identical state.
+`LedgerState` holds the engine's own tables (the header with its scheduled validator set,
+the validators, the hashes of recent transactions, recorded misbehaviour) and routes every
+transaction's payload to the application that declared its type. Applying a block changes
+a few entries; each part remembers which (`take_changes`), so the chain store writes just
+those in the block's batch. The state digest is SHA-256 over every (storage key, record)
+pair of the engine and all its applications, in key order, so two nodes with the same
+digest hold byte-identical state.
 
-Pooled presignatures (`PresigRecord`) are ledger state too, so that every signer of a
-sign request picks the same one: a presign request creates `count` pending records with
-one signer set; each becomes ready once every signer voted the same nonce point R
-(`PresignReady`), is taken by the first eligible sign request (deleted in that same
-block, so no two requests ever share one), and disappears when its key is refreshed,
-when its signers disagree, or when its presign session is blamed.
-
-Membership changes are votes: a join or leave takes effect once 2f+1 of the current set
-voted for it (a validator's own leave needs only itself), and it is *scheduled*: it
-applies from sequence c + 1 where c is the first checkpoint at least one watermark window
-(L) after the block that decided it. Every replica that can see a sequence that high has
-executed the deciding block, and no window ever spans two validator sets
-(`window_limit`).
+Membership changes are decided by an application (the key registry counts the votes) and
+*scheduled* by the engine (`schedule`): a change applies from sequence c + 1 where c is
+the first checkpoint at least one watermark window (L) after the block that decided it.
+Every replica that can see a sequence that high has executed the deciding block, and no
+window ever spans two validator sets (`window_limit`).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
-from tssnode.crypto.derivation import HARDENED, MAX_DEPTH, derive
-from tssnode.crypto.encoding import Wire, decode_any, dumps, wire
-from tssnode.crypto.identity import verify_signature
-from tssnode.crypto.params import TIERS
-from tssnode.crypto.signature import InvalidSignature, Signature, recover, verify_low_s
+from tssnode.crypto.encoding import Wire, wire
 from tssnode.errors import EncodingError
+from tssnode.ledger.app import AppFactory, Application, Tables, route
 from tssnode.ledger.errors import InvalidTransaction
 from tssnode.ledger.evidence import check_evidence
 from tssnode.ledger.genesis import Genesis, Validator
-from tssnode.ledger.transactions import (
-    BlameReport,
-    KeygenRequest,
-    KeygenResult,
-    Misbehaviour,
-    Payload,
-    PresignReady,
-    PresignRequest,
-    RefreshRequest,
-    RefreshResult,
-    SignedTx,
-    SignRequest,
-    SignResult,
-    ValidatorJoin,
-    ValidatorLeave,
-    Withdrawal,
-    possession_bytes,
-)
-from tssnode.protocol.base import Blame
-from tssnode.protocol.hashing import HASHES, message_digest
-from tssnode.protocol.material import KeyPublic
+from tssnode.ledger.transactions import Misbehaviour, SignedTx
 from tssnode.store import layout
 
-T_HEADER, T_VALIDATORS, T_KEYS, T_REQUESTS, T_VOTES, T_RECENT, T_MISBEHAVIOUR, T_PRESIGS = range(8)
-MEMBERSHIP = b"membership"
-RESHARE = b"reshare"
-MAX_PRESIGN_COUNT = 100
-#: pending + ready pooled presignatures one key may have
-MAX_POOL = 100
-#: a pooled presignature not ready this many blocks after its request is dropped
-PRESIG_PENDING_BLOCKS = 64
-#: longest message a sign request carries itself (longer ones are signed by digest)
-MAX_SIGN_MESSAGE = 64 * 1024
-#: The check of the blame a `Withdrawal` records (not evidence: the party says so itself).
-WITHDRAWN_CHECK = "withdrawn"
-MAX_WITHDRAW_REASON = 200
+#: The engine's own state tables; applications use others (the key registry: 2, 3, 4, 7).
+T_HEADER, T_VALIDATORS, T_RECENT, T_MISBEHAVIOUR = 0, 1, 5, 6
+ENGINE_TABLES = frozenset({T_HEADER, T_VALIDATORS, T_RECENT, T_MISBEHAVIOUR})
+
+A = TypeVar("A", bound=Application)
 
 
 def max_faulty(n: int) -> int:
@@ -85,119 +49,12 @@ def quorum(n: int) -> int:
     return n - max_faulty(n)
 
 
-def result_quorum(m: int) -> int:
-    """How many of a session's m parties must submit the same result before it counts."""
-    return quorum(m)
-
-
 @wire("tssnode.ledger.state.header/1")
 @dataclass(frozen=True)
 class Header(Wire):
     height: int
     next_validators: tuple[Validator, ...]
     activation: int  # first sequence of next_validators; 0 when nothing is scheduled
-
-
-@wire("tssnode.ledger.state.key/2")
-@dataclass(frozen=True)
-class KeyRecord(Wire):
-    """A threshold key and its parties (party id j = parties[j - 1]).
-
-    `holders` are the parties known to hold a share of the current epoch: those who
-    submitted the accepted result, and those who confirmed it later with the same key. A
-    key turns active on a quorum of votes, so a party that crashed before voting is a
-    party without (or with an unconfirmed) share; signers are chosen among holders only.
-    A party stores its share (synced) before it votes, so a holder's share is on its disk.
-    """
-
-    key_id: str
-    key: KeyPublic
-    parties: tuple[bytes, ...]
-    created: int  # height of the keygen result
-    refreshing: bytes  # hash of a pending refresh request, or b""
-    holders: tuple[bytes, ...]  # sorted
-
-    def holds(self, validator: bytes) -> bool:
-        return validator in self.holders
-
-    def with_refreshing(self, refreshing: bytes) -> KeyRecord:
-        return KeyRecord(
-            self.key_id, self.key, self.parties, self.created, refreshing, self.holders
-        )
-
-
-@wire("tssnode.ledger.state.key/1")
-@dataclass(frozen=True)
-class KeyRecordV1(Wire):
-    """A key record as stored before holders were recorded: every party counted as one."""
-
-    key_id: str
-    key: KeyPublic
-    parties: tuple[bytes, ...]
-    created: int
-    refreshing: bytes
-
-    def upgrade(self) -> KeyRecord:
-        holders = tuple(sorted(self.parties))
-        return KeyRecord(
-            self.key_id, self.key, self.parties, self.created, self.refreshing, holders
-        )
-
-
-def _key_record(raw: bytes) -> KeyRecord:
-    """A stored key record of either version (version 1 is upgraded on load)."""
-    value = decode_any(raw)
-    if isinstance(value, KeyRecordV1):
-        return value.upgrade()
-    if not isinstance(value, KeyRecord):
-        raise EncodingError(f"a key record, not {type(value).__name__}")
-    return value
-
-
-@wire("tssnode.ledger.state.request/1")
-@dataclass(frozen=True)
-class RequestRecord(Wire):
-    """A keygen, refresh, presign or sign request and where it stands."""
-
-    kind: str  # "keygen" | "refresh" | "presign" | "sign"
-    sender: bytes
-    height: int
-    payload: bytes
-    key_id: str  # "" for keygen until done
-    parties: tuple[bytes, ...]  # validators taking part (party id = position + 1)
-    signers: tuple[int, ...]  # party ids chosen for presign/sign
-    status: str  # "pending" | "done" | "failed"
-    result: bytes  # the accepted result (KeyPublic or Signature encoding)
-    blames: tuple[Blame, ...]
-    presig: bytes = b""  # a sign request's pooled presignature (its `presig_id`), if any
-
-
-def presig_id(request: bytes, index: int) -> bytes:
-    """The id of pooled presignature `index` of presign request `request`."""
-    return request + layout.u32(index)
-
-
-@wire("tssnode.ledger.state.presig/1")
-@dataclass(frozen=True)
-class PresigRecord(Wire):
-    """A pooled presignature: made by `signers` (party ids) for `key_id` at `epoch`;
-    ready once every signer voted the same R (`voters` holds who did)."""
-
-    key_id: str
-    epoch: int
-    signers: tuple[int, ...]
-    R: bytes
-    voters: tuple[bytes, ...]
-    ready: bool
-    height: int  # of the presign request
-
-
-@wire("tssnode.ledger.state.vote/1")
-@dataclass(frozen=True)
-class VoteRecord(Wire):
-    subject: bytes
-    value: bytes
-    voters: tuple[bytes, ...]
 
 
 @wire("tssnode.ledger.state.misbehaviour/1")
@@ -208,128 +65,136 @@ class MisbehaviourRecord(Wire):
     evidence: bytes  # encoded EquivocationEvidence
 
 
-def _vote_id(subject: bytes, value: bytes) -> bytes:
-    return hashlib.sha256(dumps([subject, value])).digest()
+class LedgerState(Tables):
+    """The replicated state after `header.height` blocks: the engine's tables and its
+    applications'. Implements the `LedgerView` the applications see."""
 
-
-@dataclass
-class LedgerState:
-    """The replicated state after `header.height` blocks."""
-
-    genesis: Genesis
-    header: Header
-    validators: dict[bytes, Validator]
-    keys: dict[str, KeyRecord] = field(default_factory=dict)
-    requests: dict[bytes, RequestRecord] = field(default_factory=dict)
-    votes: dict[bytes, VoteRecord] = field(default_factory=dict)
-    recent: dict[bytes, int] = field(default_factory=dict)
-    misbehaviour: dict[bytes, MisbehaviourRecord] = field(default_factory=dict)
-    presigs: dict[bytes, PresigRecord] = field(default_factory=dict)
-    _encoded: dict[bytes, bytes] = field(default_factory=dict, repr=False)
-    _dirty: set[bytes] = field(default_factory=set, repr=False)
+    def __init__(
+        self, genesis: Genesis, header: Header, validators: dict[bytes, Validator],
+        apps: Sequence[AppFactory],
+    ) -> None:  # fmt: skip
+        super().__init__()
+        self.genesis = genesis
+        self.header = header
+        self.validators = validators
+        self.recent: dict[bytes, int] = {}
+        self.misbehaviour: dict[bytes, MisbehaviourRecord] = {}
+        self._factories = tuple(apps)
+        self.apps: list[Application] = [make() for make in self._factories]
+        for app in self.apps:
+            if app.tables & ENGINE_TABLES:
+                raise ValueError(f"application {app.name} claims an engine table")
+            app.attach(self)
+        self._route = route(self.apps)
 
     # -- construction and persistence ---------------------------------------------------------
 
     @staticmethod
-    def from_genesis(genesis: Genesis) -> LedgerState:
-        st = LedgerState(genesis, Header(0, (), 0), {v.public_key: v for v in genesis.validators})
-        st._mark_all()
+    def from_genesis(genesis: Genesis, apps: Sequence[AppFactory]) -> LedgerState:
+        validators = {v.public_key: v for v in genesis.validators}
+        st = LedgerState(genesis, Header(0, (), 0), validators, apps)
+        st._set(T_HEADER)
+        for pk in st.validators:
+            st._set(T_VALIDATORS, pk)
+        for app in st.apps:
+            app.init_genesis()
         st.take_changes()
         return st
 
     @staticmethod
-    def from_entries(genesis: Genesis, entries: dict[bytes, bytes]) -> LedgerState:
+    def from_entries(
+        genesis: Genesis, entries: Mapping[bytes, bytes], apps: Sequence[AppFactory]
+    ) -> LedgerState:
         """The state from its stored entries (storage key → record bytes)."""
-        st = LedgerState(genesis, Header.from_bytes(entries[layout.state(T_HEADER)]), {})
+        st = LedgerState(genesis, Header.from_bytes(entries[layout.state(T_HEADER)]), {}, apps)
+        own: dict[bytes, bytes] = {}
+        theirs: dict[int, dict[bytes, bytes]] = {}
         for key, raw in entries.items():
             table, ident = key[1], key[2:]
             if table == T_VALIDATORS:
                 st.validators[ident] = Validator.from_bytes(raw)
-            elif table == T_KEYS:
-                # (an upgraded version-1 record keeps its stored bytes, and so the state's
-                # digest, until a transaction changes it)
-                k = _key_record(raw)
-                st.keys[k.key_id] = k
-            elif table == T_REQUESTS:
-                st.requests[ident] = RequestRecord.from_bytes(raw)
-            elif table == T_VOTES:
-                st.votes[ident] = VoteRecord.from_bytes(raw)
             elif table == T_RECENT:
                 st.recent[ident] = layout.read_u64(raw)
             elif table == T_MISBEHAVIOUR:
                 st.misbehaviour[ident] = MisbehaviourRecord.from_bytes(raw)
-            elif table == T_PRESIGS:
-                st.presigs[ident] = PresigRecord.from_bytes(raw)
-        st._encoded = dict(entries)
+            elif table != T_HEADER:
+                theirs.setdefault(table, {})[key] = raw
+                continue
+            own[key] = raw
+        for app in st.apps:
+            app.load({k: v for t in app.tables for k, v in theirs.pop(t, {}).items()})
+        if theirs:
+            # entries no application claims: a store written with an application this
+            # node does not run, whose state it must not silently drop
+            raise EncodingError(f"state tables {sorted(theirs)} belong to no application")
+        st._encoded = own
         return st
 
     def entries(self) -> dict[bytes, bytes]:
-        return dict(self._encoded)
+        out = dict(self._encoded)
+        for app in self.apps:
+            out.update(app.entries())
+        return out
 
     def copy(self) -> LedgerState:
-        return LedgerState.from_entries(self.genesis, self._encoded)
-
-    def _mark_all(self) -> None:
-        self._dirty.add(layout.state(T_HEADER))
-        self._dirty.update(layout.state(T_VALIDATORS, k) for k in self.validators)
-        self._dirty.update(layout.state(T_KEYS, layout.key_id_bytes(k)) for k in self.keys)
-        self._dirty.update(layout.state(T_REQUESTS, k) for k in self.requests)
-        self._dirty.update(layout.state(T_VOTES, k) for k in self.votes)
-        self._dirty.update(layout.state(T_RECENT, k) for k in self.recent)
-        self._dirty.update(layout.state(T_MISBEHAVIOUR, k) for k in self.misbehaviour)
-        self._dirty.update(layout.state(T_PRESIGS, k) for k in self.presigs)
+        return LedgerState.from_entries(self.genesis, self.entries(), self._factories)
 
     def _lookup(self, key: bytes) -> bytes | None:
         table, ident = key[1], key[2:]
-        value: Any
+        value: Wire | None
         if table == T_HEADER:
             return self.header.to_bytes()
         if table == T_VALIDATORS:
             value = self.validators.get(ident)
-        elif table == T_KEYS:
-            value = self.keys.get(ident.hex())
-        elif table == T_REQUESTS:
-            value = self.requests.get(ident)
-        elif table == T_VOTES:
-            value = self.votes.get(ident)
         elif table == T_RECENT:
             expiry = self.recent.get(ident)
             return None if expiry is None else layout.u64(expiry)
-        elif table == T_PRESIGS:
-            value = self.presigs.get(ident)
         else:
             value = self.misbehaviour.get(ident)
         return None if value is None else bytes(value.to_bytes())
 
     def take_changes(self) -> dict[bytes, bytes | None]:
-        """Storage writes (None: delete) for every entry changed since the last call."""
-        out: dict[bytes, bytes | None] = {}
-        for key in sorted(self._dirty):
-            raw = self._lookup(key)
-            if raw is None:
-                if self._encoded.pop(key, None) is not None:
-                    out[key] = None
-            elif self._encoded.get(key) != raw:
-                self._encoded[key] = raw
-                out[key] = raw
-        self._dirty.clear()
+        """Storage writes (None: delete) for every entry changed since the last call, of
+        the engine and every application."""
+        out = super().take_changes()
+        for app in self.apps:
+            out.update(app.take_changes())
         return out
 
     def digest(self) -> bytes:
         """SHA-256 over every (key, record) in key order (after `take_changes`)."""
-        if self._dirty:
+        if self.unsaved or any(app.unsaved for app in self.apps):
             raise RuntimeError("state digest taken with unsaved changes")
         h = hashlib.sha256(b"tssnode.ledger.state/1" + self.genesis.chain_id)
-        for key in sorted(self._encoded):
-            value = self._encoded[key]
+        for key, value in sorted(self._all_entries()):
             h.update(len(key).to_bytes(4, "big") + key + len(value).to_bytes(8, "big") + value)
         return h.digest()
 
-    # -- the validator set --------------------------------------------------------------------
+    def _all_entries(self) -> Iterator[tuple[bytes, bytes]]:
+        yield from self._encoded.items()
+        for app in self.apps:
+            yield from app._encoded.items()
+
+    def app(self, kind: type[A]) -> A:
+        """The application of this class (KeyError if the ledger does not run one)."""
+        for app in self.apps:
+            if isinstance(app, kind):
+                return app
+        raise KeyError(f"this ledger runs no {kind.__name__}")
+
+    # -- the validator set (the LedgerView of the applications) --------------------------------
 
     @property
     def height(self) -> int:
         return self.header.height
+
+    @property
+    def next_validators(self) -> tuple[Validator, ...]:
+        return self.header.next_validators
+
+    @property
+    def scheduled(self) -> bool:
+        return bool(self.header.activation)
 
     def validator_keys(self) -> list[bytes]:
         return sorted(self.validators)
@@ -348,18 +213,30 @@ class LedgerState:
             limit = min(limit, self.header.activation - 1)
         return limit
 
-    def _set(self, table: int, ident: bytes) -> None:
-        self._dirty.add(layout.state(table, ident))
+    def schedule(self, members: Mapping[bytes, Validator], decided_at: int) -> None:
+        if self.header.activation:
+            raise RuntimeError("a validator-set change is already scheduled")
+        k, window = self.genesis.checkpoint_interval, self.genesis.window
+        boundary = -(-(decided_at + window) // k) * k  # first checkpoint ≥ height + L
+        nxt = tuple(members[pk] for pk in sorted(members))
+        self._put_header(Header(self.header.height, nxt, boundary + 1))
 
     def _put_header(self, header: Header) -> None:
         self.header = header
-        self._set(T_HEADER, b"")
+        self._set(T_HEADER)
 
     # -- transactions -------------------------------------------------------------------------
 
-    def check(self, tx: SignedTx, height: int | None = None) -> Payload:
+    def check(self, tx: SignedTx, height: int | None = None) -> Wire:
         """The payload of `tx` if it may enter block `height` (default: the next one)."""
         h = self.height + 1 if height is None else height
+        payload, app = self._check(tx, h)
+        self._guarded(app.check_tx if app else self._check_misbehaviour, tx, payload, h)
+        return payload
+
+    def _check(self, tx: SignedTx, h: int) -> tuple[Wire, Application | None]:
+        """The envelope's checks: the payload, and the application it is routed to (None
+        for the engine's own `Misbehaviour`)."""
         if tx.sender not in self.config_for(h):
             raise InvalidTransaction("the sender is not a validator")
         if not h <= tx.expiry <= h + self.genesis.tx_lifetime:
@@ -373,561 +250,74 @@ class LedgerState:
         if not tx.signature_ok(self.genesis.chain_id):
             raise InvalidTransaction("bad transaction signature")
         payload = tx.decode_payload()
+        if isinstance(payload, Misbehaviour):
+            return payload, None
+        app = self._route.get(type(payload))
+        if app is None:
+            raise InvalidTransaction(f"{type(payload).__name__} is not a transaction payload")
+        return payload, app
+
+    @staticmethod
+    def _guarded(step: Any, tx: SignedTx, payload: Wire, height: int) -> None:
         try:
-            self._dispatch(tx, payload, h, apply=False)
+            step(tx, payload, height)
         except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
             # a field no check anticipated (every replica fails alike): refuse, never crash
             raise InvalidTransaction(f"malformed {type(payload).__name__}: {exc}") from None
-        return payload
 
     def apply_tx(self, tx: SignedTx, height: int) -> None:
         """Check `tx` and apply it (raises `InvalidTransaction`, changing nothing, if not)."""
-        payload = self.check(tx, height)
+        payload, app = self._check(tx, height)
+        self._guarded(app.check_tx if app else self._check_misbehaviour, tx, payload, height)
         self.recent[tx.hash] = tx.expiry
         self._set(T_RECENT, tx.hash)
-        self._dispatch(tx, payload, height, apply=True)
+        if app is None:
+            assert isinstance(payload, Misbehaviour)
+            self._record_misbehaviour(payload, height)
+        else:
+            app.deliver_tx(tx, payload, height)
 
     def begin_block(self, height: int) -> None:
-        """Promote a scheduled validator set and forget expired transactions."""
+        """Promote a scheduled validator set, forget expired transactions, and let each
+        application begin the block."""
         if height != self.height + 1:
             raise ValueError(f"block {height} does not follow {self.height}")
         hd = self.header
-        if hd.activation and height >= hd.activation:
-            old = set(self.validators)
-            for pk in old:
+        promoted = bool(hd.activation and height >= hd.activation)
+        if promoted:
+            for pk in self.validators:
                 self._set(T_VALIDATORS, pk)
             self.validators = {v.public_key: v for v in hd.next_validators}
             for pk in self.validators:
                 self._set(T_VALIDATORS, pk)
             self._put_header(Header(hd.height, (), 0))
-            for vid, vote in list(self.votes.items()):
-                voters = tuple(v for v in vote.voters if v in self.validators)
-                if voters != vote.voters:
-                    self.votes[vid] = VoteRecord(vote.subject, vote.value, voters)
-                    self._set(T_VOTES, vid)
-            self._membership_decided(height)
         for h, expiry in list(self.recent.items()):
             if expiry < height:
                 del self.recent[h]
                 self._set(T_RECENT, h)
-        self._drop_presigs(lambda _pid, r: self._presig_alive(r, height))
+        for app in self.apps:
+            app.begin_block(height, validators_changed=promoted)
 
     def end_block(self, height: int) -> None:
+        for app in self.apps:
+            app.end_block(height)
         self._put_header(Header(height, self.header.next_validators, self.header.activation))
 
-    def _dispatch(self, tx: SignedTx, p: Payload, height: int, *, apply: bool) -> None:
-        if isinstance(p, ValidatorJoin):
-            self._join(tx, p, height, apply)
-        elif isinstance(p, ValidatorLeave):
-            self._leave(tx, p, height, apply)
-        elif isinstance(p, KeygenRequest):
-            self._keygen_request(tx, p, height, apply)
-        elif isinstance(p, KeygenResult | RefreshResult | SignResult):
-            self._result(tx, p, height, apply)
-        elif isinstance(p, RefreshRequest):
-            self._refresh_request(tx, p, height, apply)
-        elif isinstance(p, PresignRequest | SignRequest):
-            self._signing_request(tx, p, height, apply)
-        elif isinstance(p, PresignReady):
-            self._presign_ready(tx, p, apply)
-        elif isinstance(p, Withdrawal):
-            self._withdraw(tx, p, apply)
-        elif isinstance(p, BlameReport):
-            self._blame(tx, p, apply)
-        else:
-            self._misbehaviour(p, height, apply)
+    # -- misbehaviour (the engine's own transaction) --------------------------------------------
 
-    # -- membership ---------------------------------------------------------------------------
-
-    def _member_vote(self, tx: SignedTx, value: bytes, height: int, apply: bool) -> None:
-        vid = _vote_id(MEMBERSHIP, value)
-        vote = self.votes.get(vid, VoteRecord(MEMBERSHIP, value, ()))
-        if tx.sender in vote.voters:
-            raise InvalidTransaction("this validator already voted for this change")
-        if not apply:
-            return
-        self.votes[vid] = VoteRecord(MEMBERSHIP, value, tuple(sorted((*vote.voters, tx.sender))))
-        self._set(T_VOTES, vid)
-        self._membership_decided(height)
-
-    def _join(self, tx: SignedTx, p: ValidatorJoin, height: int, apply: bool) -> None:
-        if len(p.public_key) != 32:
-            raise InvalidTransaction("a validator key is 32 bytes")
-        if p.public_key in self.validators or any(
-            v.public_key == p.public_key for v in self.header.next_validators
-        ):
-            raise InvalidTransaction("already a validator")
-        if len(p.name) > 64 or len(p.address) > 256:
-            raise InvalidTransaction("a validator name is ≤ 64 and an address ≤ 256 characters")
-        proof = possession_bytes(self.genesis.chain_id, p.public_key, p.name, p.address)
-        if not verify_signature(p.public_key, proof, p.possession):
-            raise InvalidTransaction("the join does not prove possession of the new key")
-        self._member_vote(tx, p.to_bytes(), height, apply)
-
-    def _leave(self, tx: SignedTx, p: ValidatorLeave, height: int, apply: bool) -> None:
-        if p.public_key not in self.validators:
-            raise InvalidTransaction("not a validator")
-        if len(self.validators) == 1:
-            raise InvalidTransaction("the last validator cannot leave")
-        if tx.sender == p.public_key:
-            # A validator may always leave by itself: count it as a full quorum of votes.
-            if not apply:
-                return
-            vid = _vote_id(MEMBERSHIP, p.to_bytes())
-            self.votes[vid] = VoteRecord(MEMBERSHIP, p.to_bytes(), tuple(sorted(self.validators)))
-            self._set(T_VOTES, vid)
-            self._membership_decided(height)
-            return
-        self._member_vote(tx, p.to_bytes(), height, apply)
-
-    def _membership_decided(self, height: int) -> None:
-        """Schedule the first membership change with 2f+1 votes, if none is scheduled."""
-        if self.header.activation:
-            return
-        need = quorum(len(self.validators))
-        for vid in sorted(self.votes):
-            vote = self.votes[vid]
-            if vote.subject != MEMBERSHIP or len(vote.voters) < need:
-                continue
-            change = decode_any(vote.value)
-            members = dict(self.validators)
-            if isinstance(change, ValidatorJoin):
-                members[change.public_key] = Validator(
-                    change.public_key, change.name, change.address
-                )
-            elif isinstance(change, ValidatorLeave):
-                members.pop(change.public_key, None)
-            del self.votes[vid]
-            self._set(T_VOTES, vid)
-            if set(members) == set(self.validators) or not members:
-                continue
-            k, window = self.genesis.checkpoint_interval, self.genesis.window
-            boundary = -(-(height + window) // k) * k  # first checkpoint ≥ height + L
-            nxt = tuple(members[pk] for pk in sorted(members))
-            self._put_header(Header(self.header.height, nxt, boundary + 1))
-            return
-
-    # -- keys and requests --------------------------------------------------------------------
-
-    def _keygen_request(self, tx: SignedTx, p: KeygenRequest, height: int, apply: bool) -> None:
-        n = len(p.parties)
-        if n < 1 or len(set(p.parties)) != n:
-            raise InvalidTransaction("parties must be distinct and non-empty")
-        if any(pk not in self.validators for pk in p.parties):
-            raise InvalidTransaction("every party must be a validator")
-        if not 0 <= p.threshold < n:
-            raise InvalidTransaction("threshold t must satisfy 0 ≤ t < n")
-        if p.tier not in TIERS:
-            raise InvalidTransaction(f"unknown parameter tier {p.tier!r}")
-        if apply:
-            self._new_request(tx, "keygen", height, "", p.parties, ())
-
-    def _new_request(
-        self,
-        tx: SignedTx,
-        kind: str,
-        height: int,
-        key_id: str,
-        parties: tuple[bytes, ...],
-        signers: tuple[int, ...],
-        *,
-        status: str = "pending",
-        presig: bytes = b"",
-    ) -> None:
-        self.requests[tx.hash] = RequestRecord(
-            kind, tx.sender, height, tx.payload, key_id, parties, signers, status, b"", (),
-            presig,
-        )  # fmt: skip
-        self._set(T_REQUESTS, tx.hash)
-
-    def _active_key(self, key_id: str) -> KeyRecord:
-        rec = self.keys.get(key_id)
-        if rec is None:
-            raise InvalidTransaction(f"no key {key_id}")
-        return rec
-
-    def _refresh_request(self, tx: SignedTx, p: RefreshRequest, height: int, apply: bool) -> None:
-        rec = self._active_key(p.key_id)
-        if rec.refreshing:
-            raise InvalidTransaction("a refresh of this key is already pending")
-        parties = p.parties or rec.parties
-        threshold = rec.key.threshold if p.threshold < 0 else p.threshold
-        if len(set(parties)) != len(parties):
-            raise InvalidTransaction("parties must be distinct")
-        if any(pk not in self.validators for pk in parties):
-            raise InvalidTransaction("every party of a refresh must be a validator")
-        if not 0 <= threshold < len(parties):
-            raise InvalidTransaction("threshold t must satisfy 0 ≤ t < n")
-        # a party without a confirmed share deals nothing: it takes part as a new party
-        # would, and the refresh gives it a share
-        dealers = [pk for pk in rec.parties if pk in parties and rec.holds(pk)]
-        if len(dealers) < rec.key.threshold + 1:
-            raise InvalidTransaction(
-                f"at least t + 1 = {rec.key.threshold + 1} of the key's share holders must stay"
-            )
-        if p.parties or p.threshold >= 0:
-            # who holds a key and how many must sign is not one validator's choice (one
-            # could lower t and collect every share): 2f+1 must ask for the same change
-            vid = _vote_id(RESHARE, p.to_bytes())
-            vote = self.votes.get(vid, VoteRecord(RESHARE, p.to_bytes(), ()))
-            if tx.sender in vote.voters:
-                raise InvalidTransaction("this validator already voted for this change")
-            if not apply:
-                return
-            voters = tuple(sorted((*vote.voters, tx.sender)))
-            if vid in self.votes:
-                del self.votes[vid]
-            self._set(T_VOTES, vid)
-            if len(voters) < quorum(len(self.validators)):
-                self.votes[vid] = VoteRecord(RESHARE, vote.value, voters)
-                return
-        if apply:  # (for a change: this vote decided it, and its hash names the request)
-            self._new_request(tx, "refresh", height, p.key_id, parties, ())
-            self.keys[p.key_id] = rec.with_refreshing(tx.hash)
-            self._set(T_KEYS, layout.key_id_bytes(p.key_id))
-
-    def choose_signers(
-        self, rec: KeyRecord, tx_hash: bytes, exclude: tuple[bytes, ...] = ()
-    ) -> tuple[int, ...]:
-        """t + 1 party ids, chosen by hash order among share holders that are still
-        validators (and not excluded by the request, as long as enough others remain)."""
-        alive = [
-            j
-            for j, pk in enumerate(rec.parties, start=1)
-            if pk in self.validators and rec.holds(pk)
-        ]
-        need = rec.key.threshold + 1
-        if len(alive) < need:
-            raise InvalidTransaction("not enough of this key's share holders are still validators")
-        preferred = [j for j in alive if rec.parties[j - 1] not in exclude]
-        if len(preferred) >= need:
-            alive = preferred
-        order = sorted(alive, key=lambda j: hashlib.sha256(tx_hash + layout.u32(j)).digest())
-        return tuple(sorted(order[:need]))
-
-    def _signing_request(
-        self, tx: SignedTx, p: PresignRequest | SignRequest, height: int, apply: bool
-    ) -> None:
-        rec = self._active_key(p.key_id)
-        if rec.refreshing:
-            # its shares are about to change (and, for a reshare, its parties): a session
-            # started now could straddle two epochs
-            raise InvalidTransaction("a refresh of this key is under way; ask again after it")
-        if isinstance(p, PresignRequest):
-            if not 1 <= p.count <= MAX_PRESIGN_COUNT:
-                raise InvalidTransaction(f"count must be in [1, {MAX_PRESIGN_COUNT}]")
-            if self.pool_size(p.key_id) + p.count > MAX_POOL:
-                raise InvalidTransaction(f"a key's presignature pool holds at most {MAX_POOL}")
-            signers = self.choose_signers(rec, tx.hash)
-            if apply:  # the request itself is done; its presignatures are tracked one by one
-                self._new_request(tx, "presign", height, p.key_id, rec.parties, signers,
-                                  status="done")  # fmt: skip
-                for index in range(p.count):
-                    pid = presig_id(tx.hash, index)
-                    self.presigs[pid] = PresigRecord(
-                        p.key_id, rec.key.epoch, signers, b"", (), False, height
-                    )
-                    self._set(T_PRESIGS, pid)
-            return
-        if len(p.digest) != 32:
-            raise InvalidTransaction("a digest to sign is 32 bytes")
-        if len(p.path) > MAX_DEPTH or any(not 0 <= i < HARDENED for i in p.path):
-            raise InvalidTransaction(f"a derivation path has ≤ {MAX_DEPTH} non-hardened indices")
-        if p.hash_name:
-            if p.hash_name not in HASHES:
-                raise InvalidTransaction(f"unknown hash {p.hash_name!r}")
-            if len(p.message) > MAX_SIGN_MESSAGE:
-                raise InvalidTransaction(f"a message in a sign request is ≤ {MAX_SIGN_MESSAGE} B")
-            if message_digest(p.message, p.hash_name) != p.digest:
-                raise InvalidTransaction("the digest is not the hash of the message")
-        elif p.message:
-            raise InvalidTransaction("a message needs its hash name")
-        pooled = self.pooled_for(rec, p) if p.hash_name and not p.path else None
-        signers = pooled[1].signers if pooled else self.choose_signers(rec, tx.hash, p.exclude)
-        if apply:
-            chosen = b""
-            if pooled is not None:
-                chosen = pooled[0]
-                del self.presigs[chosen]  # taken: no other request can have it
-                self._set(T_PRESIGS, chosen)
-            self._new_request(tx, "sign", height, p.key_id, rec.parties, signers, presig=chosen)
-
-    # -- the presignature pool ----------------------------------------------------------------
-
-    def pool_size(self, key_id: str, *, ready_only: bool = False) -> int:
-        """Pooled presignatures of the key at its current epoch (pending and ready)."""
-        epoch = self.keys[key_id].key.epoch if key_id in self.keys else -1
-        return sum(
-            1
-            for r in self.presigs.values()
-            if r.key_id == key_id and r.epoch == epoch and (r.ready or not ready_only)
-        )
-
-    def pooled_for(self, rec: KeyRecord, p: SignRequest) -> tuple[bytes, PresigRecord] | None:
-        """The ready presignature a sign request takes: the oldest (lowest id) of the
-        key's current epoch whose signers are all validators and none excluded."""
-        for pid in sorted(self.presigs):
-            r = self.presigs[pid]
-            if not r.ready or r.key_id != rec.key_id or r.epoch != rec.key.epoch:
-                continue
-            keys = [rec.parties[j - 1] for j in r.signers]
-            if all(k in self.validators and k not in p.exclude for k in keys):
-                return pid, r
-        return None
-
-    def _presign_ready(self, tx: SignedTx, p: PresignReady, apply: bool) -> None:
-        if len(p.request) != 32 or not 0 <= p.index < MAX_PRESIGN_COUNT:
-            raise InvalidTransaction("no such pooled presignature (bad request hash or index)")
-        pid = presig_id(p.request, p.index)
-        rec = self.presigs.get(pid)
-        if rec is None:
-            raise InvalidTransaction("no such pooled presignature (used, dropped or unknown)")
-        if rec.ready:
-            raise InvalidTransaction("the presignature is already ready")
-        parties = self.keys[rec.key_id].parties
-        if tx.sender not in [parties[j - 1] for j in rec.signers]:
-            raise InvalidTransaction("the sender is not a signer of this presignature")
-        if tx.sender in rec.voters:
-            raise InvalidTransaction("this signer already reported the presignature")
-        if len(p.R) != 33:
-            raise InvalidTransaction("R is a compressed point (33 bytes)")
-        if not apply:
-            return
-        self._set(T_PRESIGS, pid)
-        if rec.voters and p.R != rec.R:  # signers disagree: nobody may use it
-            del self.presigs[pid]
-            return
-        voters = tuple(sorted((*rec.voters, tx.sender)))
-        ready = len(voters) == len(rec.signers)
-        self.presigs[pid] = PresigRecord(
-            rec.key_id, rec.epoch, rec.signers, p.R, voters, ready, rec.height
-        )
-
-    def _presig_alive(self, r: PresigRecord, height: int) -> bool:
-        """Can this presignature still be used (or become usable)? Not once one of its
-        signers left, nor while pending for longer than `PRESIG_PENDING_BLOCKS`."""
-        rec = self.keys.get(r.key_id)
-        if rec is None or rec.key.epoch != r.epoch:
-            return False
-        if any(rec.parties[j - 1] not in self.validators for j in r.signers):
-            return False
-        return r.ready or height - r.height <= PRESIG_PENDING_BLOCKS
-
-    def _drop_presigs(self, keep: Callable[[bytes, PresigRecord], bool]) -> None:
-        for pid in [pid for pid, r in self.presigs.items() if not keep(pid, r)]:
-            del self.presigs[pid]
-            self._set(T_PRESIGS, pid)
-
-    def _pending(self, request: bytes, kind: str) -> RequestRecord:
-        req = self.requests.get(request)
-        if req is None or req.kind != kind:
-            raise InvalidTransaction(f"no {kind} request {request.hex()[:16]}")
-        if req.status != "pending":
-            raise InvalidTransaction(f"the request is already {req.status}")
-        return req
-
-    def _voters_of(self, req: RequestRecord) -> tuple[bytes, ...]:
-        if req.kind in ("sign", "presign"):
-            return tuple(req.parties[j - 1] for j in req.signers)
-        return req.parties
-
-    def _result(
-        self, tx: SignedTx, p: KeygenResult | RefreshResult | SignResult, height: int, apply: bool
-    ) -> None:
-        kind = {KeygenResult: "keygen", RefreshResult: "refresh", SignResult: "sign"}[type(p)]
-        done = self.requests.get(p.request)
-        if (
-            isinstance(p, KeygenResult | RefreshResult)
-            and done is not None
-            and done.kind == kind
-            and done.status == "done"
-        ):
-            self._confirm(tx, p, done, apply)
-            return
-        req = self._pending(p.request, kind)
-        voters = self._voters_of(req)
-        if tx.sender not in voters:
-            raise InvalidTransaction("the sender is not a party of this session")
-        value: bytes
-        if isinstance(p, KeygenResult):
-            kr = KeygenRequest.from_bytes(req.payload)
-            k = p.key
-            if (
-                k.threshold != kr.threshold
-                or k.parties != tuple(range(1, len(kr.parties) + 1))
-                or k.params.name != kr.tier
-                or k.epoch != 0
-                or set(k.public_shares) != set(k.parties)
-            ):
-                raise InvalidTransaction("the key does not match the keygen request")
-            if k.key_id in self.keys:
-                raise InvalidTransaction("a key with this id already exists")
-            value = k.to_bytes()
-        elif isinstance(p, RefreshResult):
-            old = self._active_key(req.key_id).key
-            rr = RefreshRequest.from_bytes(req.payload)
-            k = p.key
-            if (
-                k.public_key != old.public_key
-                or k.parties != tuple(range(1, len(req.parties) + 1))
-                or k.threshold != (old.threshold if rr.threshold < 0 else rr.threshold)
-                or k.params != old.params
-                or k.chain_code != old.chain_code
-                or k.epoch != old.epoch + 1
-                or set(k.public_shares) != set(k.parties)
-            ):
-                raise InvalidTransaction("the refreshed key does not continue the old one")
-            value = k.to_bytes()
-        else:
-            self._check_signature(req, p.signature)
-            value = p.signature.to_bytes()
-        vid = _vote_id(p.request, value)
-        vote = self.votes.get(vid, VoteRecord(p.request, value, ()))
-        if tx.sender in vote.voters:
-            raise InvalidTransaction("this party already submitted this result")
-        if not apply:
-            return
-        vote = VoteRecord(p.request, value, tuple(sorted((*vote.voters, tx.sender))))
-        # a signature that verifies needs no agreement: the first one settles the request
-        need = 1 if isinstance(p, SignResult) else result_quorum(len(voters))
-        if len(vote.voters) < need:
-            self.votes[vid] = vote
-            self._set(T_VOTES, vid)
-            return
-        # Accepted: drop every vote on this request and record the result.
-        for other in [v for v, r in self.votes.items() if r.subject == p.request]:
-            del self.votes[other]
-            self._set(T_VOTES, other)
-        key_id = req.key_id
-        if isinstance(p, KeygenResult | RefreshResult):
-            key_id = p.key.key_id
-            created = height if isinstance(p, KeygenResult) else self.keys[key_id].created
-            # the parties that voted for it hold it (each stored its share before voting);
-            # the others may confirm it later (`_confirm`)
-            self.keys[key_id] = KeyRecord(key_id, p.key, req.parties, created, b"", vote.voters)
-            self._set(T_KEYS, layout.key_id_bytes(key_id))
-            # presignatures of the old shares are of no use after a refresh
-            self._drop_presigs(lambda _pid, r: r.key_id != key_id)
-        self.requests[p.request] = RequestRecord(
-            req.kind, req.sender, req.height, req.payload, key_id, req.parties, req.signers,
-            "done", value, req.blames, req.presig,
-        )  # fmt: skip
-        self._set(T_REQUESTS, p.request)
-
-    def _confirm(
-        self, tx: SignedTx, p: KeygenResult | RefreshResult, req: RequestRecord, apply: bool
-    ) -> None:
-        """A party's result for a key the ledger already accepted: the same key at its
-        current epoch makes the party a holder (it stored its share before it voted)."""
-        if tx.sender not in req.parties:
-            raise InvalidTransaction("the sender is not a party of this session")
-        rec = self.keys.get(p.key.key_id)
-        current = rec.key.to_bytes() if rec is not None else b""
-        if rec is None or p.key.to_bytes() != current or req.result != current:
-            raise InvalidTransaction(
-                "the request is already done, and this is not the key's current epoch"
-            )
-        if rec.holds(tx.sender):
-            raise InvalidTransaction("the request is already done (this party holds the key)")
-        if apply:
-            holders = tuple(sorted((*rec.holders, tx.sender)))
-            self.keys[rec.key_id] = KeyRecord(
-                rec.key_id, rec.key, rec.parties, rec.created, rec.refreshing, holders
-            )
-            self._set(T_KEYS, layout.key_id_bytes(rec.key_id))
-
-    def _check_signature(self, req: RequestRecord, sig: Signature) -> None:
-        """A sign result must verify (low s, and v recovering the key) for the request's
-        digest under the key, derived along the request's path."""
-        sr = SignRequest.from_bytes(req.payload)
-        key = self.keys[req.key_id].key
-        public = derive(key.public_key, key.chain_code, sr.path).public_key
-        try:
-            verify_low_s(public, sr.digest, sig.r, sig.s)
-            if recover(sr.digest, sig) != public:
-                raise InvalidSignature("the recovery id does not recover the key")
-        except InvalidSignature as exc:
-            raise InvalidTransaction(f"the signature does not verify: {exc}") from None
-
-    def _blame(self, tx: SignedTx, p: BlameReport, apply: bool) -> None:
-        req = self.requests.get(p.request)
-        if req is None or (req.kind == "presign" and req.status != "done"):
-            raise InvalidTransaction("no such request")
-        if req.status == "done" and req.kind != "presign":
-            raise InvalidTransaction("the request already succeeded")
-        voters = self._voters_of(req)
-        me = [j for j, pk in enumerate(req.parties, start=1) if pk == tx.sender]
-        if tx.sender not in voters or not me:
-            raise InvalidTransaction("the sender is not a party of this session")
-        if not p.blame.culprits or any(not 1 <= j <= len(req.parties) for j in p.blame.culprits):
-            raise InvalidTransaction("culprits must be party ids of this session")
-        if me[0] in p.blame.culprits:
-            raise InvalidTransaction("a party cannot report itself")
-        if len(req.blames) >= 16:
-            raise InvalidTransaction("this request already holds the maximum number of blames")
-        if apply:
-            status = "failed" if req.kind != "presign" else req.status
-            self.requests[p.request] = RequestRecord(
-                req.kind, req.sender, req.height, req.payload, req.key_id, req.parties,
-                req.signers, status, req.result, (*req.blames, p.blame), req.presig,
-            )  # fmt: skip
-            self._set(T_REQUESTS, p.request)
-            if req.kind == "presign":  # its unfinished presignatures will never be ready
-                self._drop_presigs(lambda pid, r: r.ready or pid[:32] != p.request)
-            if req.kind == "refresh":
-                self.keys[req.key_id] = self.keys[req.key_id].with_refreshing(b"")
-                self._set(T_KEYS, layout.key_id_bytes(req.key_id))
-
-    def _withdraw(self, tx: SignedTx, p: Withdrawal, apply: bool) -> None:
-        """A party gives up its part of a pending session (see `Withdrawal`): recorded as
-        a blame of the sender by itself, with the `WITHDRAWN_CHECK` check."""
-        req = self.requests.get(p.request)
-        if req is None:
-            raise InvalidTransaction("no such request")
-        if not p.reason or len(p.reason) > MAX_WITHDRAW_REASON:
-            raise InvalidTransaction(
-                f"a withdrawal gives a reason of 1 to {MAX_WITHDRAW_REASON} characters"
-            )
-        if tx.sender not in self._voters_of(req):
-            raise InvalidTransaction("the sender is not a party of this session")
-        me = req.parties.index(tx.sender) + 1
-        if req.kind == "presign":
-            unmade = [
-                pid
-                for pid, r in self.presigs.items()
-                if pid[:32] == p.request and not r.ready and tx.sender not in r.voters
-            ]
-            if not unmade:
-                raise InvalidTransaction("the sender owes no presignature of this request")
-        elif req.status != "pending":
-            raise InvalidTransaction(f"the request is already {req.status}")
-        if len(req.blames) >= 16:
-            raise InvalidTransaction("this request already holds the maximum number of blames")
-        if not apply:
-            return
-        blame = Blame(b"", 0, (me,), f"{WITHDRAWN_CHECK}: {p.reason}", ())
-        status = "failed" if req.kind != "presign" else req.status
-        self.requests[p.request] = RequestRecord(
-            req.kind, req.sender, req.height, req.payload, req.key_id, req.parties,
-            req.signers, status, req.result, (*req.blames, blame), req.presig,
-        )  # fmt: skip
-        self._set(T_REQUESTS, p.request)
-        if req.kind == "presign":
-            self._drop_presigs(lambda pid, r: r.ready or pid[:32] != p.request)
-        if req.kind == "refresh":
-            self.keys[req.key_id] = self.keys[req.key_id].with_refreshing(b"")
-            self._set(T_KEYS, layout.key_id_bytes(req.key_id))
-
-    def _misbehaviour(self, p: Misbehaviour, height: int, apply: bool) -> None:
+    def _check_misbehaviour(self, tx: SignedTx, p: Misbehaviour, height: int) -> None:
         why = check_evidence(self.genesis.chain_id, p.evidence)
         if why is not None:
             raise InvalidTransaction(why)
-        digest = p.evidence.digest()
-        if digest in self.misbehaviour:
+        if p.evidence.digest() in self.misbehaviour:
             raise InvalidTransaction("this evidence is already recorded")
         culprit = p.evidence.culprit
         if culprit not in self.validators and culprit not in self.config_for(height):
             raise InvalidTransaction("the culprit is not a validator")
-        if apply:
-            self.misbehaviour[digest] = MisbehaviourRecord(culprit, height, p.evidence.to_bytes())
-            self._set(T_MISBEHAVIOUR, digest)
+
+    def _record_misbehaviour(self, p: Misbehaviour, height: int) -> None:
+        digest = p.evidence.digest()
+        self.misbehaviour[digest] = MisbehaviourRecord(
+            p.evidence.culprit, height, p.evidence.to_bytes()
+        )
+        self._set(T_MISBEHAVIOUR, digest)

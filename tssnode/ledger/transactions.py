@@ -1,18 +1,16 @@
-"""Ledger transactions: typed payloads in a signed envelope from the submitting validator.
+"""Ledger transactions: a payload in a signed envelope from the submitting validator.
 
 `SignedTx(payload, sender, nonce, expiry, signature)`: the payload is the canonical
-encoding of one of the payload classes below, the signature is the sender's Ed25519
-signature bound to the chain id (`envelope.signing_bytes`), `expiry` is the last height at
-which the transaction may be included (replay protection without an unbounded index),
-and `nonce` makes two otherwise equal requests distinct. The transaction hash is SHA-256
-of the envelope's encoding.
+encoding of a payload object, the signature is the sender's Ed25519 signature bound to
+the chain id (`envelope.signing_bytes`), `expiry` is the last height at which the
+transaction may be included (replay protection without an unbounded index), and `nonce`
+makes two otherwise equal requests distinct. The transaction hash is SHA-256 of the
+envelope's encoding.
 
-Key results are votes: each party of a session submits what it computed, and the ledger
-accepts a key once enough parties submitted the same bytes (`state.result_quorum`), so no
-single party can record a false key. A signature needs no vote: the ledger verifies it
-against the request's digest and (derived) key, and the first signer's valid signature
-settles the request. Beyond that the ledger does no protocol maths: it checks shapes,
-membership and agreement.
+What a payload means is an application's business (`tssnode.ledger.app`): the engine
+routes each payload type to the application that declared it. The one payload the engine
+itself understands is `Misbehaviour`, the evidence of a validator that signed two
+conflicting PBFT messages.
 """
 
 from __future__ import annotations
@@ -24,139 +22,10 @@ from functools import cached_property
 
 from tssnode.crypto.encoding import Wire, dumps, wire
 from tssnode.crypto.identity import IdentityKey
-from tssnode.crypto.signature import Signature
 from tssnode.errors import EncodingError
 from tssnode.ledger.envelope import check_signature, decode_cached, sign_body
 from tssnode.ledger.errors import InvalidTransaction
 from tssnode.ledger.evidence import EquivocationEvidence
-from tssnode.protocol.base import Blame
-from tssnode.protocol.material import KeyPublic
-
-
-@wire("tssnode.tx.validator-join/1")
-@dataclass(frozen=True)
-class ValidatorJoin(Wire):
-    """A vote to add a validator; `possession` is the new key's signature on its key,
-    name and address for this chain (`possession_bytes`): it holds the key and chose them."""
-
-    public_key: bytes
-    name: str
-    address: str
-    possession: bytes
-
-
-@wire("tssnode.tx.validator-leave/1")
-@dataclass(frozen=True)
-class ValidatorLeave(Wire):
-    """A vote to remove a validator (a validator's own leave takes effect alone)."""
-
-    public_key: bytes
-
-
-@wire("tssnode.tx.keygen-request/1")
-@dataclass(frozen=True)
-class KeygenRequest(Wire):
-    """Generate a t-of-n key among `parties` (validators; party id = position + 1)."""
-
-    threshold: int
-    parties: tuple[bytes, ...]
-    tier: str
-
-
-@wire("tssnode.tx.keygen-result/1")
-@dataclass(frozen=True)
-class KeygenResult(Wire):
-    request: bytes  # hash of the KeygenRequest transaction
-    key: KeyPublic
-
-
-@wire("tssnode.tx.refresh-request/1")
-@dataclass(frozen=True)
-class RefreshRequest(Wire):
-    """Refresh the key's shares and aux info. With `parties` (validators, party id =
-    position + 1) the key moves to that set: the old parties that stay deal their shares
-    to everyone (resharing); `threshold` ≥ 0 changes t as well."""
-
-    key_id: str
-    parties: tuple[bytes, ...] = ()
-    threshold: int = -1
-
-
-@wire("tssnode.tx.refresh-result/1")
-@dataclass(frozen=True)
-class RefreshResult(Wire):
-    request: bytes
-    key: KeyPublic
-
-
-@wire("tssnode.tx.presign-request/1")
-@dataclass(frozen=True)
-class PresignRequest(Wire):
-    """Fill the key's presignature pool with `count` presignatures (root key, not bound
-    to any digest); the ledger chooses one signer set for all of them."""
-
-    key_id: str
-    count: int
-
-
-@wire("tssnode.tx.presign-ready/1")
-@dataclass(frozen=True)
-class PresignReady(Wire):
-    """A signer holds pooled presignature `index` of presign request `request`, whose
-    nonce point is `R` (compressed). It is usable once every signer said so, alike."""
-
-    request: bytes
-    index: int
-    R: bytes
-
-
-@wire("tssnode.tx.sign-request/1")
-@dataclass(frozen=True)
-class SignRequest(Wire):
-    """Sign `digest` (32 bytes) with the key, derived along the non-hardened `path`.
-    `exclude` lists validators the requester saw offline (or that failed the last try):
-    the signers are chosen among the others when enough remain.
-
-    With `hash_name` set, `message` is the message itself and every signer hashes it
-    again: only such a request (root key) may use a pooled presignature, because a
-    presignature made before the message is known must never sign a digest chosen by
-    someone else (PROTOCOL.md, CVE-2025-66017). Without it, the signers presign for this
-    digest alone."""
-
-    key_id: str
-    digest: bytes
-    path: tuple[int, ...]
-    exclude: tuple[bytes, ...] = ()
-    message: bytes = b""
-    hash_name: str = ""
-
-
-@wire("tssnode.tx.sign-result/1")
-@dataclass(frozen=True)
-class SignResult(Wire):
-    request: bytes
-    signature: Signature
-
-
-@wire("tssnode.tx.blame/1")
-@dataclass(frozen=True)
-class BlameReport(Wire):
-    """A session that aborted: the culprits and the signed messages that show it."""
-
-    request: bytes
-    blame: Blame
-
-
-@wire("tssnode.tx.withdrawal/1")
-@dataclass(frozen=True)
-class Withdrawal(Wire):
-    """A party cannot finish its part of a pending request's session (it restarted and
-    its session state is gone): the request fails now, not after the other parties' round
-    timeouts, and its requester retries. For a presign request this drops the
-    presignatures the sender had not made yet."""
-
-    request: bytes
-    reason: str
 
 
 @wire("tssnode.tx.misbehaviour/1")
@@ -165,38 +34,6 @@ class Misbehaviour(Wire):
     """A validator that signed two conflicting PBFT messages."""
 
     evidence: EquivocationEvidence
-
-
-Payload = (
-    ValidatorJoin
-    | ValidatorLeave
-    | KeygenRequest
-    | KeygenResult
-    | RefreshRequest
-    | RefreshResult
-    | PresignRequest
-    | PresignReady
-    | SignRequest
-    | SignResult
-    | BlameReport
-    | Withdrawal
-    | Misbehaviour
-)
-PAYLOAD_TYPES = (
-    ValidatorJoin,
-    ValidatorLeave,
-    KeygenRequest,
-    KeygenResult,
-    RefreshRequest,
-    RefreshResult,
-    PresignRequest,
-    PresignReady,
-    SignRequest,
-    SignResult,
-    BlameReport,
-    Withdrawal,
-    Misbehaviour,
-)
 
 
 @wire("tssnode.tx/1")
@@ -219,12 +56,13 @@ class SignedTx(Wire):
     def hash(self) -> bytes:
         return hashlib.sha256(self.to_bytes()).digest()
 
-    def decode_payload(self) -> Payload:
+    def decode_payload(self) -> Wire:
+        """The payload object (the engine routes it by its type; see `ledger.app`)."""
         try:
             value = decode_cached(self.payload)
         except EncodingError as exc:
             raise InvalidTransaction(f"undecodable payload: {exc}") from exc
-        if not isinstance(value, PAYLOAD_TYPES):
+        if not isinstance(value, Wire):
             raise InvalidTransaction(f"{type(value).__name__} is not a transaction payload")
         return value
 
@@ -235,7 +73,7 @@ class SignedTx(Wire):
 def make_tx(
     key: IdentityKey,
     chain_id: bytes,
-    payload: Payload,
+    payload: Wire,
     *,
     expiry: int,
     nonce: bytes | None = None,
@@ -258,18 +96,3 @@ def decode_tx(data: bytes) -> SignedTx:
         return SignedTx.from_bytes(data)
     except EncodingError as exc:
         raise InvalidTransaction(f"undecodable transaction: {exc}") from exc
-
-
-def possession_bytes(chain_id: bytes, public_key: bytes, name: str, address: str) -> bytes:
-    """What a joining validator signs: its key, name and address on this chain (so a
-    relay cannot change where the validators will dial it)."""
-    return dumps(["tssnode.join/2", chain_id, public_key, name, address])
-
-
-def join_payload(
-    new_key: IdentityKey, chain_id: bytes, name: str, address: str = ""
-) -> ValidatorJoin:
-    """The join vote for `new_key`, with its proof of possession."""
-    pk = new_key.public_bytes()
-    proof = new_key.sign(possession_bytes(chain_id, pk, name, address))
-    return ValidatorJoin(pk, name, address, proof)

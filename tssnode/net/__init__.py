@@ -14,6 +14,8 @@ protocol maths. One module per concern:
     peerbook    peers, latency, events                        dialer    (re)dial with backoff
     liveness    pings, frozen-peer detection                  store     messages by round
     logbridge   py-libp2p logging into ours                   streams   handler plumbing
-    errors      exceptions                                    testing   multi-node harnesses
-    harness     `python -m tssnode.net.harness` (one node as a process, for tests/bench)
+    errors      exceptions
+
+Multi-node clusters for tests and benchmarks are in `tssnode.testing` (`netcluster`,
+`netharness`).
 """

@@ -40,7 +40,6 @@ from libp2p.abc import INetConn, INetStream, INetwork, INotifee
 from libp2p.peer.id import ID
 from multiaddr import Multiaddr
 
-from tssnode.config import NetConfig, NodeConfig
 from tssnode.net import admission as tiers
 from tssnode.net import host as host_mod
 from tssnode.net import identity as identity_mod
@@ -61,6 +60,8 @@ from tssnode.net.wire import Envelope
 
 if TYPE_CHECKING:
     from trio_typing import TaskStatus  # trio's own TaskStatus is hidden by trio-typing
+
+    from tssnode.config import NetConfig  # (a type only: the config layer sits above net)
 
 log = logging.getLogger(__name__)
 
@@ -167,10 +168,6 @@ class NetNode:
         self.dialer: Dialer | None = None
         self.liveness: Liveness | None = None
         self.pex: PeerExchange | None = None
-
-    @classmethod
-    def from_config(cls, config: NodeConfig, *, identity: NodeIdentity | None = None) -> NetNode:
-        return cls(config.network_id, config.data_dir, config.net, identity=identity)
 
     # -- running -----------------------------------------------------------------------------
 

@@ -21,7 +21,6 @@ before the share is sent: a crash can lose a presignature, never use one twice.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -32,13 +31,24 @@ import trio
 
 from tssnode import failpoints
 from tssnode.crypto.derivation import derive
-from tssnode.crypto.encoding import decode_any
+from tssnode.crypto.encoding import Wire
 from tssnode.crypto.identity import IdentityKey
 from tssnode.crypto.params import Parameters, tier
 from tssnode.ledger.blocks import Block
 from tssnode.ledger.errors import InvalidTransaction
-from tssnode.ledger.state import KeyRecord, LedgerState, RequestRecord, presig_id
-from tssnode.ledger.transactions import (
+from tssnode.ledger.transactions import SignedTx
+from tssnode.node.events import EventBus
+from tssnode.node.primes import PrimeReserve
+from tssnode.node.recovery import Recovery, vault_id
+from tssnode.node.sessions import SessionResult, SessionTimeout
+from tssnode.protocol import auxinfo as aux
+from tssnode.protocol import keygen, presign, sign
+from tssnode.protocol.base import Blame, ProtocolAbort, Round, SessionConfig
+from tssnode.protocol.material import KeyShare, Presignature, SignatureShare
+from tssnode.protocol.ssid import aux_ssid, keygen_ssid, presign_ssid, sign_ssid
+from tssnode.registry.app import KeyRegistry
+from tssnode.registry.records import KeyRecord, presig_id
+from tssnode.registry.transactions import (
     BlameReport,
     KeygenRequest,
     KeygenResult,
@@ -47,19 +57,12 @@ from tssnode.ledger.transactions import (
     PresignRequest,
     RefreshRequest,
     RefreshResult,
-    SignedTx,
     SignRequest,
     SignResult,
     ValidatorJoin,
     ValidatorLeave,
     Withdrawal,
 )
-from tssnode.node.events import EventBus
-from tssnode.node.primes import PrimeReserve
-from tssnode.node.sessions import SessionResult, SessionTimeout
-from tssnode.protocol import aux, keygen, presign, sign
-from tssnode.protocol.base import Blame, ProtocolAbort, Round, SessionConfig, make_ssid
-from tssnode.protocol.material import KeyShare, Presignature, SignatureShare
 from tssnode.store.vault import Vault
 
 if TYPE_CHECKING:
@@ -121,7 +124,7 @@ class SessionInfo:
     finished: float | None = None
 
 
-class Executor:
+class Executor(Recovery):
     """Runs the protocol sessions that committed requests call for."""
 
     def __init__(
@@ -142,8 +145,8 @@ class Executor:
         self.open_session = open_session
         self.primes = primes
         self.sessions: dict[str, SessionInfo] = {}
-        #: the ledger state after the last block (read by long jobs between sessions)
-        self.state: LedgerState | None = None
+        #: the key registry after the last block (read by long jobs between sessions)
+        self.registry: KeyRegistry | None = None
         #: pooled presignatures assigned to sign requests whose job has not taken them yet
         self._claimed: set[bytes] = set()
         self._stored: dict[str, trio.Event] = {}
@@ -154,10 +157,10 @@ class Executor:
         self.slots = trio.CapacityLimiter(MAX_CONCURRENT_JOBS)
 
     # -- blocks in --------------------------------------------------------------------------
-    def on_block(self, block: Block, state: LedgerState) -> None:
+    def on_block(self, block: Block, registry: KeyRegistry) -> None:
         """Called synchronously by the replica right after it executes `block`: decide
         here, against the state as it is now, which sessions this node takes part in."""
-        self.state = state
+        self.registry = registry
         rejected = {i for i, _ in block.rejected}
         refreshed = block.height % PRUNE_EVERY == 0  # (pending presignatures expire)
         for i, raw in enumerate(block.batch.txs):
@@ -166,7 +169,7 @@ class Executor:
             tx = SignedTx.from_bytes(raw)
             payload = tx.decode_payload()
             refreshed |= isinstance(payload, PRUNING_PAYLOADS)
-            job = self._job_for(block, state, tx, payload)
+            job = self._job_for(block, registry, tx, payload)
             if job is None:
                 continue
             try:
@@ -174,18 +177,18 @@ class Executor:
             except trio.WouldBlock:
                 log.error("executor queue full: request %s not acted on", tx.hash.hex()[:16])
         for request, scope in list(self._running.items()):
-            if self._settled(request, state):
+            if self._settled(request, registry):
                 log.info("session of request %s stopped: the ledger settled it", request.hex()[:12])
                 scope.cancel()
         if refreshed:
-            self.prune(state)
+            self.prune(registry)
 
     def _stoppable(self, request: bytes, job: Job) -> Job:
         """`job`, skipped if the ledger settled its request while it waited for a slot,
         and stopped (`on_block`) once the ledger settles it while it runs."""
 
         async def run() -> None:
-            if self.state is not None and self._settled(request, self.state):
+            if self.registry is not None and self._settled(request, self.registry):
                 return
             with trio.CancelScope() as scope:
                 self._running[request] = scope
@@ -197,16 +200,18 @@ class Executor:
         return run
 
     @staticmethod
-    def _settled(request: bytes, state: LedgerState) -> bool:
+    def _settled(request: bytes, registry: KeyRegistry) -> bool:
         """Nothing this node computes for `request` can count any more: it failed (a
         blame, a withdrawal), a sign request got its signature from another signer, or a
         presign request's unfinished presignatures were all dropped. A keygen or refresh
         that is done still runs: a party that finishes late confirms the key and holds it."""
-        req = state.requests.get(request)
+        req = registry.requests.get(request)
         if req is None:
             return False
         if req.kind == "presign":
-            return not any(pid[:32] == request and not r.ready for pid, r in state.presigs.items())
+            return not any(
+                pid[:32] == request and not r.ready for pid, r in registry.presigs.items()
+            )
         return req.status == "failed" or (req.kind == "sign" and req.status == "done")
 
     async def run(self, *, task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -216,22 +221,22 @@ class Executor:
                 nursery.start_soon(_guarded, job, self.slots)
 
     def _job_for(
-        self, block: Block, state: LedgerState, tx: SignedTx, p: Payload
+        self, block: Block, registry: KeyRegistry, tx: SignedTx, p: Wire
     ) -> Callable[[], Awaitable[None]] | None:
-        req = state.requests.get(tx.hash)
+        req = registry.requests.get(tx.hash)
         if req is None or self.me not in req.parties:
             return None
         nonce = block.chain_id + block.height.to_bytes(8, "big") + tx.hash
         if isinstance(p, KeygenRequest):
             return lambda: self._keygen(tx.hash, p, nonce)
         if isinstance(p, RefreshRequest):
-            rec = state.keys[p.key_id]
+            rec = registry.keys[p.key_id]
             return lambda: self._refresh(tx.hash, rec, p, req.parties, nonce)
         if isinstance(p, PresignRequest | SignRequest):
             signers = req.signers
             if req.parties.index(self.me) + 1 not in signers:
                 return None
-            rec = state.keys[p.key_id]
+            rec = registry.keys[p.key_id]
             if isinstance(p, PresignRequest):
                 return lambda: self._presign(tx.hash, rec, p.count, signers, nonce)
             if req.presig:
@@ -312,12 +317,12 @@ class Executor:
     async def _keygen(self, request: bytes, p: KeygenRequest, nonce: bytes) -> None:
         params = tier(p.tier)
         members = tuple(range(1, len(p.parties) + 1))
-        ssid = make_ssid("keygen", params, members, p.threshold, nonce)
+        ssid = keygen_ssid(params, members, p.threshold, nonce)
         cfg = self._config(ssid, p.parties, members, p.threshold, params)
         try:
             res = await self._run("keygen", request, "", cfg, keygen.start(cfg))
             share: KeyShare = res.result
-            ssid2 = make_ssid("aux", params, members, p.threshold, nonce, share.key)
+            ssid2 = aux_ssid(params, members, p.threshold, nonce, share.key)
             cfg2 = self._config(ssid2, p.parties, members, p.threshold, params)
             pair = await self.primes.take_pair(params.prime_bits)
             first = aux.start(cfg2, share, lambda: pair)
@@ -350,9 +355,9 @@ class Executor:
             old_ids = {j: rec.parties.index(pk) + 1 for j, pk in zip(members, parties, strict=True)
                        if pk in dealing}  # fmt: skip
             reshare = aux.Reshare(rec.key, old_ids)
-            ssid = aux.session_id(params, members, threshold, nonce, reshare)
+            ssid = aux_ssid(params, members, threshold, nonce, reshare)
         else:
-            ssid = aux.session_id(params, members, threshold, nonce, rec.key)
+            ssid = aux_ssid(params, members, threshold, nonce, rec.key)
         share = await self.share_of(rec) if self.me in dealing else None
         cfg = self._config(ssid, parties, members, threshold, params)
         pair = await self.primes.take_pair(params.prime_bits)
@@ -377,7 +382,7 @@ class Executor:
     ) -> None:
         share = await self.share_of(rec)
         d = derive(rec.key.public_key, rec.key.chain_code, p.path)
-        ssid = presign.presign_ssid(share, signers, d.shift, p.digest, nonce)
+        ssid = presign_ssid(share, signers, d.shift, p.digest, nonce)
         cfg = self._config(ssid, rec.parties, signers, rec.key.threshold, rec.key.params)
         try:
             first = presign.start(cfg, share, shift=d.shift, digest=p.digest)
@@ -388,7 +393,7 @@ class Executor:
             else:
                 digest = sign.resolve_digest(presig, raw_digest=p.digest)
             cfg2 = self._config(
-                sign.session_id(presig, digest), rec.parties, signers, rec.key.threshold,
+                sign_ssid(presig, digest), rec.parties, signers, rec.key.threshold,
                 rec.key.params,
             )  # fmt: skip
             res2 = await self._run(
@@ -407,9 +412,9 @@ class Executor:
         share = await self.share_of(rec)
         for index in range(count):
             pid = presig_id(request, index)
-            if self.state is not None and pid not in self.state.presigs:
+            if self.registry is not None and pid not in self.registry.presigs:
                 continue  # dropped meanwhile (refresh, blame, expiry): not worth making
-            ssid = presign.presign_ssid(share, signers, 0, None, nonce + index.to_bytes(4, "big"))
+            ssid = presign_ssid(share, signers, 0, None, nonce + index.to_bytes(4, "big"))
             cfg = self._config(ssid, rec.parties, signers, rec.key.threshold, rec.key.params)
             first = presign.start(cfg, share)
             try:
@@ -441,7 +446,7 @@ class Executor:
         presig = Presignature.from_bytes(raw)
         digest = sign.resolve_digest(presig, message=p.message, hash_name=p.hash_name)
         cfg = self._config(
-            sign.session_id(presig, digest), rec.parties, signers, rec.key.threshold,
+            sign_ssid(presig, digest), rec.parties, signers, rec.key.threshold,
             rec.key.params,
         )  # fmt: skip
         first = sign.start(cfg, share, presig, digest)
@@ -455,103 +460,6 @@ class Executor:
             return
         self._vote(SignResult(request, res.result.signature))
         self.events.publish("signature.ready", signature_id=request.hex(), key_id=rec.key_id)
-
-    # -- after a restart -------------------------------------------------------------------
-    def recover(self, state: LedgerState) -> None:
-        """After a restart this node's part of every session still under way is gone with
-        the old process. Finish what its disk allows and give up the rest at once, so the
-        other parties need not wait out their round timeouts (issue 12):
-
-        - a share stored with its result vote (`_store_share`) is voted again: for a
-          pending request that is its vote, for a key already accepted a confirmation
-          that makes this node a holder (the ledger refuses what no longer applies);
-        - a pooled presignature stored and not yet reported ready is reported;
-        - every other session this node owes is withdrawn (`Withdrawal`): the request
-          fails now, and its requester retries it (without this node, for a signature)."""
-        revoted = self._replay_share_votes(state)
-        for request, req in state.requests.items():
-            if self.me not in req.parties:
-                continue
-            if req.kind == "presign":
-                self._recover_presigs(request, req, state)
-            elif (
-                req.status == "pending"
-                and self.me in _session_parties(req)
-                and request not in revoted
-                and not _has_voted(request, self.me, state)
-            ):
-                self._withdraw(request)
-
-    def _replay_share_votes(self, state: LedgerState) -> set[bytes]:
-        revoted = set()
-        for raw in self.vault.share_votes():
-            vote = decode_any(raw)
-            if not isinstance(vote, KeygenResult | RefreshResult):
-                continue
-            req = state.requests.get(vote.request)
-            rec = state.keys.get(vote.key.key_id)
-            owed = (req is not None and req.status == "pending") or (
-                rec is not None and rec.key == vote.key and not rec.holds(self.me)
-            )
-            if owed and not _has_voted(vote.request, self.me, state):
-                log.info(
-                    "result of request %s voted again after a restart", vote.request.hex()[:12]
-                )
-                self._vote(vote)
-                revoted.add(vote.request)
-        return revoted
-
-    def _recover_presigs(self, request: bytes, req: RequestRecord, state: LedgerState) -> None:
-        owed = False
-        for pid, r in sorted(state.presigs.items()):
-            if pid[:32] != request or r.ready or self.me in r.voters:
-                continue
-            if self.me not in [req.parties[j - 1] for j in r.signers]:
-                return
-            raw = self.vault.get_presignature(r.key_id, vault_id(pid))
-            if raw is None:
-                owed = True
-                continue
-            index = int.from_bytes(pid[32:], "big")
-            self._vote(PresignReady(request, index, Presignature.from_bytes(raw).R.to_bytes()))
-        if owed:
-            self._withdraw(request)
-
-    def _withdraw(self, request: bytes) -> None:
-        log.info("request %s withdrawn: this node restarted during its session", request.hex()[:12])
-        self._vote(Withdrawal(request, "the node restarted and lost its session state"))
-
-    def prune(self, state: LedgerState) -> None:
-        """Delete secrets the ledger no longer has a use for (after blocks that may have
-        made some useless, and at start-up)."""
-        self.prune_shares(state)
-        self.prune_presignatures(state)
-
-    def prune_presignatures(self, state: LedgerState) -> None:
-        """Delete pooled presignatures the ledger dropped (refresh, blame, signers that
-        disagreed, expiry): an unused (k_i, χ_i) from every signer of a session gives x,
-        so old ones must not outlive a refresh any more than old shares."""
-        live = {vault_id(pid) for pid in (*state.presigs, *self._claimed)}
-        for key_id in self.vault.share_keys():
-            for vid in list(self.vault.presignature_ids(key_id)):
-                if vid not in live:
-                    self.vault.delete_presignature(key_id, vid)
-                    log.info("unused presignature of key %s deleted", key_id)
-
-    def prune_shares(self, state: LedgerState) -> None:
-        """Delete shares the ledger no longer uses: older epochs of a refreshed key (a
-        refresh is only worth something if the old shares are gone) and every share of a
-        key this node was reshared out of."""
-        for key_id in self.vault.share_keys():
-            rec = state.keys.get(key_id)
-            if rec is None:
-                continue  # a key not in this node's ledger (yet): keep
-            current, mine = rec.key.epoch, self.me in rec.parties
-            for epoch in self.vault.share_epochs(key_id):
-                # a later epoch is a refresh whose result is not accepted yet: keep it
-                if epoch < current or (epoch == current and not mine):
-                    self.vault.delete_share(key_id, epoch)
-                    log.info("share of key %s at epoch %d deleted", key_id, epoch)
 
     def _store_share(self, share: KeyShare, vote: KeygenResult | RefreshResult) -> None:
         """The share and the vote it is owed, in one synced write: the ledger counts this
@@ -573,20 +481,3 @@ class Executor:
                     return KeyShare.from_bytes(raw)
                 await self._stored.setdefault(rec.key_id, trio.Event()).wait()
         raise LookupError(f"this node holds no share of key {rec.key_id} at epoch {rec.key.epoch}")
-
-
-def _session_parties(req: RequestRecord) -> tuple[bytes, ...]:
-    """The validators a request's session needs: its signers, or all its parties."""
-    if req.kind in ("sign", "presign"):
-        return tuple(req.parties[j - 1] for j in req.signers)
-    return req.parties
-
-
-def _has_voted(request: bytes, me: bytes, state: LedgerState) -> bool:
-    """Is a result vote of `me` on `request` waiting in the ledger for the others'?"""
-    return any(v.subject == request and me in v.voters for v in state.votes.values())
-
-
-def vault_id(pid: bytes) -> bytes:
-    """The vault's 32-byte name of the ledger's pooled presignature `pid`."""
-    return hashlib.sha256(b"tssnode.presig-id/1" + pid).digest()

@@ -17,7 +17,7 @@ import hashlib
 import random
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -134,32 +134,6 @@ class ProtocolAbort(TssError):
 
 
 # -- sessions ---------------------------------------------------------------------------------
-
-
-def make_ssid(
-    protocol: str,
-    params: Parameters,
-    parties: Sequence[int],
-    threshold: int,
-    nonce: bytes,
-    extra: Any = None,
-) -> bytes:
-    """The session id: protocol and version, curve, tier, ordered parties, threshold, the
-    caller's nonce (later the ledger transaction) and phase-specific public data."""
-    data = dumps(
-        [
-            "tssnode.ssid/1",
-            PROTOCOL_VERSION,
-            protocol,
-            "secp256k1",
-            params,
-            sorted(parties),
-            threshold,
-            nonce,
-            extra,
-        ]
-    )
-    return hashlib.sha256(data).digest()
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from tssnode.crypto.encoding import Wire, decode_any
 from tssnode.crypto.identity import verify_signature
 from tssnode.crypto.params import TIERS
 from tssnode.errors import EncodingError, ProofError, TssError
-from tssnode.protocol import aux, keygen
+from tssnode.protocol import auxinfo, keygen
 from tssnode.protocol.base import BROADCAST, Blame, Echo, envelope_digest
 from tssnode.zk import affg, dec, enc, fac, logstar, mod, mul, mulstar, prm, sch
 from tssnode.zk.common import ProofContext
@@ -55,7 +55,7 @@ class Verdict:
 
 
 def verify_blame(
-    blame: Blame, identities: Mapping[int, bytes], *, reshare: aux.Reshare | None = None
+    blame: Blame, identities: Mapping[int, bytes], *, reshare: auxinfo.Reshare | None = None
 ) -> Verdict:
     """Check a blame's evidence. Raises BlameRejected when the evidence contradicts it.
 
@@ -78,7 +78,7 @@ def verify_blame(
         return _conflict(blame, culprit)
     if blame.check == "opening does not match commitment":
         return _decommitment(blame, culprit)
-    if blame.check == aux.WRONG_CONSTANT and reshare is not None:
+    if blame.check == auxinfo.WRONG_CONSTANT and reshare is not None:
         return _constant_term(blame, culprit, reshare)
     return Verdict(False, f"{blame.check!r} needs private data or session state to re-check")
 
@@ -143,27 +143,27 @@ def _conflict(blame: Blame, culprit: int) -> Verdict:
 def _decommitment(blame: Blame, culprit: int) -> Verdict:
     """The culprit's signed commitment and its signed opening do not match."""
     bodies = [decode_any(m.body) for m in blame.messages if m.sender == culprit]
-    commits = [b for b in bodies if isinstance(b, keygen.Commit | aux.Commit)]
-    opens = [b for b in bodies if isinstance(b, keygen.Open | aux.Open)]
+    commits = [b for b in bodies if isinstance(b, keygen.Commit | auxinfo.Commit)]
+    opens = [b for b in bodies if isinstance(b, keygen.Open | auxinfo.Open)]
     if not commits or not opens:
         raise BlameRejected("the evidence lacks the culprit's commitment or opening")
     o = opens[0]
     again = (
         keygen.open_commitment(blame.ssid, culprit, o)
         if isinstance(o, keygen.Open)
-        else aux.commitment(blame.ssid, culprit, o)
+        else auxinfo.commitment(blame.ssid, culprit, o)
     )
     if again == commits[0].V:
         raise BlameRejected("the opening matches the commitment")
     return Verdict(True, f"party {culprit}'s opening does not match its commitment")
 
 
-def _constant_term(blame: Blame, culprit: int, reshare: aux.Reshare) -> Verdict:
+def _constant_term(blame: Blame, culprit: int, reshare: auxinfo.Reshare) -> Verdict:
     """The culprit's signed opening deals F_j(0) ≠ λ_j·X_j of the old key."""
     opens = [
         b
         for b in (decode_any(m.body) for m in blame.messages if m.sender == culprit)
-        if isinstance(b, aux.Open)
+        if isinstance(b, auxinfo.Open)
     ]
     if not opens or not opens[0].F:
         raise BlameRejected("the evidence lacks the culprit's opening")

@@ -52,23 +52,12 @@ from tssnode.protocol.base import (
     Round,
     SessionConfig,
     echo_of,
-    make_ssid,
 )
 from tssnode.protocol.material import KeyShare, Presignature, PresignTranscript
 from tssnode.zk import affg, dec, enc, logstar, mul
 from tssnode.zk.common import ProofContext
 
 PHASE = "presign"
-
-
-def presign_ssid(
-    share: KeyShare, signers: tuple[int, ...], shift: int, digest: bytes | None, nonce: bytes
-) -> bytes:
-    """Presign session id: the key's public data and aux, the signers, the derivation
-    shift and, for a raw-digest presignature, the digest itself."""
-    key = share.key
-    extra = [key, share.aux, shift % Q, digest]
-    return make_ssid(PHASE, key.params, signers, key.threshold, nonce, extra)
 
 
 def mta_bound(params: Parameters) -> int:

@@ -18,7 +18,6 @@ only with a presignature bound to it (hashing.py).
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 from gmpy2 import mpz
@@ -28,7 +27,6 @@ from tssnode.crypto.group import Point, Q
 from tssnode.crypto.paillier import PaillierPublicKey
 from tssnode.crypto.pedersen import PedersenParams
 from tssnode.crypto.signature import InvalidSignature, Signature, digest_to_scalar, finalize
-from tssnode.errors import TssError
 from tssnode.protocol.base import (
     BROADCAST,
     Echo,
@@ -46,35 +44,6 @@ from tssnode.zk import dec, mulstar
 from tssnode.zk.common import ProofContext
 
 PHASE = "sign"
-
-
-class PresignatureUsed(TssError):
-    """A presignature that was already used (or was never in the store)."""
-
-
-class PresignatureStore:
-    """Single-use presignatures: `take` removes the record it returns.
-
-    In-memory; the node's LevelDB store deletes the record in the same batch that records
-    the signature share, with the same contract.
-    """
-
-    def __init__(self) -> None:
-        self._records: dict[bytes, Presignature] = {}
-
-    def put(self, record: Presignature) -> None:
-        if record.ssid in self._records:
-            raise ValueError("presignature already stored")
-        self._records[record.ssid] = record
-
-    def take(self, ssid: bytes) -> Presignature:
-        try:
-            return self._records.pop(ssid)
-        except KeyError:
-            raise PresignatureUsed("presignature already used or unknown") from None
-
-    def __len__(self) -> int:
-        return len(self._records)
 
 
 @dataclass(frozen=True)
@@ -292,14 +261,9 @@ def resolve_digest(
     return digest
 
 
-def session_id(presig: Presignature, digest: bytes) -> bytes:
-    """Sign session id: the presign session and the digest."""
-    return hashlib.sha256(b"tssnode.sign.ssid/1" + presig.ssid + digest).digest()
-
-
 def start(cfg: SessionConfig, share: KeyShare, presig: Presignature, digest: bytes) -> Round1:
-    """One signing round. `presig` must come out of a single-use store (`PresignatureStore.take`)
-    and `digest` out of `resolve_digest`."""
+    """One signing round. `presig` must come out of a single-use store (in the node,
+    `Vault.take_presignature`) and `digest` out of `resolve_digest`."""
     if cfg.parties != presig.signers or presig.self_id != cfg.self_id:
         raise ValueError("sign runs over the presignature's own signers")
     if presig.key_id != share.key.key_id:

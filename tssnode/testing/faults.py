@@ -4,9 +4,9 @@ and the checks that say whether the network survived them (`tssnode faults MANIF
 CometBFT's e2e runner and Jepsen test a replicated system the same way: a manifest names
 the network and what to do to it; a runner starts the nodes, drives a steady load, applies
 the faults on time, heals everything, and then checks what must hold whatever happened.
-Unit tests and the simulated network (`tssnode.ledger.sim`) cover the logic; this covers
-what only real processes show: crashes at any instruction (SIGKILL), a process frozen
-mid-write (SIGSTOP), TCP connections that hang instead of failing (a pulled data link, a
+Unit tests and the simulated network (`pbftsim`) cover the logic; this covers what only
+real processes show: crashes at any instruction (SIGKILL), a process frozen mid-write
+(SIGSTOP), TCP connections that hang instead of failing (a pulled data link, a
 partition), restarts that read everything back from LevelDB.
 
 A manifest (TOML, `load_manifest`):
@@ -93,8 +93,9 @@ from eth_keys.datatypes import Signature as EthSignature
 
 from tssnode import failpoints
 from tssnode.api.client import ApiClient, ApiError, ApiUnavailable
-from tssnode.node.localnet import NodeProc, make_cluster
-from tssnode.protocol.hashing import message_digest
+from tssnode.crypto.digests import message_digest
+from tssnode.crypto.params import INSECURE_TEST, TIERS
+from tssnode.testing.cluster import NodeProc, make_cluster
 from tssnode.testing.netns import Hosts, Unsupported, open_hosts
 
 log = logging.getLogger("tssnode.testing.faults")
@@ -419,7 +420,7 @@ def parse_manifest(data: Mapping[str, Any], source: str = "<manifest>") -> Manif
         threshold=net_t.take("threshold", _integer(0, max(nodes - 1, 0)), min(1, nodes - 1)),
         presign_pool=net_t.take("presign_pool", _integer(0, 100), 2),
         round_timeout=net_t.take("round_timeout", _number(1, 3600), 15.0),
-        tier=net_t.take("tier", _choice(("insecure-test", "standard", "high")), "insecure-test"),
+        tier=net_t.take("tier", _choice(tuple(TIERS)), INSECURE_TEST.name),
         network=net_t.take("network", _choice(("auto", "netns", "loopback")), "auto"),
         stall_after=net_t.take("stall_after", _number(1, 3600), None),
     )

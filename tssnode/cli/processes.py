@@ -1,0 +1,220 @@
+"""The node processes of a data directory as the command line sees them: the pid and
+exit files, whether a pid is a live tssnode, a node's state as `tssnode cluster status`
+reports it, a node started detached (`cluster up`) and the wait for its API."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tssnode.api.client import ApiClient, ApiError, ApiUnavailable, read_token
+from tssnode.cli.common import CommandError, when
+from tssnode.cli.configs import api_url
+from tssnode.config import NodeConfig
+
+#: in a data directory: the running node's pid, and how its last run ended
+PIDFILE = "node.pid"
+EXITFILE = "node.exit"
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() and int(text) > 0 else None
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` is a live process (not a zombie) that is a tssnode: a pid the
+    system gave to another program since is not our node."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: it exists
+    except OSError:
+        return False
+    proc = Path("/proc") / str(pid)
+    try:
+        stat = (proc / "stat").read_text()
+        cmdline = (proc / "cmdline").read_bytes()
+    except OSError:
+        return proc.exists() or not Path("/proc/self").exists()  # no /proc: trust kill(0)
+    state = stat.rsplit(")", 1)[-1].split()[:1]
+    if state and state[0] in ("Z", "X"):
+        return False
+    return b"tssnode" in cmdline
+
+
+def _exit_record(data_dir: Path) -> dict[str, Any] | None:
+    try:
+        record = json.loads((data_dir / EXITFILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+def node_log(cfg: NodeConfig) -> Path:
+    """Where `cluster up` appends the node's output (the path without `..` in it)."""
+    return Path(os.path.normpath(cfg.data_dir / "node.log"))
+
+
+def _p2p_port(cfg: NodeConfig) -> int | None:
+    tail = cfg.net.listen.rsplit("/", 1)[-1]
+    return int(tail) if tail.isdigit() else None
+
+
+def _peer_id_on_disk(data_dir: Path) -> str | None:
+    """The node's peer id from its identity file (public), when the node cannot say it."""
+    try:
+        from tssnode.net import identity
+
+        return identity.load(data_dir).peer_id_text
+    except Exception:  # no identity yet, or one this user cannot read
+        return None
+
+
+@dataclass
+class NodeState:
+    """One node of a local network as `tssnode cluster status` reports it."""
+
+    name: str
+    config: str
+    state: str  # running | unresponsive | stopped | crashed
+    pid: int | None
+    peer_id: str | None
+    p2p_port: int | None
+    api_port: int
+    api: str
+    height: int | None = None
+    view: int | None = None
+    last_block_age_s: float | None = None
+    detail: str = ""
+    log: str = ""
+
+    @property
+    def up(self) -> bool:
+        return self.state == "running"
+
+
+def node_state(path: Path, *, timeout: float = 2.0) -> NodeState:
+    cfg = NodeConfig.load(path)
+    data_dir = cfg.data_dir
+    pid = _read_pid(data_dir / PIDFILE)
+    st = NodeState(
+        name=path.stem,
+        config=str(path),
+        state="stopped",
+        pid=pid,
+        peer_id=None,
+        p2p_port=_p2p_port(cfg),
+        api_port=cfg.api.port,
+        api=api_url(cfg),
+        log=str(node_log(cfg)),
+    )
+    if pid is None:
+        record = _exit_record(data_dir)
+        if record is not None:
+            code = int(record.get("code", 0))
+            st.detail = (
+                f"not running; its last run {_describe_exit(code)} at {when(record.get('time'))}"
+            )
+        elif not (data_dir / "node.log").exists():
+            st.detail = "never started"
+    elif _alive(pid):
+        try:
+            with ApiClient(st.api, read_token(data_dir / "api.token"), timeout=timeout) as api:
+                status = api.get("/status")
+            st.state = "running"
+            st.peer_id = status.get("peer_id")
+            st.height, st.view = status.get("height"), status.get("view")
+            st.last_block_age_s = status.get("last_block_age_s")
+            if status.get("liveness"):
+                st.detail = str(status["liveness"])
+        except (ApiError, ApiUnavailable, OSError) as exc:
+            st.state = "unresponsive"
+            st.detail = f"pid {pid} runs but its API does not answer at {st.api}"
+            if isinstance(exc, ApiError):
+                st.detail = f"pid {pid} runs but its API answers {exc.status}: {exc.message}"
+    else:
+        record = _exit_record(data_dir)
+        if record is not None and record.get("pid") == pid:
+            code = int(record.get("code", 1))
+            st.state = "stopped" if code == 0 else "crashed"
+            st.detail = f"{_describe_exit(code)} at {when(record.get('time'))}"
+        else:
+            st.state = "crashed"
+            st.detail = f"pid {pid} is gone and left no exit code (killed, e.g. SIGKILL or OOM)"
+    if st.peer_id is None:
+        st.peer_id = _peer_id_on_disk(data_dir)
+    return st
+
+
+def start_daemon(config_path: Path, log_path: Path | None = None) -> int:
+    """Start `tssnode run --config` detached, its output appended to its log; returns
+    its pid. The node is started by a shell that exits at once, in a session of its own:
+    it outlives this process and is nobody's child here (no zombie to reap)."""
+    cfg = NodeConfig.load(config_path)
+    log_path = log_path or cfg.data_dir / "node.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "tssnode.cli", "run", "--config", str(config_path)]
+    script = 'log=$1; shift; "$@" </dev/null >>"$log" 2>&1 & echo $!'
+    started = subprocess.run(
+        ["/bin/sh", "-c", script, "sh", str(log_path), *command],
+        capture_output=True,
+        text=True,
+        start_new_session=True,
+        timeout=30,
+    )
+    pid = started.stdout.strip()
+    if started.returncode != 0 or not pid.isdigit():
+        raise CommandError(f"could not start {config_path}: {started.stderr.strip() or pid}")
+    _write_atomic(cfg.data_dir / PIDFILE, f"{pid}\n")
+    return int(pid)
+
+
+def wait_api(cfg: NodeConfig, timeout: float = 60.0, pid: int | None = None) -> bool:
+    """Whether the node's API answers within `timeout` (False at once if `pid` exits)."""
+    token = read_token(cfg.data_dir / "api.token")
+    deadline = time.monotonic() + timeout
+    with ApiClient(api_url(cfg), token, timeout=2.0) as api:
+        while time.monotonic() < deadline:
+            try:
+                api.get("/status")
+                return True
+            except (ApiUnavailable, ApiError):
+                if pid is not None and not _alive(pid):
+                    return False
+                time.sleep(0.3)
+    return False
+
+
+def _log_tail(path: Path, lines: int = 5) -> list[str]:
+    try:
+        return path.read_text(errors="replace").splitlines()[-lines:]
+    except OSError:
+        return []

@@ -1,0 +1,251 @@
+"""Throw-away local networks: N `tssnode run` processes on loopback ports in a directory,
+with generated configs and a genesis from the nodes' own identities. Used by the
+multi-node tests, the fault runner (`tssnode.testing.faults`), `tssnode bench cluster`
+and `tssnode cluster demo`.
+
+Each node gets a random vault passphrase of its own, handed to its process in
+`TSSNODE_PASSPHRASE` (never written to disk), so these networks run the way a real node
+does; `vault={"insecure_local_key": True}` makes a node keep a key in its data directory
+instead."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from tssnode.api.client import ApiClient, ApiError, ApiUnavailable
+from tssnode.config import render
+from tssnode.ledger.genesis import Validator, genesis_toml, make_genesis
+from tssnode.node.datadir import init_data_dir
+from tssnode.node.vaultkey import NEW_PASSPHRASE_ENV, PASSPHRASE_ENV
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class NodeProc:
+    index: int
+    config: Path
+    data_dir: Path
+    api_url: str
+    validator_key: str
+    peer_id: str
+    p2p: str = ""  # the listen multiaddr
+    proc: subprocess.Popen[bytes] | None = None
+    log: Path = field(default=Path())
+    #: handed to the process in TSSNODE_PASSPHRASE (None: none, e.g. insecure_local_key)
+    passphrase: str | None = field(default=None, repr=False)
+    #: more environment for the next start (e.g. TSSNODE_FAILPOINT)
+    extra_env: dict[str, str] = field(default_factory=dict)
+    #: Prometheus metrics (`make_cluster(metrics=True)`), e.g. http://127.0.0.1:9601/metrics
+    metrics_url: str | None = None
+    #: argv put before the node's command, e.g. `["ip", "netns", "exec", NAME]` to run it in
+    #: a network namespace (that command execs, so the pid and its signals are the node's)
+    command_prefix: list[str] = field(default_factory=list)
+
+    def env(self) -> dict[str, str]:
+        """The node process's environment: ours, with its own passphrase (or none)."""
+        env = {k: v for k, v in os.environ.items() if k not in (PASSPHRASE_ENV, NEW_PASSPHRASE_ENV)}
+        env["TSSNODE_ALLOW_INSECURE"] = "1"
+        if self.passphrase is not None:
+            env[PASSPHRASE_ENV] = self.passphrase
+        env.pop("TSSNODE_FAILPOINT", None)
+        env.update(self.extra_env)
+        return env
+
+    def client(self, timeout: float = 30.0) -> ApiClient:
+        token = (self.data_dir / "api.token").read_text().strip()
+        return ApiClient(self.api_url, token, timeout=timeout)
+
+    def start(self) -> None:
+        self.log = self.data_dir / "node.log"
+        log_file = open(self.log, "ab")  # noqa: SIM115 - handed to the child process
+        self.proc = subprocess.Popen(
+            [
+                *self.command_prefix,
+                *(sys.executable, "-m", "tssnode.cli", "run", "--config", str(self.config)),
+            ],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=self.env(),
+        )
+        log_file.close()
+
+    def wait_api(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        with self.client(timeout=2.0) as api:
+            while True:
+                try:
+                    api.get("/status")
+                    return
+                except (ApiUnavailable, ApiError):
+                    if self.proc is not None and self.proc.poll() is not None:
+                        raise RuntimeError(
+                            f"node {self.index} exited:\n{self.log.read_text()[-3000:]}"
+                        ) from None
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+def _new_node(
+    root: Path,
+    index: int,
+    *,
+    keys: dict[str, Any],
+    net: dict[str, Any],
+    ledger: dict[str, Any],
+    vault: dict[str, Any] | None = None,
+    p2p_host: str = "127.0.0.1",
+    api_host: str = "127.0.0.1",
+    metrics: bool = False,
+) -> NodeProc:
+    """Data directory `root/node<index>` (identity, token), its config on free ports (of
+    `p2p_host` and `api_host`: loopback, or a network namespace's own addresses), and its
+    passphrase (unless `vault` sets insecure_local_key)."""
+    data_dir = root / f"node{index}"
+    info = init_data_dir(data_dir)
+    p2p, api = free_port(), free_port()
+    listen = f"/ip4/{p2p_host}/tcp/{p2p}"
+    config = root / f"node{index}.toml"
+    sections: dict[str, Any] = {
+        "node": {"network_id": "tssnode-test", "data_dir": str(data_dir)},
+        "net": {"listen": listen, **net},
+        "api": {"listen": f"{api_host}:{api}"},
+        "keys": {"prime_reserve": 2, "btc_network": "regtest", **keys},
+    }
+    if ledger:
+        sections["ledger"] = ledger
+    if vault:
+        sections["vault"] = vault
+    metrics_url = None
+    if metrics:
+        port = free_port()
+        sections["metrics"] = {"listen": f"{api_host}:{port}"}
+        metrics_url = f"http://{api_host}:{port}/metrics"
+    config.write_text(render(sections))
+    local = bool(vault and vault.get("insecure_local_key"))
+    return NodeProc(
+        index,
+        config,
+        data_dir,
+        f"http://{api_host}:{api}",
+        info["validator_key"],
+        info["peer_id"],
+        listen,
+        passphrase=None if local else secrets.token_urlsafe(24),
+        metrics_url=metrics_url,
+    )
+
+
+def make_cluster(
+    root: Path,
+    n: int,
+    tier: str = "insecure-test",
+    *,
+    presign_pool: int = 0,
+    round_timeout: float = 120.0,
+    vault: dict[str, Any] | None = None,
+    stall_after: float | None = None,
+    p2p_hosts: Sequence[str] | None = None,
+    api_hosts: Sequence[str] | None = None,
+    metrics: bool = False,
+) -> list[NodeProc]:
+    """n validators with a genesis of their own identities (`root/genesis.toml`); `vault`:
+    the [vault] section of every node's config; `stall_after`: [ledger] stall_after;
+    `p2p_hosts` / `api_hosts`: node i's P2P and API listen addresses at [i - 1] (default
+    127.0.0.1); the genesis carries the P2P ones, so the nodes dial exactly those;
+    `metrics`: a [metrics] listener each, on a free port."""
+    genesis_path = root / "genesis.toml"
+    keys = {"tier": tier, "presign_pool": presign_pool, "round_timeout": round_timeout}
+    ledger: dict[str, Any] = {"genesis": str(genesis_path)}
+    if stall_after is not None:
+        ledger["stall_after"] = stall_after
+    nodes = [
+        _new_node(
+            root,
+            i,
+            keys=keys,
+            net={},
+            ledger=ledger,
+            vault=vault,
+            p2p_host=p2p_hosts[i - 1] if p2p_hosts else "127.0.0.1",
+            api_host=api_hosts[i - 1] if api_hosts else "127.0.0.1",
+            metrics=metrics,
+        )
+        for i in range(1, n + 1)
+    ]
+    validators = [
+        Validator(bytes.fromhex(node.validator_key), f"node{node.index}", node.p2p)
+        for node in nodes
+    ]
+    genesis = make_genesis(validators, chain_name="tssnode-test", checkpoint_interval=4, window=8)
+    genesis_path.write_text(genesis_toml(genesis))
+    return nodes
+
+
+@contextmanager
+def running_cluster(root: Path, n: int = 4, **options: Any) -> Iterator[list[NodeProc]]:
+    """`make_cluster(root, n, **options)`, every node started and answering; on the way
+    out every node is resumed (a test may have paused it with SIGSTOP) and stopped."""
+    nodes = make_cluster(root, n, **options)
+    try:
+        for node in nodes:
+            node.start()
+        for node in nodes:
+            node.wait_api()
+        yield nodes
+    finally:
+        for node in nodes:
+            if node.proc is not None and node.proc.poll() is None:
+                node.proc.send_signal(signal.SIGCONT)
+            node.stop()
+
+
+def add_node(root: Path, index: int, bootstrap: NodeProc, tier: str = "insecure-test") -> NodeProc:
+    """A node that is not in the genesis and knows only `bootstrap`: no genesis file, so it
+    learns the genesis from that peer and follows the chain until it is voted in."""
+    net = {"bootstrap": [f"{bootstrap.p2p}/p2p/{bootstrap.peer_id}"]}
+    return _new_node(root, index, keys={"tier": tier}, net=net, ledger={})
+
+
+def wait_for(fn: Callable[[], T], what: str, timeout: float = 120.0, every: float = 0.25) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(every)
