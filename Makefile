@@ -28,8 +28,10 @@ demo: $(STAMP)
 stop: $(STAMP)
 	$(BIN)/tssnode cluster down 4
 
-# Lint, format check and strict typing of tssnode/.
+# Lint, format check, the layering contracts (import-linter, pyproject.toml) and strict
+# typing of tssnode/.
 check: $(STAMP)
+	$(BIN)/lint-imports
 	$(BIN)/ruff check tssnode tui tests scripts
 	$(BIN)/ruff format --check tssnode tui tests scripts
 	$(BIN)/mypy
