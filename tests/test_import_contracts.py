@@ -46,6 +46,11 @@ BREAKS = {
         "The console speaks to a node only",
     ),
     "maths does I/O": ("tssnode/zk/common.py", "import trio", "The maths layers do no I/O"),
+    "the node serves HTTP": (
+        "tssnode/node/metrics.py",
+        "import starlette.applications",
+        "The node knows nothing of HTTP",
+    ),
     "the store runs trio": ("tssnode/store/db.py", "import trio", "The store holds bytes"),
     "the ledger imports libp2p": (
         "tssnode/ledger/blocks.py",

@@ -34,6 +34,7 @@ from hypercorn.trio import serve
 from multiaddr import Multiaddr
 
 from tssnode.api.app import Limits, build_app
+from tssnode.api.metrics import metrics_app
 from tssnode.config import NodeConfig
 from tssnode.crypto.encoding import decode_any
 from tssnode.crypto.identity import IdentityKey
@@ -309,7 +310,7 @@ class Node:
         hc.bind = [self.config.metrics.address]
         hc.accesslog = None
         hc.errorlog = logging.getLogger("tssnode.metrics")
-        await serve(metrics.app(), hc, task_status=task_status)  # type: ignore[arg-type]
+        await serve(metrics_app(metrics.render), hc, task_status=task_status)  # type: ignore[arg-type]
 
 
 class NodeFacadeAdapter:

@@ -8,8 +8,8 @@ Two sources, so that nothing is counted twice and nothing is missed:
   their commit latency (this node's note on each block: `ledger.chain.BlockNote`).
 * **State, read at scrape time** (`_StateCollector`): height, view, view changes,
   peers connected, validators online, pending requests, the presignature pool of each
-  key, and the vault's operations. Scrapes run on the node's own trio thread (the
-  metrics app is served by hypercorn like the API), so they read a consistent state.
+  key, and the vault's operations. Scrapes run on the node's own trio thread (`api.metrics`
+  serves the page, on hypercorn like the API), so they read a consistent state.
 
 Metric names follow Prometheus' conventions (`tssnode_` prefix, `_total` counters,
 `_seconds` histograms). Labels are bounded: phases, proof names, outcomes and key ids
@@ -24,12 +24,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from tssnode.node.events import Event
 
@@ -129,12 +125,6 @@ class NodeMetrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
-
-    def app(self) -> Starlette:
-        async def metrics(request: Request) -> Response:
-            return Response(self.render(), media_type=CONTENT_TYPE_LATEST)
-
-        return Starlette(routes=[Route("/metrics", metrics, methods=["GET"])])
 
 
 class _StateCollector(Collector):
