@@ -5,7 +5,8 @@ Four `tssnode run` processes, a 2-of-4 key (any 3 sign) with a presignature pool
 Reports the time to accept them all, the time until every one is ordered and signed,
 the throughput, the latency of each request (API call → signature done, seen by a
 poller that sweeps the outstanding requests once a second, so latencies are ±1 s), the
-view changes during the burst, and each node's RSS before and after.
+view changes during the burst, and each node's RSS before, right after, and after a
+minute of idling (what the burst took must come back, not grow without bound).
 
     tssnode bench burst [--count 200] [--tier standard] [--pool 4] [--write docs/benchmarks.md]
 """
@@ -24,6 +25,9 @@ from typing import Any
 
 from tssnode.api.client import ApiClient, ApiError, ApiUnavailable
 from tssnode.bench.report import table, write_section
+
+#: Seconds the network idles after the burst before each node's RSS is read again.
+IDLE_AFTER = 60.0
 
 
 def rss_mib(pid: int) -> float:
@@ -53,7 +57,7 @@ def percentile(xs: list[float], q: float) -> float:
     return statistics.quantiles(s, n=100, method="inclusive")[round(q * 100) - 1]
 
 
-def measure(count: int, tier: str, pool: int, timeout: float) -> dict[str, Any]:
+def measure(count: int, tier: str, pool: int, timeout: float, rounds: int = 1) -> dict[str, Any]:
     from tssnode.api.client import get_or_none
     from tssnode.testing.cluster import running_cluster, wait_for
 
@@ -81,51 +85,74 @@ def measure(count: int, tier: str, pool: int, timeout: float) -> dict[str, Any]:
             time.sleep(2)
             rss_before = [rss_mib(n.proc.pid) for n in nodes if n.proc is not None]
             view0 = max(c.get("/status")["view"] for c in clients)
-
-            def sign(i: int) -> tuple[int, str, float]:
-                with nodes[i % 4].client(timeout=120) as c:
-                    t = time.monotonic()
-                    out = c.post(
-                        "/sign",
-                        {"key_id": key["key_id"], "message": f"burst {i}", "hash": "sha256"},
-                    )
-                    return i, str(out["signature_id"]), t
-
-            t0 = time.monotonic()
-            with ThreadPoolExecutor(32) as ex:
-                sent = list(ex.map(sign, range(count)))
-            accepted = time.monotonic() - t0
-            latency: dict[int, float] = {}
-            failed: dict[int, str] = {}
-            deadline = time.monotonic() + timeout
-            while len(latency) + len(failed) < count and time.monotonic() < deadline:
-                for i, sid, t in sent:
-                    if i in latency or i in failed:
-                        continue
-                    status = _status_of(clients[i % 4], sid)
-                    if status == "done":
-                        latency[i] = time.monotonic() - t
-                    elif status == "failed":
-                        failed[i] = sid
-                time.sleep(1.0)
-            elapsed = time.monotonic() - t0
+            bursts = [
+                _burst(nodes, clients, key["key_id"], count, timeout, r) for r in range(rounds)
+            ]
             statuses = [c.get("/status") for c in clients]
-            rss_after = [rss_mib(n.proc.pid) for n in nodes if n.proc is not None]
+            first = bursts[0]
             return {
+                **first,
                 "count": count,
-                "accepted_s": accepted,
-                "elapsed_s": elapsed,
-                "done": len(latency),
-                "failed": len(failed),
-                "latencies": sorted(latency.values()),
                 "views": max(s["view"] for s in statuses) - view0,
                 "height": max(s["height"] for s in statuses),
                 "rss_before": rss_before,
-                "rss_after": rss_after,
+                "rounds": bursts,
             }
         finally:
             for c in clients:
                 c.http.close()
+
+
+def _burst(
+    nodes: Sequence[Any],
+    clients: Sequence[ApiClient],
+    key_id: str,
+    count: int,
+    timeout: float,
+    round_no: int,
+) -> dict[str, Any]:
+    """One burst of `count` sign requests, then each node's RSS right after it and after
+    `IDLE_AFTER` seconds of idling."""
+
+    def sign(i: int) -> tuple[int, str, float]:
+        with nodes[i % 4].client(timeout=120) as c:
+            t = time.monotonic()
+            out = c.post(
+                "/sign",
+                {"key_id": key_id, "message": f"burst {round_no}.{i}", "hash": "sha256"},
+            )
+            return i, str(out["signature_id"]), t
+
+    t0 = time.monotonic()
+    with ThreadPoolExecutor(32) as ex:
+        sent = list(ex.map(sign, range(count)))
+    accepted = time.monotonic() - t0
+    latency: dict[int, float] = {}
+    failed: dict[int, str] = {}
+    deadline = time.monotonic() + timeout
+    while len(latency) + len(failed) < count and time.monotonic() < deadline:
+        for i, sid, t in sent:
+            if i in latency or i in failed:
+                continue
+            status = _status_of(clients[i % 4], sid)
+            if status == "done":
+                latency[i] = time.monotonic() - t
+            elif status == "failed":
+                failed[i] = sid
+        time.sleep(1.0)
+    elapsed = time.monotonic() - t0
+    rss_after = [rss_mib(n.proc.pid) for n in nodes if n.proc is not None]
+    time.sleep(IDLE_AFTER)  # does the memory the burst took come back?
+    rss_idle = [rss_mib(n.proc.pid) for n in nodes if n.proc is not None]
+    return {
+        "accepted_s": accepted,
+        "elapsed_s": elapsed,
+        "done": len(latency),
+        "failed": len(failed),
+        "latencies": sorted(latency.values()),
+        "rss_after": rss_after,
+        "rss_idle": rss_idle,
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -134,23 +161,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--tier", default="standard", choices=["standard", "insecure-test"])
     ap.add_argument("--pool", type=int, default=4, help="presignature pool per key")
     ap.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait at most")
+    ap.add_argument(
+        "--rounds", type=int, default=1, help="bursts one after another on the same network"
+    )
     ap.add_argument("--write", type=Path)
     args = ap.parse_args(argv)
     if args.tier == "insecure-test":
         os.environ["TSSNODE_ALLOW_INSECURE"] = "1"
-    r = measure(args.count, args.tier, args.pool, args.timeout)
+    r = measure(args.count, args.tier, args.pool, args.timeout, args.rounds)
     lat = r["latencies"] or [float("nan")]
     p50, p95 = percentile(lat, 0.5), percentile(lat, 0.95)
-    rss = zip(r["rss_before"], r["rss_after"], strict=True)
+    rss = zip(r["rss_before"], r["rss_after"], r["rss_idle"], strict=True)
     rows = [
         ["requests accepted (202)", f"{r['count']} in {r['accepted_s']:.1f} s"],
         ["signed and verified by the ledger", f"{r['done']} (failed: {r['failed']})"],
         ["burst → last signature", f"{r['elapsed_s']:.0f} s"],
         ["throughput", f"{r['done'] / r['elapsed_s']:.2f} signatures/s"],
         ["latency p50 / p95 / max", f"{p50:.0f} s / {p95:.0f} s / {max(lat):.0f} s"],
-        ["view changes during the burst", str(r["views"])],
-        ["node RSS before → after (MiB)", ", ".join(f"{a:.0f} → {b:.0f}" for a, b in rss)],
+        ["view changes during the burst(s)", str(r["views"])],
+        [
+            f"node RSS before → after → {IDLE_AFTER:.0f} s idle (MiB)",
+            ", ".join(f"{a:.0f} → {b:.0f} → {c:.0f}" for a, b, c in rss),
+        ],
     ]
+    for n, later in enumerate(r["rounds"][1:], start=2):
+        rows.append([
+            f"burst {n}: signed (failed), burst → last; RSS after → idle (MiB)",
+            f"{later['done']} ({later['failed']}), {later['elapsed_s']:.0f} s; "
+            + ", ".join(
+                f"{b:.0f} → {c:.0f}"
+                for b, c in zip(later["rss_after"], later["rss_idle"], strict=True)
+            ),
+        ])  # fmt: skip
     out = table(["burst", "result"], rows)
     print(out)
     if args.write:
@@ -170,4 +212,5 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"tssnode bench burst --count {args.count} --tier {args.tier} --pool {args.pool} "
             f"--write {args.write}",
         )
-    return 0 if r["done"] == r["count"] else 1
+    done = all(b["done"] == r["count"] for b in r["rounds"])
+    return 0 if done else 1
