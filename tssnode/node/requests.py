@@ -106,10 +106,7 @@ class NodeRequests(CoreParts):
             raw = bytes.fromhex(key_id)
         except ValueError:
             raise RequestRejected(NOT_FOUND, "unknown key id") from None
-        for _ in range(64):  # (retries are bounded; so is this walk)
-            if raw not in self.retried:
-                break
-            raw = self.retried[raw]
+        raw, _ = self._latest_try(raw)
         req = self.registry.requests.get(raw)
         if req is None:
             if not isinstance(self.submitted.get(raw), KeygenRequest):
