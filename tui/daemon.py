@@ -2,11 +2,13 @@
 background daemon if its API does not answer.
 
 This is the only part of the console that knows about node configs and processes; it
-runs before the app starts (blocking is fine here). The node is started as
-`python -m tssnode.cli run --config FILE`, detached (its own session, output to
-`<data dir>/node.log`), and left running when the console quits. It inherits the
-console's environment, so a `TSSNODE_PASSPHRASE` set there reaches it; a node that finds
-no vault passphrase (or a wrong one) exits at once, and its log tail is the error shown.
+runs before the app starts (blocking is fine here). The node is started the one way
+nodes are (`tssnode.launch`: `python -m tssnode.cli run --config FILE`), as nobody's
+child in a session of its own, output to `<data dir>/node.log`, and left running when the
+console quits.
+It inherits the console's environment, so a `TSSNODE_PASSPHRASE` set there reaches it; a
+node that finds no vault passphrase (or a wrong one) exits at once, and its log tail is
+the error shown.
 
 The config file is read by the node's own parser (`tssnode.config.NodeConfig.load`), so
 the console takes exactly the configs a node takes, and refuses the others with the
@@ -19,7 +21,6 @@ node's own message (`DaemonError`). From it the console uses `[api] listen` (def
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -29,6 +30,7 @@ from pathlib import Path
 import httpx
 
 from tssnode import config as node_config
+from tssnode import launch
 
 
 class DaemonError(Exception):
@@ -85,53 +87,41 @@ def answers(url: str) -> bool:
         return False
 
 
-def node_command(config: Path) -> list[str]:
-    return [sys.executable, "-m", "tssnode.cli", "run", "--config", str(config)]
-
-
-def start_detached(command: Sequence[str], log_file: Path) -> subprocess.Popen[bytes]:
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    with log_file.open("ab") as log:
-        return subprocess.Popen(
-            list(command),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # survives the console and its terminal
-            close_fds=True,
-        )
-
-
 def ensure_running(
     config_path: Path,
     *,
     start: bool = True,
     timeout: float = 60.0,
     probe: Callable[[str], bool] = answers,
-    command: Callable[[Path], list[str]] = node_command,
-    spawn: Callable[[Sequence[str], Path], subprocess.Popen[bytes]] = start_detached,
+    argv: Sequence[str] | None = None,
     say: Callable[[str], None] = lambda text: print(text, file=sys.stderr),
 ) -> NodeConfig:
     """The node's config, once its API answers and its token file exists; starts the
-    node first if needed. Raises DaemonError if it cannot be had within `timeout`."""
+    node first if needed (`tssnode.launch.start_orphan`; `argv` replaces its command line,
+    for tests). Raises DaemonError if it cannot be had within `timeout`, or at once, with
+    its log's tail, if the node exits."""
     config = read_config(config_path)
     if probe(config.api_url):
         return config
     if not start:
         raise DaemonError(f"no node answers at {config.api_url}")
     say(f"starting the node ({config_path}); its log: {config.log_file}")
-    proc = spawn(command(config_path), config.log_file)
-    (config.data_dir / "node.pid").write_text(str(proc.pid))
+    try:
+        pid = launch.start_orphan(config_path, config.log_file, argv=argv)
+    except launch.LaunchError as exc:
+        raise DaemonError(str(exc)) from None
+    launch.write_atomic(config.data_dir / launch.PIDFILE, f"{pid}\n")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if probe(config.api_url) and config.token_file.exists():
             return config
-        code = proc.poll()
-        if code is not None:
-            raise DaemonError(f"the node exited with code {code}:\n{_tail(config.log_file)}")
+        if not launch.alive(pid):
+            record = launch.exit_record(config.data_dir, pid)
+            how = "exited" if record is None else launch.describe_exit(int(record.get("code", 1)))
+            raise DaemonError(f"the node {how}:\n{_tail(config.log_file)}")
         time.sleep(0.2)
     raise DaemonError(
-        f"the node (pid {proc.pid}) did not answer at {config.api_url} within {timeout:.0f} s;"
+        f"the node (pid {pid}) did not answer at {config.api_url} within {timeout:.0f} s;"
         f" it is left running, see {config.log_file}"
     )
 

@@ -21,8 +21,9 @@ from pathlib import Path
 
 import pytest
 
+from tssnode import launch
 from tssnode.cli import cluster as cluster_cli
-from tssnode.cli import configs, processes
+from tssnode.cli import configs
 from tssnode.testing.cluster import NodeProc, make_cluster, wait_for
 
 
@@ -63,7 +64,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         with contextlib.redirect_stdout(io.StringIO()):
             cluster_cli.cmd_cluster(["down", "--dir", str(root)])
         for pid in pids:  # not our children (`cluster up` detaches them): signal only
-            if processes._alive(pid):
+            if launch.alive(pid):
                 os.kill(pid, signal.SIGKILL)
 
 
@@ -180,7 +181,7 @@ def test_keygen_sign_verify_as_an_operator_runs_them(cluster):
 def test_a_killed_node_is_reported_crashed(cluster, capsys):
     pid = cluster.pid(2)
     os.kill(pid, signal.SIGKILL)  # no chance to record an exit
-    wait_for(lambda: not processes._alive(pid), "node3 gone", timeout=30)
+    wait_for(lambda: not launch.alive(pid), "node3 gone", timeout=30)
     code, out = status(capsys, cluster.root)
     assert code == 1
     assert row(out, "node3")[:3] == ["node3", "crashed", str(pid)]

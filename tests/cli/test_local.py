@@ -18,6 +18,7 @@ import pytest
 
 from tests.cli.fake import SyncNode
 from tests.tui.fake_node import TOKEN, URL
+from tssnode import launch
 from tssnode.api.client import ApiClient
 from tssnode.cli import cluster, configs, follow, processes
 from tssnode.testing import cluster as testnet
@@ -99,7 +100,7 @@ def test_tssnode_run_records_its_exit_code(network, tmp_path, capsys):
     env = {k: v for k, v in os.environ.items() if k != "TSSNODE_PASSPHRASE"}
     node = network[0]
     run = subprocess.Popen(
-        [sys.executable, "-m", "tssnode.cli", "run", "--config", str(node.config)],
+        launch.node_argv(node.config),
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tssnode import launch
 from tssnode.cli.node import cmd_vault
 from tssnode.config import NodeConfig, render
 from tssnode.node import vaultkey
@@ -249,7 +250,7 @@ def test_a_wrong_passphrase_changes_nothing(tmp_path: Path) -> None:
 def run_node(config: NodeConfig, env: dict[str, str]) -> subprocess.CompletedProcess[bytes]:
     base = {k: v for k, v in os.environ.items() if k not in (PASSPHRASE_ENV, NEW_PASSPHRASE_ENV)}
     return subprocess.run(
-        [sys.executable, "-m", "tssnode.cli", "run", "--config", config.source],
+        launch.node_argv(Path(config.source)),
         env={**base, **env},
         capture_output=True,
         stdin=subprocess.DEVNULL,

@@ -3,15 +3,16 @@
 
 from __future__ import annotations
 
+import os
 import re
-import subprocess
+import signal
 import sys
 from pathlib import Path
 
 import pytest
 
 from tui import cli
-from tui.daemon import DaemonError, ensure_running, node_command, read_config, start_detached
+from tui.daemon import DaemonError, ensure_running, read_config
 
 
 def test_attach_needs_a_token_file(capsys):
@@ -105,68 +106,75 @@ def _config(tmp_path: Path) -> Path:
 
 
 def test_a_node_that_answers_is_not_started(tmp_path):
-    started: list[Path] = []
     config = ensure_running(
-        _config(tmp_path), probe=lambda url: True, command=lambda p: started.append(p) or []
+        _config(tmp_path), probe=lambda url: True, argv=["/nonexistent/never-started"]
     )
-    assert config.api_url == "http://127.0.0.1:9" and started == []
-
-
-def test_the_node_command():
-    assert node_command(Path("n.toml")) == [
-        sys.executable,
-        "-m",
-        "tssnode.cli",
-        "run",
-        "--config",
-        "n.toml",
-    ]
+    assert config.api_url == "http://127.0.0.1:9"
+    assert not (tmp_path / "data" / "node.log").exists()
 
 
 def test_starts_the_node_detached_and_waits_for_api_and_token(tmp_path):
     token = tmp_path / "data" / "api.token"
-    # stands in for `tssnode run`: writes the token, then stays up
-    script = f"import pathlib, time; pathlib.Path({str(token)!r}).write_text('t'); time.sleep(30)"
-    started: list[subprocess.Popen[bytes]] = []
+    # stands in for `tssnode run` (and says so in its command line, as `launch.alive` asks):
+    # writes the token, then stays up
+    script = (
+        f"import pathlib, time; pathlib.Path({str(token)!r}).write_text('t'); time.sleep(30)"
+        "  # tssnode stand-in"
+    )
     checks: list[str] = []
-
-    def spawn(command, log_file):
-        started.append(start_detached(command, log_file))
-        return started[-1]
 
     def probe(url: str) -> bool:
         checks.append(url)
         return token.exists() and len(checks) > 2
 
+    pid = None
     try:
         config = ensure_running(
             _config(tmp_path),
             probe=probe,
-            command=lambda p: [sys.executable, "-c", script],
-            spawn=spawn,
+            argv=[sys.executable, "-c", script],
             say=lambda text: None,
             timeout=20,
         )
         assert config.token_file.read_text() == "t"
         assert (tmp_path / "data" / "node.log").exists()
-        assert (tmp_path / "data" / "node.pid").read_text() == str(started[0].pid)
-        assert started[0].poll() is None  # left running for the console
+        pid = int((tmp_path / "data" / "node.pid").read_text())
+        os.kill(pid, 0)  # left running for the console
+        assert os.getsid(pid) != os.getsid(0)  # in a session of its own
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # and nobody's child here
     finally:
-        for proc in started:
-            proc.kill()
-            proc.wait()
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+
+
+def _start_a_node_that_never_answers(tmp_path: Path, argv: list[str]) -> None:
+    ensure_running(
+        _config(tmp_path), probe=lambda url: False, say=lambda text: None, argv=argv, timeout=20
+    )
+
+
+def test_a_node_command_that_cannot_run_is_reported_with_its_log(tmp_path):
+    with pytest.raises(DaemonError, match=r"the node exited:\n.*/nonexistent/tssnode: not found"):
+        _start_a_node_that_never_answers(tmp_path, ["/nonexistent/tssnode"])
 
 
 def test_a_node_that_exits_is_reported_with_its_log(tmp_path):
-    script = "import sys; print('genesis file not found'); sys.exit(3)"
+    # as `tssnode run` does: says why in its log, leaves its exit code, exits
+    record = tmp_path / "data" / "node.exit"
+    script = (
+        "import json, os, pathlib, sys; print('genesis file not found', flush=True); "
+        f"pathlib.Path({str(record)!r}).write_text(json.dumps({{'pid': os.getpid(), 'code': 3}}));"
+        " sys.exit(3)  # tssnode stand-in"
+    )
     with pytest.raises(DaemonError, match=re.escape("exited with code 3:\ngenesis file not")):
-        ensure_running(
-            _config(tmp_path),
-            probe=lambda url: False,
-            say=lambda text: None,
-            command=lambda p: [sys.executable, "-c", script],
-            timeout=20,
-        )
+        _start_a_node_that_never_answers(tmp_path, [sys.executable, "-c", script])
+
+
+def test_a_node_killed_before_its_api_answers_is_reported(tmp_path):
+    script = "import os; print('starting', flush=True); os.kill(os.getpid(), 9)  # tssnode"
+    with pytest.raises(DaemonError, match=re.escape("the node exited:\nstarting")):
+        _start_a_node_that_never_answers(tmp_path, [sys.executable, "-c", script])
 
 
 def test_no_start(tmp_path):

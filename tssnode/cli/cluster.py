@@ -22,10 +22,7 @@ from tssnode.cli.common import CommandError, Progress, ago, fmt, kv, print_json,
 from tssnode.cli.configs import api_url, local_configs
 from tssnode.cli.follow import POLL_S, follow
 from tssnode.cli.processes import (
-    PIDFILE,
-    _alive,
     _log_tail,
-    _read_pid,
     node_log,
     node_state,
     start_daemon,
@@ -35,6 +32,7 @@ from tssnode.cli.verify import verify_signature
 from tssnode.cli.views import _failure, key_rows, signature_rows
 from tssnode.config import ConfigError, NodeConfig
 from tssnode.errors import TssError
+from tssnode.launch import PIDFILE, alive, read_pid
 from tssnode.node.datadir import init_data_dir
 
 
@@ -153,8 +151,8 @@ def cluster_up(configs: list[Path], *, genesis: bool = True) -> int:
     started: dict[Path, int] = {}
     for path in configs:
         cfg = NodeConfig.load(path)
-        pid = _read_pid(cfg.data_dir / PIDFILE)
-        if pid is not None and _alive(pid):
+        pid = read_pid(cfg.data_dir / PIDFILE)
+        if pid is not None and alive(pid):
             print(f"{path.stem}: already running (pid {pid})")
             started[path] = pid
             continue
@@ -183,17 +181,17 @@ def cluster_down(configs: list[Path], *, wait: float = 20.0) -> int:
     for path in configs:
         cfg = NodeConfig.load(path)
         pid_path = cfg.data_dir / PIDFILE
-        pid = _read_pid(pid_path)
+        pid = read_pid(pid_path)
         if pid is None:
             print(f"{path.stem}: not running")
-        elif not _alive(pid):
+        elif not alive(pid):
             print(f"{path.stem}: was not running (pid {pid} is gone)")
         else:
             os.kill(pid, signal.SIGTERM)
             deadline = time.monotonic() + wait
-            while _alive(pid) and time.monotonic() < deadline:
+            while alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.1)
-            if _alive(pid):
+            if alive(pid):
                 os.kill(pid, signal.SIGKILL)
                 print(f"{path.stem}: did not stop within {wait:.0f} s; killed (pid {pid})")
             else:

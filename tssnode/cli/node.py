@@ -15,9 +15,9 @@ from pathlib import Path
 from tssnode import logs
 from tssnode.cli.common import CommandError, Row, kv, print_json
 from tssnode.cli.configs import _config_arg, load_config
-from tssnode.cli.processes import EXITFILE, PIDFILE, _read_pid, _write_atomic
 from tssnode.config import NodeConfig
 from tssnode.errors import TssError
+from tssnode.launch import EXITFILE, PIDFILE, read_pid, write_atomic
 from tssnode.node.datadir import init_data_dir
 
 
@@ -102,8 +102,8 @@ def _record_exit(data_dir: Path, code: int) -> None:
     also takes back its pid file."""
     with contextlib.suppress(OSError):
         record = {"pid": os.getpid(), "code": code, "time": time.time()}
-        _write_atomic(data_dir / EXITFILE, json.dumps(record) + "\n")
-        if code == 0 and _read_pid(data_dir / PIDFILE) == os.getpid():
+        write_atomic(data_dir / EXITFILE, json.dumps(record) + "\n")
+        if code == 0 and read_pid(data_dir / PIDFILE) == os.getpid():
             (data_dir / PIDFILE).unlink()
 
 
@@ -140,7 +140,7 @@ def _run_node(config: NodeConfig) -> int:
     try:
         # the database is ours now (no other node of this data directory runs)
         with contextlib.suppress(OSError):
-            _write_atomic(config.data_dir / PIDFILE, f"{os.getpid()}\n")
+            write_atomic(config.data_dir / PIDFILE, f"{os.getpid()}\n")
         trio.run(run_until_signal, config, unlocked)
     except TssError as exc:
         print(f"tssnode run: {exc}", file=sys.stderr)

@@ -4,78 +4,17 @@ reports it, a node started detached (`cluster up`) and the wait for its API."""
 
 from __future__ import annotations
 
-import json
 import os
-import signal
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from tssnode import launch
 from tssnode.api.client import ApiClient, ApiError, ApiUnavailable, read_token
 from tssnode.cli.common import CommandError, when
 from tssnode.cli.configs import api_url
 from tssnode.config import NodeConfig
-
-#: in a data directory: the running node's pid, and how its last run ended
-PIDFILE = "node.pid"
-EXITFILE = "node.exit"
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def _read_pid(path: Path) -> int | None:
-    try:
-        text = path.read_text().strip()
-    except OSError:
-        return None
-    return int(text) if text.isdigit() and int(text) > 0 else None
-
-
-def _alive(pid: int) -> bool:
-    """Whether `pid` is a live process (not a zombie) that is a tssnode: a pid the
-    system gave to another program since is not our node."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process: it exists
-    except OSError:
-        return False
-    proc = Path("/proc") / str(pid)
-    try:
-        stat = (proc / "stat").read_text()
-        cmdline = (proc / "cmdline").read_bytes()
-    except OSError:
-        return proc.exists() or not Path("/proc/self").exists()  # no /proc: trust kill(0)
-    state = stat.rsplit(")", 1)[-1].split()[:1]
-    if state and state[0] in ("Z", "X"):
-        return False
-    return b"tssnode" in cmdline
-
-
-def _exit_record(data_dir: Path) -> dict[str, Any] | None:
-    try:
-        record = json.loads((data_dir / EXITFILE).read_text())
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) else None
-
-
-def _describe_exit(code: int) -> str:
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exited with code {code}"
+from tssnode.launch import PIDFILE, alive, describe_exit, exit_record, read_pid, write_atomic
 
 
 def node_log(cfg: NodeConfig) -> Path:
@@ -124,7 +63,7 @@ class NodeState:
 def node_state(path: Path, *, timeout: float = 2.0) -> NodeState:
     cfg = NodeConfig.load(path)
     data_dir = cfg.data_dir
-    pid = _read_pid(data_dir / PIDFILE)
+    pid = read_pid(data_dir / PIDFILE)
     st = NodeState(
         name=path.stem,
         config=str(path),
@@ -137,15 +76,15 @@ def node_state(path: Path, *, timeout: float = 2.0) -> NodeState:
         log=str(node_log(cfg)),
     )
     if pid is None:
-        record = _exit_record(data_dir)
+        record = exit_record(data_dir)
         if record is not None:
             code = int(record.get("code", 0))
             st.detail = (
-                f"not running; its last run {_describe_exit(code)} at {when(record.get('time'))}"
+                f"not running; its last run {describe_exit(code)} at {when(record.get('time'))}"
             )
         elif not (data_dir / "node.log").exists():
             st.detail = "never started"
-    elif _alive(pid):
+    elif alive(pid):
         try:
             with ApiClient(st.api, read_token(data_dir / "api.token"), timeout=timeout) as api:
                 status = api.get("/status")
@@ -161,11 +100,11 @@ def node_state(path: Path, *, timeout: float = 2.0) -> NodeState:
             if isinstance(exc, ApiError):
                 st.detail = f"pid {pid} runs but its API answers {exc.status}: {exc.message}"
     else:
-        record = _exit_record(data_dir)
+        record = exit_record(data_dir)
         if record is not None and record.get("pid") == pid:
             code = int(record.get("code", 1))
             st.state = "stopped" if code == 0 else "crashed"
-            st.detail = f"{_describe_exit(code)} at {when(record.get('time'))}"
+            st.detail = f"{describe_exit(code)} at {when(record.get('time'))}"
         else:
             st.state = "crashed"
             st.detail = f"pid {pid} is gone and left no exit code (killed, e.g. SIGKILL or OOM)"
@@ -176,25 +115,15 @@ def node_state(path: Path, *, timeout: float = 2.0) -> NodeState:
 
 def start_daemon(config_path: Path, log_path: Path | None = None) -> int:
     """Start `tssnode run --config` detached, its output appended to its log; returns
-    its pid. The node is started by a shell that exits at once, in a session of its own:
-    it outlives this process and is nobody's child here (no zombie to reap)."""
+    its pid. The node is nobody's child here (`launch.start_orphan`): it outlives this
+    process and leaves no zombie to reap."""
     cfg = NodeConfig.load(config_path)
-    log_path = log_path or cfg.data_dir / "node.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "tssnode.cli", "run", "--config", str(config_path)]
-    script = 'log=$1; shift; "$@" </dev/null >>"$log" 2>&1 & echo $!'
-    started = subprocess.run(
-        ["/bin/sh", "-c", script, "sh", str(log_path), *command],
-        capture_output=True,
-        text=True,
-        start_new_session=True,
-        timeout=30,
-    )
-    pid = started.stdout.strip()
-    if started.returncode != 0 or not pid.isdigit():
-        raise CommandError(f"could not start {config_path}: {started.stderr.strip() or pid}")
-    _write_atomic(cfg.data_dir / PIDFILE, f"{pid}\n")
-    return int(pid)
+    try:
+        pid = launch.start_orphan(config_path, log_path or cfg.data_dir / "node.log")
+    except launch.LaunchError as exc:
+        raise CommandError(str(exc)) from None
+    write_atomic(cfg.data_dir / PIDFILE, f"{pid}\n")
+    return pid
 
 
 def wait_api(cfg: NodeConfig, timeout: float = 60.0, pid: int | None = None) -> bool:
@@ -207,7 +136,7 @@ def wait_api(cfg: NodeConfig, timeout: float = 60.0, pid: int | None = None) -> 
                 api.get("/status")
                 return True
             except (ApiUnavailable, ApiError):
-                if pid is not None and not _alive(pid):
+                if pid is not None and not alive(pid):
                     return False
                 time.sleep(0.3)
     return False

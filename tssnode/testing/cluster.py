@@ -15,7 +15,6 @@ import secrets
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -23,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from tssnode import launch
 from tssnode.api.client import ApiClient, ApiError, ApiUnavailable
 from tssnode.config import render
 from tssnode.ledger.genesis import Validator, genesis_toml, make_genesis
@@ -75,18 +75,7 @@ class NodeProc:
 
     def start(self) -> None:
         self.log = self.data_dir / "node.log"
-        log_file = open(self.log, "ab")  # noqa: SIM115 - handed to the child process
-        self.proc = subprocess.Popen(
-            [
-                *self.command_prefix,
-                *(sys.executable, "-m", "tssnode.cli", "run", "--config", str(self.config)),
-            ],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=self.env(),
-        )
-        log_file.close()
+        self.proc = launch.start(self.config, self.log, env=self.env(), prefix=self.command_prefix)
 
     def wait_api(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout

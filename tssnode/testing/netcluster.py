@@ -23,7 +23,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -32,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from tssnode.config import NetConfig, render
+from tssnode.launch import python_argv
 from tssnode.net import identity as identity_mod
 from tssnode.net.errors import HostStartError, NetError
 from tssnode.net.identity import NodeIdentity
@@ -361,7 +361,7 @@ class ProcessCluster:
             err = os.open(node.stderr_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
             try:
                 node.process = await trio.lowlevel.open_process(
-                    [sys.executable, "-m", "tssnode.testing.netharness", "--config", str(path)],
+                    python_argv("tssnode.testing.netharness", "--config", str(path)),
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     stderr=err,
