@@ -605,6 +605,29 @@ def parse_event(data: Any) -> Event:
     return EVENT.validate_python(data)
 
 
+@cache
+def event_models() -> dict[str, type[_Event]]:
+    """Each event kind's model ("peer.up" → `PeerEvent`), from the `Event` union."""
+    union = get_args(Event)[0]
+    out: dict[str, type[_Event]] = {}
+    for model in get_args(union):
+        for kind in get_args(model.model_fields["kind"].annotation):
+            out[kind] = model
+    return out
+
+
+def read_event(data: Any) -> tuple[str, dict[str, Any]]:
+    """An event as a tolerant client reads it: its kind, and the fields its kind's model
+    declares that `data` has and that validate (`read_fields`; "kind" among them). A kind
+    no model knows gives the kind and the fields every event has (seq, time); no kind
+    at all gives ""."""
+    kind = data.get("kind") if isinstance(data, Mapping) else None
+    if not isinstance(kind, str):
+        return "", {}
+    model = event_models().get(kind, _Event)
+    return kind, {**read_fields(model, data), "kind": kind}
+
+
 # == reading responses tolerantly =============================================================
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, tzinfo
 from typing import Any, Literal
 
+from tssnode import schema
 from tui.model import (
     Block,
     Child,
@@ -25,6 +26,8 @@ from tui.model import (
     Signature,
     Status,
     Validator,
+    _get,
+    _strs,
     short,
     short_peer,
 )
@@ -742,18 +745,19 @@ class ConsoleState:
 
     # -- events ------------------------------------------------------------------------------
     def apply_event(self, ev: dict[str, Any]) -> Changes:
-        """One event from `GET /events` (docs/api.md, "Kinds")."""
-        seq = ev.get("seq")
-        if isinstance(seq, int) and seq > 0:
+        """One event from `GET /events` (docs/api.md, "Kinds"), read through its schema
+        model (`schema.read_event`): a field that is missing or malformed is left out, and
+        each handler falls back where one is (an event it cannot use changes nothing)."""
+        kind, f = schema.read_event(ev)
+        seq = f.get("seq")
+        if seq is not None and seq > 0:
             self.last_seq = seq
-        kind = str(ev.get("kind", "?"))
-        t = ev.get("time")
-        at = float(t) if isinstance(t, int | float) else self.now()
+        at = _get(f, "time", self.now())
         handler = _HANDLERS.get(kind)
         if handler is None:
-            self.log.add(LogLine(at, "debug", "event", f"{kind} {_compact(ev)}"))
+            self.log.add(LogLine(at, "debug", "event", f"{kind or '?'} {_compact(ev)}"))
             return Changes({"log"})
-        changes = handler(self, at, ev)
+        changes = handler(self, at, f)
         changes.areas.add("log")
         if self.followed and changes.areas & {"keys", "sessions"}:
             changes.merge(self._follow_up())
@@ -762,9 +766,9 @@ class ConsoleState:
     def _event_log(self, at: float, level: str, text: str) -> None:
         self.log.add(LogLine(at, level, "event", text))
 
-    def _peer_up_down(self, at: float, ev: dict[str, Any]) -> Changes:
-        peer_id = str(ev.get("peer_id", "?"))
-        up = ev.get("kind") == "peer.up"
+    def _peer_up_down(self, at: float, f: dict[str, Any]) -> Changes:
+        peer_id = _get(f, "peer_id", "?")
+        up = f["kind"] == "peer.up"
         old = self.peers.get(peer_id)
         status = "connected" if up else "disconnected"
         if old is None:
@@ -778,18 +782,17 @@ class ConsoleState:
             changes.alerts.append(("warning", f"peer {self.party(peer_id)} disconnected"))
         return changes
 
-    def _block_committed(self, at: float, ev: dict[str, Any]) -> Changes:
-        height = ev.get("height")
-        if not isinstance(height, int):
+    def _block_committed(self, at: float, f: dict[str, Any]) -> Changes:
+        height = f.get("height")
+        if height is None:
             return Changes()
-        txs = ev.get("txs")
-        count = txs if isinstance(txs, int) else len(txs) if isinstance(txs, list) else 0
-        latency = ev.get("latency_ms")
+        count = _get(f, "txs", 0)
+        latency = f.get("latency_ms")
         if height not in self.blocks:
             summary = {
                 "height": height,
-                "hash": ev.get("hash"),
-                "time": ev.get("time"),  # when the node committed it (not our clock)
+                "hash": f.get("hash"),
+                "time": f.get("time"),  # when the node committed it (not our clock)
                 "commit_latency_ms": latency,
                 "view": self.status.view if self.status else 0,
             }
@@ -797,7 +800,7 @@ class ConsoleState:
             self._trim_blocks()
         if self.status and height > self.status.height:
             self.status = replace(self.status, height=height)
-        ms = f", {latency:.0f} ms" if isinstance(latency, int | float) else ""
+        ms = f", {latency} ms" if latency is not None else ""
         self._event_log(at, "debug", f"block {height} committed: {count} tx{ms}")
         fetch: list[Fetch] = [("blocks", str(height))]
         if count:  # a request may have been settled (done, or failed: no event says so)
@@ -815,18 +818,18 @@ class ConsoleState:
         self._event_log(at, "warning", text)
         return Changes({"chain", "header"}, alerts=[("warning", text)])
 
-    def _view_event(self, at: float, ev: dict[str, Any]) -> Changes:
-        view = ev.get("view")
-        if not isinstance(view, int):
+    def _view_event(self, at: float, f: dict[str, Any]) -> Changes:
+        view = f.get("view")
+        if view is None:
             return Changes()
-        return self._view_changed(at, view, str(ev.get("primary", "")))
+        return self._view_changed(at, view, _get(f, "primary", ""))
 
-    def _session_event(self, at: float, ev: dict[str, Any]) -> Changes:
-        ssid = str(ev.get("ssid", ev.get("session_id", "?")))
-        kind = ev.get("kind")
-        phase = str(ev.get("phase", "?"))
+    def _session_event(self, at: float, f: dict[str, Any]) -> Changes:
+        ssid = _get(f, "ssid", "?")
+        kind = f["kind"]
+        phase = _get(f, "phase", "?")
         old = self.sessions.get(ssid) or Session(
-            ssid, phase, str(ev.get("key_id", "")), "running", 0, 0, (), at, None, (), None
+            ssid, phase, "", "running", 0, 0, (), at, None, (), None
         )
         changes = Changes({"sessions"})
         if kind == "session.started":
@@ -834,38 +837,34 @@ class ConsoleState:
             self._event_log(at, "info", f"{phase} session {short(ssid)} started")
             changes.fetch.append(("sessions", ""))
         elif kind == "session.round":
-            rnd, of = ev.get("round"), ev.get("of")
+            rnd, of = f.get("round"), f.get("of")
             s = old
-            if isinstance(rnd, int) and rnd >= old.round and old.running:
-                waiting = ev.get("waiting_for")
+            if rnd is not None and rnd >= old.round and old.running:
                 s = replace(
                     old,
                     round=rnd,
-                    rounds=of if isinstance(of, int) else old.rounds,
-                    waiting_for=tuple(map(str, waiting)) if isinstance(waiting, list) else (),
+                    rounds=_get(f, "of", old.rounds),
+                    waiting_for=_strs(f, "waiting_for"),
                 )
             self._event_log(at, "debug", f"{phase} {short(ssid)} round {rnd}/{of}")
         elif kind == "session.done":
-            seconds = ev.get("seconds")
             s = replace(
                 old,
                 status="done",
                 round=max(old.round, old.rounds),
                 waiting_for=(),
-                elapsed_s=float(seconds) if isinstance(seconds, int | float) else old.elapsed_s,
+                elapsed_s=_get(f, "seconds", old.elapsed_s),
             )
             self._event_log(at, "info", f"{phase} session {short(ssid)} done")
             changes.fetch.append(("keys", ""))
         else:  # session.failed
-            culprits = ev.get("culprits")
-            check = str(ev.get("check", "?"))
-            rnd = ev.get("round")
+            check = _get(f, "check", "?")
             s = replace(
                 old,
                 status="failed",
-                round=rnd if isinstance(rnd, int) else old.round,
+                round=_get(f, "round", old.round),
                 waiting_for=(),
-                culprits=tuple(map(str, culprits)) if isinstance(culprits, list) else (),
+                culprits=_strs(f, "culprits"),
                 error=check,
                 # `started` of a listed session may be the node's own clock: not used then
                 elapsed_s=(
@@ -884,63 +883,51 @@ class ConsoleState:
             self._trim_sessions()
         return changes
 
-    def _proof_event(self, at: float, ev: dict[str, Any]) -> Changes:
-        ok = ev.get("kind") == "proof.verified"
-        proof = str(ev.get("proof", "?"))
-        party = str(ev.get("party", "?"))
-        seconds = ev.get("seconds")
-        reason = ev.get("reason")
-        self.proofs.record(
-            at,
-            proof,
-            party,
-            ok,
-            float(seconds) if isinstance(seconds, int | float) else None,
-            None if reason is None else str(reason),
-        )
+    def _proof_event(self, at: float, f: dict[str, Any]) -> Changes:
+        ok = f["kind"] == "proof.verified"
+        proof = _get(f, "proof", "?")
+        party = str(_get(f, "party", "?"))
+        reason = f.get("reason")
+        self.proofs.record(at, proof, party, ok, f.get("seconds"), reason)
         if ok:
             self._event_log(at, "debug", f"proof {proof} from party {party} verified")
         else:
             self._event_log(at, "warning", f"proof {proof} from party {party} rejected: {reason}")
         return Changes({"proofs"})
 
-    def _key_active(self, at: float, ev: dict[str, Any]) -> Changes:
-        key_id = str(ev.get("key_id", "?"))
+    def _key_active(self, at: float, f: dict[str, Any]) -> Changes:
+        key_id = _get(f, "key_id", "?")
         old = self.keys.get(key_id)
         if old is not None:
-            public = ev.get("public_key")
-            self.keys[key_id] = replace(
-                old, status="active", public_key=str(public) if public else old.public_key
-            )
+            public = f.get("public_key") or old.public_key
+            self.keys[key_id] = replace(old, status="active", public_key=public)
         self._event_log(at, "info", f"key {short(key_id)} is active")
         changes = Changes({"keys"}, fetch=[("key", key_id)])
         if key_id not in self.followed:  # else the operator's own request says it
             changes.alerts.append(("information", f"key {short(key_id)} is active"))
         return changes
 
-    def _signature_ready(self, at: float, ev: dict[str, Any]) -> Changes:
-        sig_id = str(ev.get("signature_id", "?"))
+    def _signature_ready(self, at: float, f: dict[str, Any]) -> Changes:
+        sig_id = _get(f, "signature_id", "?")
         self._event_log(at, "info", f"signature {short(sig_id)} ready")
         return Changes({"keys"}, fetch=[("signature", sig_id)])
 
-    def _blame(self, at: float, ev: dict[str, Any]) -> Changes:
-        culprits = ev.get("culprits")
-        names = (
-            ", ".join(self.party(str(c)) for c in culprits) if isinstance(culprits, list) else "?"
-        )
-        text = f"blame: {names}: {ev.get('check', '?')}"
+    def _blame(self, at: float, f: dict[str, Any]) -> Changes:
+        culprits = f.get("culprits")
+        names = "?" if culprits is None else ", ".join(self.party(str(c)) for c in culprits)
+        text = f"blame: {names}: {_get(f, 'check', '?')}"
         self._event_log(at, "error", text)
         return Changes({"sessions"}, fetch=self._followed_signatures(), alerts=[("error", text)])
 
-    def _log_event(self, at: float, ev: dict[str, Any]) -> Changes:
-        level = str(ev.get("level", "info")).lower()
+    def _log_event(self, at: float, f: dict[str, Any]) -> Changes:
+        level = _get(f, "level", "info").lower()
         if level == "warn":
             level = "warning"
-        if "dropped" in ev and "message" not in ev:
-            text = f"the console fell behind: {ev['dropped']} events dropped; reloading"
+        if f.get("dropped") is not None and f.get("message") is None:
+            text = f"the console fell behind: {f['dropped']} events dropped; reloading"
             self.log.add(LogLine(at, "warning", "console", text))
             return Changes({"log"}, fetch=[(kind, "") for kind in SNAPSHOTS])
-        self.log.add(LogLine(at, level, "node", str(ev.get("message", ""))))
+        self.log.add(LogLine(at, level, "node", _get(f, "message", "")))
         return Changes({"log"})
 
 
@@ -960,6 +947,8 @@ _HANDLERS: dict[str, Callable[[ConsoleState, float, dict[str, Any]], Changes]] =
     "blame": ConsoleState._blame,
     "log": ConsoleState._log_event,
 }
+# every kind the schema names has a handler, and no handler is for a kind it does not name
+assert set(_HANDLERS) == set(schema.event_models()), "tui.state and tssnode.schema disagree"
 
 
 def _with_times_of(block: Block, old: Block | None) -> Block:

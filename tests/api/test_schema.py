@@ -489,3 +489,22 @@ def test_the_console_reads_what_validates_and_leaves_the_rest() -> None:
     assert fields["addresses"] == KEY["addresses"]  # (a model field: as it came)
     assert schema.read_fields(schema.Key, "not an object") == {}
     assert schema.read_fields(schema.LegacyMessage, {"from": "p", "seq": 1})["from_"] == "p"
+
+
+def test_the_console_reads_events_the_same_way() -> None:
+    kind, fields = schema.read_event(
+        {"seq": 7, "time": 1.5, "kind": "session.round", "ssid": "ab", "round": "two", "of": 3.0}
+    )
+    assert kind == "session.round"
+    assert fields == {"seq": 7, "time": 1.5, "kind": "session.round", "ssid": "ab", "of": 3}
+    # a kind no model knows: the fields every event has; no kind: nothing
+    assert schema.read_event({"kind": "ledger.later", "seq": 2, "height": 3}) == (
+        "ledger.later",
+        {"seq": 2, "kind": "ledger.later"},
+    )
+    assert schema.read_event({"seq": 2}) == ("", {})
+    assert schema.read_event(["not", "an", "event"]) == ("", {})
+    # every kind has its model, and each model its kinds
+    models = schema.event_models()
+    assert models["peer.down"] is schema.PeerEvent and models["proof.rejected"] is schema.ProofEvent
+    assert len(models) == 14

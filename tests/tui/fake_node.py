@@ -31,6 +31,7 @@ from typing import Any
 import httpx
 from coincurve import PrivateKey
 
+from tssnode import schema
 from tssnode.api.client import AsyncApiClient
 from tssnode.crypto.addresses import btc_p2wpkh, eth_address
 from tssnode.crypto.derivation import DerivationError, derive
@@ -110,11 +111,17 @@ class FakeNode:
     def come_back(self) -> None:
         self.up = True
 
-    def publish(self, kind: str, **fields: Any) -> dict[str, Any]:
+    def publish(self, kind: str, *, malformed: bool = False, **fields: Any) -> dict[str, Any]:
+        """Stream one event; it must be one the node's schema takes (a real node's are
+        validated on the way out) unless `malformed` says the test sends a broken one, or
+        the double plays a node from before block times (no `latency_ms`)."""
         if kind == "block.committed" and not self.block_times:
             fields.pop("latency_ms", None)
+            malformed = True
         self.seq += 1
         event = {"seq": self.seq, "kind": kind, "time": self.clock, **fields}
+        if not malformed and kind in schema.event_models():
+            schema.parse_event(event)
         self.history.append(event)
         for queue in self._listeners:
             queue.put_nowait(event)
@@ -127,7 +134,8 @@ class FakeNode:
         for v in self.validators:
             if v["peer_id"] == peer_id:
                 v["status"] = "online" if connected else "offline"
-        self.publish("peer.up" if connected else "peer.down", peer_id=peer_id)
+        detail = "ready" if connected else "disconnected"
+        self.publish("peer.up" if connected else "peer.down", peer_id=peer_id, detail=detail)
 
     def complete_keygen(self, key_id: str) -> None:
         key = self.keys[key_id]
@@ -192,7 +200,7 @@ class FakeNode:
             height=self.status["height"] + 1,
         )
         self._commit(1)
-        self.publish("signature.ready", signature_id=signature_id)
+        self.publish("signature.ready", signature_id=signature_id, key_id=key["key_id"])
 
     # -- HTTP ------------------------------------------------------------------------------
     async def handle(self, request: httpx.Request) -> httpx.Response:

@@ -321,7 +321,9 @@ async def test_key_selection_drives_the_actions(node):
         await pilot.press("up")
         await until(pilot, lambda: app.state.selected_key == BETA, "the selection")
         await pilot.press("c")
-        assert app.clipboard == app.state.keys[BETA].public_key
+        public = app.state.keys[BETA].public_key
+        await until(pilot, lambda: app.clipboard == public, "the copy")  # (a moment, under load)
+        assert app.clipboard == public
         # (the detail panel redraws after the selection: under load, a moment later)
         await until(pilot, lambda: BETA in text_of(app, "#key-detail"), "beta's detail")
         assert BETA in text_of(app, "#key-detail")
@@ -435,10 +437,12 @@ async def test_garbage_from_the_node_never_crashes_the_console(node):
         await settled(pilot)
         assert app.state.peers == {}
         assert any("GET sessions: HTTP 500" in line.text for line in app.state.log.lines)
-        node.publish("session.round", ssid=None, round="two", of=None, waiting_for="x")
-        node.publish("block.committed", height="tall")
+        node.publish(
+            "session.round", malformed=True, ssid=None, round="two", of=None, waiting_for="x"
+        )
+        node.publish("block.committed", malformed=True, height="tall")
         node.publish("mystery.kind", anything=[1, 2])
-        node.publish("key.active", key_id={"not": "an id"}, public_key=7)
+        node.publish("key.active", malformed=True, key_id={"not": "an id"}, public_key=7)
         await until(pilot, lambda: app.state.last_seq == node.seq, "the events")
         assert app.is_running
 

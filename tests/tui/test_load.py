@@ -51,28 +51,37 @@ class Busy:
     def event(self, i: int) -> tuple[str, dict[str, Any]]:
         """The i-th event: its kind and fields."""
         k = i % 10
+        ss = ssid(self.sessions)
         if k == 0:
             self.height += 1
-            return "block.committed", {"height": self.height, "hash": f"{self.height:064x}"}
+            block = {"height": self.height, "hash": f"{self.height:064x}", "txs": 1}
+            return "block.committed", {**block, "latency_ms": 40}
         if k == 1:
             self.sessions += 1
-            return "session.started", {"ssid": ssid(self.sessions), "phase": "sign"}
+            ss = ssid(self.sessions)
+            return "session.started", {"ssid": ss, "phase": "sign", "parties": [1, 2]}
         if k == 2:
-            return "session.round", {"ssid": ssid(self.sessions), "round": 1, "of": 2}
+            round_ = {"round": 1, "of": 2, "waiting_for": [2]}
+            return "session.round", {"ssid": ss, "phase": "sign", **round_}
         if k == 3:
-            return "session.done", {"ssid": ssid(self.sessions), "phase": "sign", "seconds": 0.5}
+            return "session.done", {"ssid": ss, "phase": "sign", "seconds": 0.5}
         if k == 4:
             self.log_lines += 1
             return "log", {"level": "info", "message": f"busy line {self.log_lines}"}
+        proof = {"ssid": ss, "phase": "sign", "proof": "enc"}
         if k == 5:
             self.rejected += 1  # a new party each time: the counts by party must not grow
-            return "proof.rejected", {"proof": "enc", "party": f"p{i}", "reason": f"r{i}"}
+            rejected = {"party": 100 + i, "seconds": 0.002, "reason": f"r{i}"}
+            return "proof.rejected", {**proof, **rejected}
         if k == 6:
-            return ("peer.down" if i % 20 == 6 else "peer.up"), {"peer_id": N3}
+            up = i % 20 != 6
+            detail = "ready" if up else "disconnected"
+            return ("peer.up" if up else "peer.down"), {"peer_id": N3, "detail": detail}
         if k == 7 and i % 1000 == 7:
             self.view += 1
             return "view.changed", {"view": self.view, "primary": N3}
-        return "proof.verified", {"proof": "enc", "party": 1 + i % 4, "seconds": 0.002}
+        verified = {"party": 1 + i % 4, "seconds": 0.002, "reason": None}
+        return "proof.verified", {**proof, **verified}
 
     def publish(self, i: int) -> None:
         kind, fields = self.event(i)
@@ -122,7 +131,7 @@ async def test_a_fast_stream_keeps_every_collection_at_its_bound(node):
         assert state.view_changes[0].view == busy.view  # newest first
         proofs = state.proofs
         assert len(proofs.rejections) == MAX_REJECTIONS
-        assert proofs.rejections[0].party == f"p{EVENTS - 5}"  # newest first
+        assert proofs.rejections[0].party == str(100 + EVENTS - 5)  # newest first
         assert len(proofs.by_party) == MAX_PROOF_NAMES + 1 and OTHER in proofs.by_party
         assert proofs.totals.rejected == rejected + busy.rejected  # all counted
         assert not app.link.events and backlog.most <= MAX_BACKLOG

@@ -442,7 +442,7 @@ async def test_finished_sessions_show_complete_whatever_round_the_node_reports(n
         # a session seen through the stream, then listed by the node as round 1 of 4
         ssid = "66" * 32
         node.publish("session.started", ssid=ssid, phase="keygen", parties=[1, 2, 3])
-        node.publish("session.round", ssid=ssid, phase="keygen", round=4, of=4)
+        node.publish("session.round", ssid=ssid, phase="keygen", round=4, of=4, waiting_for=[])
         node.publish("session.done", ssid=ssid, phase="keygen", seconds=3.5)
         await until(pilot, lambda: app.state.sessions.get(ssid), "the session")
         node.sessions.append(

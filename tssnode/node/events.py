@@ -17,22 +17,10 @@ from typing import Any
 
 import trio
 
-KINDS = (
-    "peer.up",
-    "peer.down",
-    "block.committed",
-    "view.changed",
-    "session.started",
-    "session.round",
-    "session.done",
-    "session.failed",
-    "proof.verified",
-    "proof.rejected",
-    "key.active",
-    "signature.ready",
-    "blame",
-    "log",
-)
+from tssnode import schema
+
+#: the kinds of event the node publishes: those the API's schema describes
+KINDS = tuple(schema.event_models())
 
 
 @dataclass(frozen=True)
