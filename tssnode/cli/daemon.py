@@ -35,6 +35,7 @@ from multiaddr import Multiaddr
 
 from tssnode.api.app import Limits, build_app
 from tssnode.api.metrics import metrics_app
+from tssnode.cli import memtrace
 from tssnode.config import NodeConfig
 from tssnode.crypto.encoding import decode_any
 from tssnode.crypto.identity import IdentityKey
@@ -404,10 +405,15 @@ class NodeFacadeAdapter:
 
 
 async def run_until_signal(config: NodeConfig, unlocked: OpenVault | None = None) -> None:
+    trace_every = memtrace.interval()
+    if trace_every is not None:
+        memtrace.start()
     node = Node(config, unlocked=unlocked)
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
             await nursery.start(node.run)
+            if trace_every is not None:
+                nursery.start_soon(memtrace.run, config.data_dir, trace_every)
             # (hypercorn's bind text: "http://host:port")
             print(f"tssnode: {node.net.peer_id} ready, API on {node.api_address}", flush=True)
             async for _ in signals:
