@@ -14,6 +14,7 @@ minute of idling (what the burst took must come back, not grow without bound).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import tempfile
@@ -57,12 +58,16 @@ def percentile(xs: list[float], q: float) -> float:
     return statistics.quantiles(s, n=100, method="inclusive")[round(q * 100) - 1]
 
 
-def measure(count: int, tier: str, pool: int, timeout: float, rounds: int = 1) -> dict[str, Any]:
+def measure(
+    count: int, tier: str, pool: int, timeout: float, rounds: int = 1, keep: Path | None = None
+) -> dict[str, Any]:
+    """Run the bursts; the network lives in a temporary directory, or in `keep`, left
+    there afterwards (its nodes' data directories and logs, to look at)."""
     from tssnode.api.client import get_or_none
     from tssnode.testing.cluster import running_cluster, wait_for
 
     with (
-        tempfile.TemporaryDirectory() as tmp,
+        contextlib.nullcontext(str(keep)) if keep else tempfile.TemporaryDirectory() as tmp,
         running_cluster(Path(tmp), 4, tier=tier, presign_pool=pool) as nodes,
     ):
         clients = [n.client(timeout=60) for n in nodes]
@@ -164,11 +169,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument(
         "--rounds", type=int, default=1, help="bursts one after another on the same network"
     )
+    ap.add_argument(
+        "--keep",
+        type=Path,
+        help="run the network in this directory and leave it there (data, logs and, with "
+        "TSSNODE_TRACEMALLOC set, each node's memtrace.txt)",
+    )
     ap.add_argument("--write", type=Path)
     args = ap.parse_args(argv)
     if args.tier == "insecure-test":
         os.environ["TSSNODE_ALLOW_INSECURE"] = "1"
-    r = measure(args.count, args.tier, args.pool, args.timeout, args.rounds)
+    r = measure(args.count, args.tier, args.pool, args.timeout, args.rounds, args.keep)
     lat = r["latencies"] or [float("nan")]
     p50, p95 = percentile(lat, 0.5), percentile(lat, 0.95)
     rss = zip(r["rss_before"], r["rss_after"], r["rss_idle"], strict=True)
