@@ -253,7 +253,7 @@ def test_the_round3_check_still_stands_behind_the_proofs(monkeypatch):
     group, shares = key(4, 2, 1)
     over = 1 << (presign.mta_bound(TEST) + 2)
     _malicious_round2(monkeypatch, lambda x: (x, over))
-    monkeypatch.setattr(affg, "verify", lambda ctx, stmt, proof: None)
+    monkeypatch.setattr(affg, "verify", lambda ctx, stmt, proof, own=None: None)
     res = group.presign(shares, SIGNERS)
     abort = res.aborts[VICTIM]
     assert abort.culprits == (BAD,)

@@ -56,6 +56,10 @@ class PedersenParams(Wire):
         n = mpz(self.n)
         return powmod_secret(self.s, x, n) * powmod_secret(self.t, y, n) % n
 
+    def pow(self, base: int, exp: int) -> mpz:
+        """base^exp mod N̂ (public exponent; a negative one inverts the base)."""
+        return powmod_public(base, exp, self.n)
+
     def verify(self, x: int, y: int, a: int, b: int, e: int) -> bool:
         """s^x · t^y ≡ a · b^e (mod N̂): the check every range proof makes."""
         n = self.n
@@ -83,8 +87,21 @@ class PedersenSecret:
         return CrtModulus(self.p, self.q, self.p - 1, self.q - 1)
 
     def commit(self, x: int, y: int) -> mpz:
-        """s^x · t^y = t^(λx + y) mod N̂ by CRT (one exponentiation, reduced mod φ)."""
+        """s^x · t^y = t^(λx + y) mod N̂ by CRT (one exponentiation, reduced mod φ; the
+        exponent involves λ, so constant-time even where x and y are public)."""
         return self.crt.pow(self.public.t, (self.lam * x + y) % self.phi, secret=True)
+
+    def pow(self, base: int, exp: int) -> mpz:
+        """`PedersenParams.pow` for the owner, `base` a unit mod N̂: by CRT, the exponent
+        reduced mod φ (so constant-time: the reduction involves the secret φ)."""
+        return self.crt.pow(base, exp, secret=True)
+
+    def verify(self, x: int, y: int, a: int, b: int, e: int) -> bool:
+        """`PedersenParams.verify` for the owner: s^x · t^y ≡ a · b^e (mod N̂), the left
+        side by `commit` (one half-size CRT exponentiation for the verifier's two
+        full-size ones). The same answer for every input, since s = t^λ."""
+        n = mpz(self.public.n)
+        return bool(self.commit(x, y) == mpz(a) * powmod_public(b, e, n) % n)
 
 
 def generate(p: int, q: int, rng: random.Random | None = None) -> PedersenSecret:

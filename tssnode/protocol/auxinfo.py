@@ -74,7 +74,7 @@ from tssnode.protocol.base import (
 )
 from tssnode.protocol.material import AuxPublic, AuxSecret, KeyPublic, KeyShare
 from tssnode.zk import fac, mod, prm
-from tssnode.zk.common import ProofContext
+from tssnode.zk.common import ProofContext, Trapdoor
 
 PHASE = "aux"
 
@@ -304,6 +304,7 @@ class Output(Round):
     ) -> None:
         super().__init__(cfg)
         self.plan, self.mine, self.opens, self.rid, self.seen = plan, mine, opens, rid, seen
+        self.trapdoor = Trapdoor(pedersen=mine.pedersen, paillier=mine.paillier)
 
     def verify(self, msg: Message, body: ModMsg | ShareMsg) -> None:
         cfg, j = self.cfg, msg.sender

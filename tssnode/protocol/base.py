@@ -25,7 +25,7 @@ from tssnode.crypto.encoding import Wire, dumps, from_plain, loads_plain, wire
 from tssnode.crypto.identity import IdentityKey, verify_signature
 from tssnode.crypto.params import Parameters, check_allowed
 from tssnode.errors import EncodingError, ProofError, TssError
-from tssnode.zk.common import ProofContext
+from tssnode.zk.common import ProofContext, Trapdoor
 
 BROADCAST = 0  # recipient id of a broadcast; party ids start at 1
 PROTOCOL_VERSION = "cggmp21-tssnode/1"
@@ -36,7 +36,9 @@ class ProofModule(Protocol):
 
     NAME: str
 
-    def verify(self, ctx: ProofContext, stmt: Any, proof: Any) -> None: ...
+    def verify(
+        self, ctx: ProofContext, stmt: Any, proof: Any, own: Trapdoor | None = None
+    ) -> None: ...
 
 
 # -- errors -----------------------------------------------------------------------------------
@@ -235,6 +237,9 @@ class Round(ABC):
         #: Every proof this round checked: (proof name, prover, ok, seconds, failed check).
         #: Plain data for the node's event stream; the transport drains it.
         self.proof_log: list[ProofRecord] = []
+        #: This party's own secrets, for the checks that run on its own parameters
+        #: (`zk.common.Trapdoor`); set by the rounds of phases that have them.
+        self.trapdoor: Trapdoor | None = None
 
     # -- the transport's view -----------------------------------------------------------------
     def expected(self) -> list[tuple[int, bool]]:
@@ -350,7 +355,7 @@ class Round(ABC):
         """Run `module.verify`; on failure return the failed check and the evidence."""
         start = time.perf_counter()
         try:
-            module.verify(ctx, stmt, proof)
+            module.verify(ctx, stmt, proof, self.trapdoor)
         except ProofError as exc:
             seconds = time.perf_counter() - start
             self.proof_log.append(ProofRecord(module.NAME, ctx.prover, False, seconds, exc.check))

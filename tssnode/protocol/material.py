@@ -19,6 +19,7 @@ from tssnode.crypto.paillier import PaillierPublicKey, PaillierSecretKey
 from tssnode.crypto.params import Parameters
 from tssnode.crypto.pedersen import PedersenParams, PedersenSecret
 from tssnode.crypto.polynomial import lagrange_at_zero
+from tssnode.zk.common import Trapdoor
 
 
 @wire("tssnode.key.public/1")
@@ -132,3 +133,12 @@ class Presignature(Wire):
 @dataclass(frozen=True)
 class SignatureShare(Wire):
     sigma: Scalar
+
+
+def own_trapdoor(share: KeyShare, paillier: PaillierSecretKey) -> Trapdoor:
+    """This party's `Trapdoor` from its key share's aux secret (`paillier`: its Paillier
+    key, which the caller has built already)."""
+    if share.aux is None or share.aux_secret is None:
+        raise ValueError("this key share has no aux info yet")
+    pedersen = share.aux_secret.pedersen(share.aux.pedersen[share.self_id])
+    return Trapdoor(pedersen=pedersen, paillier=paillier)

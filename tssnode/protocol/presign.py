@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 from gmpy2 import mpz
 
@@ -53,9 +54,9 @@ from tssnode.protocol.base import (
     SessionConfig,
     echo_of,
 )
-from tssnode.protocol.material import KeyShare, Presignature, PresignTranscript
+from tssnode.protocol.material import KeyShare, Presignature, PresignTranscript, own_trapdoor
 from tssnode.zk import affg, dec, enc, logstar, mul
-from tssnode.zk.common import ProofContext
+from tssnode.zk.common import ProofContext, Trapdoor
 
 PHASE = "presign"
 
@@ -182,6 +183,12 @@ class _State:
     def ctx(self, cfg: SessionConfig, prover: int) -> ProofContext:
         return ProofContext(cfg.ssid, prover, cfg.params)
 
+    @cached_property
+    def trapdoor(self) -> Trapdoor:
+        """This party's ring-Pedersen trapdoor and Paillier key, to check the proofs
+        made against them by CRT."""
+        return own_trapdoor(self.share, self.sk)
+
 
 class Round1(Round):
     number = 1
@@ -189,6 +196,7 @@ class Round1(Round):
 
     def __init__(self, cfg: SessionConfig, st: _State) -> None:
         super().__init__(cfg)
+        self.trapdoor = st.trapdoor
         self.st = st
 
     def finalize(self) -> Outcome:
@@ -213,6 +221,7 @@ class Round2(Round):
 
     def __init__(self, cfg: SessionConfig, st: _State, sent: Message) -> None:
         super().__init__(cfg)
+        self.trapdoor = st.trapdoor
         self.st, self.sent = st, sent
 
     def verify(self, msg: Message, body: R1Bcast | R1Direct) -> None:
@@ -287,6 +296,7 @@ class Round3(Round):
         sent: Message,
     ) -> None:
         super().__init__(cfg)
+        self.trapdoor = st.trapdoor
         self.st, self.r1, self.own, self.betas = st, r1, own, betas
         self.seen, self.sent = seen, sent
 
@@ -383,6 +393,7 @@ class Output(Round):
         sent: Message,
     ) -> None:
         super().__init__(cfg)
+        self.trapdoor = st.trapdoor
         self.st, self.r1, self.r2, self.Gamma = st, r1, r2, Gamma
         self.delta, self.chi, self.seen, self.sent = delta, chi, seen, sent
 
@@ -509,6 +520,7 @@ class Identify(IdentifyRound):
         seen: dict[int, Message],
     ) -> None:
         super().__init__(cfg)
+        self.trapdoor = st.trapdoor
         self.st, self.r1, self.r2, self.deltas, self.seen = st, r1, r2, deltas, seen
 
     def verify(self, msg: Message, body: IdBcast | IdDirect) -> None:

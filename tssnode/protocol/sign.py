@@ -19,6 +19,7 @@ only with a presignature bound to it (hashing.py).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from gmpy2 import mpz
 
@@ -38,10 +39,10 @@ from tssnode.protocol.base import (
     echo_of,
 )
 from tssnode.protocol.hashing import HashPolicyError, message_digest
-from tssnode.protocol.material import KeyShare, Presignature, PresignTranscript
+from tssnode.protocol.material import KeyShare, Presignature, PresignTranscript, own_trapdoor
 from tssnode.protocol.presign import mta_combination, plaintext_bound
 from tssnode.zk import dec, mulstar
-from tssnode.zk.common import ProofContext
+from tssnode.zk.common import ProofContext, Trapdoor
 
 PHASE = "sign"
 
@@ -109,6 +110,12 @@ class _State:
     def __repr__(self) -> str:
         return "sign state (secret hidden)"
 
+    @cached_property
+    def trapdoor(self) -> Trapdoor | None:
+        """This party's trapdoor, for identification's proofs (None: no aux secret)."""
+        secret = self.share.aux_secret
+        return None if secret is None else own_trapdoor(self.share, secret.paillier())
+
 
 class Round1(Round):
     number = 1
@@ -116,6 +123,7 @@ class Round1(Round):
 
     def __init__(self, cfg: SessionConfig, st: _State) -> None:
         super().__init__(cfg)
+        self.trapdoor = st.trapdoor
         self.st = st
 
     @property
@@ -135,6 +143,7 @@ class Output(Round):
 
     def __init__(self, cfg: SessionConfig, st: _State, sent: Message) -> None:
         super().__init__(cfg)
+        self.trapdoor = st.trapdoor
         self.st, self.sent = st, sent
 
     def finalize(self) -> Outcome:
@@ -206,6 +215,7 @@ class Identify(IdentifyRound):
         seen: dict[int, Message],
     ) -> None:
         super().__init__(cfg)
+        self.trapdoor = st.trapdoor
         self.st, self.sigmas, self.X_eff, self.seen = st, sigmas, X_eff, seen
 
     def verify(self, msg: Message, body: IdBcast | IdDirect) -> None:

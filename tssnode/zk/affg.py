@@ -62,7 +62,7 @@ from tssnode.crypto.encoding import Big, Wire, wire
 from tssnode.crypto.group import Point, base_mul
 from tssnode.crypto.paillier import PaillierPublicKey, PaillierSecretKey
 from tssnode.crypto.pedersen import PedersenParams
-from tssnode.zk.common import ProofContext, require
+from tssnode.zk.common import ProofContext, Trapdoor, require, ring_of
 
 NAME = "affg"
 
@@ -164,9 +164,12 @@ def prove(
     return AffgProof(A, B_x, B_y, E, S, F, T, z1, z2, z3, z4, w, w_y)
 
 
-def verify(ctx: ProofContext, stmt: AffgStatement, proof: AffgProof) -> None:
+def verify(
+    ctx: ProofContext, stmt: AffgStatement, proof: AffgProof, own: Trapdoor | None = None
+) -> None:
     p = ctx.params
     pk0, pk1, aux = stmt.N0, stmt.N1, stmt.aux
+    ring = ring_of(aux, own)  # ours: CRT with the trapdoor
     n0, n1, nhat = mpz(pk0.n), mpz(pk1.n), mpz(aux.n)
     n0_2, n1_2 = pk0.n2, pk1.n2
     require(pk0.is_ciphertext(stmt.C), NAME, "C not in Z*_{N0²}")
@@ -187,12 +190,17 @@ def verify(ctx: ProofContext, stmt: AffgStatement, proof: AffgProof) -> None:
     require(in_pm(proof.z1, p.ell + p.eps), NAME, "z1 outside ±2^(ℓ+ε)")
     require(in_pm(proof.z2, p.ell_prime + p.eps), NAME, "z2 outside ±2^(ℓ'+ε)")
     e = _challenge(ctx, stmt, proof.A, proof.B_x, proof.B_y, proof.E, proof.S, proof.F, proof.T)
-    lhs0 = powmod_public(stmt.C, proof.z1, n0_2) * pk0.encrypt_with(proof.z2, proof.w) % n0_2
+    sk0 = None if own is None else own.paillier_for(pk0)
+    if sk0 is None:
+        lhs0 = powmod_public(stmt.C, proof.z1, n0_2) * pk0.encrypt_with(proof.z2, proof.w) % n0_2
+    else:  # N0 is ours: CRT mod p² and q² (C is a unit: checked above)
+        lhs0 = sk0.crt_n2.pow(stmt.C, proof.z1, secret=True) * sk0.encrypt_with(proof.z2, proof.w)
+        lhs0 %= n0_2
     rhs0 = proof.A * powmod_public(stmt.D, e, n0_2) % n0_2
     require(lhs0 == rhs0, NAME, "C^z1 (1+N0)^z2 w^N0 ≠ A·D^e")
     require(base_mul(int(proof.z1)) == proof.B_x + stmt.X * int(e), NAME, "z1·G ≠ B_x + e·X")
     lhs1 = pk1.encrypt_with(proof.z2, proof.w_y)
     rhs1 = proof.B_y * powmod_public(stmt.Y, e, n1_2) % n1_2
     require(lhs1 == rhs1, NAME, "enc_1(z2; w_y) ≠ B_y·Y^e")
-    require(aux.verify(proof.z1, proof.z3, proof.E, proof.S, e), NAME, "s^z1 t^z3 ≠ E·S^e")
-    require(aux.verify(proof.z2, proof.z4, proof.F, proof.T, e), NAME, "s^z2 t^z4 ≠ F·T^e")
+    require(ring.verify(proof.z1, proof.z3, proof.E, proof.S, e), NAME, "s^z1 t^z3 ≠ E·S^e")
+    require(ring.verify(proof.z2, proof.z4, proof.F, proof.T, e), NAME, "s^z2 t^z4 ≠ F·T^e")

@@ -87,7 +87,7 @@ from tssnode.crypto.group import Q
 from tssnode.crypto.paillier import PaillierPublicKey, PaillierSecretKey
 from tssnode.crypto.params import Parameters
 from tssnode.crypto.pedersen import PedersenParams
-from tssnode.zk.common import ProofContext, require
+from tssnode.zk.common import ProofContext, Trapdoor, require, ring_of
 
 NAME = "dec"
 
@@ -193,9 +193,12 @@ def prove(
     return DecProof(*first, z1, z2, w)
 
 
-def verify(ctx: ProofContext, stmt: DecStatement, proof: DecProof) -> None:
+def verify(
+    ctx: ProofContext, stmt: DecStatement, proof: DecProof, own: Trapdoor | None = None
+) -> None:
     p = ctx.params
     pk, aux = stmt.N0, stmt.aux
+    ring = ring_of(aux, own)  # ours: CRT with the trapdoor
     n0, n2, nhat = mpz(pk.n), pk.n2, mpz(aux.n)
     k = len(stmt.C)
     require(1 <= k <= MAX_TERMS, NAME, "number of ciphertexts out of range")
@@ -229,4 +232,4 @@ def verify(ctx: ProofContext, stmt: DecStatement, proof: DecProof) -> None:
     combined = sum(c * z for c, z in zip(stmt.coeffs, proof.z1, strict=True))
     require((combined - proof.gamma - e * stmt.x) % Q == 0, NAME, "Σ c·z1 ≢ γ + e·x (mod q)")
     for z1, z2, T, S in zip(proof.z1, proof.z2, proof.T, proof.S, strict=True):
-        require(aux.verify(z1, z2, T, S, e), NAME, "s^z1 t^z2 ≠ T·S^e")
+        require(ring.verify(z1, z2, T, S, e), NAME, "s^z1 t^z2 ≠ T·S^e")

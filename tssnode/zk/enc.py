@@ -32,7 +32,7 @@ from tssnode.crypto.arith import (
 from tssnode.crypto.encoding import Big, Wire, wire
 from tssnode.crypto.paillier import PaillierPublicKey, PaillierSecretKey
 from tssnode.crypto.pedersen import PedersenParams
-from tssnode.zk.common import ProofContext, require
+from tssnode.zk.common import ProofContext, Trapdoor, require, ring_of
 
 NAME = "enc"
 
@@ -92,9 +92,12 @@ def prove(
     return EncProof(S, A, C, z1, z2, z3)
 
 
-def verify(ctx: ProofContext, stmt: EncStatement, proof: EncProof) -> None:
+def verify(
+    ctx: ProofContext, stmt: EncStatement, proof: EncProof, own: Trapdoor | None = None
+) -> None:
     p = ctx.params
     pk, aux = stmt.N0, stmt.aux
+    ring = ring_of(aux, own)  # ours: CRT with the trapdoor
     n0, n2, nhat = mpz(pk.n), pk.n2, mpz(aux.n)
     require(pk.is_ciphertext(stmt.K), NAME, "K not in Z*_{N0²}")
     require(pk.is_ciphertext(proof.A), NAME, "A not in Z*_{N0²}")
@@ -104,4 +107,4 @@ def verify(ctx: ProofContext, stmt: EncStatement, proof: EncProof) -> None:
     e = _challenge(ctx, stmt, proof.S, proof.A, proof.C)
     lhs = pk.encrypt_with(proof.z1, proof.z2)
     require(lhs == proof.A * powmod_public(stmt.K, e, n2) % n2, NAME, "enc(z1; z2) ≠ A·K^e")
-    require(aux.verify(proof.z1, proof.z3, proof.C, proof.S, e), NAME, "s^z1 t^z3 ≠ C·S^e")
+    require(ring.verify(proof.z1, proof.z3, proof.C, proof.S, e), NAME, "s^z1 t^z3 ≠ C·S^e")

@@ -61,7 +61,7 @@ from tssnode.crypto.arith import (
 from tssnode.crypto.encoding import Big, Wire, wire
 from tssnode.crypto.paillier import PaillierPublicKey
 from tssnode.crypto.pedersen import PedersenParams
-from tssnode.zk.common import ProofContext, require
+from tssnode.zk.common import ProofContext, Trapdoor, require, ring_of
 
 NAME = "fac"
 
@@ -145,9 +145,12 @@ def prove(
     )
 
 
-def verify(ctx: ProofContext, stmt: FacStatement, proof: FacProof) -> None:
+def verify(
+    ctx: ProofContext, stmt: FacStatement, proof: FacProof, own: Trapdoor | None = None
+) -> None:
     prm = ctx.params
     aux = stmt.aux
+    ring = ring_of(aux, own)  # ours: CRT with the trapdoor
     n0, nhat = mpz(stmt.N0.n), mpz(aux.n)
     for name in ("P", "Q", "A", "B", "T"):
         require(is_unit(getattr(proof, name), nhat), NAME, f"{name} not in Z*_N̂")
@@ -155,8 +158,8 @@ def verify(ctx: ProofContext, stmt: FacStatement, proof: FacProof) -> None:
     require(in_pm_times(proof.z1, prm.ell + prm.eps, root), NAME, "z1 outside ±2^(ℓ+ε)·√N0")
     require(in_pm_times(proof.z2, prm.ell + prm.eps, root), NAME, "z2 outside ±2^(ℓ+ε)·√N0")
     e = _challenge(ctx, stmt, proof.P, proof.Q, proof.A, proof.B, proof.T, proof.sigma)
-    require(aux.verify(proof.z1, proof.w1, proof.A, proof.P, e), NAME, "s^z1 t^w1 ≠ A·P^e")
-    require(aux.verify(proof.z2, proof.w2, proof.B, proof.Q, e), NAME, "s^z2 t^w2 ≠ B·Q^e")
-    R = aux.commit(n0, proof.sigma)
-    lhs = powmod_public(proof.Q, proof.z1, nhat) * powmod_public(aux.t, proof.v, nhat) % nhat
+    require(ring.verify(proof.z1, proof.w1, proof.A, proof.P, e), NAME, "s^z1 t^w1 ≠ A·P^e")
+    require(ring.verify(proof.z2, proof.w2, proof.B, proof.Q, e), NAME, "s^z2 t^w2 ≠ B·Q^e")
+    R = ring.commit(n0, proof.sigma)
+    lhs = ring.pow(proof.Q, proof.z1) * ring.pow(aux.t, proof.v) % nhat
     require(lhs == proof.T * powmod_public(R, e, nhat) % nhat, NAME, "Q^z1 t^v ≠ T·R^e")

@@ -40,7 +40,7 @@ from tssnode.crypto.encoding import Big, Wire, wire
 from tssnode.crypto.group import Point
 from tssnode.crypto.paillier import PaillierPublicKey, PaillierSecretKey
 from tssnode.crypto.pedersen import PedersenParams
-from tssnode.zk.common import ProofContext, require
+from tssnode.zk.common import ProofContext, Trapdoor, require, ring_of
 
 NAME = "logstar"
 
@@ -107,9 +107,12 @@ def prove(
     return LogStarProof(S, A, Y, D, z1, z2, z3)
 
 
-def verify(ctx: ProofContext, stmt: LogStarStatement, proof: LogStarProof) -> None:
+def verify(
+    ctx: ProofContext, stmt: LogStarStatement, proof: LogStarProof, own: Trapdoor | None = None
+) -> None:
     p = ctx.params
     pk, aux = stmt.N0, stmt.aux
+    ring = ring_of(aux, own)  # ours: CRT with the trapdoor
     n0, n2, nhat = mpz(pk.n), pk.n2, mpz(aux.n)
     require(not stmt.g.is_identity, NAME, "g is the identity")
     require(pk.is_ciphertext(stmt.C), NAME, "C not in Z*_{N0²}")
@@ -121,4 +124,4 @@ def verify(ctx: ProofContext, stmt: LogStarStatement, proof: LogStarProof) -> No
     lhs = pk.encrypt_with(proof.z1, proof.z2)
     require(lhs == proof.A * powmod_public(stmt.C, e, n2) % n2, NAME, "enc(z1; z2) ≠ A·C^e")
     require(stmt.g * int(proof.z1) == proof.Y + stmt.X * int(e), NAME, "z1·g ≠ Y + e·X")
-    require(aux.verify(proof.z1, proof.z3, proof.D, proof.S, e), NAME, "s^z1 t^z3 ≠ D·S^e")
+    require(ring.verify(proof.z1, proof.z3, proof.D, proof.S, e), NAME, "s^z1 t^z3 ≠ D·S^e")

@@ -34,7 +34,7 @@ from tssnode.crypto.arith import CrtModulus, is_unit, powmod_public, powmod_secr
 from tssnode.crypto.encoding import Big, Wire, wire
 from tssnode.crypto.transcript import Transcript
 from tssnode.errors import InvalidModulus
-from tssnode.zk.common import ProofContext, require
+from tssnode.zk.common import ProofContext, Trapdoor, require
 
 NAME = "mod"
 
@@ -134,7 +134,9 @@ def prove(
     return ModProof(w, tuple(xs), tuple(as_), tuple(bs), tuple(zs))
 
 
-def verify(ctx: ProofContext, stmt: ModStatement, proof: ModProof) -> None:
+def verify(
+    ctx: ProofContext, stmt: ModStatement, proof: ModProof, own: Trapdoor | None = None
+) -> None:
     m = ctx.params.m
     n, w = mpz(stmt.N), mpz(proof.w)
     # Fig. 16, check 1: N is an odd composite.

@@ -45,7 +45,7 @@ from tssnode.crypto.arith import (
 )
 from tssnode.crypto.encoding import Big, Wire, wire
 from tssnode.crypto.paillier import PaillierPublicKey, PaillierSecretKey
-from tssnode.zk.common import ProofContext, require
+from tssnode.zk.common import ProofContext, Trapdoor, require
 
 NAME = "mul"
 
@@ -112,7 +112,9 @@ def prove(
     return MulProof(A, B, z, u, v)
 
 
-def verify(ctx: ProofContext, stmt: MulStatement, proof: MulProof) -> None:
+def verify(
+    ctx: ProofContext, stmt: MulStatement, proof: MulProof, own: Trapdoor | None = None
+) -> None:
     p = ctx.params
     pk = stmt.N
     n, n2 = mpz(pk.n), pk.n2

@@ -45,7 +45,7 @@ from tssnode.crypto.encoding import Big, Wire, wire
 from tssnode.crypto.group import Point, base_mul
 from tssnode.crypto.paillier import PaillierPublicKey, PaillierSecretKey
 from tssnode.crypto.pedersen import PedersenParams
-from tssnode.zk.common import ProofContext, require
+from tssnode.zk.common import ProofContext, Trapdoor, require, ring_of
 
 NAME = "mulstar"
 
@@ -120,9 +120,12 @@ def prove(
     return MulStarProof(A, B_x, E, S, z1, z2, w)
 
 
-def verify(ctx: ProofContext, stmt: MulStarStatement, proof: MulStarProof) -> None:
+def verify(
+    ctx: ProofContext, stmt: MulStarStatement, proof: MulStarProof, own: Trapdoor | None = None
+) -> None:
     p = ctx.params
     pk, aux = stmt.N0, stmt.aux
+    ring = ring_of(aux, own)  # ours: CRT with the trapdoor
     n0, n0_2, nhat = mpz(pk.n), pk.n2, mpz(aux.n)
     require(pk.is_ciphertext(stmt.C), NAME, "C not in Z*_{N0²}")
     require(pk.is_ciphertext(stmt.D), NAME, "D not in Z*_{N0²}")
@@ -137,4 +140,4 @@ def verify(ctx: ProofContext, stmt: MulStarStatement, proof: MulStarProof) -> No
     lhs = powmod_public(stmt.C, proof.z1, n0_2) * powmod_public(proof.w, n0, n0_2) % n0_2
     require(lhs == proof.A * powmod_public(stmt.D, e, n0_2) % n0_2, NAME, "C^z1 w^N0 ≠ A·D^e")
     require(base_mul(int(proof.z1)) == proof.B_x + stmt.X * int(e), NAME, "z1·G ≠ B_x + e·X")
-    require(aux.verify(proof.z1, proof.z2, proof.E, proof.S, e), NAME, "s^z1 t^z2 ≠ E·S^e")
+    require(ring.verify(proof.z1, proof.z2, proof.E, proof.S, e), NAME, "s^z1 t^z2 ≠ E·S^e")

@@ -29,7 +29,7 @@ from gmpy2 import mpz
 from tssnode.crypto.arith import FixedBase, is_unit, randbelow
 from tssnode.crypto.encoding import Big, Wire, wire
 from tssnode.crypto.pedersen import PedersenParams, PedersenSecret
-from tssnode.zk.common import ProofContext, require
+from tssnode.zk.common import ProofContext, Trapdoor, require
 
 NAME = "prm"
 
@@ -62,7 +62,9 @@ def prove(
     return PrmProof(A, z)
 
 
-def verify(ctx: ProofContext, stmt: PrmStatement, proof: PrmProof) -> None:
+def verify(
+    ctx: ProofContext, stmt: PrmStatement, proof: PrmProof, own: Trapdoor | None = None
+) -> None:
     m = ctx.params.m
     n, s, t = mpz(stmt.n), mpz(stmt.s), mpz(stmt.t)
     # The modulus: odd and composite (its bit length is `PedersenParams.validate`'s job).

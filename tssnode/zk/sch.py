@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from tssnode.crypto.arith import sample_scalar
 from tssnode.crypto.encoding import Scalar, Wire, wire
 from tssnode.crypto.group import Point, Q, base_mul
-from tssnode.zk.common import ProofContext, require
+from tssnode.zk.common import ProofContext, Trapdoor, require
 
 NAME = "sch"
 
@@ -78,7 +78,9 @@ def prove(
     return SchProof(nonce.A, (nonce.alpha + e * wit.x) % Q)
 
 
-def verify(ctx: ProofContext, stmt: SchStatement, proof: SchProof) -> None:
+def verify(
+    ctx: ProofContext, stmt: SchStatement, proof: SchProof, own: Trapdoor | None = None
+) -> None:
     require(not stmt.X.is_identity, NAME, "X is the identity")
     require(0 <= proof.z < Q, NAME, "z out of range")
     e = _challenge(ctx, stmt, proof.A)
