@@ -36,14 +36,16 @@ def _grow(kept: list[bytes]) -> None:
 
 
 @pytest.mark.trio
-async def test_the_file_names_what_grew_by_its_traceback(tmp_path, tracing):
+async def test_the_report_names_what_grew_by_its_traceback(tmp_path, tracing, capsys):
     kept: list[bytes] = []
-    with trio.move_on_after(0.5):
+    with trio.move_on_after(0.45):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(memtrace.run, tmp_path, 0.2)
-            await trio.sleep(0.05)  # after the first snapshot
+            await trio.sleep(0.25)  # after the first snapshot
             _grow(kept)
-    text = (tmp_path / memtrace.FILE).read_text()
+    assert (tmp_path / memtrace.FIRST).is_file() and (tmp_path / memtrace.LATEST).is_file()
+    assert memtrace.main([str(tmp_path)]) == 0
+    text = capsys.readouterr().out
     head, grew = text.split("== grew most", 1)
     assert "traced now" in head
     first = grew.split("\n\n")[0]  # the biggest growth, with its traceback
@@ -51,3 +53,9 @@ async def test_the_file_names_what_grew_by_its_traceback(tmp_path, tracing):
     size = float(first.splitlines()[1].split()[0])
     assert size >= 500 * 4096 / 1024  # KiB: at least what _grow keeps
     assert len(kept) == 500
+
+
+def test_the_report_needs_two_snapshots(tmp_path, capsys):
+    assert memtrace.main([str(tmp_path)]) == 1
+    assert "no snapshot at" in capsys.readouterr().err
+    assert memtrace.main([]) == 2

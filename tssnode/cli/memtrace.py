@@ -1,31 +1,37 @@
 """Where a node's memory goes: `TSSNODE_TRACEMALLOC=SECONDS tssnode run ...`.
 
-Off unless the variable is set (tracing makes Python's allocations some 2–3× slower). When
-set, the node starts `tracemalloc` before anything else is built, takes a first snapshot
-once it is up, and every SECONDS writes `<data dir>/memtrace.txt` (replaced in one step):
-the allocations still alive that grew most since that first snapshot, by the traceback
-that made them, then the largest by file and line. Sizes only, never values: no secret
-reaches the file. How it was used: docs/reliability.md ("Node memory").
+Off unless the variable is set (tracing makes Python's allocations slower). When set, the
+node starts `tracemalloc` before anything else is built; one period after it is up it
+saves a first snapshot to `<data dir>/memtrace-first.snap`, and every period after that
+the newest to `<data dir>/memtrace-latest.snap` (each replaced in one step). The node
+only takes and saves snapshots (a second or so of its event loop each time); comparing
+them is heavy pure-Python work and runs elsewhere:
+
+    python -m tssnode.cli.memtrace DATA_DIR        (or FIRST.snap LATEST.snap)
+
+prints the live allocations that grew most between the two, by the traceback that made
+them, then the largest by file and line. Sizes and code locations only, never values: no
+secret reaches a snapshot or the report. Python's allocations only: memory that native
+libraries take for themselves (LevelDB, GMP limbs, glibc's arenas) does not show; compare
+the report's "traced" total with the node's RSS.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import time
+import sys
 import tracemalloc
 from pathlib import Path
 
 import trio
 
-from tssnode.launch import write_atomic
-
 log = logging.getLogger("tssnode.memtrace")
 
 ENV = "TSSNODE_TRACEMALLOC"
-FILE = "memtrace.txt"
-#: frames kept per allocation (more: finer attribution, slower)
-FRAMES = 12
+FIRST, LATEST = "memtrace-first.snap", "memtrace-latest.snap"
+#: frames kept per allocation (more: finer attribution, slower and bigger snapshots)
+FRAMES = 8
 TOP = 25
 
 
@@ -48,6 +54,14 @@ def start() -> None:
         tracemalloc.start(FRAMES)
 
 
+def save(path: Path) -> None:
+    """A snapshot of the live allocations, to `path` (replaced in one step)."""
+    snapshot = tracemalloc.take_snapshot()
+    tmp = path.with_name(f".{path.name}.tmp")
+    snapshot.dump(str(tmp))
+    os.replace(tmp, path)
+
+
 def _ignore(snapshot: tracemalloc.Snapshot) -> tracemalloc.Snapshot:
     return snapshot.filter_traces(
         (
@@ -57,17 +71,18 @@ def _ignore(snapshot: tracemalloc.Snapshot) -> tracemalloc.Snapshot:
     )
 
 
-def report(baseline: tracemalloc.Snapshot, now: tracemalloc.Snapshot, began: float) -> str:
-    """The text of one `memtrace.txt`."""
-    traced, peak = tracemalloc.get_traced_memory()
+def report(first: Path, latest: Path) -> str:
+    """What grew between two saved snapshots, as text."""
+    before = _ignore(tracemalloc.Snapshot.load(str(first)))
+    now = _ignore(tracemalloc.Snapshot.load(str(latest)))
+    total = sum(t.size for t in now.traces) / 2**20
     lines = [
-        f"memtrace of pid {os.getpid()} at {time.strftime('%Y-%m-%d %H:%M:%S')}, "
-        f"{time.monotonic() - began:.0f} s after the first snapshot",
-        f"traced now {traced / 2**20:.1f} MiB, peak {peak / 2**20:.1f} MiB",
+        f"memtrace: {first} → {latest}",
+        f"traced now {total:.1f} MiB (Python's own allocations)",
         "",
-        f"== grew most since the first snapshot (top {TOP}, by traceback) ==",
+        f"== grew most (top {TOP}, by traceback) ==",
     ]
-    for stat in now.compare_to(baseline, "traceback")[:TOP]:
+    for stat in now.compare_to(before, "traceback")[:TOP]:
         lines.append(
             f"{stat.size_diff / 1024:+10.1f} KiB {stat.count_diff:+8d} blocks"
             f"  (now {stat.size / 1024:.1f} KiB in {stat.count})"
@@ -80,13 +95,33 @@ def report(baseline: tracemalloc.Snapshot, now: tracemalloc.Snapshot, began: flo
 
 
 async def run(data_dir: Path, every: float) -> None:
-    """Write `<data dir>/memtrace.txt` every `every` seconds until cancelled."""
+    """Save the first snapshot after `every` seconds, then the newest every `every`
+    seconds, until cancelled."""
     start()
-    baseline = _ignore(tracemalloc.take_snapshot())
-    began = time.monotonic()
-    log.warning("memory tracing on (%s): %s every %.0f s", ENV, data_dir / FILE, every)
+    log.warning("memory tracing on (%s): snapshots in %s every %.0f s", ENV, data_dir, every)
+    await trio.sleep(every)
+    save(data_dir / FIRST)
     while True:
         await trio.sleep(every)
-        now = _ignore(tracemalloc.take_snapshot())
-        text = await trio.to_thread.run_sync(report, baseline, now, began)
-        write_atomic(data_dir / FILE, text)
+        save(data_dir / LATEST)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) == 1:
+        first, latest = Path(args[0]) / FIRST, Path(args[0]) / LATEST
+    elif len(args) == 2:
+        first, latest = Path(args[0]), Path(args[1])
+    else:
+        print("usage: python -m tssnode.cli.memtrace DATA_DIR | FIRST LATEST", file=sys.stderr)
+        return 2
+    for path in (first, latest):
+        if not path.is_file():
+            print(f"memtrace: no snapshot at {path}", file=sys.stderr)
+            return 1
+    print(report(first, latest), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
