@@ -35,7 +35,7 @@ from multiaddr import Multiaddr
 
 from tssnode.api.app import Limits, build_app
 from tssnode.api.metrics import metrics_app
-from tssnode.cli import memtrace
+from tssnode.cli import heap, memtrace
 from tssnode.config import NodeConfig
 from tssnode.crypto.encoding import decode_any
 from tssnode.crypto.identity import IdentityKey
@@ -412,6 +412,7 @@ async def run_until_signal(config: NodeConfig, unlocked: OpenVault | None = None
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
             await nursery.start(node.run)
+            nursery.start_soon(heap.keep_trimmed)
             if trace_every is not None:
                 nursery.start_soon(memtrace.run, config.data_dir, trace_every)
             # (hypercorn's bind text: "http://host:port")

@@ -127,9 +127,11 @@ def cmd_run(argv: Sequence[str]) -> int:
 def _run_node(config: NodeConfig) -> int:
     import trio
 
+    from tssnode.cli import heap
     from tssnode.cli.daemon import run_until_signal
     from tssnode.node.vaultkey import unlock
 
+    heap.limit_arenas()  # before any thread allocates (LevelDB's, trio's, the workers')
     try:
         # the store and the vault first: no passphrase, a wrong one or a running node
         # stops here, before the node joins the network
