@@ -233,3 +233,25 @@ async def test_a_cancelled_write_still_writes_whole_messages() -> None:
     assert scope.cancelled_caught  # the caller was cancelled ...
     assert b"".join(inner.written) == b"0123456789abcdef"  # ... after the whole message
     assert atomic.writing_since is None
+
+
+@pytest.mark.trio
+async def test_finished_streams_leave_nothing_behind(net_cluster: LocalCluster) -> None:
+    """Every direct message is one mplex stream. py-libp2p forgot a stream closed the
+    ordinary way but kept its message channel for the connection's lifetime: one leaked
+    channel per message (issue 12's memory growth). After 150 messages each way, neither
+    side's connection holds more channels than it has open streams."""
+    a, b = net_cluster[0], net_cluster[1]
+    for i in range(150):
+        await a.send(b.peer_id, b"many", 1, b"x%d" % i)
+        await b.send(a.peer_id, b"many", 2, b"y%d" % i)
+    assert len(b.messages(b"many", 1)) == 150 and len(a.messages(b"many", 2)) == 150
+
+    def settled() -> bool:
+        muxers = [_connection(a, b).muxed_conn, _connection(b, a).muxed_conn]
+        return all(
+            len(m.streams_msg_channels) <= len(m.streams) + 2 and len(m.streams) < 10
+            for m in muxers
+        )
+
+    await eventually(settled, 20)

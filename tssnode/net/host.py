@@ -178,6 +178,24 @@ class _MplexStream(MplexStream):
                 )
         async with self.muxed_conn.streams_lock:
             self.muxed_conn.streams.pop(self.stream_id, None)
+            self.muxed_conn.streams_msg_channels.pop(self.stream_id, None)
+
+    async def close(self) -> None:
+        await super().close()
+        if self.event_remote_closed.is_set():  # both sides closed: py-libp2p forgot the
+            await _forget(self.muxed_conn, self.stream_id)  # stream but not its channel
+
+
+async def _forget(conn: Mplex, stream_id: StreamID) -> None:
+    """Drop a finished stream's incoming-message channel. py-libp2p (0.4) removes it only
+    on a reset or with the whole connection: every stream closed the ordinary way left its
+    channel, and the frames queued in it, in `streams_msg_channels` for as long as the
+    connection lived. One direct message is one stream, so a node leaked a channel per
+    message it sent or received: ~10 000 of them on a node after 600 requests, a
+    contributor to the RSS growth of issue 12."""
+    async with conn.streams_lock:
+        if stream_id not in conn.streams:
+            conn.streams_msg_channels.pop(stream_id, None)
 
 
 class _Mplex(Mplex):
@@ -193,6 +211,10 @@ class _Mplex(Mplex):
             self.streams[stream_id] = stream
             self.streams_msg_channels[stream_id] = send
         return stream
+
+    async def _handle_close(self, stream_id: StreamID) -> None:
+        await super()._handle_close(stream_id)
+        await _forget(self, stream_id)  # (if our side had closed too: see `_forget`)
 
     async def _handle_incoming_message(self) -> None:
         try:
