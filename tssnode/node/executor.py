@@ -106,6 +106,10 @@ TIMEOUT_CHECK = "timeout: no message in time"
 ROUNDS = {"keygen": 4, "aux": 4, "presign": 4, "sign": 2}
 
 
+#: finished sessions `GET /sessions` keeps (the newest; running ones are always kept)
+FINISHED_SESSIONS = 500
+
+
 @dataclass
 class SessionInfo:
     """What the API shows about one session."""
@@ -156,7 +160,15 @@ class Executor(Recovery):
         #: FIFO (trio's limiter is fair): jobs start in the order their blocks committed
         self.slots = trio.CapacityLimiter(MAX_CONCURRENT_JOBS)
 
+    def _trim_sessions(self) -> None:
+        """Keep every running session and the newest `FINISHED_SESSIONS` finished ones
+        (`GET /sessions`): the table grew by one entry per session forever (issue 12)."""
+        finished = [sid for sid, info in self.sessions.items() if info.status != "running"]
+        for sid in finished[: max(0, len(finished) - FINISHED_SESSIONS)]:
+            del self.sessions[sid]
+
     # -- blocks in --------------------------------------------------------------------------
+
     def on_block(self, block: Block, registry: KeyRegistry) -> None:
         """Called synchronously by the replica right after it executes `block`: decide
         here, against the state as it is now, which sessions this node takes part in."""
@@ -270,6 +282,7 @@ class Executor(Recovery):
             time.time(),
         )
         self.sessions[info.session_id] = info
+        self._trim_sessions()
         try:
             result = await self.open_session(cfg, first)
         except ProtocolAbort as exc:
