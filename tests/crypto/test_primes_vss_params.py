@@ -151,3 +151,23 @@ def test_lagrange_against_independent_curve_arithmetic():
         acc = term if acc is None else acc + term
     expected = base_mul(f.coefficients[0]).xy()
     assert (acc.x(), acc.y()) == expected
+
+
+def test_is_not_prime_agrees_with_gmpy2_and_remembers():
+    import itertools
+    import random as _random
+
+    import gmpy2 as _gmpy2
+
+    from tssnode.crypto import arith
+
+    r = _random.Random(7)
+    samples = [_gmpy2.next_prime(r.getrandbits(512)) for _ in range(20)]
+    samples += [a * b for a, b in itertools.pairwise(samples)]
+    samples += [r.getrandbits(1024) | 1 for _ in range(20)]
+    for n in samples:
+        assert arith.is_not_prime(n) == (not _gmpy2.is_prime(n, 25))
+        assert arith.is_not_prime(n) == arith.is_not_prime(int(n))  # mpz or int alike
+    hits = arith._not_prime.cache_info().hits
+    arith.is_not_prime(samples[-1])
+    assert arith._not_prime.cache_info().hits == hits + 1

@@ -14,6 +14,7 @@ import random
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import Final
 
 import gmpy2
@@ -87,6 +88,18 @@ def sample_qr(n: int, rng: random.Random | None = None) -> mpz:
     """A uniformly random square in Z*_n."""
     r = sample_unit(n, rng)
     return r * r % n
+
+
+@lru_cache(maxsize=1024)
+def _not_prime(n: int) -> bool:
+    return not gmpy2.is_prime(n, 25)
+
+
+def is_not_prime(n: int) -> bool:
+    """n fails 25 Miller–Rabin rounds (a composite, for the odd n > 1 it is used on).
+    Remembered per process: one peer's modulus is checked by its key's validation, its
+    ring-Pedersen parameters' validation, Π^prm and Π^mod, each a full exponentiation."""
+    return _not_prime(int(n))
 
 
 def powmod_public(base: int, exp: int, n: int) -> mpz:

@@ -15,7 +15,14 @@ from functools import cached_property
 import gmpy2
 from gmpy2 import mpz
 
-from tssnode.crypto.arith import CrtModulus, is_unit, powmod_public, powmod_secret, sample_unit
+from tssnode.crypto.arith import (
+    CrtModulus,
+    is_not_prime,
+    is_unit,
+    powmod_public,
+    powmod_secret,
+    sample_unit,
+)
 from tssnode.crypto.encoding import Big, Wire, wire
 from tssnode.crypto.params import Parameters
 from tssnode.errors import InvalidCiphertext, InvalidModulus
@@ -72,7 +79,7 @@ def validate_modulus(n: int, bits: int) -> None:
         raise InvalidModulus(f"modulus has {n.bit_length()} bits, expected {bits}")
     if n % 2 == 0:
         raise InvalidModulus("modulus is even")
-    if gmpy2.is_prime(n, 25):
+    if not is_not_prime(n):
         raise InvalidModulus("modulus is prime")
 
 

@@ -30,7 +30,14 @@ from functools import cached_property
 import gmpy2
 from gmpy2 import mpz
 
-from tssnode.crypto.arith import CrtModulus, is_unit, powmod_public, powmod_secret, sample_unit
+from tssnode.crypto.arith import (
+    CrtModulus,
+    is_not_prime,
+    is_unit,
+    powmod_public,
+    powmod_secret,
+    sample_unit,
+)
 from tssnode.crypto.encoding import Big, Wire, wire
 from tssnode.crypto.transcript import Transcript
 from tssnode.errors import InvalidModulus
@@ -142,7 +149,7 @@ def verify(
     # Fig. 16, check 1: N is an odd composite.
     require(n > 1, NAME, "N ≤ 1")
     require(n % 2 == 1, NAME, "N is even")
-    require(not gmpy2.is_prime(n, 25), NAME, "N is prime")
+    require(is_not_prime(n), NAME, "N is prime")
     # Fig. 16, step 1: w ∈ Z*_N with Jacobi(w, N) = −1.
     require(is_unit(w, n), NAME, "w not in Z*_N")
     require(gmpy2.jacobi(w, n) == -1, NAME, "Jacobi(w, N) ≠ −1")

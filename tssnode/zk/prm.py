@@ -23,10 +23,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-import gmpy2
 from gmpy2 import mpz
 
-from tssnode.crypto.arith import FixedBase, is_unit, randbelow
+from tssnode.crypto.arith import FixedBase, is_not_prime, is_unit, randbelow
 from tssnode.crypto.encoding import Big, Wire, wire
 from tssnode.crypto.pedersen import PedersenParams, PedersenSecret
 from tssnode.zk.common import ProofContext, Trapdoor, require
@@ -70,7 +69,7 @@ def verify(
     # The modulus: odd and composite (its bit length is `PedersenParams.validate`'s job).
     require(n > 1, NAME, "N̂ ≤ 1")
     require(n % 2 == 1, NAME, "N̂ is even")
-    require(not gmpy2.is_prime(n, 25), NAME, "N̂ is prime")
+    require(is_not_prime(n), NAME, "N̂ is prime")
     # The parameters: s, t ∈ Z*_N̂, distinct, neither 1.
     require(is_unit(s, n) and is_unit(t, n), NAME, "s or t not in Z*_N̂")
     require(s != 1 and t != 1, NAME, "s or t is 1")
