@@ -196,7 +196,6 @@ class Round1(Round):
 
     def __init__(self, cfg: SessionConfig, st: _State) -> None:
         super().__init__(cfg)
-        self.trapdoor = st.trapdoor
         self.st = st
 
     def finalize(self) -> Outcome:

@@ -112,7 +112,8 @@ class _State:
 
     @cached_property
     def trapdoor(self) -> Trapdoor | None:
-        """This party's trapdoor, for identification's proofs (None: no aux secret)."""
+        """This party's trapdoor, for identification's proofs (None: no aux secret);
+        built only if identification runs."""
         secret = self.share.aux_secret
         return None if secret is None else own_trapdoor(self.share, secret.paillier())
 
@@ -123,7 +124,6 @@ class Round1(Round):
 
     def __init__(self, cfg: SessionConfig, st: _State) -> None:
         super().__init__(cfg)
-        self.trapdoor = st.trapdoor
         self.st = st
 
     @property
@@ -143,7 +143,6 @@ class Output(Round):
 
     def __init__(self, cfg: SessionConfig, st: _State, sent: Message) -> None:
         super().__init__(cfg)
-        self.trapdoor = st.trapdoor
         self.st, self.sent = st, sent
 
     def finalize(self) -> Outcome:
