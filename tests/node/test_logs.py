@@ -125,6 +125,9 @@ def test_json_logs_metrics_and_no_secret_in_any_log(tmp_path: Path) -> None:
         wait_for(lambda: n2.get(f"/keys/{key['key_id']}")["presignatures"] >= 2, "a pool", 300)
         _sign_and_check(n2, key, "message 0")
         _sign_and_check(n3, key, "message 1")
+        # the two signatures used pooled presignatures: let the pool refill before the
+        # nodes stop, or there may be none on disk to look for (a race under load)
+        wait_for(lambda: n2.get(f"/keys/{key['key_id']}")["presignatures"] >= 2, "a refill", 300)
         for api in (n1, n2, n3, _n4):
             api.http.close()
         # the epoch-0 secrets, read while the nodes are down (a running node holds its store)
