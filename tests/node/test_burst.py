@@ -12,7 +12,7 @@ from ecdsa import SECP256k1, VerifyingKey
 
 from tssnode.api.client import get_or_none
 from tssnode.protocol.hashing import message_digest
-from tssnode.testing.cluster import running_cluster, wait_for
+from tssnode.testing.cluster import new_key, running_cluster, wait_for
 
 
 def _rss_kib(pid: int) -> int:
@@ -27,17 +27,7 @@ def _burst(tmp_path, count: int, timeout: float) -> None:
     with running_cluster(tmp_path, 4, presign_pool=4) as nodes:
         api = [n.client(timeout=30) for n in nodes]
         wait_for(lambda: all(c.get("/status")["peers_connected"] == 3 for c in api), "peers")
-        req = api[1].post("/keygen", {"threshold": 2, "parties": None})
-        key = wait_for(
-            lambda: (
-                (k := get_or_none(api[0], f"/keys/{req['key_id']}"))
-                and k["status"] == "active"
-                and k["presignatures"] >= 4
-                and k
-            ),
-            "key and a full presignature pool",
-            180,
-        )
+        key = new_key(api[1], api[0], pool=4, timeout=180)
         pub = VerifyingKey.from_string(bytes.fromhex(key["public_key"]), curve=SECP256k1)
         rss_before = [_rss_kib(n.proc.pid) for n in nodes]
         view0 = max(c.get("/status")["view"] for c in api)

@@ -16,7 +16,7 @@ from ecdsa import SECP256k1, VerifyingKey
 
 from tssnode.api.client import get_or_none
 from tssnode.protocol.hashing import message_digest
-from tssnode.testing.cluster import running_cluster, wait_for
+from tssnode.testing.cluster import new_key, running_cluster, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -29,18 +29,7 @@ def test_a_starved_network_keeps_committing_and_signing(tmp_path):
     with running_cluster(tmp_path, 4, presign_pool=2) as nodes:
         api = [n.client(timeout=60) for n in nodes]
         wait_for(lambda: all(c.get("/status")["peers_connected"] == 3 for c in api), "peers")
-        req = api[0].post("/keygen", {"threshold": 2, "parties": None})
-        key = wait_for(
-            lambda: (
-                (k := get_or_none(api[1], f"/keys/{req['key_id']}"))
-                and k["status"] == "active"
-                and k["presignatures"] >= 2
-                and k
-            ),
-            "key and a pool",
-            600,
-            0.5,
-        )
+        key = new_key(api[0], api[1], pool=2)
         pids = [n.proc.pid for n in nodes if n.proc is not None]
         stop = threading.Event()
 

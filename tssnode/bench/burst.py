@@ -63,8 +63,7 @@ def measure(
 ) -> dict[str, Any]:
     """Run the bursts; the network lives in a temporary directory, or in `keep`, left
     there afterwards (its nodes' data directories and logs, to look at)."""
-    from tssnode.api.client import get_or_none
-    from tssnode.testing.cluster import running_cluster, wait_for
+    from tssnode.testing.cluster import new_key, running_cluster, wait_for
 
     with (
         contextlib.nullcontext(str(keep)) if keep else tempfile.TemporaryDirectory() as tmp,
@@ -75,18 +74,7 @@ def measure(
             wait_for(
                 lambda: all(c.get("/status")["peers_connected"] == 3 for c in clients), "peers"
             )
-            req = clients[1].post("/keygen", {"threshold": 2, "parties": None})
-            key = wait_for(
-                lambda: (
-                    (k := get_or_none(clients[0], f"/keys/{req['key_id']}"))
-                    and k["status"] == "active"
-                    and k["presignatures"] >= pool
-                    and k
-                ),
-                "key and a full pool",
-                600,
-                0.5,
-            )
+            key = new_key(clients[1], clients[0], pool=pool)
             time.sleep(2)
             rss_before = [rss_mib(n.proc.pid) for n in nodes if n.proc is not None]
             view0 = max(c.get("/status")["view"] for c in clients)

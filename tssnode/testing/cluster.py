@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tssnode import launch
-from tssnode.api.client import ApiClient, ApiError, ApiUnavailable
+from tssnode.api.client import ApiClient, ApiError, ApiUnavailable, get_or_none
 from tssnode.config import render
 from tssnode.ledger.genesis import Validator, genesis_toml, make_genesis
 from tssnode.node.datadir import init_data_dir
@@ -238,3 +238,27 @@ def wait_for(fn: Callable[[], T], what: str, timeout: float = 120.0, every: floa
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(every)
+
+
+def new_key(
+    make_at: ApiClient,
+    read_at: ApiClient,
+    *,
+    threshold: int = 2,
+    pool: int = 0,
+    timeout: float = 600.0,
+) -> dict[str, Any]:
+    """A key of every validator requested at `make_at`, once `read_at` lists it active
+    with at least `pool` presignatures ready (its `GET /keys/{id}` body)."""
+    req = make_at.post("/keygen", {"threshold": threshold, "parties": None})
+    return wait_for(
+        lambda: (
+            (k := get_or_none(read_at, f"/keys/{req['key_id']}"))
+            and k["status"] == "active"
+            and k["presignatures"] >= pool
+            and k
+        ),
+        f"the key active with a pool of {pool}",
+        timeout,
+        0.5,
+    )
