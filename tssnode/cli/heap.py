@@ -11,7 +11,7 @@ moment so far, and fragments. Two settings, both no-ops where the C library is n
 - `keep_trimmed()`, a task: every `TRIM_EVERY` seconds `malloc_trim(0)` hands the free
   pages of every arena back to the system.
 
-What each changed is measured in docs/reliability.md ("Node memory").
+What was measured with them: docs/reliability.md ("Node memory: what holds it").
 """
 
 from __future__ import annotations
