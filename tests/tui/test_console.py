@@ -14,12 +14,14 @@ from tests.tui.fake_node import FakeNode, load
 from tests.tui.helpers import LAST_SEQ, make_app, settled, until
 from tssnode.protocol.hashing import message_digest as node_digest
 from tui.app import ConsoleApp
+from tui.messages import KeySelected
 from tui.screens.confirm import ConfirmModal
 from tui.screens.forms import DeriveModal, PresignModal
 from tui.screens.help import HelpScreen
 from tui.screens.keygen import KeygenModal
 from tui.screens.sign import SignModal
 from tui.state import Changes
+from tui.widgets.keys import KeysPane
 from tui.widgets.log import LogPane
 from tui.widgets.peers import PeersPane
 
@@ -327,6 +329,29 @@ async def test_key_selection_drives_the_actions(node):
         # (the detail panel redraws after the selection: under load, a moment later)
         await until(pilot, lambda: BETA in text_of(app, "#key-detail"), "beta's detail")
         assert BETA in text_of(app, "#key-detail")
+
+
+async def test_a_late_selection_does_not_pull_the_cursor_back(node):
+    # The table and the app run on their own message queues. The operator presses down
+    # twice; the app handles the first move's selection (beta) after the cursor has
+    # already reached gamma. Its redraw must leave the cursor where the operator put it,
+    # and the second move's selection must still arrive (CI once lost it this way).
+    app = make_app(node, initial_tab="keys")
+    async with app.run_test(size=(100, 32)) as pilot:
+        await settled(pilot)
+        pane = app.main.query_one(KeysPane)
+        table = app.main.query_one("#keys-table", DataTable)
+        assert app.state.current_key().key_id == ALPHA and table.cursor_row == 0
+        # no awaits below until the end: this is one interleaving, played out by hand
+        table.move_cursor(row=1, animate=False)
+        pane._key_highlighted()  # the first move's event: posts the selection of beta
+        table.move_cursor(row=2, animate=False)  # the second press, not handled yet
+        app.on_key_selected(KeySelected(BETA))  # the app handles the first selection
+        pane.draw(app.state)  # and redraws before the table handles the second move
+        assert table.cursor_row == 2  # the redraw did not pull the cursor back to beta
+        pane._key_highlighted()  # the second move's event, handled late
+        await until(pilot, lambda: app.state.selected_key == GAMMA, "the second selection")
+        assert table.cursor_row == 2
 
 
 async def test_help_screen_lists_every_action_with_its_state(node):

@@ -158,6 +158,9 @@ class KeysPane(AreaView, Vertical):
         key_id = _cursor_key(self.query_one("#keys-table", DataTable))
         current = self.state.current_key() if self.state else None
         if key_id and (current is None or current.key_id != key_id):
+            # the cursor is where this selection is: a redraw that sees it must not move
+            # the cursor (by then the operator may have moved it on)
+            self._put_key = key_id
             self.post_message(KeySelected(key_id))
 
     @on(DataTable.RowHighlighted, "#signatures-table")
@@ -165,6 +168,7 @@ class KeysPane(AreaView, Vertical):
         sig_id = _cursor_key(self.query_one("#signatures-table", DataTable))
         current = self.state.current_signature() if self.state else None
         if sig_id and (current is None or current.signature_id != sig_id):
+            self._put_signature = sig_id  # (as for the keys)
             self.post_message(SignatureSelected(sig_id))
 
 
