@@ -15,16 +15,19 @@ import argparse
 import random
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tssnode.bench.counting import Recording, record
 from tssnode.bench.report import table, write_section
 from tssnode.crypto import params as tiers
 from tssnode.crypto.digests import message_digest
+from tssnode.protocol.base import SERIAL, Workers
 from tssnode.testing.localgroup import LocalGroup, fresh_primes, pool_primes
 from tssnode.testing.protocol_runner import RunResult
 
 PHASES = ("keygen", "aux-info (pool)", "presign", "sign")
+NODE_HEADER = ["n:t", "one node's work", "1 worker", "2 workers", "speed-up"]
 
 
 def _timed(fn: Callable[[], RunResult]) -> tuple[float, dict[int, object]]:
@@ -80,6 +83,20 @@ def _fresh_aux(n: int, t: int, params: tiers.Parameters, seed: int) -> float:
     return time.perf_counter() - t0
 
 
+def _node_work(n: int, t: int, params: tiers.Parameters, seed: int, threads: int) -> list[float]:
+    """One party's work in aux-info (pool primes) and presign, with `[node] workers` =
+    `threads`: the parties run one after another (as if each had the machine to itself)
+    and each spreads its per-peer proofs over `threads` threads. Seconds per party."""
+    with ThreadPoolExecutor(threads) as pool:
+        workers = Workers(pool) if threads > 1 else SERIAL
+        parties = tuple(range(1, n + 1))
+        group = LocalGroup(parties, t, params, seed=seed, workers=1, party_workers=workers)
+        shares = group.keygen().only_result()
+        aux, shares = _timed(lambda: group.aux(shares, pool_primes(params, random.Random(seed))))
+        pre, _ = _timed(lambda: group.presign(shares, tuple(range(1, t + 2))))  # type: ignore[arg-type]
+    return [aux / n, pre / (t + 1)]
+
+
 def _fmt(seconds: float) -> str:
     return f"{seconds * 1e3:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
@@ -93,8 +110,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     params = tiers.STANDARD
     rows: list[list[str]] = []
     summary: list[list[str]] = []
+    node_rows: list[list[str]] = []
     for size in args.sizes:
         n, t = (int(v) for v in size.split(":"))
+        one_node = _node_work(n, t, params, args.seed, 1)
+        two_node = _node_work(n, t, params, args.seed, 2)
+        for i, phase in enumerate(("aux-info (pool)", f"presign ({t + 1} signers)")):
+            speedup = f"{one_node[i] / two_node[i]:.2f}×"
+            node_rows.append([f"{n}:{t}", phase, _fmt(one_node[i]), _fmt(two_node[i]), speedup])
+        print(table(NODE_HEADER, node_rows[-2:]))
         one, recs = _run_once(n, t, params, 1, args.seed)
         two, _ = _run_once(n, t, params, 2, args.seed)
         assert recs is not None
@@ -136,6 +160,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 table(header, rows),
                 "With two workers:",
                 table(sum_header, summary),
+                "One node's own work per phase, with `[node] workers` = 1 and 2: the "
+                "parties run one after another, each on the whole machine, and each "
+                "spreads its per-peer proofs (and, in a node, the checks of its peers' "
+                "messages) over its workers. Time per party.",
+                table(NODE_HEADER, node_rows),
             ]
         )
         write_section(

@@ -44,6 +44,9 @@ import hashlib
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
+from random import Random
+from typing import Any
 
 from gmpy2 import mpz
 
@@ -71,6 +74,7 @@ from tssnode.protocol.base import (
     Round,
     SessionConfig,
     echo_of,
+    fork_rng,
 )
 from tssnode.protocol.material import AuxPublic, AuxSecret, KeyPublic, KeyShare
 from tssnode.zk import fac, mod, prm
@@ -275,16 +279,29 @@ class Round3(Round):
             rid = bytes(a ^ b for a, b in zip(rid, r, strict=True))
         ctx = proof_context(cfg, cfg.self_id, rid)
         sk = m.paillier
-        mod_proof = mod.prove(ctx, mod.ModStatement(sk.n), mod.ModWitness(sk.p, sk.q), cfg.rng)
+
+        def mod_proof(rng: Random | None) -> mod.ModProof:
+            return mod.prove(ctx, mod.ModStatement(sk.n), mod.ModWitness(sk.p, sk.q), rng)
+
+        def share_for(j: int, rng: Random | None) -> ShareMsg:
+            o = opens[j]
+            C, _ = o.N.encrypt(m.f(j), rng)
+            stmt, wit = fac.FacStatement(sk.public, o.ped), fac.FacWitness(sk.p, sk.q)
+            return ShareMsg(C, fac.prove(ctx, stmt, wit, rng))
+
+        # Π^mod and, for each peer, its share and Π^fac: independent pieces of work
+        rngs = fork_rng(cfg.rng, 1 + len(opens))
+        pieces: list[Callable[[], Any]] = [partial(mod_proof, rngs[0])]
+        pieces += [partial(share_for, j, rng) for j, rng in zip(opens, rngs[1:], strict=True)]
+        proof, *shares = cfg.workers.map(_call, pieces)
         seen = self.seen_broadcasts(self.sent)
-        out = [cfg.sign(4, BROADCAST, ModMsg(mod_proof, echo_of(seen)))]
-        for j, o in opens.items():
-            C, _ = o.N.encrypt(m.f(j), cfg.rng)
-            psi = fac.prove(
-                ctx, fac.FacStatement(sk.public, o.ped), fac.FacWitness(sk.p, sk.q), cfg.rng
-            )
-            out.append(cfg.sign(4, j, ShareMsg(C, psi)))
+        out = [cfg.sign(4, BROADCAST, ModMsg(proof, echo_of(seen)))]
+        out += [cfg.sign(4, j, body) for j, body in zip(opens, shares, strict=True)]
         return Outcome(out, Output(cfg, self.plan, m, opens, rid, seen))
+
+
+def _call(piece: Callable[[], Any]) -> Any:
+    return piece()
 
 
 class Output(Round):

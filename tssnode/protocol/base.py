@@ -17,15 +17,20 @@ import hashlib
 import random
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 
+from tssnode.crypto.arith import gil_released
 from tssnode.crypto.encoding import Wire, dumps, from_plain, loads_plain, wire
 from tssnode.crypto.identity import IdentityKey, verify_signature
 from tssnode.crypto.params import Parameters, check_allowed
 from tssnode.errors import EncodingError, ProofError, TssError
 from tssnode.zk.common import ProofContext, Trapdoor
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 BROADCAST = 0  # recipient id of a broadcast; party ids start at 1
 PROTOCOL_VERSION = "cggmp21-tssnode/1"
@@ -135,6 +140,49 @@ class ProtocolAbort(TssError):
         return self.blame.culprits
 
 
+# -- workers ----------------------------------------------------------------------------------
+
+
+class Workers:
+    """Where a round runs its independent pieces of work: one per peer (the proofs a
+    party makes for each peer in presign and aux-info).
+
+    Without an executor they run one after another in the calling thread. With one (the
+    node's pool, `[node] workers` threads) they run in its threads with gmpy2 releasing
+    the GIL, so a round's proofs use every core. A piece must not call `map` itself (it
+    would wait on the pool it runs in)."""
+
+    def __init__(self, executor: Executor | None = None) -> None:
+        self.executor = executor
+
+    def map(self, fn: Callable[[_T], _R], items: Iterable[_T]) -> list[_R]:
+        """`[fn(x) for x in items]`, in order; the first exception raised is re-raised."""
+        if self.executor is None:
+            return [fn(x) for x in items]
+
+        def piece(x: _T) -> _R:
+            with gil_released():
+                return fn(x)
+
+        return list(self.executor.map(piece, items))
+
+    def __repr__(self) -> str:
+        return "Workers(serial)" if self.executor is None else f"Workers({self.executor!r})"
+
+
+SERIAL = Workers()
+
+
+def fork_rng(rng: random.Random | None, n: int) -> list[random.Random | None]:
+    """One random source per piece of parallel work. A seeded session stays reproducible
+    whatever the number of workers: each piece gets its own generator, seeded from `rng`
+    in order before any piece runs. Unseeded (None, the node): each piece draws from the
+    system's CSPRNG as before."""
+    if rng is None:
+        return [None] * n
+    return [random.Random(rng.getrandbits(256)) for _ in range(n)]
+
+
 # -- sessions ---------------------------------------------------------------------------------
 
 
@@ -150,6 +198,8 @@ class SessionConfig:
     identities: Mapping[int, bytes]  # party id → Ed25519 public key
     identity: IdentityKey = field(repr=False)
     rng: random.Random | None = field(default=None, repr=False, compare=False)
+    #: where the rounds run their per-peer work (serial unless the node gives its pool)
+    workers: Workers = field(default=SERIAL, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         check_allowed(self.params)  # a known tier; the test tier only where allowed

@@ -36,6 +36,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
+from random import Random
 
 from gmpy2 import mpz
 
@@ -53,6 +54,7 @@ from tssnode.protocol.base import (
     Round,
     SessionConfig,
     echo_of,
+    fork_rng,
 )
 from tssnode.protocol.material import KeyShare, Presignature, PresignTranscript, own_trapdoor
 from tssnode.zk import affg, dec, enc, logstar, mul
@@ -201,14 +203,18 @@ class Round1(Round):
     def finalize(self) -> Outcome:
         cfg, st = self.cfg, self.st
         assert st.share.aux is not None
+        aux = st.share.aux
         bcast = cfg.sign(2, BROADCAST, R1Bcast(st.K, st.G))
-        out = [bcast]
-        for j in cfg.others:
-            stmt = enc.EncStatement(st.sk.public, st.K, st.share.aux.pedersen[j])
-            proof = enc.prove(
-                st.ctx(cfg, cfg.self_id), stmt, enc.EncWitness(mpz(st.k), st.rho, st.sk), cfg.rng
-            )
-            out.append(cfg.sign(2, j, R1Direct(proof)))
+
+        def prove_for(job: tuple[int, Random | None]) -> R1Direct:
+            j, rng = job
+            stmt = enc.EncStatement(st.sk.public, st.K, aux.pedersen[j])
+            wit = enc.EncWitness(mpz(st.k), st.rho, st.sk)
+            return R1Direct(enc.prove(st.ctx(cfg, cfg.self_id), stmt, wit, rng))
+
+        jobs = list(zip(cfg.others, fork_rng(cfg.rng, len(cfg.others)), strict=True))
+        bodies = cfg.workers.map(prove_for, jobs)
+        out = [bcast] + [cfg.sign(2, j, b) for j, b in zip(cfg.others, bodies, strict=True)]
         return Outcome(out, Round2(cfg, st, bcast))
 
 
@@ -239,43 +245,61 @@ class Round2(Round):
 
     def finalize(self) -> Outcome:
         cfg, st = self.cfg, self.st
-        assert st.share.aux is not None
-        p = cfg.params
         me = cfg.self_id
         Gamma = base_mul(st.gamma)
-        D, F, D_hat, F_hat = {}, {}, {}, {}
-        betas: dict[int, tuple[mpz, mpz]] = {}
-        directs: list[tuple[int, R2Direct]] = []
-        for j in cfg.others:
-            Kj = self.bcast(j).K
-            pkj = st.pk(j)
-            aux_j = st.share.aux.pedersen[j]
-            ctx = st.ctx(cfg, me)
-            proofs = []
-            for x, X in ((st.gamma, Gamma), (st.x_eff, st.X_eff[me])):
-                beta = sample_pm(p.ell_prime, cfg.rng)
-                D_ji, s = pkj.encrypt(beta, cfg.rng)
-                D_ji = pkj.add(pkj.mul_secret(Kj, x), D_ji)
-                F_ji, r = st.sk.encrypt(beta, cfg.rng)
-                stmt = affg.AffgStatement(pkj, st.sk.public, Kj, D_ji, F_ji, X, aux_j)
-                wit = affg.AffgWitness(mpz(x), beta, s, r, st.sk)
-                proofs.append(affg.prove(ctx, stmt, wit, cfg.rng))
-                if x == st.gamma:
-                    D[j], F[j], b0 = D_ji, F_ji, beta
-                else:
-                    D_hat[j], F_hat[j], b1 = D_ji, F_ji, beta
-            betas[j] = (b0, b1)
-            ls = logstar.LogStarStatement(st.sk.public, st.G, Gamma, G, aux_j)
-            psi_prime = logstar.prove(
-                ctx, ls, logstar.LogStarWitness(mpz(st.gamma), st.nu, st.sk), cfg.rng
-            )
-            directs.append((j, R2Direct(proofs[0], proofs[1], psi_prime)))
+        jobs = list(zip(cfg.others, fork_rng(cfg.rng, len(cfg.others)), strict=True))
+        made = dict(zip(cfg.others, cfg.workers.map(self._mta_for, jobs), strict=True))
+        D = {j: m.D for j, m in made.items()}
+        F = {j: m.F for j, m in made.items()}
+        D_hat = {j: m.D_hat for j, m in made.items()}
+        F_hat = {j: m.F_hat for j, m in made.items()}
+        betas = {j: (m.beta, m.beta_hat) for j, m in made.items()}
         seen = self.seen_broadcasts(self.sent)
         own = R2Bcast(Gamma, D, F, D_hat, F_hat, echo_of(seen))
         bcast = cfg.sign(3, BROADCAST, own)
-        out = [bcast] + [cfg.sign(3, j, body) for j, body in directs]
+        out = [bcast] + [cfg.sign(3, j, m.direct) for j, m in made.items()]
         r1 = {me: R1Bcast(st.K, st.G), **{j: self.bcast(j) for j in cfg.others}}
         return Outcome(out, Round3(cfg, st, r1, own, betas, seen, bcast))
+
+    def _mta_for(self, job: tuple[int, Random | None]) -> _Mta:
+        """The two MtA instances with peer j (on Γ_i's γ_i and on x_i'), their Π^aff-g
+        proofs and the Π^log* proof for G_i, on j's Paillier key and ring-Pedersen
+        parameters; one piece of parallel work."""
+        j, rng = job
+        cfg, st = self.cfg, self.st
+        assert st.share.aux is not None
+        me = cfg.self_id
+        Kj = self.bcast(j).K
+        pkj = st.pk(j)
+        aux_j = st.share.aux.pedersen[j]
+        ctx = st.ctx(cfg, me)
+        Gamma = base_mul(st.gamma)
+        made = []
+        for x, X in ((st.gamma, Gamma), (st.x_eff, st.X_eff[me])):
+            beta = sample_pm(cfg.params.ell_prime, rng)
+            D_ji, s = pkj.encrypt(beta, rng)
+            D_ji = pkj.add(pkj.mul_secret(Kj, x), D_ji)
+            F_ji, r = st.sk.encrypt(beta, rng)
+            stmt = affg.AffgStatement(pkj, st.sk.public, Kj, D_ji, F_ji, X, aux_j)
+            wit = affg.AffgWitness(mpz(x), beta, s, r, st.sk)
+            made.append((D_ji, F_ji, beta, affg.prove(ctx, stmt, wit, rng)))
+        ls = logstar.LogStarStatement(st.sk.public, st.G, Gamma, G, aux_j)
+        psi_prime = logstar.prove(ctx, ls, logstar.LogStarWitness(mpz(st.gamma), st.nu, st.sk), rng)
+        (D, F, beta, psi), (D_hat, F_hat, beta_hat, psi_hat) = made
+        return _Mta(D, F, D_hat, F_hat, beta, beta_hat, R2Direct(psi, psi_hat, psi_prime))
+
+
+@dataclass(frozen=True, repr=False)
+class _Mta:
+    """What round 2 makes for one peer (the betas are secret; never printed)."""
+
+    D: mpz
+    F: mpz
+    D_hat: mpz
+    F_hat: mpz
+    beta: mpz
+    beta_hat: mpz
+    direct: R2Direct
 
 
 class Round3(Round):
@@ -359,16 +383,18 @@ class Round3(Round):
         Delta = Gamma * st.k
         seen = self.seen_broadcasts(self.sent)
         bcast = cfg.sign(4, BROADCAST, R3Bcast(delta, Delta, echo_of(seen)))
-        out = [bcast]
-        assert st.share.aux is not None
-        for j in cfg.others:
-            stmt = logstar.LogStarStatement(
-                st.sk.public, st.K, Delta, Gamma, st.share.aux.pedersen[j]
-            )
-            proof = logstar.prove(
-                st.ctx(cfg, me), stmt, logstar.LogStarWitness(mpz(st.k), st.rho, st.sk), cfg.rng
-            )
-            out.append(cfg.sign(4, j, R3Direct(proof)))
+        aux = st.share.aux
+        assert aux is not None
+
+        def prove_for(job: tuple[int, Random | None]) -> R3Direct:
+            j, rng = job
+            stmt = logstar.LogStarStatement(st.sk.public, st.K, Delta, Gamma, aux.pedersen[j])
+            wit = logstar.LogStarWitness(mpz(st.k), st.rho, st.sk)
+            return R3Direct(logstar.prove(st.ctx(cfg, me), stmt, wit, rng))
+
+        jobs = list(zip(cfg.others, fork_rng(cfg.rng, len(cfg.others)), strict=True))
+        bodies = cfg.workers.map(prove_for, jobs)
+        out = [bcast] + [cfg.sign(4, j, b) for j, b in zip(cfg.others, bodies, strict=True)]
         r2_all = {me: self.own, **r2}
         return Outcome(out, Output(cfg, st, self.r1, r2_all, Gamma, delta, chi, seen, bcast))
 
@@ -473,10 +499,16 @@ class Output(Round):
         y = sk.decrypt(C)
         rho = sk.nonce(C, y)
         bits = plaintext_bound(cfg.params, len(cfg.parties))
-        for j in cfg.others:
-            stmt = dec.DecStatement.single(sk.public, C, self.delta, bits, st.share.aux.pedersen[j])
-            wit = dec.DecWitness((y,), (rho,), sk)
-            out.append(cfg.sign(5, j, IdDirect(dec.prove(ctx, stmt, wit, cfg.rng))))
+        aux = st.share.aux
+
+        def prove_for(job: tuple[int, Random | None]) -> IdDirect:
+            j, rng = job
+            stmt = dec.DecStatement.single(sk.public, C, self.delta, bits, aux.pedersen[j])
+            return IdDirect(dec.prove(ctx, stmt, dec.DecWitness((y,), (rho,), sk), rng))
+
+        jobs = list(zip(cfg.others, fork_rng(cfg.rng, len(cfg.others)), strict=True))
+        bodies = cfg.workers.map(prove_for, jobs)
+        out += [cfg.sign(5, j, b) for j, b in zip(cfg.others, bodies, strict=True)]
         deltas = {me: self.delta, **{j: b.delta for j, b in r3.items()}}
         return Outcome(out, Identify(cfg, st, self.r1, self.r2, deltas, seen))
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from random import Random
 
 from gmpy2 import mpz
 
@@ -37,6 +38,7 @@ from tssnode.protocol.base import (
     Round,
     SessionConfig,
     echo_of,
+    fork_rng,
 )
 from tssnode.protocol.hashing import HashPolicyError, message_digest
 from tssnode.protocol.material import KeyShare, Presignature, PresignTranscript, own_trapdoor
@@ -181,17 +183,22 @@ class Output(Round):
         wit = dec.DecWitness((k_i, y_chi), (sk.nonce(K_i, k_i), sk.nonce(C_chi, y_chi)), sk)
         seen = self.seen_broadcasts(self.sent)
         out = [cfg.sign(3, BROADCAST, IdBcast(H_hat, echo_of(seen)))]
-        for j in cfg.others:
-            aux_j = share.aux.pedersen[j]
+        aux = share.aux
+
+        def prove_for(job: tuple[int, Random | None]) -> IdDirect:
+            j, rng = job
             ms = mulstar.prove(
                 ctx,
-                mulstar.MulStarStatement(sk.public, K_i, H_hat, X_eff[me], aux_j),
+                mulstar.MulStarStatement(sk.public, K_i, H_hat, X_eff[me], aux.pedersen[j]),
                 mulstar.MulStarWitness(mpz(x_eff), rho, sk),
-                cfg.rng,
+                rng,
             )
-            stmt = sigma_statement(st, me, st.sigma, H_hat, sk.public, aux_j)
-            dp = dec.prove(ctx, stmt, wit, cfg.rng)
-            out.append(cfg.sign(3, j, IdDirect(ms, dp)))
+            stmt = sigma_statement(st, me, st.sigma, H_hat, sk.public, aux.pedersen[j])
+            return IdDirect(ms, dec.prove(ctx, stmt, wit, rng))
+
+        jobs = list(zip(cfg.others, fork_rng(cfg.rng, len(cfg.others)), strict=True))
+        bodies = cfg.workers.map(prove_for, jobs)
+        out += [cfg.sign(3, j, b) for j, b in zip(cfg.others, bodies, strict=True)]
         return Outcome(out, Identify(cfg, st, sigmas, X_eff, seen))
 
 

@@ -18,6 +18,7 @@ from tssnode.crypto.identity import IdentityKey
 from tssnode.crypto.params import Parameters
 from tssnode.crypto.primes import PrimePool
 from tssnode.protocol import auxinfo, keygen, presign, sign
+from tssnode.protocol.base import SERIAL, SessionConfig, Workers
 from tssnode.protocol.material import KeyShare, Presignature
 from tssnode.protocol.ssid import aux_ssid, keygen_ssid, presign_ssid, sign_ssid
 from tssnode.testing.protocol_faults import Fault
@@ -54,7 +55,10 @@ class LocalGroup:
     threshold: int
     params: Parameters
     seed: int | None = None
+    #: threads the runner runs the parties' steps on (the parties of one machine)
     workers: int = 2
+    #: where each party runs its per-peer work inside a step (a node's `[node] workers`)
+    party_workers: Workers = SERIAL
     identities: dict[int, IdentityKey] = field(default_factory=dict)
     _counter: int = 0
 
@@ -70,11 +74,16 @@ class LocalGroup:
     def _seed(self) -> int | None:
         return None if self.seed is None else self.seed * 1000 + self._counter
 
+    def _configs(self, ssid: bytes, parties: tuple[int, ...]) -> dict[int, SessionConfig]:
+        ids = {p: self.identities[p] for p in parties}
+        seed = self._seed()
+        return make_configs(
+            parties, self.threshold, self.params, ssid, seed, ids, self.party_workers
+        )
+
     def keygen(self, faults: Iterable[Fault] = ()) -> RunResult:
         ssid = keygen_ssid(self.params, self.parties, self.threshold, self._nonce("keygen"))
-        cfgs = make_configs(
-            self.parties, self.threshold, self.params, ssid, self._seed(), self.identities
-        )
+        cfgs = self._configs(ssid, self.parties)
         return run_phase(
             {p: keygen.start(c) for p, c in cfgs.items()}, workers=self.workers, faults=faults
         )
@@ -87,9 +96,7 @@ class LocalGroup:
     ) -> RunResult:
         key = next(iter(shares.values())).key
         ssid = aux_ssid(self.params, self.parties, self.threshold, self._nonce("aux"), key)
-        cfgs = make_configs(
-            self.parties, self.threshold, self.params, ssid, self._seed(), self.identities
-        )
+        cfgs = self._configs(ssid, self.parties)
         rounds = {p: auxinfo.start(c, shares[p], primes(p)) for p, c in cfgs.items()}
         return run_phase(rounds, workers=self.workers, faults=faults)
 
@@ -113,9 +120,7 @@ class LocalGroup:
         )
         nonce = self._nonce("reshare")
         ssid = aux_ssid(self.params, self.parties, self.threshold, nonce, plan)
-        cfgs = make_configs(
-            self.parties, self.threshold, self.params, ssid, self._seed(), self.identities
-        )
+        cfgs = self._configs(ssid, self.parties)
         rounds = {
             p: auxinfo.start(c, old_shares.get(p), primes(p), reshare=plan) for p, c in cfgs.items()
         }
@@ -133,8 +138,7 @@ class LocalGroup:
         signers = tuple(sorted(signers))
         any_share = shares[signers[0]]
         ssid = presign_ssid(any_share, signers, shift, digest, self._nonce("presign"))
-        ids = {p: self.identities[p] for p in signers}
-        cfgs = make_configs(signers, self.threshold, self.params, ssid, self._seed(), ids)
+        cfgs = self._configs(ssid, signers)
         rounds = {
             p: presign.start(c, shares[p], shift=shift, digest=digest) for p, c in cfgs.items()
         }
@@ -150,7 +154,6 @@ class LocalGroup:
         first = next(iter(presigs.values()))
         signers = first.signers
         ssid = sign_ssid(first, digest)
-        ids = {p: self.identities[p] for p in signers}
-        cfgs = make_configs(signers, self.threshold, self.params, ssid, self._seed(), ids)
+        cfgs = self._configs(ssid, signers)
         rounds = {p: sign.start(c, shares[p], presigs[p], digest) for p, c in cfgs.items()}
         return run_phase(rounds, workers=self.workers, faults=faults)

@@ -27,6 +27,7 @@ from tssnode.crypto.params import Parameters
 from tssnode.errors import TssError
 from tssnode.protocol.base import (
     BROADCAST,
+    SERIAL,
     Blame,
     Message,
     MessageRefused,
@@ -34,6 +35,7 @@ from tssnode.protocol.base import (
     ProtocolAbort,
     Round,
     SessionConfig,
+    Workers,
 )
 from tssnode.testing.protocol_faults import Fault
 
@@ -77,8 +79,10 @@ def make_configs(
     ssid: bytes,
     seed: int | None = None,
     identities: Mapping[int, IdentityKey] | None = None,
+    workers: Workers = SERIAL,
 ) -> dict[int, SessionConfig]:
-    """Session configs for every party (fresh identity keys unless given)."""
+    """Session configs for every party (fresh identity keys unless given); `workers`:
+    where each party runs its per-peer work (as a node's pool does)."""
     keys = dict(identities) if identities else {p: IdentityKey.generate() for p in parties}
     publics = {p: k.public_bytes() for p, k in keys.items()}
     ordered = tuple(sorted(parties))
@@ -92,6 +96,7 @@ def make_configs(
             publics,
             keys[p],
             None if seed is None else random.Random(f"{seed}/{p}/{ssid.hex()}"),
+            workers,
         )
         for p in ordered
     }
