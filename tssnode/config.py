@@ -4,6 +4,7 @@
 [node]
 network_id = "local-4"              # letters, digits, '.', '_', '-'
 data_dir = "data/node1"             # relative paths are relative to this file
+# workers = 2                       # threads for protocol maths (default: the CPU count)
 
 [net]
 listen = "/ip4/127.0.0.1/tcp/4001"
@@ -269,18 +270,30 @@ def host_port(t: Table, k: str, raw: Any) -> tuple[str, int]:
 # -- sections --------------------------------------------------------------------------------
 
 
+def default_workers() -> int:
+    """[node] workers when absent: the CPUs this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 @dataclass(frozen=True)
 class NodeSection:
-    """[node]: which network this node belongs to and where it keeps its state."""
+    """[node]: which network this node belongs to, where it keeps its state, and how many
+    threads do its protocol maths: a round's per-peer proofs and the checks of its
+    incoming messages run on that many threads at once (gmpy2 releases the GIL there)."""
 
     network_id: str
     data_dir: Path
+    workers: int = field(default_factory=lambda: default_workers())
 
     @classmethod
     def _parse(cls, t: Table) -> NodeSection:
         section = cls(
             network_id=t.take("network_id", network_id),
             data_dir=t.take("data_dir", directory),
+            workers=t.take("workers", integer(1, 256), default_workers()),
         )
         t.finish()
         return section

@@ -63,6 +63,16 @@ def test_ledger_and_keys_sections() -> None:
     assert parse(GOOD).keys.presign_pool == 0  # no pool unless asked for
 
 
+def test_node_workers_default_to_the_cpus_this_process_may_use() -> None:
+    import os
+
+    assert parse(GOOD).node.workers == len(os.sched_getaffinity(0))
+    assert (
+        parse(GOOD.replace('data_dir = "data/node1"', 'data_dir = "d"\nworkers = 3')).node.workers
+        == 3
+    )
+
+
 def test_minimal_config_takes_defaults(tmp_path: Path) -> None:
     path = tmp_path / "n.toml"
     path.write_text(
@@ -153,6 +163,8 @@ BAD = [
         "api.queue_wait",
         "more than",
     ),
+    ('data_dir = "data/node1"', 'data_dir = "d"\nworkers = 0', "node.workers", "between"),
+    ('data_dir = "data/node1"', 'data_dir = "d"\nworkers = "2"', "node.workers", "integer"),
     ("[api]", "[apx]", "apx", "unknown"),
     ("[api]", "[api]\nextra = 1", "api.extra", "unknown"),
 ]

@@ -195,3 +195,112 @@ async def test_proof_events_are_published():
     assert sorted({p["proof"] for p in proofs}) == ["affg", "enc", "logstar"]
     assert len(proofs) == 2 * 5
     assert not [e for e in events.recent if e.kind == "proof.rejected"]
+
+
+async def test_one_rounds_checks_run_at_once_and_all_end_before_finalize(monkeypatch):
+    """The peers' Π^aff-g/Π^log* checks of presign's round 3 overlap (two threads of the
+    limiter), and the round is finalized only once every sender's pair check is done."""
+    import threading
+    import time
+
+    group, shares = key(4, 2, 1)
+    signers = (1, 2, 3, 4)
+    ssid = presign_ssid(shares[1], signers, 0, None, b"parallel-checks")
+    ids = {p: group.identities[p] for p in signers}
+    cfgs = make_configs(signers, 2, TEST, ssid, seed=18, identities=ids)
+    rounds = {p: presign.start(c, shares[p]) for p, c in cfgs.items()}
+    lock = threading.Lock()
+    active: dict[int, int] = {}  # round object → pair checks running on it now
+    most: dict[int, int] = {}
+    checked: dict[int, set[int]] = {}
+    finalized_early: list[int] = []
+    pair, finalize = presign.Round3.verify_pair, presign.Round3.finalize
+
+    def slow_pair(self, sender):
+        with lock:
+            active[id(self)] = active.get(id(self), 0) + 1
+            most[id(self)] = max(most.get(id(self), 0), active[id(self)])
+        time.sleep(0.2)  # long enough for the next sender's check to start meanwhile
+        try:
+            pair(self, sender)
+        finally:
+            with lock:
+                active[id(self)] -= 1
+                checked.setdefault(id(self), set()).add(sender)
+
+    def checked_finalize(self):
+        if checked.get(id(self)) != set(self.cfg.others):
+            finalized_early.append(self.cfg.self_id)
+        return finalize(self)
+
+    monkeypatch.setattr(presign.Round3, "verify_pair", slow_pair)
+    monkeypatch.setattr(presign.Round3, "finalize", checked_finalize)
+    # one round object at a time, so any overlap is within one party's round
+    sessions = _sessions(rounds, EventBus(), trio.CapacityLimiter(2), timeout=60)
+    results, errors = await _run_all(sessions)
+    assert not errors and len(results) == 4
+    assert not finalized_early
+    assert len(most) == 4 and all(n == 3 for n in map(len, checked.values()))
+    assert max(most.values()) >= 2  # some party checked two peers' proofs at once
+
+
+async def test_an_abort_found_by_a_concurrent_check_ends_the_session():
+    """A forged proof to party 1: its check fails while the other peers' checks run; the
+    session fails with the ProtocolAbort naming the forger (no exception group)."""
+    from tssnode.testing.protocol_faults import Tamper, replace_field
+
+    group, shares = key(4, 2, 1)
+    signers = (1, 2, 3, 4)
+    ssid = presign_ssid(shares[1], signers, 0, None, b"parallel-abort")
+    ids = {p: group.identities[p] for p in signers}
+    cfgs = make_configs(signers, 2, TEST, ssid, seed=19, identities=ids)
+    rounds = {p: presign.start(c, shares[p]) for p, c in cfgs.items()}
+    sessions = _sessions(rounds, EventBus(), trio.CapacityLimiter(2), timeout=20)
+    # party 3's Π^log* to party 1 in round 2's direct message (received by round 3) is off
+    rule = Tamper(
+        3, 3, recipient=1, broadcast=False, mutate=replace_field("psi_prime.z3", lambda z: z + 1)
+    )
+
+    class Forging(LocalTransport):
+        async def send(self, party, msg):
+            if rule.matches(msg, party):
+                msg = rule.apply(msg, party, cfgs[3].identity)
+            await super().send(party, msg)
+
+    sessions[3].transport = Forging(3, sessions)
+    _, errors = await _run_all(sessions)
+    assert isinstance(errors[1], ProtocolAbort) and errors[1].culprits == (3,)
+
+
+async def test_a_session_stopped_from_outside_raises_the_cancellation_alone():
+    """The node stops a session when the ledger settles its request, and tells a stopped
+    session from a failed one by `except trio.Cancelled`: the parallel deliveries of a
+    round must surface that one cancellation, not a group of them."""
+    ssid = make_ssid("keygen", TEST, [1, 2, 3], 1, b"stopped")
+    cfgs = make_configs((1, 2, 3), 1, TEST, ssid, seed=20)
+    rounds = {p: keygen.start(c) for p, c in cfgs.items()}
+    sessions = _sessions(rounds, EventBus(), trio.CapacityLimiter(2), only={1, 2})
+    seen: list[str] = []
+
+    async def one(s):
+        try:
+            await s.run()
+        except trio.Cancelled:
+            seen.append("cancelled")
+            raise
+        except BaseException as exc:
+            seen.append(type(exc).__name__)
+            raise
+
+    with trio.move_on_after(30):
+        async with trio.open_nursery() as nursery:
+            for s in sessions.values():
+                nursery.start_soon(one, s)
+            # both wait for party 3 in round 2, with party 2's message being delivered
+            for _ in range(2000):
+                if all(s.round.number == 2 for s in sessions.values()):
+                    break
+                await trio.sleep(0.01)
+            await trio.sleep(0.1)
+            nursery.cancel_scope.cancel()
+    assert seen == ["cancelled", "cancelled"]

@@ -150,6 +150,7 @@ class Node:
                     round_timeout=cfg.keys.round_timeout,
                     stall_after=cfg.ledger.stall_after,
                     forget_session=self.net.forget_session,
+                    workers=cfg.node.workers,
                 )
                 self.core = core
                 await nursery.start(service.run)

@@ -43,7 +43,7 @@ from tssnode.node.recovery import Recovery, vault_id
 from tssnode.node.sessions import SessionResult, SessionTimeout
 from tssnode.protocol import auxinfo as aux
 from tssnode.protocol import keygen, presign, sign
-from tssnode.protocol.base import Blame, ProtocolAbort, Round, SessionConfig
+from tssnode.protocol.base import SERIAL, Blame, ProtocolAbort, Round, SessionConfig, Workers
 from tssnode.protocol.material import KeyShare, Presignature, SignatureShare
 from tssnode.protocol.ssid import aux_ssid, keygen_ssid, presign_ssid, sign_ssid
 from tssnode.registry.app import KeyRegistry
@@ -140,8 +140,10 @@ class Executor(Recovery):
         submit: Callable[[Payload], bytes],
         open_session: Callable[[SessionConfig, Round], Awaitable[SessionResult]],
         primes: PrimeReserve,
+        workers: Workers = SERIAL,
     ) -> None:
         self.identity = identity
+        self.workers = workers
         self.me = identity.public_bytes()
         self.vault = vault
         self.events = events
@@ -268,7 +270,9 @@ class Executor(Recovery):
     ) -> SessionConfig:
         me = parties.index(self.me) + 1
         identities = {j: parties[j - 1] for j in members}
-        return SessionConfig(ssid, me, members, threshold, params, identities, self.identity)
+        return SessionConfig(
+            ssid, me, members, threshold, params, identities, self.identity, workers=self.workers
+        )
 
     async def _run(
         self, phase: str, request: bytes, key_id: str, cfg: SessionConfig, first: Round

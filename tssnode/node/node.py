@@ -19,6 +19,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -39,7 +40,7 @@ from tssnode.node.primes import PrimeReserve
 from tssnode.node.requests import RETRY_ATTEMPTS, SIGN_ATTEMPTS, NodeRequests
 from tssnode.node.sessions import Session, SessionResult, SessionTimeout, SessionTransport
 from tssnode.node.views import NodeViews
-from tssnode.protocol.base import ProtocolAbort, Round, SessionConfig
+from tssnode.protocol.base import SERIAL, ProtocolAbort, Round, SessionConfig, Workers
 from tssnode.registry.app import KeyRegistry
 from tssnode.registry.records import (
     MAX_PRESIGN_COUNT,
@@ -171,6 +172,7 @@ class NodeCore(NodeViews, NodeRequests):
         forget_session: Callable[[bytes], None] = lambda _ssid: None,
         round_timeout: float = 120.0,
         stall_after: float = STALL_AFTER,
+        workers: int = 2,
     ) -> None:
         self.identity = identity
         self.service = service
@@ -196,7 +198,11 @@ class NodeCore(NodeViews, NodeRequests):
         self.last_block_at = time.monotonic()
         self.stall_after = stall_after
         self.watchdog = Watchdog(started=self.last_block_at, grace=STARTUP_GRACE)
-        self.limiter = trio.CapacityLimiter(2)
+        #: `[node] workers`: round steps (a finalize, a message's checks) run on at most
+        #: this many threads at once, and each step spreads its per-peer proofs over a
+        #: pool of as many (`protocol.base.Workers`)
+        self.limiter = trio.CapacityLimiter(workers)
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="tssnode-proof")
         self.sessions: dict[bytes, Session] = {}
         self.early = EarlyMessages()
         self.nursery: trio.Nursery | None = None
@@ -213,6 +219,7 @@ class NodeCore(NodeViews, NodeRequests):
             submit=self.submit,
             open_session=self.open_session,
             primes=primes,
+            workers=Workers(self._pool) if workers > 1 else SERIAL,
         )
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -448,16 +455,19 @@ class NodeCore(NodeViews, NodeRequests):
 
     async def run(self, *, task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """The executor and the background tasks of finished sessions."""
-        async with trio.open_nursery() as nursery:
-            self.nursery = nursery
-            self.executor.prune(self.registry)  # in case the node stopped before it could
-            self._resume_accepted()
-            self.executor.recover(self.registry)
-            await nursery.start(self.executor.run)
-            if self.presign_pool > 0:
-                nursery.start_soon(self._keep_pools)
-            nursery.start_soon(self._watch_liveness)
-            task_status.started()
+        try:
+            async with trio.open_nursery() as nursery:
+                self.nursery = nursery
+                self.executor.prune(self.registry)  # in case the node stopped before it could
+                self._resume_accepted()
+                self.executor.recover(self.registry)
+                await nursery.start(self.executor.run)
+                if self.presign_pool > 0:
+                    nursery.start_soon(self._keep_pools)
+                nursery.start_soon(self._watch_liveness)
+                task_status.started()
+        finally:
+            self._pool.shutdown(wait=False, cancel_futures=True)
 
     def route(self, ssid: bytes, data: bytes, sender: bytes = b"") -> None:
         """An incoming protocol envelope (from the peer `sender`): to its session, or held

@@ -76,6 +76,23 @@ async def _in_thread(limiter: trio.CapacityLimiter, fn: Callable[[], Any]) -> An
     return await trio.to_thread.run_sync(work, limiter=limiter)
 
 
+def _only_cancelled(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The one `trio.Cancelled` of a group made of nothing else; otherwise the group."""
+    leaves: list[BaseException] = []
+
+    def walk(exc: BaseException) -> None:
+        if isinstance(exc, BaseExceptionGroup):
+            for inner in exc.exceptions:
+                walk(inner)
+        else:
+            leaves.append(exc)
+
+    walk(group)
+    if leaves and all(isinstance(exc, trio.Cancelled) for exc in leaves):
+        return leaves[0]
+    return group
+
+
 class Session:
     """One party's run of one phase."""
 
@@ -171,7 +188,9 @@ class Session:
         return {"ssid": self.ssid.hex(), "phase": self.phase, "round": self.round.number}
 
     def _publish_proofs(self, rnd: Round) -> None:
-        for rec in rnd.proof_log:
+        # (checks on other threads may append meanwhile: take what is there, no more)
+        records = [rnd.proof_log.pop(0) for _ in range(len(rnd.proof_log))]
+        for rec in records:
             kind = "proof.verified" if rec.ok else "proof.rejected"
             self.events.publish(
                 kind,
@@ -182,7 +201,6 @@ class Session:
                 seconds=round(rec.seconds, 4),
                 reason=rec.check or None,
             )
-        rnd.proof_log.clear()
 
     def _progress(self) -> None:
         waiting = sorted({p for p, _ in self.round.expected()})
@@ -218,22 +236,52 @@ class Session:
             raise SessionTimeout(self.ssid, self.round.number, sorted(set(failed)))
 
     async def _collect(self, held: list[Message]) -> list[Message]:
-        """Deliver messages until the current round is ready; return those for later rounds."""
+        """Deliver messages until the current round is ready; return those for later rounds.
+
+        Messages are checked as they arrive, several at once (each check on a thread of
+        the limiter: the peers' proofs are verified in parallel); each is recorded in
+        this task once checked, and a sender's pair check runs once both of its messages
+        are in. The first abort ends the round."""
         rnd = self.round
         later: list[Message] = []
         pending = list(held)
+        aborts: list[ProtocolAbort] = []
+        busy = 0  # deliveries under way: the round is not done while one is (its pair
+        # check may still be due), whatever `ready()` says
+
+        async def deliver(msg: Message, done: trio.CancelScope) -> None:
+            nonlocal busy
+            busy += 1
+            try:
+                body = await _in_thread(self.limiter, partial(rnd.check, msg))
+                if rnd.record(msg, body):
+                    await _in_thread(self.limiter, partial(rnd.verify_pair, msg.sender))
+            except MessageRefused:
+                self.refused += 1
+            except ProtocolAbort as abort:
+                aborts.append(abort)
+            finally:
+                busy -= 1
+                self._publish_proofs(rnd)
+            if aborts or (rnd.ready() and not busy):
+                done.cancel()
+
         with trio.move_on_after(self.round_timeout) as scope:
-            while not rnd.ready():
-                msg = pending.pop(0) if pending else await self.inbox.receive()
-                if msg.round > rnd.number:
-                    later.append(msg)
-                    continue
+            if not rnd.ready():
                 try:
-                    await _in_thread(self.limiter, partial(rnd.deliver, msg))
-                except MessageRefused:
-                    self.refused += 1
-                finally:
-                    self._publish_proofs(rnd)
+                    async with trio.open_nursery() as nursery:
+                        while True:
+                            msg = pending.pop(0) if pending else await self.inbox.receive()
+                            if msg.round > rnd.number:
+                                later.append(msg)
+                            else:
+                                nursery.start_soon(deliver, msg, nursery.cancel_scope)
+                except BaseExceptionGroup as group:
+                    # the session was stopped from outside (the ledger settled its request):
+                    # every task saw the one cancellation; the caller expects it alone
+                    raise _only_cancelled(group) from None
+        if aborts:
+            raise aborts[0]
         if scope.cancelled_caught:
             missing = sorted({p for p, _ in rnd.expected()})
             raise SessionTimeout(self.ssid, rnd.number, missing)
