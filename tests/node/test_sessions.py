@@ -42,6 +42,29 @@ class LocalTransport:
                 await self.send(p, msg)
 
 
+class Tampering(LocalTransport):
+    """A party's transport that applies one fault rule (`protocol_faults.Tamper`)."""
+
+    def __init__(self, me, sessions, rule, identity):
+        super().__init__(me, sessions)
+        self.rule, self.identity = rule, identity
+
+    async def send(self, party, msg):
+        if self.rule.matches(msg, party):
+            msg = self.rule.apply(msg, party, self.identity)
+        await super().send(party, msg)
+
+
+def _presign_sessions(signers, label, seed, timeout):
+    """Presign sessions of a 2-of-4 test key for `signers` (and their configs)."""
+    group, shares = key(4, 2, 1)
+    ssid = presign_ssid(shares[1], signers, 0, None, label)
+    ids = {p: group.identities[p] for p in signers}
+    cfgs = make_configs(signers, 2, TEST, ssid, seed=seed, identities=ids)
+    rounds = {p: presign.start(c, shares[p]) for p, c in cfgs.items()}
+    return _sessions(rounds, EventBus(), trio.CapacityLimiter(2), timeout=timeout), cfgs
+
+
 def _sessions(rounds, events, limiter, *, drop=None, timeout=30.0, only=None):
     sessions: dict[int, Session] = {}
     for p, rnd in rounds.items():
@@ -140,24 +163,11 @@ async def test_identification_reaches_a_party_that_finished():
     from tssnode.crypto.group import Q
     from tssnode.testing.protocol_faults import Tamper, replace_field
 
-    group, shares = key(4, 2, 1)
-    signers = (1, 2, 3)
-    ssid = presign_ssid(shares[1], signers, 0, None, b"ident")
-    ids = {p: group.identities[p] for p in signers}
-    cfgs = make_configs(signers, 2, TEST, ssid, seed=16, identities=ids)
-    rounds = {p: presign.start(c, shares[p]) for p, c in cfgs.items()}
-    sessions = _sessions(rounds, EventBus(), trio.CapacityLimiter(2), timeout=60)
+    sessions, cfgs = _presign_sessions((1, 2, 3), b"ident", 16, 60)
     rule = Tamper(
         2, 4, recipient=1, broadcast=True, mutate=replace_field("delta", lambda d: (d + 1) % Q)
     )
-
-    class Lying(LocalTransport):
-        async def send(self, party, msg):
-            if rule.matches(msg, party):
-                msg = rule.apply(msg, party, cfgs[2].identity)
-            await super().send(party, msg)
-
-    sessions[2].transport = Lying(2, sessions)
+    sessions[2].transport = Tampering(2, sessions, rule, cfgs[2].identity)
     outcome: dict[int, object] = {}
 
     async def one(p, s):
@@ -203,12 +213,6 @@ async def test_one_rounds_checks_run_at_once_and_all_end_before_finalize(monkeyp
     import threading
     import time
 
-    group, shares = key(4, 2, 1)
-    signers = (1, 2, 3, 4)
-    ssid = presign_ssid(shares[1], signers, 0, None, b"parallel-checks")
-    ids = {p: group.identities[p] for p in signers}
-    cfgs = make_configs(signers, 2, TEST, ssid, seed=18, identities=ids)
-    rounds = {p: presign.start(c, shares[p]) for p, c in cfgs.items()}
     lock = threading.Lock()
     active: dict[int, int] = {}  # round object → pair checks running on it now
     most: dict[int, int] = {}
@@ -235,8 +239,8 @@ async def test_one_rounds_checks_run_at_once_and_all_end_before_finalize(monkeyp
 
     monkeypatch.setattr(presign.Round3, "verify_pair", slow_pair)
     monkeypatch.setattr(presign.Round3, "finalize", checked_finalize)
-    # one round object at a time, so any overlap is within one party's round
-    sessions = _sessions(rounds, EventBus(), trio.CapacityLimiter(2), timeout=60)
+    # (counted per round object, so any overlap is within one party's round)
+    sessions, _ = _presign_sessions((1, 2, 3, 4), b"parallel-checks", 18, 60)
     results, errors = await _run_all(sessions)
     assert not errors and len(results) == 4
     assert not finalized_early
@@ -249,25 +253,12 @@ async def test_an_abort_found_by_a_concurrent_check_ends_the_session():
     session fails with the ProtocolAbort naming the forger (no exception group)."""
     from tssnode.testing.protocol_faults import Tamper, replace_field
 
-    group, shares = key(4, 2, 1)
-    signers = (1, 2, 3, 4)
-    ssid = presign_ssid(shares[1], signers, 0, None, b"parallel-abort")
-    ids = {p: group.identities[p] for p in signers}
-    cfgs = make_configs(signers, 2, TEST, ssid, seed=19, identities=ids)
-    rounds = {p: presign.start(c, shares[p]) for p, c in cfgs.items()}
-    sessions = _sessions(rounds, EventBus(), trio.CapacityLimiter(2), timeout=20)
+    sessions, cfgs = _presign_sessions((1, 2, 3, 4), b"parallel-abort", 19, 20)
     # party 3's Π^log* to party 1 in round 2's direct message (received by round 3) is off
     rule = Tamper(
         3, 3, recipient=1, broadcast=False, mutate=replace_field("psi_prime.z3", lambda z: z + 1)
     )
-
-    class Forging(LocalTransport):
-        async def send(self, party, msg):
-            if rule.matches(msg, party):
-                msg = rule.apply(msg, party, cfgs[3].identity)
-            await super().send(party, msg)
-
-    sessions[3].transport = Forging(3, sessions)
+    sessions[3].transport = Tampering(3, sessions, rule, cfgs[3].identity)
     _, errors = await _run_all(sessions)
     assert isinstance(errors[1], ProtocolAbort) and errors[1].culprits == (3,)
 
