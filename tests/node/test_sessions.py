@@ -295,3 +295,22 @@ async def test_a_session_stopped_from_outside_raises_the_cancellation_alone():
             await trio.sleep(0.1)
             nursery.cancel_scope.cancel()
     assert seen == ["cancelled", "cancelled"]
+
+
+async def test_round_steps_run_at_a_lower_priority_than_the_trio_thread():
+    """Proof work runs niced, so the network and the ledger (the trio thread) go first
+    when the cores are busy making presignatures."""
+    import os
+    import threading
+
+    from tssnode.node.sessions import MATHS_NICE, _in_thread
+
+    def nice() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    main = nice()
+    assert threading.get_native_id() == os.getpid()  # (the test runs on the main thread)
+    worker = await _in_thread(trio.CapacityLimiter(1), nice)
+    assert worker == min(19, main + MATHS_NICE)
+    assert nice() == main  # the trio thread keeps its own
+    assert await _in_thread(trio.CapacityLimiter(1), nice) == worker  # lowered once

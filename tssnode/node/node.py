@@ -38,7 +38,13 @@ from tssnode.node.executor import ROUNDS, Executor
 from tssnode.node.liveness import STALL_AFTER, Liveness, Watchdog, assess
 from tssnode.node.primes import PrimeReserve
 from tssnode.node.requests import RETRY_ATTEMPTS, SIGN_ATTEMPTS, NodeRequests
-from tssnode.node.sessions import Session, SessionResult, SessionTimeout, SessionTransport
+from tssnode.node.sessions import (
+    Session,
+    SessionResult,
+    SessionTimeout,
+    SessionTransport,
+    lower_priority,
+)
 from tssnode.node.views import NodeViews
 from tssnode.protocol.base import SERIAL, ProtocolAbort, Round, SessionConfig, Workers
 from tssnode.registry.app import KeyRegistry
@@ -202,7 +208,9 @@ class NodeCore(NodeViews, NodeRequests):
         #: this many threads at once, and each step spreads its per-peer proofs over a
         #: pool of as many (`protocol.base.Workers`)
         self.limiter = trio.CapacityLimiter(workers)
-        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="tssnode-proof")
+        self._pool = ThreadPoolExecutor(
+            workers, thread_name_prefix="tssnode-proof", initializer=lower_priority
+        )
         self.sessions: dict[bytes, Session] = {}
         self.early = EarlyMessages()
         self.nursery: trio.Nursery | None = None
