@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run demo stop simulate test test-fast test-slow check bench bench-crypto bench-protocol bench-net bench-ledger bench-cluster bench-console bench-burst pool clean
+.PHONY: run demo stop simulate test test-fast test-slow check bench bench-crypto bench-protocol bench-net bench-ledger bench-cluster bench-console bench-burst bench-throughput pool clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,7 +49,7 @@ test-fast: $(STAMP)
 test-slow: $(STAMP)
 	$(BIN)/pytest -q -m slow
 
-bench: bench-crypto bench-protocol bench-net bench-ledger bench-cluster bench-console bench-burst
+bench: bench-crypto bench-protocol bench-net bench-ledger bench-cluster bench-console bench-burst bench-throughput
 
 bench-crypto: $(STAMP)
 	$(BIN)/tssnode bench crypto --write docs/benchmarks.md
@@ -71,6 +71,9 @@ bench-console: $(STAMP)
 
 bench-burst: $(STAMP)
 	$(BIN)/tssnode bench burst --count 200 --write docs/benchmarks.md
+
+bench-throughput: $(STAMP)
+	$(BIN)/tssnode bench throughput --write docs/benchmarks.md
 
 # Regenerate the committed safe-prime pools (test data; about a minute on 2 cores).
 pool: $(STAMP)

@@ -4,7 +4,7 @@ Four `tssnode run` processes, a 2-of-4 key (any 3 sign) with a presignature pool
 `--count` sign requests sent at once (32 client threads, round-robin over the four APIs).
 Reports the time to accept them all, the time until every one is ordered and signed,
 the throughput, the latency of each request (API call → signature done, seen by a
-poller that sweeps the outstanding requests once a second, so latencies are ±1 s), the
+poller that sweeps the outstanding requests every `--poll` seconds, default 1), the
 view changes during the burst, and each node's RSS before, right after, and after a
 minute of idling (what the burst took must come back, not grow without bound).
 
@@ -29,6 +29,8 @@ from tssnode.bench.report import table, write_section
 
 #: Seconds the network idles after the burst before each node's RSS is read again.
 IDLE_AFTER = 60.0
+#: Client threads that read the outstanding requests' statuses in each sweep.
+POLLERS = 8
 
 
 def rss_mib(pid: int) -> float:
@@ -59,7 +61,14 @@ def percentile(xs: list[float], q: float) -> float:
 
 
 def measure(
-    count: int, tier: str, pool: int, timeout: float, rounds: int = 1, keep: Path | None = None
+    count: int,
+    tier: str,
+    pool: int,
+    timeout: float,
+    rounds: int = 1,
+    keep: Path | None = None,
+    poll: float = 1.0,
+    idle: float = IDLE_AFTER,
 ) -> dict[str, Any]:
     """Run the bursts; the network lives in a temporary directory, or in `keep`, left
     there afterwards (its nodes' data directories and logs, to look at)."""
@@ -79,7 +88,8 @@ def measure(
             rss_before = [rss_mib(n.proc.pid) for n in nodes if n.proc is not None]
             view0 = max(c.get("/status")["view"] for c in clients)
             bursts = [
-                _burst(nodes, clients, key["key_id"], count, timeout, r) for r in range(rounds)
+                _burst(nodes, clients, key["key_id"], count, timeout, r, poll, idle)
+                for r in range(rounds)
             ]
             statuses = [c.get("/status") for c in clients]
             first = bursts[0]
@@ -103,9 +113,12 @@ def _burst(
     count: int,
     timeout: float,
     round_no: int,
+    poll: float,
+    idle: float,
 ) -> dict[str, Any]:
     """One burst of `count` sign requests, then each node's RSS right after it and after
-    `IDLE_AFTER` seconds of idling."""
+    `idle` seconds of idling. Statuses are read every `poll` seconds: a request's latency
+    is from its API call to the first sweep that sees it done (its resolution)."""
 
     def sign(i: int) -> tuple[int, str, float]:
         with nodes[i % 4].client(timeout=120) as c:
@@ -123,19 +136,22 @@ def _burst(
     latency: dict[int, float] = {}
     failed: dict[int, str] = {}
     deadline = time.monotonic() + timeout
-    while len(latency) + len(failed) < count and time.monotonic() < deadline:
-        for i, sid, t in sent:
-            if i in latency or i in failed:
-                continue
-            status = _status_of(clients[i % 4], sid)
-            if status == "done":
-                latency[i] = time.monotonic() - t
-            elif status == "failed":
-                failed[i] = sid
-        time.sleep(1.0)
-    elapsed = time.monotonic() - t0
+    last_done = t0
+    with ThreadPoolExecutor(POLLERS) as ex:
+        while len(latency) + len(failed) < count and time.monotonic() < deadline:
+            swept = time.monotonic()
+            todo = [(i, sid, t) for i, sid, t in sent if i not in latency and i not in failed]
+            statuses = ex.map(lambda s: _status_of(clients[s[0] % 4], s[1]), todo)
+            for (i, sid, t), status in zip(todo, statuses, strict=True):
+                if status == "done":
+                    latency[i] = swept - t
+                    last_done = swept
+                elif status == "failed":
+                    failed[i] = sid
+            time.sleep(max(0.0, poll - (time.monotonic() - swept)))
+    elapsed = last_done - t0
     rss_after = [rss_mib(n.proc.pid) for n in nodes if n.proc is not None]
-    time.sleep(IDLE_AFTER)  # does the memory the burst took come back?
+    time.sleep(idle)  # does the memory the burst took come back?
     rss_idle = [rss_mib(n.proc.pid) for n in nodes if n.proc is not None]
     return {
         "accepted_s": accepted,
@@ -163,11 +179,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="run the network in this directory and leave it there (data, logs and, with "
         "TSSNODE_TRACEMALLOC set, each node's memtrace.txt)",
     )
+    ap.add_argument("--poll", type=float, default=1.0, help="seconds between status sweeps")
     ap.add_argument("--write", type=Path)
     args = ap.parse_args(argv)
     if args.tier == "insecure-test":
         os.environ["TSSNODE_ALLOW_INSECURE"] = "1"
-    r = measure(args.count, args.tier, args.pool, args.timeout, args.rounds, args.keep)
+    r = measure(args.count, args.tier, args.pool, args.timeout, args.rounds, args.keep, args.poll)
     lat = r["latencies"] or [float("nan")]
     p50, p95 = percentile(lat, 0.5), percentile(lat, 0.95)
     rss = zip(r["rss_before"], r["rss_after"], r["rss_idle"], strict=True)
@@ -200,7 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"(any 3 sign) with a pool of {args.pool} presignatures, then {args.count} sign "
             "requests at once (32 client threads, round-robin over the four APIs). A request "
             "is done when its signature is in the ledger; latency runs from its API call and "
-            "is seen by a poller sweeping once a second (±1 s). Every presignature beyond "
+            f"is seen by a poller sweeping every {args.poll:g} s. Every presignature beyond "
             "the pool is made during the burst, so throughput is the presign rate of two "
             "cores shared by four nodes.\n\n" + out
         )
@@ -209,7 +226,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "burst",
             body,
             f"tssnode bench burst --count {args.count} --tier {args.tier} --pool {args.pool} "
-            f"--write {args.write}",
+            + (f"--poll {args.poll:g} " if args.poll != 1.0 else "")
+            + f"--write {args.write}",
         )
     done = all(b["done"] == r["count"] for b in r["rounds"])
     return 0 if done else 1

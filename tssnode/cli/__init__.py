@@ -62,7 +62,7 @@ COMMANDS = {
     "bench": (
         "tssnode.cli",
         "bench",
-        "benchmarks: crypto, protocol, net, ledger, cluster, console, burst",
+        "benchmarks: crypto, protocol, net, ledger, cluster, console, burst, throughput",
     ),
 }
 
@@ -78,7 +78,7 @@ GROUPS = (
     ("testing", ("faults", "bench")),
 )
 
-BENCHES = ("crypto", "protocol", "net", "ledger", "cluster", "console", "burst")
+BENCHES = ("crypto", "protocol", "net", "ledger", "cluster", "console", "burst", "throughput")
 
 
 def usage() -> str:
