@@ -48,8 +48,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tssnode.node")
 
-#: A sign request not done by then is retried without the parties that failed it.
+#: How often a sign request's asker looks at it. One that failed (a signer never
+#: answered, or someone was blamed) is retried without the parties that failed it; one
+#: still pending is waited for, unless it was dropped before being ordered.
 SIGN_DEADLINE = 45.0
+#: ...or unless it sat in a block this long with nothing settling it (a safety net: its
+#: sessions' round timeouts normally fail it long before).
+STUCK_AFTER = 900.0
 SIGN_ATTEMPTS = 3
 #: A keygen or refresh that failed because a party went silent is asked again this often,
 #: once the party is back (or after RETRY_WAIT seconds).
@@ -197,13 +202,22 @@ class NodeRequests(CoreParts):
         """If the request fails (a signer never answered, or someone was blamed), ask
         again without the parties that failed it and those seen offline now."""
         for _ in range(attempts - 1):
+            waited = 0.0
             while True:
                 with trio.move_on_after(SIGN_DEADLINE):
                     await self.service.wait_until(partial(_settled, tx=tx))
-                if tx in self.registry.requests or tx not in self.replica.pending:
-                    break  # in a block (settled, or its session is slow), or dropped
-                # not ordered yet (a busy ledger): a retry would only queue behind it and
-                # add to the load that keeps it waiting
+                waited += SIGN_DEADLINE
+                req = self.registry.requests.get(tx)
+                if req is not None and req.status != "pending":
+                    break  # settled
+                if req is None and tx not in self.replica.pending:
+                    break  # dropped before it was ordered
+                if req is not None and waited >= STUCK_AFTER:
+                    break  # in a block, and nothing settled it for very long
+                # Waiting to be ordered, or ordered with its sessions queued or running:
+                # a retry would only add a presignature's work to the load that keeps it
+                # waiting (under a burst, retries of slow requests once made a third of all
+                # presign sessions). A silent signer fails it by the round timeout.
             req = self.registry.requests.get(tx)
             if req is not None and req.status == "done":
                 return
