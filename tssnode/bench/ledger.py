@@ -192,6 +192,7 @@ async def _run_libp2p(
                 link.bind(nursery)
                 nursery.start_soon(route, net, link)
                 svc = ReplicaService(k, genesis, st, link, opts, apps=(KeyRegistry,))
+                link.recipients = lambda s=svc: s.replica.config()  # as the daemon wires it
                 await nursery.start(svc.run)
                 services.append(svc)
             result = await _measure(services, tx, latency_runs, burst)

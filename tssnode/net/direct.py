@@ -53,10 +53,10 @@ class Direct:
     ) -> None:
         self.host = host
         self.admission = admission
-        self._accept = accept
+        self.accept = accept
         self.max_frame_bytes = max_frame_bytes
         self.op_timeout = op_timeout
-        self._on_broken = on_broken
+        self.on_broken = on_broken
 
     def install(self) -> None:
         self.host.set_stream_handler(PROTOCOL, streams.serve("direct", self.admission, self._serve))
@@ -67,7 +67,7 @@ class Direct:
         budget = (self.admission.guard, remote)
         signed = await read_message(stream, SignedEnvelope, limit, self.op_timeout, budget)
         signed.envelope.check()
-        status = self._accept(signed, remote)
+        status = self.accept(signed, remote)
         await write_frame(stream, Ack(signed.envelope.seq, status).to_bytes(), self.op_timeout)
 
     async def send_once(self, peer: bytes, signed: SignedEnvelope) -> Ack:
@@ -77,7 +77,7 @@ class Direct:
             try:
                 await write_frame(stream, body, self.op_timeout)
             except StreamTimeout:
-                self._on_broken(peer)
+                self.on_broken(peer)
                 raise
             ack = await read_message(stream, Ack, ACK_MAX_BYTES, self.op_timeout)
         if ack.seq != signed.envelope.seq:

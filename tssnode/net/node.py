@@ -54,6 +54,7 @@ from tssnode.net.identity import NodeIdentity
 from tssnode.net.liveness import Liveness
 from tssnode.net.peerbook import PeerBook
 from tssnode.net.pex import PeerExchange
+from tssnode.net.posts import Posts
 from tssnode.net.reliable import Inbox, Reliable
 from tssnode.net.store import Delivery, MessageStore
 from tssnode.net.wire import Envelope
@@ -168,6 +169,7 @@ class NetNode:
         self.dialer: Dialer | None = None
         self.liveness: Liveness | None = None
         self.pex: PeerExchange | None = None
+        self.posts: Posts | None = None
 
     # -- running -----------------------------------------------------------------------------
 
@@ -211,6 +213,7 @@ class NetNode:
             op_timeout=cfg.op_timeout,
             on_broken=self._drop_soon,
         )
+        self.posts = Posts(direct, is_connected=self.peers.is_connected)
         fetch = Fetch(
             self.host,
             self.network_id,
@@ -253,7 +256,8 @@ class NetNode:
             fetch,
             self.gossip,
         )
-        for end in (direct, fetch, self.pex):
+        self.reliable.posts = self.posts
+        for end in (direct, self.posts, fetch, self.pex):
             end.install()
         host_mod.swarm_of(self.host).register_notifee(_Notifee(self))
         for addr in cfg.bootstrap:
@@ -281,6 +285,8 @@ class NetNode:
         cfg = self.config
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
+            assert self.posts is not None
+            self.posts.bind(nursery)
             await nursery.start(self.gossip.run)  # before listening: see `gossip`
             async with host_mod.running(self.host, cfg.listen) as bound:
                 self.listen_addrs = bound
@@ -462,6 +468,13 @@ class NetNode:
         self._require_running()
         return await self.reliable.send(as_peer(peer), session_id, rnd, payload, deadline=deadline)
 
+    def post(self, peer: PeerRef, session_id: bytes, rnd: int, payload: bytes) -> bool:
+        """Queue `payload` for one peer on the stream kept open to it (`posts`): in
+        order, unacknowledged, not retried; for senders that retransmit by themselves
+        (the ledger). False when it was dropped at once (no connection, too much queued)."""
+        self._require_running()
+        return self.reliable.post(as_peer(peer), session_id, rnd, payload)
+
     @property
     def inbox(self) -> Inbox:
         """Every envelope received, once each, in arrival order (one consumer; bounded)."""
@@ -504,6 +517,7 @@ class NetNode:
             "drops": self.admission.snapshot(),
             "duplicates": self.store.duplicates,
             "stats": dict(self.reliable.stats),
+            "posts": self.posts.snapshot() if self.posts else {},
             "gossip": {
                 "published": gossip.published if gossip else 0,
                 "stalled_publishes": gossip.stalled_publishes if gossip else 0,

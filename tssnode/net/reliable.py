@@ -54,6 +54,7 @@ from tssnode.net.fetch import Fetch
 from tssnode.net.gossip import Gossip
 from tssnode.net.identity import NodeIdentity
 from tssnode.net.peerbook import PeerBook
+from tssnode.net.posts import Posts
 from tssnode.net.store import Delivery, MessageStore
 from tssnode.net.wire import BROADCAST, Envelope, FetchRequest, SignedEnvelope
 
@@ -167,6 +168,7 @@ class Reliable:
         self.inbox = Inbox()
         # wired by the node once the protocol ends exist
         self.direct: Direct | None = None
+        self.posts: Posts | None = None
         self.fetcher: Fetch | None = None
         self.gossip: Gossip | None = None
         self.stats = {"sent": 0, "resends": 0, "broadcasts": 0, "fetched": 0, "delivered": 0}
@@ -233,6 +235,18 @@ class Reliable:
             recipient=who,
             seq=env.seq,
         )
+
+    def post(self, recipient: bytes, session_id: bytes, rnd: int, payload: bytes) -> bool:
+        """Queue one message on the recipient's post stream (`posts`): in order, with no
+        acknowledgement and no retry. False: dropped at once (no connection, lane full)."""
+        if recipient != self.self_id and not self.admission.may_send_to(recipient):
+            raise UnknownPeer(f"{peerid.to_text(recipient)} is not in the allow-list")
+        signed = self.seal(session_id, rnd, recipient, payload)
+        if recipient == self.self_id:
+            self._deliver(signed, "direct")
+            return True
+        assert self.posts is not None
+        return self.posts.post(recipient, signed)
 
     async def broadcast(self, session_id: bytes, rnd: int, payload: bytes) -> Envelope:
         """Publish one broadcast; it is stored first so peers can fetch it from us."""

@@ -221,12 +221,16 @@ async def read_frame(
     max_bytes: int,
     seconds: float,
     budget: tuple[StreamGuard, bytes] | None = None,
+    *,
+    first: bytes = b"",
 ) -> bytes:
     """One frame's body (each read within `seconds`); the length is checked against
     `max_bytes`, and reserved in `budget` (the guard and the sending peer) before the
     body is read: `PeerBusy` when that peer, or all peers together, are reading too much
-    at once."""
-    (length,) = _LENGTH.unpack(await read_exact(stream, _LENGTH.size, seconds))
+    at once. `first`: the frame's first bytes, already read (by a reader that waited
+    for the frame to start without a timeout)."""
+    head = first + await read_exact(stream, _LENGTH.size - len(first), seconds)
+    (length,) = _LENGTH.unpack(head)
     if length > max_bytes:
         raise FrameTooLarge(f"frame of {length} bytes (limit {max_bytes})")
     if length == 0:
