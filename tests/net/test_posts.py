@@ -37,8 +37,9 @@ async def test_posts_arrive_in_order_on_one_stream(net_cluster: LocalCluster) ->
     assert await _received(receiver, 200) == payloads
     assert sender.posts is not None and receiver.posts is not None
     assert sender.posts.stats["written"] == 200 and receiver.posts.stats["received"] == 200
-    # one stream carried them all
+    # one stream carried them all, several frames per write (they were queued at once)
     assert sender.posts.stats["opened"] == 1 and receiver.posts.stats["served"] == 1
+    assert sender.posts.stats["writes"] < 200
     # to itself: straight to its own inbox
     assert sender.post(net_cluster.peer_ids[0], SESSION, 2, b"self")
     assert (await _received(sender, 1)) == [b"self"]

@@ -12,15 +12,18 @@ from tssnode.net.errors import (
     FrameError,
     FrameTooLarge,
     MalformedFrame,
+    PeerBusy,
     StreamTimeout,
     TruncatedFrame,
 )
 from tssnode.net.identity import NodeIdentity
+from tssnode.net.limits import StreamGuard
 from tssnode.net.wire import (
     BROADCAST,
     Ack,
     Envelope,
     FetchEnd,
+    FrameReader,
     SignedEnvelope,
     decode,
     decode_one_of,
@@ -164,3 +167,52 @@ async def test_every_operation_has_a_timeout(autojump_clock: trio.testing.MockCl
         await read_frame(FakeStream(frame(b"abcdef")[:6], then="hang"), 100, 5.0)
     with pytest.raises(StreamTimeout):
         await write_frame(FakeStream(b"", then="hang"), b"body", 5.0)
+
+
+class Chunks:
+    """A stream that returns these chunks, one per read, then waits (or ends)."""
+
+    def __init__(self, chunks: list[bytes], *, end: bool = True) -> None:
+        self.chunks, self.end = list(chunks), end
+
+    async def read(self, n: int = -1) -> bytes:
+        if self.chunks:
+            return self.chunks.pop(0)
+        if self.end:
+            return b""
+        await trio.sleep_forever()
+        raise AssertionError
+
+
+@pytest.mark.trio
+async def test_frame_reader_splits_and_joins_frames_across_reads() -> None:
+    raw = frame(b"one") + frame(b"two" * 100) + frame(b"three")
+    # several frames in one read, and frames cut anywhere (even inside the length)
+    for cut in (raw, *[[raw[:i], raw[i:]] for i in (1, 3, 5, 9, len(raw) - 1)]):
+        chunks = [cut] if isinstance(cut, bytes) else cut
+        reader = FrameReader(Chunks(chunks), 1024, 1.0)
+        assert [await reader.next() for _ in range(3)] == [b"one", b"two" * 100, b"three"]
+        assert await reader.next() is None  # a clean end between frames
+
+
+@pytest.mark.trio
+async def test_frame_reader_refuses_bad_frames_and_waits_only_between_frames(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    with pytest.raises(FrameTooLarge):
+        await FrameReader(Chunks([frame(b"x" * 20)]), 10, 1.0).next()
+    with pytest.raises(MalformedFrame):
+        await FrameReader(Chunks([bytes(4)]), 10, 1.0).next()
+    with pytest.raises(TruncatedFrame):
+        await FrameReader(Chunks([frame(b"abcdef")[:6]]), 10, 1.0).next()
+    with pytest.raises(StreamTimeout):  # a frame begun must go on within the timeout
+        await FrameReader(Chunks([frame(b"abcdef")[:6]], end=False), 10, 1.0).next()
+    guard = StreamGuard(peer_bytes=8)
+    with pytest.raises(PeerBusy):  # its length is reserved before the body is awaited
+        await FrameReader(Chunks([frame(b"x" * 9)]), 100, 1.0, (guard, b"p")).next()
+    assert guard.bytes == 0
+    # an idle stream between frames is waited for as long as it takes
+    idle = FrameReader(Chunks([], end=False), 10, 1.0)
+    with trio.move_on_after(3600) as scope:
+        await idle.next()
+    assert scope.cancelled_caught

@@ -221,16 +221,12 @@ async def read_frame(
     max_bytes: int,
     seconds: float,
     budget: tuple[StreamGuard, bytes] | None = None,
-    *,
-    first: bytes = b"",
 ) -> bytes:
     """One frame's body (each read within `seconds`); the length is checked against
     `max_bytes`, and reserved in `budget` (the guard and the sending peer) before the
     body is read: `PeerBusy` when that peer, or all peers together, are reading too much
-    at once. `first`: the frame's first bytes, already read (by a reader that waited
-    for the frame to start without a timeout)."""
-    head = first + await read_exact(stream, _LENGTH.size - len(first), seconds)
-    (length,) = _LENGTH.unpack(head)
+    at once."""
+    (length,) = _LENGTH.unpack(await read_exact(stream, _LENGTH.size, seconds))
     if length > max_bytes:
         raise FrameTooLarge(f"frame of {length} bytes (limit {max_bytes})")
     if length == 0:
@@ -256,6 +252,74 @@ async def read_message(
     return decode(cls, await read_frame(stream, max_bytes, seconds, budget))
 
 
+class FrameReader:
+    """Frames from a long-lived stream, read through a buffer: one read of the stream can
+    bring several frames (a writer that coalesces them, `posts`) or part of one.
+
+    Between frames the stream may stay idle for as long as the sender has nothing to
+    say; once a frame has begun, every read must return within `seconds`. The length is
+    checked against `max_bytes` and reserved in `budget` (as `read_frame` does) before
+    the rest of the body is waited for."""
+
+    CHUNK = 64 * 1024
+
+    def __init__(
+        self,
+        stream: Any,
+        max_bytes: int,
+        seconds: float,
+        budget: tuple[StreamGuard, bytes] | None = None,
+    ) -> None:
+        self.stream, self.max_bytes, self.seconds, self.budget = stream, max_bytes, seconds, budget
+        self.buf = bytearray()
+
+    async def _fill(self, n: int) -> bool:
+        """Buffer at least `n` bytes; False on a clean end between frames."""
+        while len(self.buf) < n:
+            if not self.buf:  # between frames: no timeout, and an end is clean
+                try:
+                    chunk = await self.stream.read(self.CHUNK)
+                except Exception:  # reset, connection gone: an end like any other
+                    chunk = b""
+                if not chunk:
+                    return False
+            else:
+                with trio.move_on_after(self.seconds) as scope:
+                    try:
+                        chunk = await self.stream.read(self.CHUNK)
+                    except EOFError:
+                        chunk = b""
+                    except Exception as exc:
+                        raise FrameError(f"stream failed: {type(exc).__name__}") from None
+                if scope.cancelled_caught:
+                    raise StreamTimeout(f"read stalled after {len(self.buf)} of {n} bytes")
+                if not chunk:
+                    raise TruncatedFrame(f"stream ended after {len(self.buf)} of {n} bytes")
+            self.buf += chunk
+        return True
+
+    async def next(self) -> bytes | None:
+        """The next frame's body, or None when the stream ended cleanly between frames."""
+        if not await self._fill(_LENGTH.size):
+            return None
+        (length,) = _LENGTH.unpack_from(self.buf)
+        if length > self.max_bytes:
+            raise FrameTooLarge(f"frame of {length} bytes (limit {self.max_bytes})")
+        if length == 0:
+            raise MalformedFrame("empty frame")
+        end = _LENGTH.size + length
+        if self.budget is not None and not self.budget[0].reserve(self.budget[1], length):
+            raise PeerBusy(f"frame of {length} bytes: too much being read at once")
+        try:
+            await self._fill(end)
+        finally:
+            if self.budget is not None:
+                self.budget[0].release(self.budget[1], length)
+        body = bytes(self.buf[_LENGTH.size : end])
+        del self.buf[:end]
+        return body
+
+
 def frame(body: bytes) -> bytes:
     return _LENGTH.pack(len(body)) + body
 
@@ -263,7 +327,12 @@ def frame(body: bytes) -> bytes:
 async def write_frame(stream: Any, body: bytes, seconds: float) -> None:
     """Write one frame, each 64 KiB slice within `seconds`. (A timeout cannot leave half
     a muxer frame on the connection: the host's writes are atomic.)"""
-    data = memoryview(frame(body))
+    await write_raw(stream, frame(body), seconds)
+
+
+async def write_raw(stream: Any, raw: bytes, seconds: float) -> None:
+    """Write bytes that are already frames (`frame`), as `write_frame` does."""
+    data = memoryview(raw)
     for start in range(0, len(data), WRITE_SLICE):
         with trio.move_on_after(seconds) as scope:
             try:
