@@ -50,6 +50,9 @@ def test_map_keeps_order_releases_the_gil_and_raises_the_first_error():
         assert threading.get_ident() not in {ident for ident, _ in seen}
         with pytest.raises(ValueError, match="piece 3"):
             workers.map(piece, [1, 3, 2])
+        seen.clear()
+        assert workers.map(piece, [6]) == [36]  # one piece: no hop to the pool
+        assert [ident for ident, _ in seen] == [threading.get_ident()]
     seen.clear()
     assert SERIAL.map(piece, [2, 1]) == [4, 1]
     assert {ident for ident, _ in seen} == {threading.get_ident()}  # serial: in the caller

@@ -156,8 +156,10 @@ class Workers:
         self.executor = executor
 
     def map(self, fn: Callable[[_T], _R], items: Iterable[_T]) -> list[_R]:
-        """`[fn(x) for x in items]`, in order; the first exception raised is re-raised."""
-        if self.executor is None:
+        """`[fn(x) for x in items]`, in order; the first exception raised is re-raised.
+        A single piece runs in the calling thread (a hop to the pool would only add)."""
+        items = list(items)
+        if self.executor is None or len(items) <= 1:
             return [fn(x) for x in items]
 
         def piece(x: _T) -> _R:
