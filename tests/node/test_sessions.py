@@ -310,7 +310,13 @@ async def test_round_steps_run_at_a_lower_priority_than_the_trio_thread():
 
     main = nice()
     assert threading.get_native_id() == os.getpid()  # (the test runs on the main thread)
-    worker = await _in_thread(trio.CapacityLimiter(1), nice)
+    limiter = trio.CapacityLimiter(1)
+    worker = await _in_thread(limiter, nice)
     assert worker == min(19, main + MATHS_NICE)
     assert nice() == main  # the trio thread keeps its own
-    assert await _in_thread(trio.CapacityLimiter(1), nice) == worker  # lowered once
+    assert await _in_thread(limiter, nice) == worker  # lowered once, not again
+    # a sign step runs at the node's own priority, even after background steps ran
+    assert await _in_thread(limiter, nice, background=False) == main
+    with pytest.raises(ZeroDivisionError):  # a step's exception reaches the session
+        await _in_thread(limiter, lambda: 1 // 0)
+    assert limiter.borrowed_tokens == 0

@@ -208,6 +208,11 @@ class NodeCore(NodeViews, NodeRequests):
         #: this many threads at once, and each step spreads its per-peer proofs over a
         #: pool of as many (`protocol.base.Workers`)
         self.limiter = trio.CapacityLimiter(workers)
+        #: a sign session's steps take milliseconds and a request waits on each: they
+        #: have limiter slots of their own and the node's priority, instead of queueing
+        #: behind presign steps (a warm-pool sign took 0.3 s, most of it in that queue,
+        #: while the pool refilled)
+        self.sign_limiter = trio.CapacityLimiter(workers)
         self._pool = ThreadPoolExecutor(
             workers, thread_name_prefix="tssnode-proof", initializer=lower_priority
         )
@@ -414,11 +419,13 @@ class NodeCore(NodeViews, NodeRequests):
 
     async def open_session(self, cfg: SessionConfig, first: Round) -> SessionResult:
         transport = self.transport_for(cfg)
+        light = first.phase == "sign"
         session = Session(
             first,
             transport,
             events=self.events,
-            limiter=self.limiter,
+            limiter=self.sign_limiter if light else self.limiter,
+            background=not light,
             round_timeout=self.round_timeout,
             total_rounds=ROUNDS.get(first.phase),
         )

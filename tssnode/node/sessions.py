@@ -14,15 +14,18 @@ identification step) during a grace period.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol
 
+import outcome
 import trio
 
 from tssnode import failpoints
@@ -94,13 +97,49 @@ def lower_priority() -> None:
         log.debug("could not lower a maths thread's priority: %s", exc)
 
 
-async def _in_thread(limiter: trio.CapacityLimiter, fn: Callable[[], Any]) -> Any:
+_steps: ThreadPoolExecutor | None = None
+
+
+def _step_pool() -> ThreadPoolExecutor:
+    """The threads of background steps, all at the lower priority. (Not trio's thread
+    cache: a thread's nice value cannot be raised back without privilege, and trio hands
+    its threads to any caller.) The limiters bound how many run at once."""
+    global _steps
+    if _steps is None:
+        _steps = ThreadPoolExecutor(
+            64, thread_name_prefix="tssnode-step", initializer=lower_priority
+        )
+    return _steps
+
+
+async def _in_thread(
+    limiter: trio.CapacityLimiter, fn: Callable[[], Any], background: bool = True
+) -> Any:
+    """Run a round step in a worker thread under `limiter`, with gmpy2 releasing the GIL:
+    a `background` step (proof work) at the lower priority, others (a sign round takes
+    milliseconds, and a request waits on it) at the node's own. Like `trio.to_thread`,
+    a step runs to its end even if the caller is cancelled meanwhile."""
+
     def work() -> Any:
-        lower_priority()
         with gil_released():
             return fn()
 
-    return await trio.to_thread.run_sync(work, limiter=limiter)
+    if not background:
+        return await trio.to_thread.run_sync(work, limiter=limiter)
+    async with limiter:
+        token = trio.lowlevel.current_trio_token()
+        done = trio.Event()
+        box: list[outcome.Outcome[Any]] = []
+
+        def job() -> None:
+            box.append(outcome.capture(work))
+            with contextlib.suppress(trio.RunFinishedError):
+                token.run_sync_soon(done.set)
+
+        _step_pool().submit(job)
+        with trio.CancelScope(shield=True):
+            await done.wait()
+    return box[0].unwrap()
 
 
 def _only_cancelled(group: BaseExceptionGroup[BaseException]) -> BaseException:
@@ -132,11 +171,14 @@ class Session:
         limiter: trio.CapacityLimiter,
         round_timeout: float = 60.0,
         total_rounds: int | None = None,
+        background: bool = True,
     ) -> None:
         self.round: Round = first
         self.transport = transport
         self.events = events
         self.limiter = limiter
+        #: whether its steps run at the lower priority of proof work (`_in_thread`)
+        self.background = background
         self.round_timeout = round_timeout
         self.total_rounds = total_rounds
         self.ssid = first.cfg.ssid
@@ -168,7 +210,7 @@ class Session:
             parties=list(self.round.cfg.parties),
         )
         try:
-            first: Outcome = await _in_thread(self.limiter, self.round.finalize)
+            first: Outcome = await _in_thread(self.limiter, self.round.finalize, self.background)
             return await self._drive(first, time.monotonic())
         finally:
             self.done.set()
@@ -193,7 +235,7 @@ class Session:
                 self.round = outcome.next
                 self._progress()
                 held = await self._collect(held)
-                outcome = await _in_thread(self.limiter, self.round.finalize)
+                outcome = await _in_thread(self.limiter, self.round.finalize, self.background)
         except (ProtocolAbort, SessionTimeout) as exc:
             culprits = exc.culprits if isinstance(exc, ProtocolAbort) else tuple(exc.missing)
             blamed = f" (culprits: parties {list(culprits)})" if culprits else ""
@@ -280,9 +322,11 @@ class Session:
             nonlocal busy
             busy += 1
             try:
-                body = await _in_thread(self.limiter, partial(rnd.check, msg))
+                body = await _in_thread(self.limiter, partial(rnd.check, msg), self.background)
                 if rnd.record(msg, body):
-                    await _in_thread(self.limiter, partial(rnd.verify_pair, msg.sender))
+                    await _in_thread(
+                        self.limiter, partial(rnd.verify_pair, msg.sender), self.background
+                    )
             except MessageRefused:
                 self.refused += 1
             except ProtocolAbort as abort:
@@ -325,7 +369,7 @@ class Session:
                 if msg.round != self.round.number + 1:
                     continue
                 reopened: Outcome | None = await _in_thread(
-                    self.limiter, partial(self.round.reopen, msg)
+                    self.limiter, partial(self.round.reopen, msg), self.background
                 )
                 if reopened is not None:
                     self.offer(msg.to_bytes())  # it belongs to the identification round
