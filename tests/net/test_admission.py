@@ -20,7 +20,8 @@ from tssnode.net.errors import FrameError
 from tssnode.net.identity import NodeIdentity
 from tssnode.net.node import NetNode
 from tssnode.net.wire import Ack, Envelope, SignedEnvelope, frame, read_message
-from tssnode.testing.netcluster import TEST_NET, LocalCluster, free_port, listen_addr
+from tssnode.testing.netcluster import TEST_NET, LocalCluster, listen_addr
+from tssnode.testing.ports import free_port
 
 SESSION = b"admission"
 

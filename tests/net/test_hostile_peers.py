@@ -62,8 +62,9 @@ from tssnode.node.node import EarlyMessages
 from tssnode.protocol.hashing import message_digest
 from tssnode.registry.app import KeyRegistry
 from tssnode.testing.cluster import NodeProc, running_cluster, wait_for
-from tssnode.testing.netcluster import TEST_NET, LocalCluster, free_port, listen_addr
+from tssnode.testing.netcluster import TEST_NET, LocalCluster, listen_addr
 from tssnode.testing.pbftsim import SimNetwork
+from tssnode.testing.ports import free_port
 
 MiB = 1024 * 1024
 

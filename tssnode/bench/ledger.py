@@ -129,7 +129,7 @@ async def _run_libp2p(
     from tssnode.net.identity import NodeIdentity
     from tssnode.net.node import NetNode
     from tssnode.node.links import LEDGER_SESSION, LedgerLink
-    from tssnode.testing.cluster import free_port
+    from tssnode.testing.ports import free_port
 
     keys = _keys()
     genesis = make_genesis(

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -28,14 +27,9 @@ from tssnode.config import render
 from tssnode.ledger.genesis import Validator, genesis_toml, make_genesis
 from tssnode.node.datadir import init_data_dir
 from tssnode.node.vaultkey import NEW_PASSPHRASE_ENV, PASSPHRASE_ENV
+from tssnode.testing.ports import free_port
 
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -21,7 +21,6 @@ import json
 import math
 import os
 import signal
-import socket
 import subprocess
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -36,6 +35,7 @@ from tssnode.net import identity as identity_mod
 from tssnode.net.errors import HostStartError, NetError
 from tssnode.net.identity import NodeIdentity
 from tssnode.net.node import NetNode
+from tssnode.testing.ports import free_port
 
 if TYPE_CHECKING:
     from trio_typing import TaskStatus  # trio's own TaskStatus is hidden by trio-typing
@@ -54,14 +54,6 @@ TEST_NET: dict[str, Any] = {
     "fetch_grace": 0.5,
 }
 START_ATTEMPTS = 3
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def listen_addr(port: int) -> str:
