@@ -37,7 +37,6 @@ from tssnode.net.wire import (
     SignedEnvelope,
     decode,
     frame,
-    write_frame,
     write_raw,
 )
 
@@ -131,11 +130,8 @@ class Posts:
                     if stream is None:
                         stream = await self._open(peer)
                         self.stats["opened"] += 1
-                    if count == 1:
-                        await write_frame(stream, lane.frames[0], self.op_timeout)
-                    else:
-                        data = b"".join(frame(lane.frames[i]) for i in range(count))
-                        await write_raw(stream, data, self.op_timeout)
+                    data = b"".join(frame(lane.frames[i]) for i in range(count))
+                    await write_raw(stream, data, self.op_timeout)
                 except FrameError as exc:
                     if isinstance(exc, StreamTimeout):
                         self._on_broken(peer)
