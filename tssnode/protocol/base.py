@@ -219,6 +219,12 @@ class SessionConfig:
     def others(self) -> tuple[int, ...]:
         return tuple(p for p in self.parties if p != self.self_id)
 
+    def for_each_peer(self, fn: Callable[[int, random.Random | None], _R]) -> list[_R]:
+        """`fn(j, rng)` for every other party j, in `others` order, on the session's
+        workers, each piece with its own generator (`fork_rng`)."""
+        jobs = zip(self.others, fork_rng(self.rng, len(self.others)), strict=True)
+        return self.workers.map(lambda job: fn(*job), jobs)
+
     def sign(self, rnd: int, recipient: int, body: Wire) -> Message:
         raw = body.to_bytes()
         digest = envelope_digest(

@@ -54,7 +54,6 @@ from tssnode.protocol.base import (
     Round,
     SessionConfig,
     echo_of,
-    fork_rng,
 )
 from tssnode.protocol.material import KeyShare, Presignature, PresignTranscript, own_trapdoor
 from tssnode.zk import affg, dec, enc, logstar, mul
@@ -206,14 +205,12 @@ class Round1(Round):
         aux = st.share.aux
         bcast = cfg.sign(2, BROADCAST, R1Bcast(st.K, st.G))
 
-        def prove_for(job: tuple[int, Random | None]) -> R1Direct:
-            j, rng = job
+        def prove_for(j: int, rng: Random | None) -> R1Direct:
             stmt = enc.EncStatement(st.sk.public, st.K, aux.pedersen[j])
             wit = enc.EncWitness(mpz(st.k), st.rho, st.sk)
             return R1Direct(enc.prove(st.ctx(cfg, cfg.self_id), stmt, wit, rng))
 
-        jobs = list(zip(cfg.others, fork_rng(cfg.rng, len(cfg.others)), strict=True))
-        bodies = cfg.workers.map(prove_for, jobs)
+        bodies = cfg.for_each_peer(prove_for)
         out = [bcast] + [cfg.sign(2, j, b) for j, b in zip(cfg.others, bodies, strict=True)]
         return Outcome(out, Round2(cfg, st, bcast))
 
@@ -247,8 +244,7 @@ class Round2(Round):
         cfg, st = self.cfg, self.st
         me = cfg.self_id
         Gamma = base_mul(st.gamma)
-        jobs = list(zip(cfg.others, fork_rng(cfg.rng, len(cfg.others)), strict=True))
-        made = dict(zip(cfg.others, cfg.workers.map(self._mta_for, jobs), strict=True))
+        made = dict(zip(cfg.others, cfg.for_each_peer(self._mta_for), strict=True))
         D = {j: m.D for j, m in made.items()}
         F = {j: m.F for j, m in made.items()}
         D_hat = {j: m.D_hat for j, m in made.items()}
@@ -261,11 +257,10 @@ class Round2(Round):
         r1 = {me: R1Bcast(st.K, st.G), **{j: self.bcast(j) for j in cfg.others}}
         return Outcome(out, Round3(cfg, st, r1, own, betas, seen, bcast))
 
-    def _mta_for(self, job: tuple[int, Random | None]) -> _Mta:
+    def _mta_for(self, j: int, rng: Random | None) -> _Mta:
         """The two MtA instances with peer j (on Γ_i's γ_i and on x_i'), their Π^aff-g
         proofs and the Π^log* proof for G_i, on j's Paillier key and ring-Pedersen
         parameters; one piece of parallel work."""
-        j, rng = job
         cfg, st = self.cfg, self.st
         assert st.share.aux is not None
         me = cfg.self_id
@@ -386,14 +381,12 @@ class Round3(Round):
         aux = st.share.aux
         assert aux is not None
 
-        def prove_for(job: tuple[int, Random | None]) -> R3Direct:
-            j, rng = job
+        def prove_for(j: int, rng: Random | None) -> R3Direct:
             stmt = logstar.LogStarStatement(st.sk.public, st.K, Delta, Gamma, aux.pedersen[j])
             wit = logstar.LogStarWitness(mpz(st.k), st.rho, st.sk)
             return R3Direct(logstar.prove(st.ctx(cfg, me), stmt, wit, rng))
 
-        jobs = list(zip(cfg.others, fork_rng(cfg.rng, len(cfg.others)), strict=True))
-        bodies = cfg.workers.map(prove_for, jobs)
+        bodies = cfg.for_each_peer(prove_for)
         out = [bcast] + [cfg.sign(4, j, b) for j, b in zip(cfg.others, bodies, strict=True)]
         r2_all = {me: self.own, **r2}
         return Outcome(out, Output(cfg, st, self.r1, r2_all, Gamma, delta, chi, seen, bcast))
@@ -501,13 +494,11 @@ class Output(Round):
         bits = plaintext_bound(cfg.params, len(cfg.parties))
         aux = st.share.aux
 
-        def prove_for(job: tuple[int, Random | None]) -> IdDirect:
-            j, rng = job
+        def prove_for(j: int, rng: Random | None) -> IdDirect:
             stmt = dec.DecStatement.single(sk.public, C, self.delta, bits, aux.pedersen[j])
             return IdDirect(dec.prove(ctx, stmt, dec.DecWitness((y,), (rho,), sk), rng))
 
-        jobs = list(zip(cfg.others, fork_rng(cfg.rng, len(cfg.others)), strict=True))
-        bodies = cfg.workers.map(prove_for, jobs)
+        bodies = cfg.for_each_peer(prove_for)
         out += [cfg.sign(5, j, b) for j, b in zip(cfg.others, bodies, strict=True)]
         deltas = {me: self.delta, **{j: b.delta for j, b in r3.items()}}
         return Outcome(out, Identify(cfg, st, self.r1, self.r2, deltas, seen))

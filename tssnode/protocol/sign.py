@@ -38,7 +38,6 @@ from tssnode.protocol.base import (
     Round,
     SessionConfig,
     echo_of,
-    fork_rng,
 )
 from tssnode.protocol.hashing import HashPolicyError, message_digest
 from tssnode.protocol.material import KeyShare, Presignature, PresignTranscript, own_trapdoor
@@ -185,8 +184,7 @@ class Output(Round):
         out = [cfg.sign(3, BROADCAST, IdBcast(H_hat, echo_of(seen)))]
         aux = share.aux
 
-        def prove_for(job: tuple[int, Random | None]) -> IdDirect:
-            j, rng = job
+        def prove_for(j: int, rng: Random | None) -> IdDirect:
             ms = mulstar.prove(
                 ctx,
                 mulstar.MulStarStatement(sk.public, K_i, H_hat, X_eff[me], aux.pedersen[j]),
@@ -196,8 +194,7 @@ class Output(Round):
             stmt = sigma_statement(st, me, st.sigma, H_hat, sk.public, aux.pedersen[j])
             return IdDirect(ms, dec.prove(ctx, stmt, wit, rng))
 
-        jobs = list(zip(cfg.others, fork_rng(cfg.rng, len(cfg.others)), strict=True))
-        bodies = cfg.workers.map(prove_for, jobs)
+        bodies = cfg.for_each_peer(prove_for)
         out += [cfg.sign(3, j, b) for j, b in zip(cfg.others, bodies, strict=True)]
         return Outcome(out, Identify(cfg, st, sigmas, X_eff, seen))
 
