@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import gmpy2
@@ -116,3 +117,29 @@ def test_fixed_base_matches_powmod(rng):
         fb.pow(-1)
     with pytest.raises(ValueError):
         fb.pow(n * n)
+
+
+def test_the_comb_keeps_the_gil_and_gives_the_worker_its_setting_back(rng, monkeypatch):
+    """A worker thread lets gmpy2 release the GIL (`gil_released`); the comb's many small
+    products must not (each would give the GIL up and take it back), and the worker's
+    setting must be as it was afterwards, whatever the comb does."""
+    from tssnode.crypto import arith
+
+    n = pool_primes(TEST.prime_bits)[0] * pool_primes(TEST.prime_bits)[1]
+    base = rng.randrange(2, n)
+    seen: list[bool] = []
+    real_held = arith.gil_held
+
+    @contextlib.contextmanager
+    def spy():
+        with real_held():
+            seen.append(gmpy2.get_context().allow_release_gil)
+            yield
+
+    monkeypatch.setattr(arith, "gil_held", spy)
+    with arith.gil_released():
+        fb = arith.FixedBase(base, n, n.bit_length())
+        e = rng.randrange(n)
+        assert fb.pow(e) == gmpy2.powmod(base, e, n)
+        assert gmpy2.get_context().allow_release_gil is True
+    assert seen == [False, False]  # the table and the power, each with the GIL kept
