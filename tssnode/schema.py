@@ -565,6 +565,25 @@ class SignatureReady(_Event):
     key_id: str
 
 
+class RequestSettled(_Event):
+    """A request's outcome is in the ledger: published by every node as it executes the
+    block that settles it (a sign request's first valid signature, a keygen's or
+    refresh's agreed key, a blame or withdrawal that fails it). A client can follow its
+    request here (`GET /events?kind=request.settled`) instead of polling for it."""
+
+    kind: Literal["request.settled"]
+    request: str
+    """the request's id (a sign request's `signature_id`)"""
+    request_kind: str
+    """keygen, refresh or sign"""
+    status: str
+    """done or failed"""
+    key_id: str
+    """the key ("" for a keygen that failed)"""
+    height: int
+    """the block that settled it"""
+
+
 class BlameEvent(_Event):
     """(Reserved: the node does not publish it yet.)"""
 
@@ -593,6 +612,7 @@ Event = Annotated[
     | ProofEvent
     | KeyActive
     | SignatureReady
+    | RequestSettled
     | BlameEvent
     | LogEvent,
     Field(discriminator="kind"),

@@ -912,6 +912,17 @@ class ConsoleState:
         self._event_log(at, "info", f"signature {short(sig_id)} ready")
         return Changes({"keys"}, fetch=[("signature", sig_id)])
 
+    def _request_settled(self, at: float, f: dict[str, Any]) -> Changes:
+        """A request's outcome is in the ledger: a signature is fetched (this node may not
+        have signed it), a key is fetched again (a keygen's or refresh's new key)."""
+        request, kind = _get(f, "request", "?"), _get(f, "request_kind", "?")
+        status, key_id = _get(f, "status", "?"), _get(f, "key_id", "")
+        level = "info" if status == "done" else "warning"
+        self._event_log(at, level, f"{kind} request {short(request)} {status}")
+        if kind == "sign":
+            return Changes({"keys"}, fetch=[("signature", request)])
+        return Changes({"keys"}, fetch=[("key", key_id)] if key_id else [("keys", "")])
+
     def _blame(self, at: float, f: dict[str, Any]) -> Changes:
         culprits = f.get("culprits")
         names = "?" if culprits is None else ", ".join(self.party(str(c)) for c in culprits)
@@ -944,6 +955,7 @@ _HANDLERS: dict[str, Callable[[ConsoleState, float, dict[str, Any]], Changes]] =
     "proof.rejected": ConsoleState._proof_event,
     "key.active": ConsoleState._key_active,
     "signature.ready": ConsoleState._signature_ready,
+    "request.settled": ConsoleState._request_settled,
     "blame": ConsoleState._blame,
     "log": ConsoleState._log_event,
 }

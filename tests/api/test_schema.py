@@ -403,6 +403,16 @@ async def _walk(c: Checked, node: InProcessNode, cores: list[Any], api: AsyncApi
     kinds = {e["kind"] for e in published}
     assert {"block.committed", "session.started", "session.done", "proof.verified"} <= kinds
     assert "signature.ready" in kinds
+    # every node announces the signature's settlement once, as it executes its block
+    settled = [e for e in published if e["kind"] == "request.settled" and e["request"] == sig_id]
+    assert len(settled) == len(cores), settled
+    assert {(e["request_kind"], e["status"], e["key_id"]) for e in settled} == {
+        ("sign", "done", active)
+    }
+    assert len({e["height"] for e in settled}) == 1
+    # a reader may ask for some kinds only; a kind no model knows is refused
+    refused = await c.ask("GET", "/events", S.Error, status=400, params={"kind": "sign.nope"})
+    assert "sign.nope" in refused["error"]
     for event in published:
         parsed = schema.parse_event(event)
         assert _undeclared(parsed) == [], event
@@ -507,4 +517,4 @@ def test_the_console_reads_events_the_same_way() -> None:
     # every kind has its model, and each model its kinds
     models = schema.event_models()
     assert models["peer.down"] is schema.PeerEvent and models["proof.rejected"] is schema.ProofEvent
-    assert len(models) == 14
+    assert len(models) == 15

@@ -54,3 +54,36 @@ async def test_a_slow_subscriber_is_told_what_it_missed():
     assert seen[0].fields["message"] == "first"
     assert seen[1].fields == {"level": "warning", "dropped": 7}
     assert [e.fields["message"] for e in seen[2:]] == ["7", "8", "9"]
+
+
+async def test_a_subscriber_of_some_kinds_gets_only_those_and_misses_none_to_the_rest():
+    """A reader of `request.settled` must not lose one to a flood of other events."""
+    bus = EventBus(history=50, per_subscriber=3)
+    bus.publish("log", level="info", message="old")
+    bus.publish(
+        "request.settled", request="aa", request_kind="sign", status="done", key_id="k", height=1
+    )
+    seen: list = []
+
+    def flood() -> None:
+        for i in range(20):
+            bus.publish("log", level="info", message=str(i))
+            if i % 10 == 9:
+                bus.publish(
+                    "request.settled", request=f"{i:02x}", request_kind="sign",
+                    status="failed", key_id="k", height=2,
+                )  # fmt: skip
+
+    async def read() -> None:
+        async with aclosing(bus.subscribe(0, ["request.settled"])) as events:
+            async for e in events:
+                seen.append(e)
+                if len(seen) == 1:
+                    flood()
+                if len(seen) == 3:
+                    return
+
+    with trio.fail_after(5):
+        await read()
+    assert [e.kind for e in seen] == ["request.settled"] * 3  # no "dropped" note either
+    assert [e.fields["request"] for e in seen] == ["aa", "09", "13"]

@@ -165,6 +165,32 @@ def test_key_active_and_signature_ready_fetch_the_item():
     assert changes.fetch == [("signature", "5151")]
 
 
+def test_a_settled_request_is_logged_and_its_signature_or_key_fetched():
+    state = loaded()
+    common = {"height": 9, "key_id": GAMMA}
+    changes = state.apply_event(
+        event("request.settled", request="5151", request_kind="sign", status="done", **common)
+    )
+    assert changes.fetch == [("signature", "5151")]
+    changes = state.apply_event(
+        event("request.settled", request="77", request_kind="refresh", status="failed", **common)
+    )
+    assert changes.fetch == [("key", GAMMA)]
+    changes = state.apply_event(
+        event(
+            "request.settled", request="78", request_kind="keygen", status="failed",
+            height=9, key_id="",
+        )
+    )  # fmt: skip
+    assert changes.fetch == [("keys", "")]
+    lines = [(line.level, line.text) for line in state.log.lines][-3:]
+    assert lines == [
+        ("info", "sign request 5151 done"),
+        ("warning", "refresh request 77 failed"),
+        ("warning", "keygen request 78 failed"),
+    ]
+
+
 def test_block_committed_adds_a_summary_and_fetches_it():
     state = loaded()
     changes = state.apply_event(

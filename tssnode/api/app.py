@@ -66,6 +66,8 @@ __all__ = [
 ]
 
 log = logging.getLogger("tssnode.api")
+#: the event kinds `GET /events?kind=` may ask for
+EVENT_KINDS = frozenset(schema.event_models())
 
 B = TypeVar("B", bound=BaseModel)
 
@@ -192,6 +194,18 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
     if not low <= value <= high:
         raise RequestRejected(400, f"query parameter {name} must be in [{low}, {high}]")
     return value
+
+
+def _kinds_param(request: Request) -> list[str] | None:
+    """`?kind=a,b`: only events of these kinds (each one the schema knows)."""
+    raw = request.query_params.get("kind")
+    if raw is None:
+        return None
+    kinds = raw.split(",")
+    unknown = [k for k in kinds if k not in EVENT_KINDS]
+    if unknown:
+        raise RequestRejected(400, f"query parameter kind: unknown event kind {unknown[0][:40]!r}")
+    return kinds
 
 
 def _found(model: type[schema.Response], value: Any, what: str) -> JSONResponse:
@@ -403,9 +417,11 @@ def build_app(node: NodeFacade, token: str, limits: Limits | None = None) -> Sta
 
     async def events(request: Request) -> Response:
         since = _int_param(request, "since", -1, -1, 2**62)
+        kinds = _kinds_param(request)
 
         async def stream() -> AsyncIterator[bytes]:
-            async with aclosing(node.events.subscribe(None if since < 0 else since)) as evs:
+            subscription = node.events.subscribe(None if since < 0 else since, kinds)
+            async with aclosing(subscription) as evs:
                 async for ev in evs:
                     data = _event_data(ev.to_json())
                     yield f"id: {ev.seq}\nevent: {ev.kind}\ndata: {data}\n\n".encode()

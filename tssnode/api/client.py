@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -436,9 +436,11 @@ class AsyncApiClient:
             except ValidationError:
                 continue
 
-    async def events(self, since: int | None = None) -> AsyncIterator[dict[str, Any]]:
-        """The node's event stream, decoded (server-sent events)."""
-        params = {"since": since} if since is not None else None
+    async def events(
+        self, since: int | None = None, kinds: Sequence[str] | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The node's event stream, decoded (server-sent events), only `kinds` if given."""
+        params = _event_params(since, kinds)
         try:
             async with self.http.stream("GET", "/events", params=params, timeout=None) as resp:
                 if resp.status_code >= 400:
@@ -449,6 +451,15 @@ class AsyncApiClient:
                         yield json.loads(line[6:])
         except httpx.TransportError as exc:
             raise ApiUnavailable(f"event stream from {self.http.base_url} lost: {exc}") from None
+
+
+def _event_params(since: int | None, kinds: Sequence[str] | None) -> dict[str, Any] | None:
+    params: dict[str, Any] = {}
+    if since is not None:
+        params["since"] = since
+    if kinds is not None:
+        params["kind"] = ",".join(kinds)
+    return params or None
 
 
 def get_or_none(api: ApiClient, path: str) -> Any:

@@ -237,7 +237,7 @@ def openapi_document() -> dict[str, Any]:
             "get": {
                 "summary": "server-sent events: everything the node does (`event:` the kind, "
                 "`data:` one JSON object of the Event schema, `id:` its seq)",
-                "parameters": [_query("since", "integer")],
+                "parameters": [_query("since", "integer"), _query("kind", "string")],
                 "responses": {
                     "200": {
                         "description": "text/event-stream",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections import deque
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +37,8 @@ class Event:
 @dataclass(eq=False)  # identity semantics: subscribers live in a set
 class _Subscriber:
     buffer: deque[Event]
+    #: the kinds it asked for (None: all)
+    kinds: frozenset[str] | None = None
     wake: trio.Event = field(default_factory=trio.Event)
     dropped: int = 0
 
@@ -61,6 +63,8 @@ class EventBus:
         for listener in self.listeners:
             listener(event)
         for sub in self._subs:
+            if sub.kinds is not None and kind not in sub.kinds:
+                continue
             if len(sub.buffer) >= self._cap:
                 sub.buffer.popleft()
                 sub.dropped += 1
@@ -71,9 +75,14 @@ class EventBus:
     def since(self, seq: int) -> list[Event]:
         return [e for e in self.recent if e.seq > seq]
 
-    async def subscribe(self, since: int | None = None) -> AsyncGenerator[Event, None]:
-        """Events from now on (after replaying those newer than `since`, if given)."""
-        sub = _Subscriber(deque(self.since(since) if since is not None else ()))
+    async def subscribe(
+        self, since: int | None = None, kinds: Iterable[str] | None = None
+    ) -> AsyncGenerator[Event, None]:
+        """Events from now on (after replaying those newer than `since`, if given), only
+        those of `kinds` if given (a reader of a few kinds then misses none to the many)."""
+        only = None if kinds is None else frozenset(kinds)
+        past = self.since(since) if since is not None else []
+        sub = _Subscriber(deque(e for e in past if only is None or e.kind in only), only)
         self._subs.add(sub)
         try:
             while True:

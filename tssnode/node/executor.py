@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -108,6 +109,10 @@ ROUNDS = {"keygen": 4, "aux": 4, "presign": 4, "sign": 2}
 
 #: finished sessions `GET /sessions` keeps (the newest; running ones are always kept)
 FINISHED_SESSIONS = 500
+#: payloads that may settle the request they name (`request.settled`)
+SETTLING_PAYLOADS = (KeygenResult, RefreshResult, SignResult, BlameReport, Withdrawal)
+#: settled requests remembered so each is announced once
+ANNOUNCED_KEPT = 4096
 
 
 @dataclass
@@ -158,6 +163,8 @@ class Executor(Recovery):
         self._stored: dict[str, trio.Event] = {}
         #: the cancel scope of each request's job while it runs
         self._running: dict[bytes, trio.CancelScope] = {}
+        #: requests whose `request.settled` this node published (the newest, bounded)
+        self._announced: OrderedDict[bytes, None] = OrderedDict()
         self._send, self._recv = trio.open_memory_channel[Job](10_000)
         #: FIFO (trio's limiter is fair): jobs start in the order their blocks committed
         self.slots = trio.CapacityLimiter(MAX_CONCURRENT_JOBS)
@@ -177,12 +184,15 @@ class Executor(Recovery):
         self.registry = registry
         rejected = {i for i, _ in block.rejected}
         refreshed = block.height % PRUNE_EVERY == 0  # (pending presignatures expire)
+        touched: list[bytes] = []
         for i, raw in enumerate(block.batch.txs):
             if i in rejected:
                 continue
             tx = SignedTx.from_bytes(raw)
             payload = tx.decode_payload()
             refreshed |= isinstance(payload, PRUNING_PAYLOADS)
+            if isinstance(payload, SETTLING_PAYLOADS):
+                touched.append(payload.request)
             job = self._job_for(block, registry, tx, payload)
             if job is None:
                 continue
@@ -190,12 +200,30 @@ class Executor(Recovery):
                 self._send.send_nowait(self._stoppable(tx.hash, job))
             except trio.WouldBlock:
                 log.error("executor queue full: request %s not acted on", tx.hash.hex()[:16])
+        self._announce_settled(touched, registry, block.height)
         for request, scope in list(self._running.items()):
             if self._settled(request, registry):
                 log.info("session of request %s stopped: the ledger settled it", request.hex()[:12])
                 scope.cancel()
         if refreshed:
             self.prune(registry)
+
+    def _announce_settled(self, touched: list[bytes], registry: KeyRegistry, height: int) -> None:
+        """`request.settled` for each request a transaction of this block settled (once per
+        request: a late party's confirmation or a further blame says nothing new)."""
+        for request in touched:
+            req = registry.requests.get(request)
+            if req is None or req.kind == "presign" or req.status == "pending":
+                continue
+            if request in self._announced:
+                continue
+            self._announced[request] = None
+            if len(self._announced) > ANNOUNCED_KEPT:
+                self._announced.popitem(last=False)
+            self.events.publish(
+                "request.settled", request=request.hex(), request_kind=req.kind,
+                status=req.status, key_id=req.key_id, height=height,
+            )  # fmt: skip
 
     def _stoppable(self, request: bytes, job: Job) -> Job:
         """`job`, skipped if the ledger settled its request while it waited for a slot,
