@@ -32,8 +32,8 @@ from tssnode.bench.report import table, write_section
 from tssnode.crypto import params as tiers
 from tssnode.testing.localgroup import LocalGroup, pool_primes
 
-#: status sweeps: a latency is known to within this many seconds
-POLL = 0.1
+#: seconds between status sweeps for the requests no `request.settled` event settled
+POLL = 5.0
 
 
 def presign_bound(runs: int = 5) -> float:
@@ -100,8 +100,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "Four `tssnode run` processes on loopback at the `standard` tier, a 2-of-4 key "
             "(any 3 sign), one fresh network per run, all on this 2-core machine. Every "
             "request is sent at once (32 client threads, round-robin over the four APIs); "
-            "it is done when its signature is in the ledger, as seen by a poller sweeping "
-            f"every {POLL:g} s. Throughput runs from the first request to the last "
+            "it is done when its signature is in the ledger: node 0's `request.settled` "
+            "event for it (a request settled under a retry's id is found by a status sweep "
+            f"every {POLL:g} s). Throughput runs from the first request to the last "
             "signature. The warm burst starts with a pool as large as itself; the "
             f"sustained run with a pool of 4, so {args.sustained - 4} presignatures are made "
             "while requests wait. Its bound: one presign for 3 signers of a 4-party key, all "
