@@ -5,6 +5,7 @@ tests over libp2p, without processes, to pin the node's own logic down."""
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from tssnode.ledger.genesis import Validator, make_genesis
 from tssnode.ledger.replica import ReplicaOptions
 from tssnode.ledger.service import ReplicaService
 from tssnode.node.events import EventBus
+from tssnode.node.executor import OPEN_SIGN_STALE
 from tssnode.node.node import NodeCore
 from tssnode.node.primes import PrimeReserve
 from tssnode.node.recovery import vault_id
@@ -159,9 +161,19 @@ async def test_a_warm_pool_signs_with_a_presignature_used_once(tmp_path, keys):
         pooled = sorted(st.presigs)
         first = st.presigs[pooled[0]]
 
+        open_at_block: list[int] = []  # sign requests node 1 saw waiting, at each block
+        cores[0].events.listeners.append(
+            lambda e: (
+                open_at_block.append(len(cores[0].executor.open_signs))
+                if e.kind == "block.committed"
+                else None
+            )
+        )
         sig_req = await cores[2].request_sign(key_id, b"pay 1 BTC to bob", "keccak256", None)
         sid = sig_req["signature_id"]
         await _wait(lambda: (cores[1].signature(sid) or {}).get("status") == "done")
+        await _wait(lambda: not cores[0].executor.open_signs)
+        assert 1 in open_at_block  # ordered, then settled: it waited in between
         sig = cores[1].signature(sid)
         request = st.requests[bytes.fromhex(sid)]
         assert request.presig == pooled[0]  # the oldest ready one, taken by this request
@@ -206,6 +218,33 @@ async def test_a_warm_pool_signs_with_a_presignature_used_once(tmp_path, keys):
         assert vk.verify_digest(
             bytes.fromhex(done["r"] + done["s"]), message_digest(b"after the refresh", "sha256")
         )
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_pool_refill_waits_while_sign_requests_of_its_key_wait(tmp_path, keys):
+    """A burst of sign requests first; the refill's presign sessions after (a stuck
+    request holds the refill back for `OPEN_SIGN_STALE` seconds at most)."""
+    async with trio.open_nursery() as nursery:
+        cores = await _start(nursery, tmp_path, keys, presign_pool=1)
+        req = await cores[0].request_keygen(1, None)
+        await _wait(
+            lambda: all((c.key(req["key_id"]) or {}).get("status") == "active" for c in cores)
+        )
+        key_id = cores[0].keys()[0]["key_id"]
+        await _wait(lambda: all(c.key(key_id)["presignatures"] == 1 for c in cores))
+        primary = next(c for c in cores if c.replica.is_primary)
+        primary.presign_pool = 2  # one missing
+        waiting = hashlib.sha256(b"a sign request in the ledger").digest()
+        primary.executor.open_signs[waiting] = (key_id, time.monotonic())
+        primary._refill_pools()
+        assert key_id not in primary._refilling  # held back
+        primary.executor.open_signs[waiting] = ("another key", time.monotonic())
+        primary._refill_pools()
+        assert key_id in primary._refilling  # another key's requests do not hold it
+        await _wait(lambda: all(c.key(key_id)["presignatures"] == 2 for c in cores))
+        primary.executor.open_signs[waiting] = (key_id, time.monotonic() - OPEN_SIGN_STALE - 1)
+        assert not primary.executor.signing_waits(key_id)  # stale: forgotten
+        assert not primary.executor.open_signs
         nursery.cancel_scope.cancel()
 
 

@@ -113,6 +113,8 @@ FINISHED_SESSIONS = 500
 SETTLING_PAYLOADS = (KeygenResult, RefreshResult, SignResult, BlameReport, Withdrawal)
 #: settled requests remembered so each is announced once
 ANNOUNCED_KEPT = 4096
+#: seconds after which an unsettled sign request no longer holds a pool's refill back
+OPEN_SIGN_STALE = 120.0
 
 
 @dataclass
@@ -163,6 +165,9 @@ class Executor(Recovery):
         self._stored: dict[str, trio.Event] = {}
         #: the cancel scope of each request's job while it runs
         self._running: dict[bytes, trio.CancelScope] = {}
+        #: sign requests in the ledger and not settled yet: key id and when they committed
+        #: (`signing_waits`; a restart forgets them, which only lets a refill start early)
+        self.open_signs: dict[bytes, tuple[str, float]] = {}
         #: requests whose `request.settled` this node published (the newest, bounded)
         self._announced: OrderedDict[bytes, None] = OrderedDict()
         self._send, self._recv = trio.open_memory_channel[Job](10_000)
@@ -193,6 +198,8 @@ class Executor(Recovery):
             refreshed |= isinstance(payload, PRUNING_PAYLOADS)
             if isinstance(payload, SETTLING_PAYLOADS):
                 touched.append(payload.request)
+            elif isinstance(payload, SignRequest):
+                self.open_signs[tx.hash] = (payload.key_id, time.monotonic())
             job = self._job_for(block, registry, tx, payload)
             if job is None:
                 continue
@@ -215,6 +222,7 @@ class Executor(Recovery):
             req = registry.requests.get(request)
             if req is None or req.kind == "presign" or req.status == "pending":
                 continue
+            self.open_signs.pop(request, None)
             if request in self._announced:
                 continue
             self._announced[request] = None
@@ -224,6 +232,16 @@ class Executor(Recovery):
                 "request.settled", request=request.hex(), request_kind=req.kind,
                 status=req.status, key_id=req.key_id, height=height,
             )  # fmt: skip
+
+    def signing_waits(self, key_id: str) -> bool:
+        """Sign requests of `key_id` are in the ledger and not settled (those older than
+        `OPEN_SIGN_STALE` seconds no longer count: a stuck one must not hold a pool empty
+        for good; the retry logic deals with it)."""
+        now = time.monotonic()
+        for request, (_key, since) in list(self.open_signs.items()):
+            if now - since > OPEN_SIGN_STALE:
+                del self.open_signs[request]
+        return any(k == key_id for k, _ in self.open_signs.values())
 
     def _stoppable(self, request: bytes, job: Job) -> Job:
         """`job`, skipped if the ledger settled its request while it waited for a slot,

@@ -393,7 +393,10 @@ class NodeCore(NodeViews, NodeRequests):
         """Keep every key's presignature pool at `presign_pool` (ready + being made).
 
         The primary asks (one asker, so the pool is not overfilled by four), for keys with
-        no refresh under way; its own unconfirmed request counts until it commits.
+        no refresh under way; its own unconfirmed request counts until it commits. While
+        sign requests of a key wait for their signatures, its refill waits: a refill's
+        presign sessions would take the cores (and each node's GIL) from the sign rounds
+        of a burst, and the block that settles the last of them looks again.
         """
         if self.presign_pool <= 0 or not self.replica.is_primary:
             return
@@ -406,7 +409,7 @@ class NodeCore(NodeViews, NodeRequests):
                     continue  # ours, not in a block yet (and not expired)
                 del self._refilling[key_id]
             missing = self.presign_pool - registry.pool_size(key_id)
-            if missing <= 0 or rec.refreshing:
+            if missing <= 0 or rec.refreshing or self.executor.signing_waits(key_id):
                 continue
             try:
                 tx = self.service.submit_payload(
