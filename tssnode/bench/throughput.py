@@ -94,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _row(
             "warm burst (pool = burst)",
             warm,
-            "the sign round and the ledger, sharing the cores with the pool's refill",
+            "the API, the sign rounds and the ledger (the pool's refill waits for the burst)",
         ),
         _row(
             "sustained (pool of 4)",
