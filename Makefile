@@ -6,10 +6,13 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: run demo stop simulate test test-fast test-slow check bench bench-crypto bench-protocol bench-net bench-ledger bench-cluster bench-console bench-burst bench-throughput pool clean
 
-$(STAMP): pyproject.toml
+# The bridge's EVM parts (solc-js, OpenZeppelin's contracts, anvil) come from npm, exactly
+# as package-lock.json lists them, into node_modules/ next to .venv.
+$(STAMP): pyproject.toml package.json package-lock.json
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	npm ci --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
 
 # The main job: a local 4-node network on loopback, then node 1's console.

@@ -40,6 +40,16 @@ BREAKS = {
         "import tssnode.testing.cluster",
         "Nothing in the product imports",
     ),
+    "the bridge imports the node": (
+        "tssnode/bridge/hashes.py",
+        "import tssnode.node.node",
+        "Layers",
+    ),
+    "the bridge imports the regtest chain": (
+        "tssnode/bridge/hashes.py",
+        "import tssnode.regtest",
+        "Nothing in the product imports",
+    ),
     "the console imports the node": (
         "tui/model.py",
         "import tssnode.node.node",
