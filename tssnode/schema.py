@@ -63,6 +63,9 @@ class KeygenBody(_Body):
     parties: list[PeerId] | None = Field(default=None, max_length=256)
     single_signer: bool = False
     """a threshold of 0 makes a key any ONE party can use alone: only when asked so"""
+    purpose: Literal["", "bridge"] = ""
+    """what the key may sign: "" what sign requests ask; "bridge" only the bridge's
+    messages, which its signers compute from the ledger (fixed for the key's life)"""
 
     @model_validator(mode="after")
     def explicit_single_signer(self) -> KeygenBody:
@@ -302,6 +305,8 @@ class Key(Response):
     """...and those being made"""
     previous: list[KeyTry] = Field(default_factory=list)
     """the earlier tries of a retried keygen request, oldest first"""
+    purpose: str = ""
+    """"" (signs what sign requests ask) or "bridge" (only the bridge's messages)"""
 
 
 class SignatureTry(Response):

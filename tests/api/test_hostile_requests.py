@@ -124,8 +124,10 @@ class StubNode:
     def transaction(self, tx_hash: str) -> dict[str, Any] | None:
         return None
 
-    async def request_keygen(self, threshold: int, parties: list[str] | None) -> dict[str, Any]:
-        self.calls.append(("keygen", (threshold, parties)))
+    async def request_keygen(
+        self, threshold: int, parties: list[str] | None, purpose: str = ""
+    ) -> dict[str, Any]:
+        self.calls.append(("keygen", (threshold, parties, purpose)))
         return {"key_id": "ab" * 32, "tx": "ab" * 32}
 
     async def request_refresh(
@@ -199,6 +201,7 @@ async def test_the_probes_that_crashed_routes_get_a_4xx_with_a_reason() -> None:
             ("POST", "/keygen", b'{"threshold": true}', 422),
             ("POST", "/keygen", b'{"threshold": 0}', 422),  # a 1-of-n key only when asked
             ("POST", "/keygen", b'{"threshold": 1, "parties": ["not a peer id!"]}', 422),
+            ("POST", "/keygen", b'{"threshold": 1, "purpose": "mint"}', 422),
             ("POST", "/keys/" + "ab" * 16 + "/refresh", b'{"threshold": 0}', 422),
             ("POST", "/sign", b'{"key_id": "k", "message": "\\udfff"}', 400),
         ]
@@ -212,7 +215,10 @@ async def test_the_probes_that_crashed_routes_get_a_4xx_with_a_reason() -> None:
         assert r.status_code == 200 and r.json() == BLOCK_3
         # threshold 0 asked for explicitly goes through
         r = await c.post("/keygen", json={"threshold": 0, "single_signer": True})
-        assert r.status_code == 202 and ("keygen", (0, None)) in node.calls
+        assert r.status_code == 202 and ("keygen", (0, None, "")) in node.calls
+        # a key for the bridge is asked for by name
+        r = await c.post("/keygen", json={"threshold": 1, "purpose": "bridge"})
+        assert r.status_code == 202 and ("keygen", (1, None, "bridge")) in node.calls
 
 
 async def test_a_bug_in_a_route_is_a_logged_500_without_a_traceback(caplog) -> None:

@@ -149,8 +149,10 @@ class InProcessNode:
     def transaction(self, tx_hash: str) -> dict[str, Any] | None:
         return self.core.transaction(tx_hash)
 
-    async def request_keygen(self, threshold: int, parties: list[str] | None) -> dict[str, Any]:
-        return await self.core.request_keygen(threshold, parties)
+    async def request_keygen(
+        self, threshold: int, parties: list[str] | None, purpose: str = ""
+    ) -> dict[str, Any]:
+        return await self.core.request_keygen(threshold, parties, purpose)
 
     async def request_refresh(
         self, key_id: str, parties: list[str] | None = None, threshold: int | None = None

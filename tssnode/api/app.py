@@ -349,7 +349,9 @@ def build_app(node: NodeFacade, token: str, limits: Limits | None = None) -> Sta
     async def keygen(request: Request) -> Response:
         body = await _json(request, KeygenBody)
         return _one(
-            schema.KeyAccepted, await node.request_keygen(body.threshold, body.parties), 202
+            schema.KeyAccepted,
+            await node.request_keygen(body.threshold, body.parties, body.purpose),
+            202,
         )
 
     async def keys(request: Request) -> Response:

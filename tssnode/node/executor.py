@@ -52,6 +52,7 @@ from tssnode.registry.records import KeyRecord, presig_id
 from tssnode.registry.transactions import (
     BlameReport,
     KeygenRequest,
+    KeygenRequestV1,
     KeygenResult,
     Payload,
     PresignReady,
@@ -195,6 +196,8 @@ class Executor(Recovery):
                 continue
             tx = SignedTx.from_bytes(raw)
             payload = tx.decode_payload()
+            if isinstance(payload, KeygenRequestV1):  # (from before keys had a purpose)
+                payload = payload.upgrade()
             refreshed |= isinstance(payload, PRUNING_PAYLOADS)
             if isinstance(payload, SETTLING_PAYLOADS):
                 touched.append(payload.request)

@@ -91,11 +91,13 @@ class NodeRequests(CoreParts):
             raise RequestRejected(INVALID, f"not a validator: {unknown[0]}")
         return tuple(sorted({by_name[p] for p in parties}))
 
-    async def request_keygen(self, threshold: int, parties: list[str] | None) -> dict[str, Any]:
+    async def request_keygen(
+        self, threshold: int, parties: list[str] | None, purpose: str = ""
+    ) -> dict[str, Any]:
         chosen = self._validators_named(parties)
         if not 0 <= threshold < len(chosen):
             raise RequestRejected(INVALID, f"threshold must be in [0, {len(chosen) - 1}]")
-        tx = self._submit(KeygenRequest(threshold, chosen, self.default_tier))
+        tx = self._submit(KeygenRequest(threshold, chosen, self.default_tier, purpose))
         if self.nursery is not None:
             self.nursery.start_soon(self._retry_when_silent, tx, RETRY_ATTEMPTS)
         return {"key_id": tx.hex(), "tx": tx.hex()}

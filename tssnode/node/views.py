@@ -21,7 +21,9 @@ from tssnode.registry.records import (
 )
 from tssnode.registry.transactions import (
     KeygenRequest,
+    KeygenRequestV1,
     SignRequest,
+    keygen_request,
 )
 
 if TYPE_CHECKING:
@@ -44,9 +46,10 @@ def key_view(rec: KeyRecord | None, req: RequestRecord | None, network: str) -> 
             "addresses": addresses(key, network),
             "height": rec.created,
             "error": None,
+            "purpose": rec.purpose,
         }
     assert req is not None
-    request = KeygenRequest.from_bytes(req.payload)
+    request = keygen_request(req.payload)
     return {
         "key_id": req.key_id,
         "status": "failed" if req.status == "failed" else "pending",
@@ -293,9 +296,11 @@ class NodeViews(CoreParts):
 
     def _tx(self, tx: SignedTx, height: int | None, full: bool = True) -> dict[str, Any]:
         payload = tx.decode_payload()
+        # (a keygen request without a purpose keeps version 1's encoding: same kind)
+        kind = type(payload.upgrade() if isinstance(payload, KeygenRequestV1) else payload)
         out: dict[str, Any] = {
             "hash": tx.hash.hex(),
-            "kind": type(payload).__name__,
+            "kind": kind.__name__,
             "submitter": pid(tx.sender),
             "height": height,
         }

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from tssnode.crypto.derivation import HARDENED, MAX_DEPTH, derive
@@ -58,9 +59,11 @@ from tssnode.registry.records import (
     vote_id,
 )
 from tssnode.registry.transactions import (
+    KEY_PURPOSES,
     PAYLOAD_TYPES,
     BlameReport,
     KeygenRequest,
+    KeygenRequestV1,
     KeygenResult,
     Payload,
     PresignReady,
@@ -72,6 +75,7 @@ from tssnode.registry.transactions import (
     ValidatorJoin,
     ValidatorLeave,
     Withdrawal,
+    keygen_request,
     possession_bytes,
 )
 from tssnode.store import layout
@@ -159,8 +163,9 @@ class KeyRegistry(Application):
             self._join(tx, p, height, apply)
         elif isinstance(p, ValidatorLeave):
             self._leave(tx, p, height, apply)
-        elif isinstance(p, KeygenRequest):
-            self._keygen_request(tx, p, height, apply)
+        elif isinstance(p, KeygenRequest | KeygenRequestV1):
+            request = p.upgrade() if isinstance(p, KeygenRequestV1) else p
+            self._keygen_request(tx, request, height, apply)
         elif isinstance(p, KeygenResult | RefreshResult | SignResult):
             self._result(tx, p, height, apply)
         elif isinstance(p, RefreshRequest):
@@ -256,6 +261,8 @@ class KeyRegistry(Application):
             raise InvalidTransaction("threshold t must satisfy 0 ≤ t < n")
         if p.tier not in TIERS:
             raise InvalidTransaction(f"unknown parameter tier {p.tier!r}")
+        if p.purpose not in KEY_PURPOSES:
+            raise InvalidTransaction(f"unknown key purpose {p.purpose[:40]!r}")
         if apply:
             self._new_request(tx, "keygen", height, "", p.parties, ())
 
@@ -346,6 +353,12 @@ class KeyRegistry(Application):
         self, tx: SignedTx, p: PresignRequest | SignRequest, height: int, apply: bool
     ) -> None:
         rec = self._active_key(p.key_id)
+        if rec.purpose:
+            # (the bridge's key: a sign request would let whoever can submit one, e.g. any
+            # node's API token, sign a mint authorisation or a release of its own)
+            raise InvalidTransaction(
+                f"key {p.key_id[:16]} signs only {rec.purpose} messages, not requests"
+            )
         if rec.refreshing:
             # its shares are about to change (and, for a reshare, its parties): a session
             # started now could straddle two epochs
@@ -487,7 +500,7 @@ class KeyRegistry(Application):
             raise InvalidTransaction("the sender is not a party of this session")
         value: bytes
         if isinstance(p, KeygenResult):
-            kr = KeygenRequest.from_bytes(req.payload)
+            kr = keygen_request(req.payload)
             k = p.key
             if (
                 k.threshold != kr.threshold
@@ -538,10 +551,15 @@ class KeyRegistry(Application):
         key_id = req.key_id
         if isinstance(p, KeygenResult | RefreshResult):
             key_id = p.key.key_id
-            created = height if isinstance(p, KeygenResult) else self.keys[key_id].created
+            if isinstance(p, KeygenResult):
+                created, purpose = height, keygen_request(req.payload).purpose
+            else:
+                created, purpose = self.keys[key_id].created, self.keys[key_id].purpose
             # the parties that voted for it hold it (each stored its share before voting);
             # the others may confirm it later (`_confirm`)
-            self.keys[key_id] = KeyRecord(key_id, p.key, req.parties, created, b"", vote.voters)
+            self.keys[key_id] = KeyRecord(
+                key_id, p.key, req.parties, created, b"", vote.voters, purpose
+            )
             self._set(T_KEYS, layout.key_id_bytes(key_id))
             # presignatures of the old shares are of no use after a refresh
             self._drop_presigs(lambda _pid, r: r.key_id != key_id)
@@ -568,9 +586,7 @@ class KeyRegistry(Application):
             raise InvalidTransaction("the request is already done (this party holds the key)")
         if apply:
             holders = tuple(sorted((*rec.holders, tx.sender)))
-            self.keys[rec.key_id] = KeyRecord(
-                rec.key_id, rec.key, rec.parties, rec.created, rec.refreshing, holders
-            )
+            self.keys[rec.key_id] = replace(rec, holders=holders)
             self._set(T_KEYS, layout.key_id_bytes(rec.key_id))
 
     def _check_signature(self, req: RequestRecord, sig: Signature) -> None:

@@ -9,7 +9,7 @@ keeps its digest.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from tssnode.crypto.encoding import Wire, decode_any, dumps, wire
 from tssnode.errors import EncodingError
@@ -39,7 +39,7 @@ def result_quorum(m: int) -> int:
     return quorum(m)
 
 
-@wire("tssnode.ledger.state.key/2")
+@wire("tssnode.ledger.state.key/3")
 @dataclass(frozen=True)
 class KeyRecord(Wire):
     """A threshold key and its parties (party id j = parties[j - 1]).
@@ -49,6 +49,7 @@ class KeyRecord(Wire):
     key turns active on a quorum of votes, so a party that crashed before voting is a
     party without (or with an unconfirmed) share; signers are chosen among holders only.
     A party stores its share (synced) before it votes, so a holder's share is on its disk.
+    `purpose` is what it may sign (`transactions.KEY_PURPOSES`), fixed at keygen.
     """
 
     key_id: str
@@ -57,13 +58,39 @@ class KeyRecord(Wire):
     created: int  # height of the keygen result
     refreshing: bytes  # hash of a pending refresh request, or b""
     holders: tuple[bytes, ...]  # sorted
+    purpose: str = ""
+
+    def to_bytes(self) -> bytes:
+        """A key without a purpose is stored as every key was before (version 2), so that
+        the state digest of a chain without bridge keys does not change."""
+        if not self.purpose:
+            return KeyRecordV2(
+                self.key_id, self.key, self.parties, self.created, self.refreshing, self.holders
+            ).to_bytes()
+        return super().to_bytes()
 
     def holds(self, validator: bytes) -> bool:
         return validator in self.holders
 
     def with_refreshing(self, refreshing: bytes) -> KeyRecord:
+        return replace(self, refreshing=refreshing)
+
+
+@wire("tssnode.ledger.state.key/2")
+@dataclass(frozen=True)
+class KeyRecordV2(Wire):
+    """A key record as stored before keys had a purpose: any request could sign."""
+
+    key_id: str
+    key: KeyPublic
+    parties: tuple[bytes, ...]
+    created: int
+    refreshing: bytes
+    holders: tuple[bytes, ...]
+
+    def upgrade(self) -> KeyRecord:
         return KeyRecord(
-            self.key_id, self.key, self.parties, self.created, refreshing, self.holders
+            self.key_id, self.key, self.parties, self.created, self.refreshing, self.holders
         )
 
 
@@ -86,9 +113,9 @@ class KeyRecordV1(Wire):
 
 
 def key_record(raw: bytes) -> KeyRecord:
-    """A stored key record of either version (version 1 is upgraded on load)."""
+    """A stored key record of any version (older ones are upgraded on load)."""
     value = decode_any(raw)
-    if isinstance(value, KeyRecordV1):
+    if isinstance(value, KeyRecordV1 | KeyRecordV2):
         return value.upgrade()
     if not isinstance(value, KeyRecord):
         raise EncodingError(f"a key record, not {type(value).__name__}")

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tssnode.crypto.encoding import Wire, dumps, wire
+from tssnode.crypto.encoding import Wire, decode_any, dumps, wire
 from tssnode.crypto.identity import IdentityKey
 from tssnode.crypto.signature import Signature
+from tssnode.errors import EncodingError
 from tssnode.protocol.base import Blame
 from tssnode.protocol.material import KeyPublic
 
@@ -42,14 +43,53 @@ class ValidatorLeave(Wire):
     public_key: bytes
 
 
-@wire("tssnode.tx.keygen-request/1")
+#: What a key may sign: "" anything its sign requests ask for; "bridge" only the bridge's
+#: messages (mint authorisations, releases), which its signers compute from the ledger.
+#: A purpose is fixed at keygen: a key that ever signed a requested digest could already
+#: have signed a mint authorisation, so no key becomes a bridge key later.
+KEY_PURPOSES = ("", "bridge")
+
+
+@wire("tssnode.tx.keygen-request/2")
 @dataclass(frozen=True)
 class KeygenRequest(Wire):
-    """Generate a t-of-n key among `parties` (validators; party id = position + 1)."""
+    """Generate a t-of-n key among `parties` (validators; party id = position + 1), for
+    `purpose` (`KEY_PURPOSES`)."""
 
     threshold: int
     parties: tuple[bytes, ...]
     tier: str
+    purpose: str = ""
+
+    def to_bytes(self) -> bytes:
+        """A request without a purpose keeps the encoding every request had before
+        (version 1), so that a chain's blocks and state digests do not change."""
+        if not self.purpose:
+            return KeygenRequestV1(self.threshold, self.parties, self.tier).to_bytes()
+        return super().to_bytes()
+
+
+@wire("tssnode.tx.keygen-request/1")
+@dataclass(frozen=True)
+class KeygenRequestV1(Wire):
+    """A keygen request as submitted before keys had a purpose (in stored blocks)."""
+
+    threshold: int
+    parties: tuple[bytes, ...]
+    tier: str
+
+    def upgrade(self) -> KeygenRequest:
+        return KeygenRequest(self.threshold, self.parties, self.tier)
+
+
+def keygen_request(raw: bytes) -> KeygenRequest:
+    """A stored keygen request's payload of either version (version 1 had no purpose)."""
+    value = decode_any(raw)
+    if isinstance(value, KeygenRequestV1):
+        return value.upgrade()
+    if not isinstance(value, KeygenRequest):
+        raise EncodingError(f"a keygen request, not {type(value).__name__}")
+    return value
 
 
 @wire("tssnode.tx.keygen-result/1")
@@ -152,6 +192,7 @@ Payload = (
     ValidatorJoin
     | ValidatorLeave
     | KeygenRequest
+    | KeygenRequestV1
     | KeygenResult
     | RefreshRequest
     | RefreshResult
@@ -166,6 +207,7 @@ PAYLOAD_TYPES: tuple[type[Wire], ...] = (
     ValidatorJoin,
     ValidatorLeave,
     KeygenRequest,
+    KeygenRequestV1,
     KeygenResult,
     RefreshRequest,
     RefreshResult,
