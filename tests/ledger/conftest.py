@@ -25,6 +25,11 @@ from tssnode.registry.transactions import Payload
 APPS = (KeyRegistry,)
 
 
+def pks(keys: list[IdentityKey]) -> tuple[bytes, ...]:
+    """The validators' public keys, in the order given."""
+    return tuple(k.public_bytes() for k in keys)
+
+
 def registry(state: LedgerState) -> KeyRegistry:
     """The key registry of a ledger state."""
     return state.app(KeyRegistry)

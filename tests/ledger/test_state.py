@@ -6,7 +6,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.ledger.conftest import APPS, Tx, key, key_public, real_signature, registry, run_block
+from tests.ledger.conftest import (
+    APPS,
+    Tx,
+    key,
+    key_public,
+    pks,
+    real_signature,
+    registry,
+    run_block,
+)
 from tssnode.crypto.encoding import decode_any
 from tssnode.crypto.group import Q
 from tssnode.crypto.identity import IdentityKey
@@ -34,10 +43,6 @@ from tssnode.registry.transactions import (
     ValidatorLeave,
     join_payload,
 )
-
-
-def pks(keys: list[IdentityKey]) -> tuple[bytes, ...]:
-    return tuple(k.public_bytes() for k in keys)
 
 
 def test_quorum_sizes() -> None:

@@ -8,7 +8,7 @@ once instead of after the other parties' round timeouts."""
 
 from __future__ import annotations
 
-from tests.ledger.conftest import APPS, Tx, key_public, registry, run_block
+from tests.ledger.conftest import APPS, Tx, key_public, pks, registry, run_block
 from tssnode.crypto.identity import IdentityKey
 from tssnode.ledger.genesis import Genesis
 from tssnode.ledger.state import LedgerState
@@ -24,10 +24,6 @@ from tssnode.registry.transactions import (
     Withdrawal,
 )
 from tssnode.store import layout
-
-
-def pks(keys: list[IdentityKey]) -> tuple[bytes, ...]:
-    return tuple(k.public_bytes() for k in keys)
 
 
 def _key_by(st_: LedgerState, keys: list[IdentityKey], tx: Tx, voters: list[IdentityKey]) -> str:

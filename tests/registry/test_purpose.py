@@ -5,7 +5,7 @@ stay as they were (test_compat's golden chain checks the digests)."""
 
 from __future__ import annotations
 
-from tests.ledger.conftest import APPS, Tx, key_public, registry, run_block
+from tests.ledger.conftest import APPS, Tx, key_public, pks, registry, run_block
 from tssnode.crypto.encoding import decode_any
 from tssnode.crypto.identity import IdentityKey
 from tssnode.ledger.genesis import Genesis
@@ -23,10 +23,6 @@ from tssnode.registry.transactions import (
     keygen_request,
 )
 from tssnode.store import layout
-
-
-def pks(keys: list[IdentityKey]) -> tuple[bytes, ...]:
-    return tuple(k.public_bytes() for k in keys)
 
 
 def _key(st_: LedgerState, keys: list[IdentityKey], tx: Tx, purpose: str) -> str:
