@@ -17,7 +17,8 @@ ident)`): it keeps its records as Python objects, marks the entries it changes
 (`_set`), and re-encodes only those (`_lookup`). Two applications never share a table, so
 the engine can add a second one (the bridge) without touching the first. Execution is
 deterministic: an application reads nothing but its own tables, the transaction, the
-block height and the `LedgerView`.
+block height and the `LedgerView`, through which it may also read (never write) another
+application's records (`LedgerView.query`: the bridge reads the registry's keys).
 """
 
 from __future__ import annotations
@@ -63,6 +64,12 @@ class LedgerView(Protocol):
     def schedule(self, members: Mapping[bytes, Validator], decided_at: int) -> None:
         """Make `members` the validator set from the first checkpoint at least one
         watermark window after `decided_at` (only while nothing is scheduled)."""
+        ...
+
+    def query(self, app: str, path: str) -> Wire | None:
+        """Another application's `query(path)` (None if the ledger runs no such one): how
+        one application reads another's records, as they stand at this point of the block
+        (deterministic like everything else it reads; it never writes them)."""
         ...
 
 

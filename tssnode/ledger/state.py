@@ -221,6 +221,12 @@ class LedgerState(Tables):
         nxt = tuple(members[pk] for pk in sorted(members))
         self._put_header(Header(self.header.height, nxt, boundary + 1))
 
+    def query(self, app: str, path: str) -> Wire | None:
+        for a in self.apps:
+            if a.name == app:
+                return a.query(path)
+        return None
+
     def _put_header(self, header: Header) -> None:
         self.header = header
         self._set(T_HEADER)

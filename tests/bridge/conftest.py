@@ -1,0 +1,6 @@
+"""The bridge application's tests run on the ledger tests' validators, genesis and
+transactions."""
+
+from tests.ledger.conftest import genesis, keys, tx
+
+__all__ = ["genesis", "keys", "tx"]

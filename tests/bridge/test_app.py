@@ -1,0 +1,218 @@
+"""The bridge application on a real ledger state beside the key registry: settings by
+2f+1 votes for a bridge key only, deposit addresses, deposits final on 2f+1 identical
+observations, mint signatures verified against the digest the ledger computed."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.ledger.conftest import Tx, key_public, pks, real_signature, registry, run_block
+from tssnode.bridge.app import BridgeApp
+from tssnode.bridge.hashes import (
+    deposit_address,
+    deposit_key,
+    g_hash,
+    n_hash,
+    p_hash,
+    s_hash,
+    sig_hash,
+)
+from tssnode.bridge.records import FINAL, SIGNED, outpoint, p2wpkh_script
+from tssnode.bridge.transactions import (
+    BridgeSetup,
+    DepositAddressRequest,
+    DepositObserved,
+    MintSigned,
+)
+from tssnode.crypto.digests import hash160
+from tssnode.crypto.group import Q
+from tssnode.crypto.identity import IdentityKey
+from tssnode.crypto.signature import Signature
+from tssnode.ledger.genesis import Genesis
+from tssnode.ledger.state import LedgerState
+from tssnode.registry.app import KeyRegistry
+from tssnode.registry.transactions import KeygenRequest, KeygenResult
+
+APPS = (KeyRegistry, BridgeApp)
+SEED = 7  # the bridge key's secret in these tests (`key_public(…, seed=SEED)`)
+GATEWAY = bytes.fromhex("5fbdb2315678afecb367f032d93f642f64180aa3")
+TO = bytes.fromhex("70997970c51812dc3a010c7d01b50e0d17dc79c8")
+NONCE = bytes(range(32))
+
+
+def bridge(st_: LedgerState) -> BridgeApp:
+    return st_.app(BridgeApp)
+
+
+def _key(st_: LedgerState, keys: list[IdentityKey], tx: Tx, purpose: str, seed: int) -> str:
+    req = tx(keys[0], KeygenRequest(1, pks(keys), "insecure-test", purpose))
+    assert run_block(st_, req) == ()
+    kp = key_public(4, 1, seed=seed)
+    for k in keys[:3]:
+        assert run_block(st_, tx(k, KeygenResult(req.hash, kp))) == ()
+    return kp.key_id
+
+
+def _setup(key_id: str, **change: object) -> BridgeSetup:
+    fields: dict[str, object] = {
+        "key_id": key_id, "chain_name": "Ethereum", "chain_id": 31337, "gateway": GATEWAY,
+        "network": "regtest", "confirmations": 6, "fee_sats": 10_000,
+        "min_deposit_sats": 20_000,
+    }  # fmt: skip
+    fields.update(change)
+    return BridgeSetup(**fields)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def ready(genesis: Genesis, keys: list[IdentityKey], tx: Tx) -> LedgerState:
+    """A ledger with a bridge key and the bridge set up by three of four validators."""
+    st_ = LedgerState.from_genesis(genesis, APPS)
+    key_id = _key(st_, keys, tx, "bridge", SEED)
+    for k in keys[:3]:
+        assert run_block(st_, tx(k, _setup(key_id))) == ()
+    assert bridge(st_).config is not None
+    return st_
+
+
+def test_settings_need_a_bridge_key_and_2f_plus_1_identical_votes(
+    genesis: Genesis, keys: list[IdentityKey], tx: Tx
+) -> None:
+    st_ = LedgerState.from_genesis(genesis, APPS)
+    plain = _key(st_, keys, tx, "", 1)
+    key_id = _key(st_, keys, tx, "bridge", SEED)
+    refusals = {
+        "purpose 'bridge'": _setup(plain),
+        "no key": _setup("ab" * 32),
+        "non-zero address": _setup(key_id, gateway=bytes(20)),
+        "unknown Bitcoin network": _setup(key_id, network="litecoin"),
+        "must exceed the fee": _setup(key_id, fee_sats=30_000),
+        "at least 294": _setup(key_id, fee_sats=0, min_deposit_sats=100),
+        "confirmations": _setup(key_id, confirmations=0),
+    }
+    for reason, payload in refusals.items():
+        (why,) = run_block(st_, tx(keys[0], payload))
+        assert reason in why[1], (reason, why)
+    # two votes, and a third for other settings: nothing yet
+    run_block(st_, tx(keys[0], _setup(key_id)), tx(keys[1], _setup(key_id)))
+    run_block(st_, tx(keys[2], _setup(key_id, chain_id=1)))
+    assert bridge(st_).config is None
+    (why,) = run_block(st_, tx(keys[0], _setup(key_id)))
+    assert "already voted" in why[1]
+    # the third identical vote decides, with the key as the registry has it
+    assert run_block(st_, tx(keys[3], _setup(key_id))) == ()
+    cfg = bridge(st_).config
+    assert cfg is not None and cfg.chain_id == 31337 and cfg.gateway == GATEWAY
+    assert cfg.public_key == registry(st_).keys[key_id].key.public_key
+    assert bridge(st_).setup_votes == {}  # the other proposal went with the decision
+    (why,) = run_block(st_, tx(keys[2], _setup(key_id, chain_id=1)))
+    assert "already set up" in why[1]
+
+
+def test_a_deposit_address_is_the_one_every_node_derives(
+    ready: LedgerState, keys: list[IdentityKey], tx: Tx
+) -> None:
+    cfg = bridge(ready).config
+    assert cfg is not None
+    req = tx(keys[1], DepositAddressRequest(TO, NONCE, b"app data"))
+    assert run_block(ready, req) == ()
+    g = g_hash(p_hash(b"app data"), s_hash("Ethereum"), TO, NONCE)
+    rec = bridge(ready).addresses[g]
+    assert rec.address == deposit_address(cfg.public_key, cfg.chain_code, g, "regtest")
+    assert rec.address.startswith("bcrt1q") and rec.requester == keys[1].public_bytes()
+    assert rec.key_hash == hash160(
+        deposit_key(cfg.public_key, cfg.chain_code, g).public_key.to_bytes()
+    )
+    (why,) = run_block(ready, tx(keys[2], DepositAddressRequest(TO, NONCE, b"app data")))
+    assert "already recorded" in why[1]
+    for bad, reason in (
+        (DepositAddressRequest(bytes(20), NONCE), "non-zero"),
+        (DepositAddressRequest(TO, NONCE[:31]), "32 bytes"),
+        (DepositAddressRequest(TO, NONCE, bytes(1025)), "at most 1024"),
+    ):
+        (why,) = run_block(ready, tx(keys[0], bad))
+        assert reason in why[1]
+
+
+def _observed(
+    rec_key_hash: bytes, g: bytes, block: bytes = b"\xbb" * 32, **change: object
+) -> DepositObserved:
+    fields: dict[str, object] = {
+        "txid": b"\x5a" * 32, "vout": 1, "value": 50_000_000, "script": p2wpkh_script(rec_key_hash),
+        "block_hash": block, "block_height": 120, "g_hash": g,
+    }  # fmt: skip
+    fields.update(change)
+    return DepositObserved(**fields)  # type: ignore[arg-type]
+
+
+def _address(st_: LedgerState, keys: list[IdentityKey], tx: Tx) -> tuple[bytes, bytes]:
+    assert run_block(st_, tx(keys[0], DepositAddressRequest(TO, NONCE))) == ()
+    g = g_hash(p_hash(b""), s_hash("Ethereum"), TO, NONCE)
+    return g, bridge(st_).addresses[g].key_hash
+
+
+def test_a_deposit_is_final_on_2f_plus_1_identical_observations(
+    ready: LedgerState, keys: list[IdentityKey], tx: Tx
+) -> None:
+    g, kh = _address(ready, keys, tx)
+    for bad, reason in (
+        (_observed(kh, g, script=p2wpkh_script(b"\x01" * 20)), "does not pay"),
+        (_observed(kh, g, value=19_999), "at least 20000"),
+        (_observed(kh, b"\x01" * 32), "no deposit address"),
+    ):
+        (why,) = run_block(ready, tx(keys[0], bad))
+        assert reason in why[1]
+    op = outpoint(b"\x5a" * 32, 1)
+    # two validators saw it in block bb…, one (a lying or forked view) in another block
+    run_block(ready, tx(keys[0], _observed(kh, g)), tx(keys[1], _observed(kh, g)))
+    run_block(ready, tx(keys[2], _observed(kh, g, block=b"\xcc" * 32)))
+    assert op not in bridge(ready).deposits
+    # a reorg moved it: the first two see it in block cc… now; their votes follow them
+    assert run_block(ready, tx(keys[0], _observed(kh, g, block=b"\xcc" * 32))) == ()
+    assert op not in bridge(ready).deposits
+    assert run_block(ready, tx(keys[1], _observed(kh, g, block=b"\xcc" * 32))) == ()
+    dep = bridge(ready).deposits[op]
+    assert dep.status == FINAL and dep.block_hash == b"\xcc" * 32
+    assert dep.amount == 50_000_000 - 10_000
+    n = n_hash(NONCE, b"\x5a" * 32, 1)
+    assert dep.n_hash == n
+    assert dep.sig_hash == sig_hash(
+        p_hash(b""), dep.amount, s_hash("Ethereum"), TO, n, 31337, GATEWAY
+    )
+    assert op not in bridge(ready).observations
+    (why,) = run_block(ready, tx(keys[3], _observed(kh, g, block=b"\xcc" * 32)))
+    assert "already final" in why[1]
+
+
+def test_a_mint_signature_must_verify_against_the_ledgers_own_digest(
+    ready: LedgerState, keys: list[IdentityKey], tx: Tx
+) -> None:
+    g, kh = _address(ready, keys, tx)
+    run_block(ready, *(tx(k, _observed(kh, g)) for k in keys[:3]))
+    op = outpoint(b"\x5a" * 32, 1)
+    dep = bridge(ready).deposits[op]
+    good = real_signature(dep.sig_hash, seed=SEED)
+    assert good.is_low_s
+    for bad, reason in (
+        (real_signature(b"\x01" * 32, seed=SEED), "does not verify"),  # another digest
+        (real_signature(dep.sig_hash, seed=1), "does not verify"),  # another key
+        (
+            Signature(good.r, Q - good.s, good.v ^ 1),
+            "does not verify",
+        ),  # high s
+        (Signature(good.r, good.s, good.v ^ 1), "does not verify"),  # wrong recovery id
+    ):
+        (why,) = run_block(ready, tx(keys[0], MintSigned(b"\x5a" * 32, 1, bad)))
+        assert reason in why[1], why
+    (why,) = run_block(ready, tx(keys[0], MintSigned(b"\x5a" * 32, 2, good)))
+    assert "no final deposit" in why[1]
+    assert run_block(ready, tx(keys[2], MintSigned(b"\x5a" * 32, 1, good))) == ()
+    dep = bridge(ready).deposits[op]
+    assert dep.status == SIGNED and dep.signature == good
+    (why,) = run_block(ready, tx(keys[1], MintSigned(b"\x5a" * 32, 1, good)))
+    assert "already signed" in why[1]
+    # everything survives a restart from the stored entries, digest and all
+    again = LedgerState.from_entries(ready.genesis, ready.entries(), APPS)
+    assert bridge(again).deposits == bridge(ready).deposits
+    assert bridge(again).addresses == bridge(ready).addresses
+    assert bridge(again).config == bridge(ready).config
+    assert again.digest() == ready.digest()

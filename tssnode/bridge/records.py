@@ -1,0 +1,125 @@
+"""The bridge's records: its settings, deposit addresses, deposits and observation votes.
+
+Each is stored under its own key of the store's state prefix, in the bridge's tables (the
+engine's are 0, 1, 5, 6 and the registry's 2, 3, 4, 7).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from tssnode.crypto.encoding import Wire, wire
+from tssnode.crypto.group import Point
+from tssnode.crypto.signature import Signature
+
+#: The bridge's state tables.
+T_CONFIG, T_ADDRESSES, T_DEPOSITS, T_VOTES = 8, 9, 10, 11
+#: the longest payload a deposit address commits to
+MAX_PAYLOAD = 1024
+#: Bitcoin networks a bridge may watch (their bech32 prefixes: `crypto.addresses.BTC_HRP`)
+NETWORKS = ("mainnet", "testnet", "signet", "regtest")
+#: most confirmations a bridge may ask for (a day of Bitcoin blocks)
+MAX_CONFIRMATIONS = 144
+#: the dust limit of a P2WPKH output at Bitcoin Core's default dust relay fee: no deposit
+#: may be smaller (one that small could never be spent economically)
+P2WPKH_DUST = 294
+#: a deposit status after it is final
+FINAL, SIGNED = "final", "signed"
+
+
+def outpoint(txid: bytes, vout: int) -> bytes:
+    """A deposit's id: txid (outpoint byte order) ‖ vout (u32 big-endian)."""
+    return txid + vout.to_bytes(4, "big")
+
+
+def p2wpkh_script(key_hash: bytes) -> bytes:
+    """OP_0 <20-byte key hash>: the scriptPubKey of a P2WPKH output."""
+    return b"\x00\x14" + key_hash
+
+
+@wire("tssnode.bridge.config/1")
+@dataclass(frozen=True)
+class BridgeConfig(Wire):
+    """The bridge's settings in force (`transactions.BridgeSetup`), with the bridge key's
+    public key and chain code copied from the registry when they were agreed (a refresh
+    keeps both, so deposit addresses and the mint authority never change)."""
+
+    key_id: str
+    public_key: Point
+    chain_code: bytes
+    chain_name: str
+    chain_id: int
+    gateway: bytes
+    network: str
+    confirmations: int
+    fee_sats: int
+    min_deposit_sats: int
+    height: int  # the block that put them in force
+
+
+@wire("tssnode.bridge.address/1")
+@dataclass(frozen=True)
+class DepositAddress(Wire):
+    """A recorded deposit address: the hashes that make it, and who asked for it when."""
+
+    g_hash: bytes
+    p_hash: bytes
+    to: bytes
+    nonce: bytes
+    payload: bytes
+    address: str
+    key_hash: bytes  # HASH160 of the deposit key (its output script's program)
+    requester: bytes
+    height: int
+
+
+@wire("tssnode.bridge.deposit/1")
+@dataclass(frozen=True)
+class Deposit(Wire):
+    """A final deposit: 2f+1 validators saw this output at this depth. `amount` (value −
+    fee) is what the mint authorisation lets the gateway mint; `signature` is empty until
+    a signer's valid one is in the ledger (status "signed")."""
+
+    txid: bytes
+    vout: int
+    value: int
+    g_hash: bytes
+    block_hash: bytes
+    block_height: int
+    height: int  # the ledger block where it became final
+    amount: int
+    n_hash: bytes
+    sig_hash: bytes
+    status: str
+    signature: Signature | None = None
+
+
+@wire("tssnode.bridge.votes/1")
+@dataclass(frozen=True)
+class Observations(Wire):
+    """The live observations of one output: each distinct observation (its encoded
+    `DepositObserved`) with the validators that submitted it, sorted; a validator is in
+    at most one of them."""
+
+    seen: tuple[tuple[bytes, tuple[bytes, ...]], ...]
+
+    def voting(self, sender: bytes, observed: bytes) -> Observations:
+        """These observations after `sender` submitted `observed` (its earlier one, if
+        any, withdrawn)."""
+        out: dict[bytes, tuple[bytes, ...]] = {}
+        for raw, voters in self.seen:
+            rest = tuple(v for v in voters if v != sender)
+            if rest:
+                out[raw] = rest
+        out[observed] = tuple(sorted((*out.get(observed, ()), sender)))
+        return Observations(tuple(sorted(out.items())))
+
+    def voters(self, observed: bytes) -> tuple[bytes, ...]:
+        return dict(self.seen).get(observed, ())
+
+
+def setup_vote_id(raw: bytes) -> bytes:
+    """Where votes for one proposed setup are kept (in `T_VOTES`, apart from outpoints by
+    length: 32 bytes, where an outpoint is 36)."""
+    return hashlib.sha256(b"tssnode.bridge.setup/" + raw).digest()

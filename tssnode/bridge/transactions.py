@@ -1,0 +1,89 @@
+"""The bridge's transactions: typed payloads the ledger routes to `BridgeApp`.
+
+What Bitcoin shows is agreed by votes, as keys are in the registry: each validator watches
+Bitcoin on its own and submits what it saw (`DepositObserved`), and a deposit is final
+only when 2f+1 validators submitted the same observation, so no single node's view of
+Bitcoin (or a lying Bitcoin node behind it) mints anything. The bridge's settings are
+agreed the same way (`BridgeSetup`). A mint signature needs no vote: the bridge verifies
+it against the digest it computes itself (`MintSigned`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tssnode.crypto.encoding import Wire, wire
+from tssnode.crypto.signature import Signature
+
+
+@wire("tssnode.tx.bridge-setup/1")
+@dataclass(frozen=True)
+class BridgeSetup(Wire):
+    """A vote for the bridge's settings: in force once 2f+1 validators voted the same.
+
+    `key_id` names a registry key made with purpose "bridge"; the EVM side is `chain_name`
+    (sHash's "BTC/to<chain name>"), `chain_id` and the gateway contract's address
+    (`gateway`, 20 bytes), all bound into every mint digest; Bitcoin is `network`
+    ("mainnet", "testnet", "signet" or "regtest"). A deposit counts after `confirmations`
+    blocks, pays `fee_sats` to the bridge, and must be at least `min_deposit_sats`."""
+
+    key_id: str
+    chain_name: str
+    chain_id: int
+    gateway: bytes
+    network: str
+    confirmations: int
+    fee_sats: int
+    min_deposit_sats: int
+
+
+@wire("tssnode.tx.bridge-deposit-address/1")
+@dataclass(frozen=True)
+class DepositAddressRequest(Wire):
+    """Record a deposit address: BTC sent to it mints to `to` (20 bytes) on the EVM chain.
+    `nonce` (32 bytes) tells addresses for the same `to` apart; `payload` is the
+    application data RenVM's pHash commits to (may be empty). Recording it in the ledger
+    is what keeps the nonce: a RenVM user who lost it lost the deposit (ren-js #70)."""
+
+    to: bytes
+    nonce: bytes
+    payload: bytes = b""
+
+
+@wire("tssnode.tx.bridge-deposit-observed/1")
+@dataclass(frozen=True)
+class DepositObserved(Wire):
+    """A validator's view of one deposit output, `confirmations` deep on its Bitcoin node.
+
+    `txid` in outpoint byte order (`hashes.txid_bytes`), `value` in satoshis, `script` the
+    output's scriptPubKey, `block_hash` (internal byte order) and `block_height` where it
+    was mined, `g_hash` the deposit address it pays. A validator's later observation of the
+    same output (after a reorg moved it to another block) replaces its earlier one."""
+
+    txid: bytes
+    vout: int
+    value: int
+    script: bytes
+    block_hash: bytes
+    block_height: int
+    g_hash: bytes
+
+
+@wire("tssnode.tx.bridge-mint-signed/1")
+@dataclass(frozen=True)
+class MintSigned(Wire):
+    """A signer's threshold signature over a final deposit's sigHash: the mint
+    authorisation the gateway checks with ecrecover (65 bytes r ‖ s ‖ v for it)."""
+
+    txid: bytes
+    vout: int
+    signature: Signature
+
+
+Payload = BridgeSetup | DepositAddressRequest | DepositObserved | MintSigned
+PAYLOAD_TYPES: tuple[type[Wire], ...] = (
+    BridgeSetup,
+    DepositAddressRequest,
+    DepositObserved,
+    MintSigned,
+)
