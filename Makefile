@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run demo stop simulate test test-fast test-slow check bench bench-crypto bench-protocol bench-net bench-ledger bench-cluster bench-console bench-burst bench-throughput pool clean
+.PHONY: run demo stop simulate test test-fast test-slow check bench bench-crypto bench-protocol bench-net bench-ledger bench-cluster bench-console bench-burst bench-throughput pool contracts clean
 
 # The bridge's EVM parts (solc-js, OpenZeppelin's contracts, anvil) come from npm, exactly
 # as package-lock.json lists them, into node_modules/ next to .venv.
@@ -77,6 +77,11 @@ bench-burst: $(STAMP)
 
 bench-throughput: $(STAMP)
 	$(BIN)/tssnode bench throughput --write docs/benchmarks.md
+
+# Recompile the gateway's contracts (contracts/*.sol) into the committed ABI and bytecode
+# (tssnode/bridge/contracts/*.json) with solc-js from node_modules, offline.
+contracts: $(STAMP)
+	$(BIN)/python scripts/compile_contracts.py
 
 # Regenerate the committed safe-prime pools (test data; about a minute on 2 cores).
 pool: $(STAMP)

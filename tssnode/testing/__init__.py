@@ -21,6 +21,8 @@ With real processes and sockets:
                      multi-node tests, `bench cluster`, `tssnode cluster demo`)
     netns            isolated hosts for a test network in Linux network namespaces
     faults           the manifest-driven fault runner (`tssnode faults MANIFEST`)
+    anvil            a throw-away EVM dev chain (anvil from node_modules)
+    evm              the bridge's gateway deployed on it, and a one-key mint authority
 
 Nothing in the product imports this package (an import-linter contract in pyproject.toml
 says so): it sits above everything, beside the command line and the benchmarks, which
