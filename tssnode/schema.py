@@ -106,6 +106,47 @@ class DeriveBody(_Body):
     path: str = Field(min_length=1, max_length=256)
 
 
+Hex20 = Annotated[str, Field(pattern=r"^(0x)?[0-9a-fA-F]{40}$")]
+Hex32 = Annotated[str, Field(pattern=r"^(0x)?[0-9a-fA-F]{64}$")]
+
+
+class BridgeSetupBody(_Body):
+    """`POST /bridge/setup`: this validator's vote for the bridge's settings (in force once
+    2f+1 validators voted the same ones)."""
+
+    key_id: str = Field(min_length=1, max_length=128)
+    """a key made with `"purpose": "bridge"`"""
+    chain_name: str = Field(min_length=1, max_length=32)
+    """the EVM chain's name in sHash ("BTC/to<chain name>"), e.g. Ethereum"""
+    chain_id: int = Field(ge=1, lt=2**64)
+    gateway: Hex20
+    """the gateway contract's address"""
+    network: Literal["mainnet", "testnet", "signet", "regtest"]
+    """the Bitcoin network"""
+    confirmations: int = Field(ge=1, le=144)
+    fee_sats: int = Field(ge=0, le=21_000_000 * 10**8)
+    """what the bridge keeps of each deposit"""
+    min_deposit_sats: int = Field(ge=294, le=21_000_000 * 10**8)
+    """the smallest deposit that counts (above the fee and Bitcoin's dust limit)"""
+
+
+class DepositAddressBody(_Body):
+    """`POST /bridge/deposit-address`: where to send BTC so that it mints to `to`."""
+
+    to: Hex20
+    """the EVM address the deposit mints to"""
+    nonce: Hex32 | None = None
+    """32 bytes that tell addresses for the same `to` apart (random if absent)"""
+    payload: str | None = Field(default=None, max_length=2 + 2 * 1024)
+    """hex: application data the deposit commits to (pHash = keccak256(payload))"""
+
+    @model_validator(mode="after")
+    def hex_payload(self) -> DepositAddressBody:
+        if self.payload is not None and not HEX.match(self.payload):
+            raise ValueError("payload is not hexadecimal")
+        return self
+
+
 class PresignBody(_Body):
     """`POST /keys/{key_id}/presign`."""
 
@@ -419,6 +460,87 @@ class SignAccepted(Response):
     signature_id: str
     tx: str
     digest: str
+
+
+class BridgeInfo(Response):
+    """`GET /bridge`: the bridge's settings in force (the fields after `proposals` only
+    once it is set up)."""
+
+    set_up: bool
+    proposals: int
+    """settings proposed and not yet agreed"""
+    key_id: str | None = None
+    mint_authority: str | None = None
+    """the bridge key's Ethereum address: the gateway's mint authority"""
+    chain_name: str | None = None
+    s_hash: str | None = None
+    chain_id: int | None = None
+    gateway: str | None = None
+    network: str | None = None
+    confirmations: int | None = None
+    fee_sats: int | None = None
+    min_deposit_sats: int | None = None
+    height: int | None = None
+    """the block that put the settings in force"""
+
+
+class BridgeSetupAccepted(Response):
+    """202 of `POST /bridge/setup`."""
+
+    tx: str
+
+
+class DepositAddress(Response):
+    """`POST /bridge/deposit-address` (202 when new, 200 when the ledger has it already)
+    and each of `GET /bridge/addresses`. RenVM's hashes: sHash = keccak256("BTC/to" ‖ chain
+    name), pHash = keccak256(payload), gHash = keccak256(pHash ‖ sHash ‖ to ‖ nonce)."""
+
+    address: str
+    """P2WPKH (bech32) of the bridge key's child at the path gHash gives"""
+    gHash: str
+    pHash: str
+    sHash: str
+    nonce: str
+    to: str
+    payload: str
+    key_id: str
+    status: Literal["pending", "recorded"]
+    """recorded: in the ledger; pending: accepted here, not in a block yet"""
+    height: int | None
+
+
+class MintSignature(Response):
+    """A mint authorisation as the gateway takes it: r ‖ s ‖ v (v = 27 or 28), low s."""
+
+    r: str
+    s: str
+    v: int
+
+
+class Deposit(Response):
+    """`GET /bridge/deposits/{txid}:{vout}` and each of `GET /bridge/deposits`: a deposit
+    2f+1 validators saw at depth, and its mint authorisation once signed."""
+
+    txid: str
+    """as Bitcoin Core shows it"""
+    vout: int
+    status: Literal["final", "signed"]
+    value_sats: int
+    amount: int
+    """what the authorisation mints: value − the bridge's fee (satoshis, 8 decimals)"""
+    to: str
+    address: str
+    gHash: str
+    pHash: str
+    nHash: str
+    """keccak256(nonce ‖ txid ‖ vout), txid in outpoint byte order"""
+    sigHash: str
+    """keccak256(abi.encode(pHash, amount, sHash, to, nHash, chainId, gateway))"""
+    block_hash: str
+    block_height: int
+    height: int
+    """the ledger block where it became final"""
+    signature: MintSignature | None
 
 
 class Derived(Response):

@@ -31,6 +31,8 @@ from tssnode import schema
 from tssnode.api.app import _event_data, build_app
 from tssnode.api.client import ApiError, AsyncApiClient
 from tssnode.api.openapi import RESPONSES, openapi_document
+from tssnode.bridge.records import p2wpkh_script
+from tssnode.bridge.transactions import DepositObserved
 from tssnode.net import peerid
 from tssnode.net.admission import Admission
 from tssnode.net.peerbook import PeerBook
@@ -125,6 +127,26 @@ class InProcessNode:
         self.sent = 0
 
     # what NodeCore answers itself
+    def bridge_info(self) -> dict[str, Any]:
+        return self.core.bridge_info()
+
+    def deposit_addresses(self, to: str | None = None) -> list[dict[str, Any]]:
+        return self.core.deposit_addresses(to)
+
+    def deposits(self, to: str | None = None) -> list[dict[str, Any]]:
+        return self.core.deposits(to)
+
+    def deposit(self, txid: str, vout: int) -> dict[str, Any] | None:
+        return self.core.deposit(txid, vout)
+
+    async def request_bridge_setup(self, settings: dict[str, Any]) -> dict[str, Any]:
+        return await self.core.request_bridge_setup(settings)
+
+    async def request_deposit_address(
+        self, to: str, nonce: str | None, payload: str | None
+    ) -> tuple[dict[str, Any], bool]:
+        return await self.core.request_deposit_address(to, nonce, payload)
+
     def health(self) -> tuple[bool, str | None]:
         return self.core.health()
 
@@ -289,6 +311,58 @@ async def test_real_answers_fit_their_models(tmp_path: Path, keys: list[Any]) ->
         nursery.cancel_scope.cancel()
 
 
+async def _bridge(c: Checked, node: InProcessNode, cores: list[Any]) -> None:
+    """The bridge's routes: a key made for it, settings agreed by three validators, a
+    deposit address, and a deposit three validators saw."""
+    S = schema
+    made = await c.ask(
+        "POST", "/keygen", S.KeyAccepted, status=202, body={"threshold": 1, "purpose": "bridge"}
+    )
+    await _wait(lambda: all((x.key(made["key_id"]) or {}).get("status") == "active" for x in cores))
+    bridge_key = node.key(made["key_id"])["key_id"]
+    assert node.key(bridge_key)["purpose"] == "bridge"
+    body = {"key_id": bridge_key, "message": "mint 100 BTC to me"}
+    refused = await c.ask("POST", "/sign", S.Error, status=409, body=body)
+    assert "signs only bridge messages" in refused["error"]
+    assert (await c.ask("GET", "/bridge", S.BridgeInfo)) == {"set_up": False, "proposals": 0}
+    settings = {
+        "key_id": bridge_key, "chain_name": "Ethereum", "chain_id": 31337,
+        "gateway": "0x" + "5f" * 20, "network": "regtest", "confirmations": 1,
+        "fee_sats": 1000, "min_deposit_sats": 10_000,
+    }  # fmt: skip
+    await c.ask("POST", "/bridge/setup", S.BridgeSetupAccepted, status=202, body=settings)
+    for other in (cores[2], cores[3]):  # (the API's node is cores[1]: three votes)
+        await other.request_bridge_setup(settings)
+    await _wait(lambda: all(x.bridge_info()["set_up"] for x in cores))
+    info = await c.ask("GET", "/bridge", S.BridgeInfo)
+    assert info == node.bridge_info() and info["chain_id"] == 31337
+    assert set(info) == set(S.BridgeInfo.model_fields)
+    to = "0x" + "70" * 20
+    body = {"to": to, "payload": "0xbeef"}
+    new = await c.ask("POST", "/bridge/deposit-address", S.DepositAddress, status=202, body=body)
+    assert new["status"] == "pending" and new["address"].startswith("bcrt1q")
+    await _wait(lambda: all(len(x.deposit_addresses()) == 1 for x in cores))
+    body = {**body, "nonce": new["nonce"]}
+    known = await c.ask("POST", "/bridge/deposit-address", S.DepositAddress, body=body)
+    assert known == {**new, "status": "recorded", "height": known["height"]}
+    listed = await c.ask("GET", "/bridge/addresses", [S.DepositAddress], params={"to": to})
+    assert listed == [known] and all(x.deposit_addresses() == [known] for x in cores)
+    # a deposit three validators saw at depth: final, the same at every node
+    g = bytes.fromhex(new["gHash"][2:])
+    script = p2wpkh_script(cores[0].bridge.addresses[g].key_hash)
+    seen = DepositObserved(b"\x5a" * 32, 0, 50_000, script, b"\xbb" * 32, 101, g)
+    for x in cores[:3]:
+        x.submit(seen)
+    await _wait(lambda: all(x.bridge.deposits for x in cores))
+    txid = (b"\x5a" * 32)[::-1].hex()
+    dep = await c.ask("GET", f"/bridge/deposits/{txid}:0", S.Deposit)
+    assert dep == node.deposit(txid, 0) and dep["amount"] == 49_000 and dep["signature"] is None
+    assert await c.ask("GET", "/bridge/deposits", [S.Deposit], params={"to": to}) == [dep]
+    await c.ask("GET", f"/bridge/deposits/{txid}:1", S.Error, status=404)
+    await c.ask("GET", f"/bridge/deposits/{txid}:4294967296", S.Error, status=400)
+    await c.ask("GET", "/bridge/deposits", S.Error, status=400, params={"to": "0x12"})
+
+
 async def _typed(api: AsyncApiClient, node: InProcessNode) -> None:
     """The typed calls of `tssnode.api.client` on the same node."""
     assert (await api.health()).ok and (await api.status()).validators == 4
@@ -371,6 +445,7 @@ async def _walk(c: Checked, node: InProcessNode, cores: list[Any], api: AsyncApi
 
     # the Python client's typed calls read the same answers into the same models
     await _typed(api, node)
+    await _bridge(c, node, cores)
 
     # membership, pools, refresh, the original project's routes
     join = await c.ask("GET", "/join-request", S.JoinRequest)

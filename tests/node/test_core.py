@@ -15,6 +15,7 @@ from coincurve import PublicKey
 from ecdsa import SECP256k1, VerifyingKey
 
 from tssnode.api.facade import RequestRejected
+from tssnode.cli.daemon import APPS
 from tssnode.crypto.identity import IdentityKey
 from tssnode.ledger.genesis import Validator, make_genesis
 from tssnode.ledger.replica import ReplicaOptions
@@ -26,7 +27,6 @@ from tssnode.node.primes import PrimeReserve
 from tssnode.node.recovery import vault_id
 from tssnode.protocol.base import Message, SessionConfig
 from tssnode.protocol.hashing import message_digest
-from tssnode.registry.app import KeyRegistry
 from tssnode.store import LevelStore
 from tssnode.store.errors import PresignatureUsed
 from tssnode.store.sealing import Sealer
@@ -65,6 +65,7 @@ def keys() -> list[IdentityKey]:
 async def _start(
     nursery: trio.Nursery, tmp: Path, keys: list[IdentityKey], presign_pool: int = 0
 ) -> list[NodeCore]:
+    """Four cores on an in-memory network, their ledgers running the daemon's applications."""
     genesis = make_genesis(
         [Validator(k.public_bytes(), f"n{i}", "") for i, k in enumerate(keys)],
         chain_name="core-test",
@@ -77,9 +78,7 @@ async def _start(
     for i, k in enumerate(keys):
         store = LevelStore(tmp / f"n{i}")
         vault = Vault(store, Sealer.open(store, b"pass-%d" % i, log2_n=10))
-        svc = ReplicaService(
-            k, genesis, store, net.connect(k.public_bytes()), OPTIONS, apps=(KeyRegistry,)
-        )
+        svc = ReplicaService(k, genesis, store, net.connect(k.public_bytes()), OPTIONS, apps=APPS)
         primes = PrimeReserve((TEST.prime_bits,), target=2)
         core = NodeCore(
             identity=k,

@@ -43,6 +43,8 @@ from tssnode.schema import (
     HEX,
     MAX_BODY,
     PEER_ID,
+    BridgeSetupBody,
+    DepositAddressBody,
     DeriveBody,
     JoinVoteBody,
     KeygenBody,
@@ -194,6 +196,19 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
     if not low <= value <= high:
         raise RequestRejected(400, f"query parameter {name} must be in [{low}, {high}]")
     return value
+
+
+#: a deposit's path parameter: txid (as Bitcoin Core shows it) and output index
+OUTPOINT = re.compile(r"^([0-9a-fA-F]{64}):([0-9]{1,10})$")
+TO_PARAM = re.compile(r"^(0x)?[0-9a-fA-F]{40}$")
+
+
+def _to_param(request: Request) -> str | None:
+    """`?to=0x…`: an EVM address (20 bytes of hex)."""
+    raw = request.query_params.get("to")
+    if raw is not None and not TO_PARAM.match(raw):
+        raise RequestRejected(400, "query parameter to is an EVM address (40 hex characters)")
+    return raw
 
 
 def _kinds_param(request: Request) -> list[str] | None:
@@ -383,6 +398,37 @@ def build_app(node: NodeFacade, token: str, limits: Limits | None = None) -> Sta
         body = await _json(request, PresignBody)
         return _one(schema.KeyAccepted, await node.request_presign(key_id, body.count), 202)
 
+    # -- the bridge ---------------------------------------------------------------------------
+    async def bridge_info(request: Request) -> Response:
+        return _one(schema.BridgeInfo, node.bridge_info())
+
+    async def bridge_setup(request: Request) -> Response:
+        body = await _json(request, BridgeSetupBody)
+        result = await node.request_bridge_setup(body.model_dump())
+        return _one(schema.BridgeSetupAccepted, result, 202)
+
+    async def deposit_address(request: Request) -> Response:
+        body = await _json(request, DepositAddressBody)
+        view, new = await node.request_deposit_address(body.to, body.nonce, body.payload)
+        return _one(schema.DepositAddress, view, 202 if new else 200)
+
+    async def deposit_addresses(request: Request) -> Response:
+        return _many(schema.DepositAddress, node.deposit_addresses(_to_param(request)))
+
+    async def deposits(request: Request) -> Response:
+        return _many(schema.Deposit, node.deposits(_to_param(request)))
+
+    async def deposit(request: Request) -> Response:
+        raw = str(request.path_params["outpoint"])
+        m = OUTPOINT.match(raw)
+        if m is None:
+            raise RequestRejected(400, "a deposit is <txid: 64 hex>:<vout>")
+        vout = int(m.group(2))
+        if vout >= 2**32:
+            raise RequestRejected(400, "an output index is below 2^32")
+        found = node.deposit(m.group(1).lower(), vout)
+        return _found(schema.Deposit, found, "deposit")
+
     async def sign(request: Request) -> Response:
         body = await _json(request, SignBody)
         result = await node.request_sign(body.key_id, body.message_bytes(), body.hash, body.path)
@@ -482,6 +528,12 @@ def build_app(node: NodeFacade, token: str, limits: Limits | None = None) -> Sta
         Route("/keys/{key_id}/derive", guarded(derive), methods=["POST"]),
         Route("/keys/{key_id}/presign", guarded(presign), methods=["POST"]),
         Route("/sign", guarded(sign), methods=["POST"]),
+        Route("/bridge", guarded(bridge_info)),
+        Route("/bridge/setup", guarded(bridge_setup), methods=["POST"]),
+        Route("/bridge/deposit-address", guarded(deposit_address), methods=["POST"]),
+        Route("/bridge/addresses", guarded(deposit_addresses)),
+        Route("/bridge/deposits", guarded(deposits)),
+        Route("/bridge/deposits/{outpoint}", guarded(deposit)),
         Route("/signatures/{sig_id}", guarded(signature)),
         Route("/sessions", guarded(sessions)),
         Route("/sessions/{session_id}", guarded(session)),

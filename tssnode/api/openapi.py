@@ -37,6 +37,10 @@ RESPONSES: dict[str, Any] = {
     "LegacySent": schema.LegacySent,
     "LegacyMessage": schema.LegacyMessage,
     "OpenApiDocument": schema.OpenApiDocument,
+    "BridgeInfo": schema.BridgeInfo,
+    "BridgeSetupAccepted": schema.BridgeSetupAccepted,
+    "DepositAddress": schema.DepositAddress,
+    "Deposit": schema.Deposit,
     "Event": schema.Event,
 }
 
@@ -204,6 +208,43 @@ def openapi_document() -> dict[str, Any]:
         },
         "/sign": {
             "post": _op("request a signature", ref("SignAccepted"), body=schema.SignBody, ok=202)
+        },
+        "/bridge": {"get": _op("the bridge's settings in force", ref("BridgeInfo"))},
+        "/bridge/setup": {
+            "post": _op(
+                "vote for the bridge's settings (in force on 2f+1 identical votes)",
+                ref("BridgeSetupAccepted"),
+                body=schema.BridgeSetupBody,
+                ok=202,
+            )
+        },
+        "/bridge/deposit-address": {
+            "post": _op(
+                "a deposit address for an EVM recipient, recorded in the ledger (200 when it "
+                "is there already)",
+                ref("DepositAddress"),
+                body=schema.DepositAddressBody,
+                ok=202,
+            )
+        },
+        "/bridge/addresses": {
+            "get": {
+                **_op("the recorded deposit addresses", _list("DepositAddress")),
+                "parameters": [_query("to")],
+            }
+        },
+        "/bridge/deposits": {
+            "get": {
+                **_op("the final deposits", _list("Deposit")),
+                "parameters": [_query("to")],
+            }
+        },
+        "/bridge/deposits/{outpoint}": {
+            "get": _op(
+                "one deposit, by txid:vout (txid as Bitcoin Core shows it)",
+                ref("Deposit"),
+                params=[_path("outpoint")],
+            )
         },
         "/signatures/{sig_id}": {
             "get": _op(

@@ -35,6 +35,7 @@ from multiaddr import Multiaddr
 
 from tssnode.api.app import Limits, build_app
 from tssnode.api.metrics import metrics_app
+from tssnode.bridge.app import BridgeApp
 from tssnode.cli import heap, memtrace
 from tssnode.config import NodeConfig
 from tssnode.crypto.encoding import decode_any
@@ -66,7 +67,7 @@ log = logging.getLogger("tssnode.node")
 
 LEGACY_PREFIX = b"legacy:"
 #: The applications the node's ledger runs (routed by transaction type; see ledger.app).
-APPS = (KeyRegistry,)
+APPS = (KeyRegistry, BridgeApp)
 
 
 class Node:
@@ -337,6 +338,12 @@ class NodeFacadeAdapter:
         self.derive = core.derive
         self.request_sign = core.request_sign
         self.request_presign = core.request_presign
+        self.bridge_info = core.bridge_info
+        self.deposit_addresses = core.deposit_addresses
+        self.deposits = core.deposits
+        self.deposit = core.deposit
+        self.request_bridge_setup = core.request_bridge_setup
+        self.request_deposit_address = core.request_deposit_address
 
     def sessions(self) -> list[dict[str, Any]]:
         return self.core.sessions_view()

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from tssnode.crypto.encoding import decode_any
+from tssnode.crypto.encoding import Wire, decode_any
 from tssnode.crypto.identity import IdentityKey
 from tssnode.ledger.blocks import Block
 from tssnode.ledger.errors import InvalidTransaction
@@ -33,6 +33,7 @@ from tssnode.ledger.state import LedgerState
 from tssnode.ledger.transactions import SignedTx
 from tssnode.net.limits import Bounds, Quota
 from tssnode.node.accepted import AcceptedRequests
+from tssnode.node.bridge import NodeBridge
 from tssnode.node.events import EventBus
 from tssnode.node.executor import ROUNDS, Executor
 from tssnode.node.liveness import STALL_AFTER, Liveness, Watchdog, assess
@@ -53,7 +54,6 @@ from tssnode.registry.records import (
 )
 from tssnode.registry.transactions import (
     KeygenRequest,
-    Payload,
     PresignRequest,
     RefreshRequest,
     SignRequest,
@@ -154,7 +154,7 @@ class EarlyMessages:
         return {"sessions": len(self._held), "delivered": self.delivered, **self.quota.snapshot()}
 
 
-class NodeCore(NodeViews, NodeRequests):
+class NodeCore(NodeViews, NodeRequests, NodeBridge):
     """The node's logic between the ledger and the sessions, and the API facade.
 
     Network-independent: `Node` (below) runs it over libp2p; tests can run several in one
@@ -250,13 +250,13 @@ class NodeCore(NodeViews, NodeRequests):
         """The key registry: the ledger application of keys, requests and the pool."""
         return self.state.app(KeyRegistry)
 
-    def submit(self, payload: Payload) -> bytes:
+    def submit(self, payload: Wire) -> bytes:
         tx = self.service.submit_payload(payload)
         if isinstance(payload, KeygenRequest | RefreshRequest | SignRequest):
             self.submitted[tx] = payload
         return tx
 
-    def accept(self, payload: Payload, *, retry_of: bytes | None = None) -> bytes:
+    def accept(self, payload: Wire, *, retry_of: bytes | None = None) -> bytes:
         """A client's request: checked, journalled (synced), then handed to the replica,
         which relays it and re-sends it to the primary until it is ordered. The caller
         answers 202 after this returns; `InvalidTransaction` says why it is refused.

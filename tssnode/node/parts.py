@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from tssnode.crypto.encoding import Wire
 from tssnode.crypto.identity import IdentityKey
 from tssnode.ledger.service import ReplicaService
 from tssnode.ledger.state import LedgerState
@@ -17,7 +18,7 @@ from tssnode.node.executor import Executor
 from tssnode.node.liveness import Liveness
 from tssnode.node.sessions import Session
 from tssnode.registry.app import KeyRegistry
-from tssnode.registry.transactions import KeygenRequest, Payload, RefreshRequest, SignRequest
+from tssnode.registry.transactions import KeygenRequest, RefreshRequest, SignRequest
 
 
 class CoreParts:
@@ -51,6 +52,8 @@ class CoreParts:
 
         def liveness(self) -> Liveness: ...
 
-        def accept(self, payload: Payload, *, retry_of: bytes | None = None) -> bytes: ...
+        def accept(self, payload: Wire, *, retry_of: bytes | None = None) -> bytes: ...
+
+        def _submit(self, payload: Wire) -> bytes: ...
 
         def _latest_try(self, raw: bytes) -> tuple[bytes, list[dict[str, Any]]]: ...

@@ -12,6 +12,7 @@ import trio
 
 from tssnode.crypto.addresses import btc_p2wpkh, eth_address
 from tssnode.crypto.derivation import DerivationError, derive, parse_path
+from tssnode.crypto.encoding import Wire
 from tssnode.errors import EncodingError
 from tssnode.ledger.errors import InvalidTransaction
 from tssnode.node.errors import (
@@ -34,7 +35,6 @@ from tssnode.registry.records import (
 )
 from tssnode.registry.transactions import (
     KeygenRequest,
-    Payload,
     PresignRequest,
     RefreshRequest,
     SignRequest,
@@ -69,7 +69,7 @@ class NodeRequests(CoreParts):
     """The write side of the API facade."""
 
     # -- facade: requests -------------------------------------------------------------------
-    def _submit(self, payload: Payload) -> bytes:
+    def _submit(self, payload: Wire) -> bytes:
         """A client's request: refused with 503 while the ledger cannot commit (below
         quorum), with 409 when the ledger would refuse it; else durable (`accept`)."""
         live = self.liveness()

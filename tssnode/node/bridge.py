@@ -1,0 +1,178 @@
+"""The node's bridge requests and views (`NodeCore` includes them): the bridge's settings
+proposed and shown, deposit addresses asked for and listed, deposits as the ledger has them.
+
+A deposit address is computed here exactly as the ledger will record it (the same
+`bridge.hashes` on the same settings), so the answer carries the address at once; the
+request is accepted only once it is journalled and on its way to ordering (`_submit`), so
+the nonce is never lost.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from eth_utils.address import to_checksum_address
+
+from tssnode.bridge.app import BridgeApp
+from tssnode.bridge.hashes import (
+    deposit_address,
+    g_hash,
+    p_hash,
+    s_hash,
+)
+from tssnode.bridge.records import MAX_PAYLOAD, BridgeConfig, Deposit, DepositAddress, outpoint
+from tssnode.bridge.transactions import BridgeSetup, DepositAddressRequest
+from tssnode.crypto.addresses import eth_address
+from tssnode.node.errors import BAD_REQUEST, CONFLICT, NOT_FOUND, RequestRejected
+from tssnode.node.parts import CoreParts
+
+
+def _hex(name: str, value: str, size: int | None = None, *, limit: int = 4096) -> bytes:
+    """`value` (hex, 0x optional) as bytes of `size` (any size up to `limit` if None)."""
+    raw = value.removeprefix("0x")
+    try:
+        out = bytes.fromhex(raw)
+    except ValueError:
+        raise RequestRejected(BAD_REQUEST, f"{name} is not hex") from None
+    if size is not None and len(out) != size:
+        raise RequestRejected(BAD_REQUEST, f"{name} is {size} bytes of hex")
+    if len(out) > limit:
+        raise RequestRejected(BAD_REQUEST, f"{name} is at most {limit} bytes")
+    return out
+
+
+class NodeBridge(CoreParts):
+    """The bridge side of the API facade."""
+
+    @property
+    def bridge(self) -> BridgeApp:
+        try:
+            return self.state.app(BridgeApp)
+        except KeyError:
+            raise RequestRejected(NOT_FOUND, "this node's ledger runs no bridge") from None
+
+    def _bridge_config(self) -> BridgeConfig:
+        cfg = self.bridge.config
+        if cfg is None:
+            raise RequestRejected(CONFLICT, "the bridge is not set up (POST /bridge/setup)")
+        return cfg
+
+    # -- views ----------------------------------------------------------------------------------
+
+    def bridge_info(self) -> dict[str, Any]:
+        """`GET /bridge`: the settings in force, or that there are none yet."""
+        cfg = self.bridge.config
+        if cfg is None:
+            return {"set_up": False, "proposals": len(self.bridge.setup_votes)}
+        return {
+            "set_up": True,
+            "proposals": 0,
+            "key_id": cfg.key_id,
+            "mint_authority": eth_address(cfg.public_key),
+            "chain_name": cfg.chain_name,
+            "s_hash": "0x" + s_hash(cfg.chain_name).hex(),
+            "chain_id": cfg.chain_id,
+            "gateway": to_checksum_address(cfg.gateway),
+            "network": cfg.network,
+            "confirmations": cfg.confirmations,
+            "fee_sats": cfg.fee_sats,
+            "min_deposit_sats": cfg.min_deposit_sats,
+            "height": cfg.height,
+        }
+
+    def _address_view(self, rec: DepositAddress, cfg: BridgeConfig, status: str) -> dict[str, Any]:
+        return {
+            "address": rec.address,
+            "gHash": "0x" + rec.g_hash.hex(),
+            "pHash": "0x" + rec.p_hash.hex(),
+            "sHash": "0x" + s_hash(cfg.chain_name).hex(),
+            "nonce": "0x" + rec.nonce.hex(),
+            "to": to_checksum_address(rec.to),
+            "payload": "0x" + rec.payload.hex(),
+            "key_id": cfg.key_id,
+            "status": status,
+            "height": rec.height if status == "recorded" else None,
+        }
+
+    def deposit_addresses(self, to: str | None = None) -> list[dict[str, Any]]:
+        """`GET /bridge/addresses[?to=0x…]`: the recorded deposit addresses, oldest first."""
+        cfg = self._bridge_config()
+        want = _hex("to", to, 20) if to is not None else None
+        recs = sorted(self.bridge.addresses.values(), key=lambda r: (r.height, r.g_hash))
+        return [
+            self._address_view(r, cfg, "recorded") for r in recs if want is None or r.to == want
+        ]
+
+    def _deposit_view(self, dep: Deposit) -> dict[str, Any]:
+        addr = self.bridge.addresses[dep.g_hash]
+        sig = dep.signature
+        return {
+            "txid": dep.txid[::-1].hex(),  # as Bitcoin Core shows it
+            "vout": dep.vout,
+            "status": dep.status,
+            "value_sats": dep.value,
+            "amount": dep.amount,
+            "to": to_checksum_address(addr.to),
+            "address": addr.address,
+            "gHash": "0x" + dep.g_hash.hex(),
+            "pHash": "0x" + addr.p_hash.hex(),
+            "nHash": "0x" + dep.n_hash.hex(),
+            "sigHash": "0x" + dep.sig_hash.hex(),
+            "block_hash": dep.block_hash[::-1].hex(),
+            "block_height": dep.block_height,
+            "height": dep.height,
+            "signature": None
+            if sig is None
+            else {"r": f"0x{sig.r:064x}", "s": f"0x{sig.s:064x}", "v": sig.eth_v()},
+        }
+
+    def deposits(self, to: str | None = None) -> list[dict[str, Any]]:
+        """`GET /bridge/deposits[?to=0x…]`: final deposits, in the order they became final."""
+        self._bridge_config()
+        want = _hex("to", to, 20) if to is not None else None
+        deps = sorted(self.bridge.deposits.values(), key=lambda d: (d.height, d.txid, d.vout))
+        return [
+            self._deposit_view(d)
+            for d in deps
+            if want is None or self.bridge.addresses[d.g_hash].to == want
+        ]
+
+    def deposit(self, txid: str, vout: int) -> dict[str, Any] | None:
+        """`GET /bridge/deposits/{txid}:{vout}` (txid as Bitcoin Core shows it)."""
+        self._bridge_config()
+        dep = self.bridge.deposits.get(outpoint(_hex("txid", txid, 32)[::-1], vout))
+        return None if dep is None else self._deposit_view(dep)
+
+    # -- requests -------------------------------------------------------------------------------
+
+    async def request_bridge_setup(self, settings: dict[str, Any]) -> dict[str, Any]:
+        """`POST /bridge/setup`: this validator's vote for the bridge's settings (in force
+        once 2f+1 validators voted the same)."""
+        payload = BridgeSetup(
+            settings["key_id"], settings["chain_name"], settings["chain_id"],
+            _hex("gateway", settings["gateway"], 20), settings["network"],
+            settings["confirmations"], settings["fee_sats"], settings["min_deposit_sats"],
+        )  # fmt: skip
+        tx = self._submit(payload)
+        return {"tx": tx.hex()}
+
+    async def request_deposit_address(
+        self, to: str, nonce: str | None, payload: str | None
+    ) -> tuple[dict[str, Any], bool]:
+        """`POST /bridge/deposit-address`: the address for (to, nonce, payload), recorded
+        in the ledger (a new nonce if none is given). True if it is new (202), False if the
+        ledger has it already (200)."""
+        cfg = self._bridge_config()
+        to_b = _hex("to", to, 20)
+        nonce_b = _hex("nonce", nonce, 32) if nonce is not None else secrets.token_bytes(32)
+        data = _hex("payload", payload, limit=MAX_PAYLOAD) if payload is not None else b""
+        ph = p_hash(data)
+        g = g_hash(ph, s_hash(cfg.chain_name), to_b, nonce_b)
+        known = self.bridge.addresses.get(g)
+        if known is not None:
+            return self._address_view(known, cfg, "recorded"), False
+        self._submit(DepositAddressRequest(to_b, nonce_b, data))
+        address = deposit_address(cfg.public_key, cfg.chain_code, g, cfg.network)
+        pending = DepositAddress(g, ph, to_b, nonce_b, data, address, b"", b"", 0)
+        return self._address_view(pending, cfg, "pending"), True
