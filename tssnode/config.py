@@ -29,6 +29,10 @@ view_timeout = 10                   # PBFT's base view-change timeout (doubled p
 tier = "standard"
 presign_pool = 4
 
+[bridge.bitcoin]                    # optional: the Bitcoin node this validator watches
+url = "http://127.0.0.1:18443"      # Bitcoin Core's JSON-RPC (regtest port shown)
+cookie_file = "~/.bitcoin/regtest/.cookie"   # or: user = "…" and password_file = "…"
+
 [vault]                             # where the passphrase of the sealed secrets comes from
 passphrase_file = "/run/secrets/tssnode-node1"   # or:
 # passphrase_command = ["pass", "show", "tssnode/node1"]   # (or one string, split like a shell)
@@ -611,6 +615,66 @@ class VaultConfig:
             )
 
 
+def rpc_url(t: Table, k: str, raw: Any) -> str:
+    """An http(s) URL without credentials in it (they go in their own keys)."""
+    value = text(t, k, raw)
+    m = re.fullmatch(r"https?://([^/@\s]+)(/\S*)?", value)
+    if m is None:
+        raise t.error(k, "must be an http:// or https:// URL without credentials")
+    return value
+
+
+@dataclass(frozen=True)
+class BitcoinRpcConfig:
+    """[bridge.bitcoin]: the Bitcoin Core node this validator watches for deposits, by its
+    JSON-RPC (`url`, e.g. http://127.0.0.1:18443 for regtest). Credentials: bitcoind's
+    cookie file (`cookie_file`, `<datadir>/.cookie`), or `user` and a `password_file`.
+    Off when the section or its `url` is absent: the node then observes no deposits (it
+    still verifies everything the ledger holds)."""
+
+    url: str | None = None
+    cookie_file: Path | None = None
+    user: str = ""
+    password_file: Path | None = None
+    poll: float = 5.0  # seconds between looks at the chain
+    timeout: float = 30.0  # seconds an RPC call may take
+
+    @property
+    def enabled(self) -> bool:
+        return self.url is not None
+
+    @classmethod
+    def _parse(cls, t: Table) -> BitcoinRpcConfig:
+        section = cls(
+            url=t.take("url", rpc_url, None),
+            cookie_file=t.take("cookie_file", file_path, None),
+            user=t.take("user", text, ""),
+            password_file=t.take("password_file", file_path, None),
+            poll=t.take("poll", seconds(0, 3600), cls.poll),
+            timeout=t.take("timeout", seconds(0, 600), cls.timeout),
+        )
+        if section.cookie_file is not None and (section.user or section.password_file):
+            raise t.error("cookie_file", "give a cookie file or a user and password file, not both")
+        if bool(section.user) != (section.password_file is not None):
+            raise t.error("user", "a user needs a password_file, and a password_file a user")
+        t.finish()
+        return section
+
+
+@dataclass(frozen=True)
+class BridgeNodeConfig:
+    """[bridge]: how this node reaches the chains the bridge spans. (What the bridge does,
+    its gateway, fee and confirmations, is ledger state: `POST /bridge/setup`.)"""
+
+    bitcoin: BitcoinRpcConfig = field(default_factory=BitcoinRpcConfig)
+
+    @classmethod
+    def _parse(cls, t: Table) -> BridgeNodeConfig:
+        section = cls(bitcoin=BitcoinRpcConfig._parse(t.table("bitcoin")))
+        t.finish()
+        return section
+
+
 @dataclass(frozen=True)
 class NodeConfig:
     """A whole node config file."""
@@ -622,6 +686,7 @@ class NodeConfig:
     keys: KeysConfig = field(default_factory=KeysConfig)
     vault: VaultConfig = field(default_factory=VaultConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    bridge: BridgeNodeConfig = field(default_factory=BridgeNodeConfig)
     source: str = "<config>"
 
     @property
@@ -681,6 +746,7 @@ class NodeConfig:
             keys=KeysConfig._parse(root.table("keys")),
             vault=vault,
             metrics=MetricsConfig._parse(root.table("metrics")),
+            bridge=BridgeNodeConfig._parse(root.table("bridge")),
             source=source,
         )
         root.finish()

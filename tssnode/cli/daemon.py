@@ -36,6 +36,7 @@ from multiaddr import Multiaddr
 from tssnode.api.app import Limits, build_app
 from tssnode.api.metrics import metrics_app
 from tssnode.bridge.app import BridgeApp
+from tssnode.bridge.watcher import rpc_url
 from tssnode.cli import heap, memtrace
 from tssnode.config import NodeConfig
 from tssnode.crypto.encoding import decode_any
@@ -56,6 +57,7 @@ from tssnode.node.metrics import NodeMetrics
 from tssnode.node.node import NodeCore
 from tssnode.node.primes import PrimeReserve
 from tssnode.node.vaultkey import OpenVault, unlock
+from tssnode.node.watch import BitcoinWatch
 from tssnode.registry.app import KeyRegistry
 from tssnode.registry.records import MEMBERSHIP
 from tssnode.registry.transactions import ValidatorJoin
@@ -160,6 +162,8 @@ class Node:
                 self._follow_ledger()
                 await nursery.start(primes.run)
                 await nursery.start(core.run)
+                if cfg.bridge.bitcoin.enabled:
+                    await nursery.start(self._bitcoin_watch(core).run)
                 nursery.start_soon(self._forward_peer_events)
                 binds = await nursery.start(self._serve_api, core)
                 self.api_address = binds[0] if binds else None
@@ -271,6 +275,20 @@ class Node:
                     event.kind, extra={"peer": event.peer_text},
                 )  # fmt: skip
 
+    def _bitcoin_watch(self, core: NodeCore) -> BitcoinWatch:
+        """The bridge's watch of this validator's Bitcoin node ([bridge.bitcoin])."""
+        rpc = self.config.bridge.bitcoin
+        assert rpc.url is not None
+        url = rpc_url(
+            rpc.url, user=rpc.user, password=_password(rpc.password_file),
+            cookie_file=rpc.cookie_file,
+        )  # fmt: skip
+        log.info("watching Bitcoin for deposits at %s", rpc.url)  # (not the credentials)
+        return BitcoinWatch.over_rpc(
+            lambda: core.bridge, core.submit, core.identity.public_bytes(), url,
+            poll=rpc.poll, timeout=rpc.timeout,
+        )  # fmt: skip
+
     async def _serve_api(
         self, core: NodeCore, *, task_status: TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED
     ) -> None:
@@ -314,6 +332,10 @@ class Node:
         hc.accesslog = None
         hc.errorlog = logging.getLogger("tssnode.metrics")
         await serve(metrics_app(metrics.render), hc, task_status=task_status)  # type: ignore[arg-type]
+
+
+def _password(path: Path | None) -> str:
+    return "" if path is None else path.read_text().strip()
 
 
 class NodeFacadeAdapter:
