@@ -220,9 +220,18 @@ class ApiClient:
 
     def _send(self, method: str, path: str, body: Any, params: dict[str, Any]) -> Any:
         deadline = time.monotonic() + self.patience
+        reused = method == "GET"  # may a closed keep-alive connection be tried again?
         while True:
             try:
                 resp = self.http.request(method, path, json=body, params=params or None)
+            except httpx.RemoteProtocolError as exc:
+                # The server closed a kept-alive connection as this request went out on it
+                # (hypercorn does after 1000 requests on one): a read is asked once more,
+                # on a new connection. A write is not: it may have been acted on.
+                if not reused:
+                    raise ApiUnavailable(f"cannot reach {self.http.base_url}: {exc}") from None
+                reused = False
+                continue
             except httpx.TransportError as exc:
                 raise ApiUnavailable(f"cannot reach {self.http.base_url}: {exc}") from None
             if resp.status_code != 429 or time.monotonic() >= deadline:
