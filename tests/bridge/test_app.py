@@ -31,7 +31,7 @@ from tssnode.crypto.signature import Signature
 from tssnode.ledger.genesis import Genesis
 from tssnode.ledger.state import LedgerState
 from tssnode.registry.app import KeyRegistry
-from tssnode.registry.transactions import KeygenRequest, KeygenResult
+from tssnode.registry.transactions import AppSignRequest, KeygenRequest, KeygenResult, SignResult
 
 APPS = (KeyRegistry, BridgeApp)
 SEED = 7  # the bridge key's secret in these tests (`key_public(…, seed=SEED)`)
@@ -216,3 +216,45 @@ def test_a_mint_signature_must_verify_against_the_ledgers_own_digest(
     assert bridge(again).addresses == bridge(ready).addresses
     assert bridge(again).config == bridge(ready).config
     assert again.digest() == ready.digest()
+
+
+def test_the_bridge_key_signs_a_final_deposits_digest_through_the_registry(
+    ready: LedgerState, keys: list[IdentityKey], tx: Tx
+) -> None:
+    """An `AppSignRequest`: only for the bridge's key, only the digest the bridge asks
+    for, one at a time per deposit; its signature settles the registry's request and,
+    submitted to the bridge, the deposit."""
+    g, kh = _address(ready, keys, tx)
+    key_id = bridge(ready).config.key_id  # type: ignore[union-attr]
+    op = outpoint(b"\x5a" * 32, 1)
+    early = AppSignRequest(key_id, "bridge", op, b"\x01" * 32)
+    (why,) = run_block(ready, tx(keys[0], early))
+    assert "asks no such signature" in why[1]  # not final yet
+    run_block(ready, *(tx(k, _observed(kh, g)) for k in keys[:3]))
+    dep = bridge(ready).deposits[op]
+    plain = _key(ready, keys, tx, "", 1)
+    for bad, reason in (
+        (AppSignRequest(key_id, "bridge", op, b"\x01" * 32), "asks no such signature"),
+        (AppSignRequest(key_id, "bridge", op, dep.sig_hash, (1,)), "asks no such signature"),
+        (AppSignRequest(plain, "bridge", op, dep.sig_hash), "is not the bridge key"),
+        (AppSignRequest(key_id, "registry", op, dep.sig_hash), "is not the registry key"),
+    ):
+        (why,) = run_block(ready, tx(keys[0], bad))
+        assert reason in why[1], why
+    ask = tx(keys[1], AppSignRequest(key_id, "bridge", op, dep.sig_hash))
+    assert run_block(ready, ask) == ()
+    (why,) = run_block(ready, tx(keys[2], AppSignRequest(key_id, "bridge", op, dep.sig_hash)))
+    assert "being signed already" in why[1]
+    req = registry(ready).requests[ask.hash]
+    assert req.kind == "sign" and req.status == "pending" and len(req.signers) == 2
+    signer = next(k for k in keys if k.public_bytes() == req.parties[req.signers[0] - 1])
+    (why,) = run_block(
+        ready, tx(signer, SignResult(ask.hash, real_signature(b"\x01" * 32, seed=SEED)))
+    )
+    assert "does not verify" in why[1]
+    sig = real_signature(dep.sig_hash, seed=SEED)
+    assert run_block(ready, tx(signer, SignResult(ask.hash, sig))) == ()
+    assert registry(ready).requests[ask.hash].status == "done"
+    assert run_block(ready, tx(signer, MintSigned.of(op, sig))) == ()
+    assert bridge(ready).deposits[op].status == SIGNED
+    assert bridge(ready).query(f"sign/{op.hex()}") is None  # nothing left to sign

@@ -66,7 +66,7 @@ from tssnode.crypto.digests import hash160
 from tssnode.crypto.encoding import Wire
 from tssnode.crypto.group import Point
 from tssnode.crypto.signature import InvalidSignature, recover, verify_low_s
-from tssnode.ledger.app import Application
+from tssnode.ledger.app import Application, SignSubject
 from tssnode.ledger.errors import InvalidTransaction
 from tssnode.ledger.state import quorum
 from tssnode.ledger.transactions import SignedTx
@@ -120,11 +120,18 @@ class BridgeApp(Application):
         return None if value is None else bytes(value.to_bytes())
 
     def query(self, path: str) -> Wire | None:
-        """`config`, `address/<gHash hex>` or `deposit/<outpoint hex>`: that record."""
+        """`config`, `address/<gHash hex>` or `deposit/<outpoint hex>`: that record;
+        `sign/<outpoint hex>`: the mint authorisation a final deposit asks the bridge key to
+        sign (the registry's check of an `AppSignRequest`), None once it is signed."""
         kind, _, ident = path.partition("/")
         try:
             if kind == "config":
                 return self.config
+            if kind == "sign":
+                dep = self.deposits.get(bytes.fromhex(ident))
+                if dep is None or dep.status != FINAL or self.config is None:
+                    return None
+                return SignSubject(self.config.key_id, dep.sig_hash)
             if kind == "address":
                 return self.addresses.get(bytes.fromhex(ident))
             if kind == "deposit":

@@ -79,6 +79,11 @@ class MintSigned(Wire):
     vout: int
     signature: Signature
 
+    @classmethod
+    def of(cls, subject: bytes, signature: Signature) -> MintSigned:
+        """For the deposit whose outpoint (txid ‖ vout, `records.outpoint`) is `subject`."""
+        return cls(subject[:32], int.from_bytes(subject[32:36], "big"), signature)
+
 
 Payload = BridgeSetup | DepositAddressRequest | DepositObserved | MintSigned
 PAYLOAD_TYPES: tuple[type[Wire], ...] = (

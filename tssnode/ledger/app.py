@@ -25,14 +25,27 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from tssnode.crypto.encoding import Wire
+from tssnode.crypto.encoding import Wire, wire
 from tssnode.store import layout
 
 if TYPE_CHECKING:
     from tssnode.ledger.genesis import Genesis, Validator
     from tssnode.ledger.transactions import SignedTx
+
+
+@wire("tssnode.ledger.sign-subject/1")
+@dataclass(frozen=True)
+class SignSubject(Wire):
+    """What an application asks to have signed for one of its subjects: its answer to
+    `query("sign/<subject hex>")`, which the key registry checks an `AppSignRequest`
+    against. `path` is the non-hardened derivation of the key to sign with."""
+
+    key_id: str
+    digest: bytes
+    path: tuple[int, ...] = ()
 
 
 class LedgerView(Protocol):

@@ -9,7 +9,11 @@ the nonce is never lost.
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import secrets
+import time
+from functools import partial
 from typing import Any
 
 from eth_utils.address import to_checksum_address
@@ -21,11 +25,22 @@ from tssnode.bridge.hashes import (
     p_hash,
     s_hash,
 )
-from tssnode.bridge.records import MAX_PAYLOAD, BridgeConfig, Deposit, DepositAddress, outpoint
+from tssnode.bridge.records import (
+    FINAL,
+    MAX_PAYLOAD,
+    BridgeConfig,
+    Deposit,
+    DepositAddress,
+    outpoint,
+)
 from tssnode.bridge.transactions import BridgeSetup, DepositAddressRequest
 from tssnode.crypto.addresses import eth_address
+from tssnode.ledger.errors import InvalidTransaction
 from tssnode.node.errors import BAD_REQUEST, CONFLICT, NOT_FOUND, RequestRejected
 from tssnode.node.parts import CoreParts
+from tssnode.registry.transactions import AppSignRequest
+
+log = logging.getLogger("tssnode.bridge")
 
 
 def _hex(name: str, value: str, size: int | None = None, *, limit: int = 4096) -> bytes:
@@ -42,8 +57,64 @@ def _hex(name: str, value: str, size: int | None = None, *, limit: int = 4096) -
     return out
 
 
+#: seconds a final deposit waits for its mint request per rank of this validator in the
+#: deposit's order (rank 0 asks at once; the next asks if nothing is under way by then)
+MINT_FALLBACK = 30.0
+
+
+def _rank_key(op: bytes, validator: bytes) -> bytes:
+    return hashlib.sha256(op + validator).digest()
+
+
 class NodeBridge(CoreParts):
-    """The bridge side of the API facade."""
+    """The bridge side of the API facade, and the asking for mint signatures."""
+
+    #: when this node saw each final deposit, and when it last asked for its signature
+    _mint_seen: dict[bytes, float]
+    _mint_asked: dict[bytes, float]
+
+    def _ask_mints(self) -> None:
+        """Ask the registry to have each final deposit's mint authorisation signed.
+
+        One validator asks (the first in an order made from the deposit's outpoint, so
+        the asking is spread over the validators); if no request is under way
+        `MINT_FALLBACK` seconds later, the next one in the order asks, and so on: a
+        validator that is down delays a mint, it does not stop it. A failed request is
+        asked again by its asker without the parties that failed it (`_follow`)."""
+        try:
+            bridge = self.state.app(BridgeApp)
+        except KeyError:
+            return
+        cfg = bridge.config
+        if cfg is None:
+            return
+        now, me = time.monotonic(), self.identity.public_bytes()
+        validators = tuple(self.replica.config())
+        live: set[bytes] = set()
+        for op, dep in bridge.deposits.items():
+            if dep.status != FINAL:
+                continue
+            live.add(op)
+            seen = self._mint_seen.setdefault(op, now)
+            order = sorted(validators, key=partial(_rank_key, op))
+            if me not in order or now - seen < order.index(me) * MINT_FALLBACK:
+                continue
+            if now - self._mint_asked.get(op, -MINT_FALLBACK) < MINT_FALLBACK:
+                continue
+            if self.registry.app_signing("bridge", op):
+                continue
+            request = AppSignRequest(cfg.key_id, "bridge", op, dep.sig_hash)
+            try:
+                tx = self.accept(request)
+            except InvalidTransaction as exc:
+                log.info("mint of deposit %s not asked for: %s", op.hex()[:16], exc)
+                continue
+            self._mint_asked[op] = now
+            log.info("deposit %s final: its mint asked for (%s)", op.hex()[:16], tx.hex()[:12])
+            self._follow(tx, request)
+        for gone in set(self._mint_seen) - live:  # signed (or never ours to ask for)
+            self._mint_seen.pop(gone, None)
+            self._mint_asked.pop(gone, None)
 
     @property
     def bridge(self) -> BridgeApp:

@@ -26,15 +26,18 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 import trio
 
 from tssnode import failpoints
+from tssnode.bridge.transactions import MintSigned
 from tssnode.crypto.derivation import derive
 from tssnode.crypto.encoding import Wire
 from tssnode.crypto.identity import IdentityKey
 from tssnode.crypto.params import Parameters, tier
+from tssnode.crypto.signature import Signature
 from tssnode.ledger.blocks import Block
 from tssnode.ledger.errors import InvalidTransaction
 from tssnode.ledger.transactions import SignedTx
@@ -50,11 +53,11 @@ from tssnode.protocol.ssid import aux_ssid, keygen_ssid, presign_ssid, sign_ssid
 from tssnode.registry.app import KeyRegistry
 from tssnode.registry.records import KeyRecord, presig_id
 from tssnode.registry.transactions import (
+    AppSignRequest,
     BlameReport,
     KeygenRequest,
     KeygenRequestV1,
     KeygenResult,
-    Payload,
     PresignReady,
     PresignRequest,
     RefreshRequest,
@@ -110,6 +113,9 @@ ROUNDS = {"keygen": 4, "aux": 4, "presign": 4, "sign": 2}
 
 #: finished sessions `GET /sessions` keeps (the newest; running ones are always kept)
 FINISHED_SESSIONS = 500
+#: what an application's signature becomes in its own ledger records, by application
+#: (`AppSignRequest.app`): the subject it was asked for and the signature → a payload
+APP_RESULTS: dict[str, Callable[[bytes, Signature], Wire]] = {"bridge": MintSigned.of}
 #: payloads that may settle the request they name (`request.settled`)
 SETTLING_PAYLOADS = (KeygenResult, RefreshResult, SignResult, BlameReport, Withdrawal)
 #: settled requests remembered so each is announced once
@@ -145,7 +151,7 @@ class Executor(Recovery):
         identity: IdentityKey,
         vault: Vault,
         events: EventBus,
-        submit: Callable[[Payload], bytes],
+        submit: Callable[[Wire], bytes],
         open_session: Callable[[SessionConfig, Round], Awaitable[SessionResult]],
         primes: PrimeReserve,
         workers: Workers = SERIAL,
@@ -306,6 +312,14 @@ class Executor(Recovery):
                 self._claimed.add(req.presig)  # the ledger gave it away: not prunable
                 return lambda: self._sign_pooled(tx.hash, rec, p, req.presig, signers)
             return lambda: self._sign(tx.hash, rec, p, signers, nonce)
+        if isinstance(p, AppSignRequest):
+            if req.parties.index(self.me) + 1 not in req.signers:
+                return None
+            rec = registry.keys[p.key_id]
+            result = APP_RESULTS.get(p.app)
+            after = None if result is None else partial(result, p.subject)
+            plain = p.as_sign_request()
+            return lambda: self._sign(tx.hash, rec, plain, req.signers, nonce, after=after)
         return None
 
     # -- sessions ---------------------------------------------------------------------------
@@ -361,7 +375,7 @@ class Executor(Recovery):
         info.round, info.finished = result.rounds, time.time()
         return result
 
-    def _vote(self, payload: Payload) -> None:
+    def _vote(self, payload: Wire) -> None:
         """Submit this party's result; once enough parties agreed the ledger has it and
         refuses later votes, which is the expected end for the slowest parties."""
         try:
@@ -445,7 +459,11 @@ class Executor(Recovery):
         p: SignRequest,
         signers: tuple[int, ...],
         nonce: bytes,
+        *,
+        after: Callable[[Signature], Wire] | None = None,
     ) -> None:
+        """Presign for this digest, then sign; vote the signature, and hand it to the
+        application that asked for it (`after`: its own result transaction)."""
         share = await self.share_of(rec)
         d = derive(rec.key.public_key, rec.key.chain_code, p.path)
         ssid = presign_ssid(share, signers, d.shift, p.digest, nonce)
@@ -468,6 +486,8 @@ class Executor(Recovery):
         except (ProtocolAbort, SessionTimeout):
             return
         self._vote(SignResult(request, res2.result.signature))
+        if after is not None:
+            self._vote(after(res2.result.signature))
         self.events.publish("signature.ready", signature_id=request.hex(), key_id=rec.key_id)
 
     async def _presign(

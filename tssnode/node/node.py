@@ -37,6 +37,7 @@ from tssnode.node.bridge import NodeBridge
 from tssnode.node.events import EventBus
 from tssnode.node.executor import ROUNDS, Executor
 from tssnode.node.liveness import STALL_AFTER, Liveness, Watchdog, assess
+from tssnode.node.parts import REQUESTS, Request
 from tssnode.node.primes import PrimeReserve
 from tssnode.node.requests import RETRY_ATTEMPTS, SIGN_ATTEMPTS, NodeRequests
 from tssnode.node.sessions import (
@@ -53,6 +54,7 @@ from tssnode.registry.records import (
     MAX_PRESIGN_COUNT,
 )
 from tssnode.registry.transactions import (
+    AppSignRequest,
     KeygenRequest,
     PresignRequest,
     RefreshRequest,
@@ -70,6 +72,8 @@ log = logging.getLogger("tssnode.node")
 RETRY_INDEX_EVERY = 64
 #: Seconds after start-up in which a missing quorum is not logged (peers are being dialled).
 STARTUP_GRACE = 10.0
+#: seconds between the mint asker's looks when no block commits
+MINT_LOOK = 10.0
 
 #: How long a finished presign or sign session keeps serving a peer's identification step.
 LINGER_SECONDS = 30.0
@@ -199,6 +203,10 @@ class NodeCore(NodeViews, NodeRequests, NodeBridge):
         #: presign requests this node submitted to refill a pool, not yet committed
         self._refilling: dict[str, tuple[bytes, int]] = {}  # key id → (tx, height)
         self._block_seen = trio.Event()
+        #: the bridge's mint asking (`NodeBridge._ask_mints`): looked at after each block
+        self._mint_seen: dict[bytes, float] = {}
+        self._mint_asked: dict[bytes, float] = {}
+        self._mint_check = trio.Event()
         self.started = time.time()
         #: when this process last saw a block commit (or started): the liveness clock
         self.last_block_at = time.monotonic()
@@ -220,7 +228,7 @@ class NodeCore(NodeViews, NodeRequests, NodeBridge):
         self.early = EarlyMessages()
         self.nursery: trio.Nursery | None = None
         #: Requests submitted here, known before their block commits.
-        self.submitted: dict[bytes, KeygenRequest | RefreshRequest | SignRequest] = {}
+        self.submitted: dict[bytes, Request] = {}
         #: ...and journalled, so that a restart loses none of them (`accepted`)
         self.accepted = AcceptedRequests(vault.store)
         #: accepted here and not yet seen in a block: tx hash → expiry height
@@ -252,7 +260,7 @@ class NodeCore(NodeViews, NodeRequests, NodeBridge):
 
     def submit(self, payload: Wire) -> bytes:
         tx = self.service.submit_payload(payload)
-        if isinstance(payload, KeygenRequest | RefreshRequest | SignRequest):
+        if isinstance(payload, REQUESTS):
             self.submitted[tx] = payload
         return tx
 
@@ -266,7 +274,7 @@ class NodeCore(NodeViews, NodeRequests, NodeBridge):
         self.state.check(tx)
         self.accepted.accept(tx)
         self._unordered[tx.hash] = tx.expiry
-        if isinstance(payload, KeygenRequest | RefreshRequest | SignRequest):
+        if isinstance(payload, REQUESTS):
             self.submitted[tx.hash] = payload
         self.service.submit(tx)
         return tx.hash
@@ -314,7 +322,7 @@ class NodeCore(NodeViews, NodeRequests, NodeBridge):
         chain, registry = self.replica.chain, self.registry
         for h, tx in self.accepted.unordered():
             payload = decode_any(tx.payload)
-            if isinstance(payload, KeygenRequest | RefreshRequest | SignRequest):
+            if isinstance(payload, REQUESTS):
                 self.submitted[h] = payload
             if chain.tx_location(h) is not None or h in registry.requests:
                 self.accepted.ordered(h)
@@ -337,7 +345,7 @@ class NodeCore(NodeViews, NodeRequests, NodeBridge):
             # in the ledger and under way: its retries go on (this node's own part of the
             # session is withdrawn by `Executor.recover`, which fails it at once)
             payload = decode_any(req.payload)
-            if isinstance(payload, KeygenRequest | RefreshRequest | SignRequest):
+            if isinstance(payload, REQUESTS):
                 self.submitted[h] = payload
                 self._follow(h, payload)
 
@@ -345,7 +353,7 @@ class NodeCore(NodeViews, NodeRequests, NodeBridge):
         """Retry an accepted request as its kind calls for (see the two retry loops)."""
         if self.nursery is None:
             return
-        if isinstance(payload, SignRequest):
+        if isinstance(payload, SignRequest | AppSignRequest):
             self.nursery.start_soon(self._retry_until_signed, h, SIGN_ATTEMPTS)
         elif isinstance(payload, KeygenRequest | RefreshRequest):
             self.nursery.start_soon(self._retry_when_silent, h, RETRY_ATTEMPTS)
@@ -382,6 +390,16 @@ class NodeCore(NodeViews, NodeRequests, NodeBridge):
         )
         self.executor.on_block(block, self.registry)
         self._block_seen.set()  # the pool keeper looks again (never submit inside a block)
+        self._mint_check.set()  # ...and the mint asker
+
+    async def _keep_mints(self) -> None:
+        """Ask for mint signatures after each block, and every `MINT_LOOK` seconds (a
+        validator further down a deposit's order asks only after a wait)."""
+        while True:
+            with trio.move_on_after(MINT_LOOK):
+                await self._mint_check.wait()
+            self._mint_check = trio.Event()
+            self._ask_mints()
 
     async def _keep_pools(self) -> None:
         while True:
@@ -482,6 +500,7 @@ class NodeCore(NodeViews, NodeRequests, NodeBridge):
                 await nursery.start(self.executor.run)
                 if self.presign_pool > 0:
                     nursery.start_soon(self._keep_pools)
+                nursery.start_soon(self._keep_mints)
                 nursery.start_soon(self._watch_liveness)
                 task_status.started()
         finally:

@@ -18,7 +18,16 @@ from tssnode.node.executor import Executor
 from tssnode.node.liveness import Liveness
 from tssnode.node.sessions import Session
 from tssnode.registry.app import KeyRegistry
-from tssnode.registry.transactions import KeygenRequest, RefreshRequest, SignRequest
+from tssnode.registry.transactions import (
+    AppSignRequest,
+    KeygenRequest,
+    RefreshRequest,
+    SignRequest,
+)
+
+#: the requests a node follows after accepting them (retries; their views before a block)
+Request = KeygenRequest | RefreshRequest | SignRequest | AppSignRequest
+REQUESTS = (KeygenRequest, RefreshRequest, SignRequest, AppSignRequest)
 
 
 class CoreParts:
@@ -35,7 +44,7 @@ class CoreParts:
     started: float
     sessions: dict[bytes, Session]
     nursery: trio.Nursery | None
-    submitted: dict[bytes, KeygenRequest | RefreshRequest | SignRequest]
+    submitted: dict[bytes, Request]
     accepted: AcceptedRequests
     executor: Executor
 
@@ -55,5 +64,7 @@ class CoreParts:
         def accept(self, payload: Wire, *, retry_of: bytes | None = None) -> bytes: ...
 
         def _submit(self, payload: Wire) -> bytes: ...
+
+        def _follow(self, h: bytes, payload: Any) -> None: ...
 
         def _latest_try(self, raw: bytes) -> tuple[bytes, list[dict[str, Any]]]: ...

@@ -5,6 +5,7 @@ that failed them (`NodeCore` includes them)."""
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,7 @@ from tssnode.registry.records import (
     KeyRecord,
 )
 from tssnode.registry.transactions import (
+    AppSignRequest,
     KeygenRequest,
     PresignRequest,
     RefreshRequest,
@@ -224,15 +226,12 @@ class NodeRequests(CoreParts):
             if req is not None and req.status == "done":
                 return
             p = self.submitted.get(tx)
-            if not isinstance(p, SignRequest):
+            if not isinstance(p, SignRequest | AppSignRequest):
                 return
             blamed = {req.parties[j - 1] for b in req.blames for j in b.culprits} if req else set()
             exclude = tuple(sorted(blamed | self.offline() | set(p.exclude)))
             try:
-                new = self.accept(
-                    SignRequest(p.key_id, p.digest, p.path, exclude, p.message, p.hash_name),
-                    retry_of=tx,
-                )
+                new = self.accept(replace(p, exclude=exclude), retry_of=tx)
             except InvalidTransaction as exc:
                 log.warning("sign retry refused: %s", exc)
                 return

@@ -29,7 +29,7 @@ from tssnode.crypto.encoding import Wire, decode_any
 from tssnode.crypto.identity import verify_signature
 from tssnode.crypto.params import TIERS
 from tssnode.crypto.signature import InvalidSignature, Signature, recover, verify_low_s
-from tssnode.ledger.app import Application
+from tssnode.ledger.app import Application, SignSubject
 from tssnode.ledger.errors import InvalidTransaction
 from tssnode.ledger.genesis import Validator
 from tssnode.ledger.state import quorum
@@ -61,6 +61,7 @@ from tssnode.registry.records import (
 from tssnode.registry.transactions import (
     KEY_PURPOSES,
     PAYLOAD_TYPES,
+    AppSignRequest,
     BlameReport,
     KeygenRequest,
     KeygenRequestV1,
@@ -77,6 +78,7 @@ from tssnode.registry.transactions import (
     Withdrawal,
     keygen_request,
     possession_bytes,
+    sign_request,
 )
 from tssnode.store import layout
 
@@ -172,6 +174,8 @@ class KeyRegistry(Application):
             self._refresh_request(tx, p, height, apply)
         elif isinstance(p, PresignRequest | SignRequest):
             self._signing_request(tx, p, height, apply)
+        elif isinstance(p, AppSignRequest):
+            self._app_sign_request(tx, p, height, apply)
         elif isinstance(p, PresignReady):
             self._presign_ready(tx, p, apply)
         elif isinstance(p, Withdrawal):
@@ -402,6 +406,36 @@ class KeyRegistry(Application):
                 self._set(T_PRESIGS, chosen)
             self._new_request(tx, "sign", height, p.key_id, rec.parties, signers, presig=chosen)
 
+    def _app_sign_request(self, tx: SignedTx, p: AppSignRequest, height: int, apply: bool) -> None:
+        rec = self._active_key(p.key_id)
+        if not rec.purpose or rec.purpose != p.app:
+            raise InvalidTransaction(f"key {p.key_id[:16]} is not the {p.app[:16]} key")
+        if rec.refreshing:
+            raise InvalidTransaction("a refresh of this key is under way; ask again after it")
+        if len(p.digest) != 32 or len(p.path) > MAX_DEPTH:
+            raise InvalidTransaction("a digest is 32 bytes, a path at most 16 indices")
+        if any(not 0 <= i < HARDENED for i in p.path) or len(p.subject) > 64:
+            raise InvalidTransaction("a path has non-hardened indices, a subject ≤ 64 bytes")
+        asked = self.ledger.query(p.app, f"sign/{p.subject.hex()}")
+        if asked != SignSubject(p.key_id, p.digest, p.path):
+            raise InvalidTransaction(f"the {p.app[:16]} application asks no such signature")
+        if self.app_signing(p.app, p.subject):
+            raise InvalidTransaction("this subject is being signed already")
+        signers = self.choose_signers(rec, tx.hash, p.exclude)
+        if apply:
+            self._new_request(tx, "sign", height, p.key_id, rec.parties, signers)
+
+    def app_signing(self, app: str, subject: bytes) -> bool:
+        """A pending request of `app` for `subject` (one at a time: a retry follows a
+        failure, never runs beside a live session)."""
+        for r in self.requests.values():
+            if r.status != "pending" or r.kind != "sign" or subject not in r.payload:
+                continue
+            p = decode_any(r.payload)
+            if isinstance(p, AppSignRequest) and (p.app, p.subject) == (app, subject):
+                return True
+        return False
+
     # -- the presignature pool ----------------------------------------------------------------
 
     def pool_size(self, key_id: str, *, ready_only: bool = False) -> int:
@@ -592,7 +626,7 @@ class KeyRegistry(Application):
     def _check_signature(self, req: RequestRecord, sig: Signature) -> None:
         """A sign result must verify (low s, and v recovering the key) for the request's
         digest under the key, derived along the request's path."""
-        sr = SignRequest.from_bytes(req.payload)
+        sr = sign_request(req.payload)
         key = self.keys[req.key_id].key
         public = derive(key.public_key, key.chain_code, sr.path).public_key
         try:

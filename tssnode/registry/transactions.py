@@ -160,6 +160,38 @@ class SignRequest(Wire):
     hash_name: str = ""
 
 
+@wire("tssnode.tx.app-sign-request/1")
+@dataclass(frozen=True)
+class AppSignRequest(Wire):
+    """Sign what the ledger application `app` asks to have signed for its `subject` (the
+    bridge: a final deposit's mint authorisation). The key's purpose must be `app`, and
+    the registry checks with the application (`LedgerView.query(app, "sign/<subject>")`)
+    that it asks for exactly this digest with this key along this path: nobody chooses
+    what such a key signs but the application's own state. The signers presign for this
+    digest alone; `exclude` as in `SignRequest`."""
+
+    key_id: str
+    app: str
+    subject: bytes
+    digest: bytes
+    path: tuple[int, ...] = ()
+    exclude: tuple[bytes, ...] = ()
+
+    def as_sign_request(self) -> SignRequest:
+        """The signature it asks for, as a plain request would (sessions and checks)."""
+        return SignRequest(self.key_id, self.digest, self.path, self.exclude)
+
+
+def sign_request(raw: bytes) -> SignRequest:
+    """A stored sign request's payload, plain or an application's, as a `SignRequest`."""
+    value = decode_any(raw)
+    if isinstance(value, AppSignRequest):
+        return value.as_sign_request()
+    if not isinstance(value, SignRequest):
+        raise EncodingError(f"a sign request, not {type(value).__name__}")
+    return value
+
+
 @wire("tssnode.tx.sign-result/1")
 @dataclass(frozen=True)
 class SignResult(Wire):
@@ -199,6 +231,7 @@ Payload = (
     | PresignRequest
     | PresignReady
     | SignRequest
+    | AppSignRequest
     | SignResult
     | BlameReport
     | Withdrawal
@@ -214,6 +247,7 @@ PAYLOAD_TYPES: tuple[type[Wire], ...] = (
     PresignRequest,
     PresignReady,
     SignRequest,
+    AppSignRequest,
     SignResult,
     BlameReport,
     Withdrawal,
