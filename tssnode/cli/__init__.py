@@ -59,6 +59,11 @@ COMMANDS = {
         "main",
         "run fault schedules from a TOML manifest against real nodes",
     ),
+    "regtest": (
+        "tssnode.regtest.service",
+        "main",
+        "a regtest Bitcoin chain with Bitcoin Core's RPC, validated by its engine",
+    ),
     "bench": (
         "tssnode.cli",
         "bench",
@@ -75,7 +80,7 @@ GROUPS = (
         ("status", "validators", "keys", "keygen", "sign", "signatures", "blocks", "console"),
     ),
     ("offline, no node needed", ("verify", "simulate", "demo")),
-    ("testing", ("faults", "bench")),
+    ("testing", ("faults", "regtest", "bench")),
 )
 
 BENCHES = ("crypto", "protocol", "net", "ledger", "cluster", "console", "burst", "throughput")
