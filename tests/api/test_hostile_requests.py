@@ -10,6 +10,7 @@ concurrency gets 429 with Retry-After, while /health still answers."""
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -219,6 +220,27 @@ async def test_the_probes_that_crashed_routes_get_a_4xx_with_a_reason() -> None:
         # a key for the bridge is asked for by name
         r = await c.post("/keygen", json={"threshold": 1, "purpose": "bridge"})
         assert r.status_code == 202 and ("keygen", (1, None, "bridge")) in node.calls
+
+
+async def test_a_deep_body_is_refused_before_parsing_whatever_the_recursion_limit() -> None:
+    """py_ecc (imported by web3) raises the recursion limit to 100,000: a body 100,000
+    brackets deep then overflowed the C stack in the JSON parser and killed the test
+    process (a segfault) instead of raising RecursionError. It is refused unparsed."""
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(100_000)
+    try:
+        node = StubNode()
+        async with client(node) as c:
+            for body in (b"[" * 100_000, b'{"threshold": ' + b"{" * 50_000):
+                r = await c.post("/keygen", content=body)
+                assert r.status_code == 400 and "nested too deeply" in r.json()["error"]
+            # brackets inside strings are text, not nesting
+            deep_text = {"threshold": 1, "parties": None, "purpose": "[" * 40}
+            r = await c.post("/keygen", json=deep_text)
+            assert r.status_code == 422 and "purpose" in r.json()["error"]
+        assert not any(call[0] == "keygen" for call in node.calls)
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 async def test_a_bug_in_a_route_is_a_logged_500_without_a_traceback(caplog) -> None:

@@ -160,8 +160,31 @@ def _check_text(value: Any) -> None:
             stack.extend(v)
 
 
+#: the deepest nesting a request body may have (ours are 2 deep); checked before parsing
+MAX_NESTING = 32
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def _too_deep(raw: bytes) -> bool:
+    """Do the arrays and objects of this JSON text nest deeper than `MAX_NESTING`
+    (brackets inside strings left out)?"""
+    brackets = _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
+    depth = 0
+    for c in brackets:
+        depth += 1 if c in b"[{" else -1
+        if depth > MAX_NESTING:
+            return True
+    return False
+
+
 async def _json(request: Request, model: type[B], *, optional: bool = False) -> B:
     raw = await _body(request)
+    # The parser recurses once per level: with a recursion limit raised by some library
+    # (py_ecc, which web3 imports, sets it to 100,000) a deep body overflows the C stack
+    # and kills the process instead of raising RecursionError. Refuse it before parsing.
+    if _too_deep(raw):
+        raise RequestRejected(400, "request body is nested too deeply")
     try:
         data = json.loads(raw or (b"{}" if optional else b"null"))
     except RecursionError:
