@@ -43,6 +43,11 @@ COMMANDS = {
     "signatures": ("tssnode.cli.client", "cmd_signatures", "the signatures in the ledger"),
     "blocks": ("tssnode.cli.client", "cmd_blocks", "the newest blocks, newest first"),
     "verify": ("tssnode.cli.verify", "cmd_verify", "check a signature against a public key"),
+    "bridge": (
+        "tssnode.cli.bridge",
+        "main",
+        "the bridge: setup, info, address, deposits, mint (submit to the gateway)",
+    ),
     "console": ("tui.cli", "main", "the operator console for a node (Textual)"),
     "simulate": (
         "tssnode.cli.simulate",
@@ -77,7 +82,17 @@ GROUPS = (
     ("a local network on loopback", ("cluster",)),
     (
         "ask a running node (--config FILE, $TSSNODE_CONFIG or ./tssnode.toml)",
-        ("status", "validators", "keys", "keygen", "sign", "signatures", "blocks", "console"),
+        (
+            "status",
+            "validators",
+            "keys",
+            "keygen",
+            "sign",
+            "signatures",
+            "blocks",
+            "bridge",
+            "console",
+        ),
     ),
     ("offline, no node needed", ("verify", "simulate", "demo")),
     ("testing", ("faults", "regtest", "bench")),
