@@ -38,6 +38,10 @@ log = logging.getLogger("tssnode.regtest")
 COOKIE_USER = "__cookie__"
 
 
+#: seconds an idle RPC connection stays open (bitcoind's -rpcservertimeout default)
+RPC_SERVER_TIMEOUT = 30.0
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="tssnode regtest",
@@ -96,6 +100,9 @@ async def run(
     hc.bind = [f"{host}:{port}"]
     hc.accesslog = None
     hc.errorlog = logging.getLogger("tssnode.regtest.http")
+    # bitcoind keeps an idle RPC connection for -rpcservertimeout (30 s); hypercorn's 5 s
+    # broke clients that, like python-bitcoinlib's proxy, never reconnect
+    hc.keep_alive_timeout = RPC_SERVER_TIMEOUT
     app = build_app(methods, user, password)
     stopping = trio.Event()
     token = trio.lowlevel.current_trio_token()

@@ -113,6 +113,7 @@ def _new_node(
     p2p_host: str = "127.0.0.1",
     api_host: str = "127.0.0.1",
     metrics: bool = False,
+    bitcoin_rpc: dict[str, Any] | None = None,
 ) -> NodeProc:
     """Data directory `root/node<index>` (identity, token), its config on free ports (of
     `p2p_host` and `api_host`: loopback, or a network namespace's own addresses), and its
@@ -132,6 +133,8 @@ def _new_node(
         sections["ledger"] = ledger
     if vault:
         sections["vault"] = vault
+    if bitcoin_rpc:
+        sections["bridge.bitcoin"] = bitcoin_rpc
     metrics_url = None
     if metrics:
         port = free_port()
@@ -164,12 +167,14 @@ def make_cluster(
     p2p_hosts: Sequence[str] | None = None,
     api_hosts: Sequence[str] | None = None,
     metrics: bool = False,
+    bitcoin_rpc: dict[str, Any] | None = None,
 ) -> list[NodeProc]:
     """n validators with a genesis of their own identities (`root/genesis.toml`); `vault`:
     the [vault] section of every node's config; `stall_after`: [ledger] stall_after;
     `p2p_hosts` / `api_hosts`: node i's P2P and API listen addresses at [i - 1] (default
     127.0.0.1); the genesis carries the P2P ones, so the nodes dial exactly those;
-    `metrics`: a [metrics] listener each, on a free port."""
+    `metrics`: a [metrics] listener each, on a free port; `bitcoin_rpc`: the
+    [bridge.bitcoin] section of every node (the Bitcoin node each one watches)."""
     genesis_path = root / "genesis.toml"
     keys = {"tier": tier, "presign_pool": presign_pool, "round_timeout": round_timeout}
     ledger: dict[str, Any] = {"genesis": str(genesis_path)}
@@ -186,6 +191,7 @@ def make_cluster(
             p2p_host=p2p_hosts[i - 1] if p2p_hosts else "127.0.0.1",
             api_host=api_hosts[i - 1] if api_hosts else "127.0.0.1",
             metrics=metrics,
+            bitcoin_rpc=bitcoin_rpc,
         )
         for i in range(1, n + 1)
     ]

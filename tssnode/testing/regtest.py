@@ -16,12 +16,13 @@ from __future__ import annotations
 import contextlib
 import re
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, NamedTuple
+
+from tssnode.launch import python_argv
 
 #: the service is ready in about 0.3 s here; the margin is for a loaded machine
 START_TIMEOUT = 30.0
@@ -89,7 +90,7 @@ def running_regtest(
     else:
         cookie = tmp_path / ".cookie"
         where = ["--rpccookiefile", str(cookie)]
-    command = [sys.executable, "-m", "tssnode.cli", "regtest", "--port", "0", *where, *args]
+    command = python_argv("tssnode.cli", "regtest", "--port", "0", *where, *args)
     log_path = tmp_path / "regtest.log"
     with log_path.open("a") as log:
         process = subprocess.Popen(

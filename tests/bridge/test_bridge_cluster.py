@@ -1,0 +1,109 @@
+"""Issue 17's round on real processes: four `tssnode run` nodes, each watching the regtest
+service (Bitcoin Core's engine behind Bitcoin Core's RPC) for deposits, and anvil with the
+gateway. A deposit address asked for through the CLI at node 2, 0.5 BTC paid to it and
+buried, the mint signed by the nodes with nobody asking, then minted on anvil through the
+CLI at node 4: the wrapped balance is the deposit less the fee, the signature recovers
+(eth-keys) to the mint authority, and the same mint again mints nothing."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from bitcoin.rpc import RawProxy
+from eth_keys import keys as eth
+from web3 import Web3
+
+from tssnode.api.client import get_or_none
+from tssnode.testing.anvil import running_anvil
+from tssnode.testing.cluster import running_cluster, wait_for
+from tssnode.testing.evm import deploy_gateway
+from tssnode.testing.regtest import running_regtest
+
+TO = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+#: anvil's first dev account (its default mnemonic) pays for the mint
+RELAYER_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+FEE = 10_000
+
+
+def _cli(*args: str) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, "-m", "tssnode.cli", "bridge", *args, "--json"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    data: dict[str, Any] = json.loads(out.stdout)
+    return data
+
+
+def test_a_deposit_is_minted_through_the_cli_on_four_node_processes(tmp_path: Path) -> None:
+    with (
+        running_regtest(tmp_path / "btc") as btc,
+        running_anvil(chain_id=31337, accounts=2) as anvil,
+        contextlib.ExitStack() as stack,
+    ):
+        rpc = RawProxy(service_url=btc.service_url)
+        rpc.generatetoaddress(101, rpc.getnewaddress())
+        bitcoin = {"url": btc.url, "cookie_file": str(tmp_path / "btc" / ".cookie"), "poll": 0.5}
+        with running_cluster(tmp_path / "net", 4, bitcoin_rpc=bitcoin) as nodes:
+            api = [n.client(timeout=60) for n in nodes]
+            for c in api:
+                stack.callback(c.http.close)
+            wait_for(lambda: all(c.get("/status")["peers_connected"] == 3 for c in api), "peers")
+            made = api[0].post("/keygen", {"threshold": 1, "purpose": "bridge"})
+            key = wait_for(
+                lambda: (
+                    (k := get_or_none(api[1], f"/keys/{made['key_id']}"))
+                    and k["status"] == "active"
+                    and k
+                ),
+                "the bridge key",
+            )
+            w3 = Web3(Web3.HTTPProvider(anvil.url))
+            gateway, token = deploy_gateway(w3, w3.eth.accounts[1], key["addresses"]["eth"])
+            settings = {
+                "key_id": key["key_id"], "chain_name": "Ethereum", "chain_id": 31337,
+                "gateway": gateway.address, "network": "regtest", "confirmations": 2,
+                "fee_sats": FEE, "min_deposit_sats": 20_000,
+            }  # fmt: skip
+            for c in api[:3]:
+                c.post("/bridge/setup", settings)
+            wait_for(lambda: api[3].get("/bridge")["set_up"], "the settings")
+            address = _cli("address", "--to", TO, "--config", str(nodes[1].config))
+            wait_for(lambda: api[0].get("/bridge/addresses"), "the address recorded")
+
+            txid = rpc.sendtoaddress(address["address"], 0.5)
+            rpc.generatetoaddress(2, rpc.getnewaddress())
+            deposit = wait_for(
+                lambda: (
+                    (d := api[2].get("/bridge/deposits")) and d[0]["status"] == "signed" and d[0]
+                ),
+                "the mint signature",
+                180,
+            )
+            assert deposit["txid"] == txid and deposit["amount"] == 50_000_000 - FEE
+            sig = deposit["signature"]
+            vrs = (sig["v"] - 27, int(sig["r"], 16), int(sig["s"], 16))
+            signer = eth.Signature(vrs=vrs).recover_public_key_from_msg_hash(
+                bytes.fromhex(deposit["sigHash"][2:])
+            )
+            assert signer.to_checksum_address() == key["addresses"]["eth"]
+
+            key_file = tmp_path / "relayer.key"
+            key_file.write_text(RELAYER_KEY)
+            outpoint = f"{txid}:{deposit['vout']}"
+            where = ("--config", str(nodes[3].config))
+            minted = _cli(
+                "mint", outpoint, "--evm-rpc", anvil.url, "--key-file", str(key_file), *where
+            )
+            assert minted["balance"] == 50_000_000 - FEE
+            assert token.functions.balanceOf(TO).call() == 50_000_000 - FEE
+            again = _cli(
+                "mint", outpoint, "--evm-rpc", anvil.url, "--key-file", str(key_file), *where
+            )
+            assert again == {"minted": True, "already": True}
+            assert token.functions.totalSupply().call() == 50_000_000 - FEE
