@@ -223,6 +223,7 @@ class Executor(Recovery):
                 scope.cancel()
         if refreshed:
             self.prune(registry)
+            self._forget_stale_signs()  # (on every node: not only a refilling primary)
 
     def _announce_settled(self, touched: list[bytes], registry: KeyRegistry, height: int) -> None:
         """`request.settled` for each request a transaction of this block settled (once per
@@ -246,11 +247,14 @@ class Executor(Recovery):
         """Sign requests of `key_id` are in the ledger and not settled (those older than
         `OPEN_SIGN_STALE` seconds no longer count: a stuck one must not hold a pool empty
         for good; the retry logic deals with it)."""
+        self._forget_stale_signs()
+        return any(k == key_id for k, _ in self.open_signs.values())
+
+    def _forget_stale_signs(self) -> None:
         now = time.monotonic()
         for request, (_key, since) in list(self.open_signs.items()):
             if now - since > OPEN_SIGN_STALE:
                 del self.open_signs[request]
-        return any(k == key_id for k, _ in self.open_signs.values())
 
     def _stoppable(self, request: bytes, job: Job) -> Job:
         """`job`, skipped if the ledger settled its request while it waited for a slot,
