@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, NamedTuple
 
+from tssnode.bridge.watcher import rpc_url
 from tssnode.launch import python_argv
 
 #: the service is ready in about 0.3 s here; the margin is for a loaded machine
@@ -46,9 +47,9 @@ class Regtest(NamedTuple):
 
 
 def service_url(url: str, auth: tuple[str, str]) -> str:
-    """The URL with credentials, as python-bitcoinlib's `RawProxy(service_url=...)` takes."""
-    scheme, rest = url.split("://", 1)
-    return f"{scheme}://{auth[0]}:{auth[1]}@{rest}"
+    """The URL with credentials, as python-bitcoinlib's `RawProxy(service_url=...)` takes
+    (the node's watch builds its own the same way: `bridge.watcher.rpc_url`)."""
+    return rpc_url(url, user=auth[0], password=auth[1])
 
 
 class _FirstLine:
