@@ -22,7 +22,6 @@ them).
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
 
 from tssnode.bridge.hashes import (
     BridgeHashError,
@@ -66,7 +65,7 @@ from tssnode.crypto.digests import hash160
 from tssnode.crypto.encoding import Wire
 from tssnode.crypto.group import Point
 from tssnode.crypto.signature import InvalidSignature, recover, verify_low_s
-from tssnode.ledger.app import Application, SignSubject
+from tssnode.ledger.app import OnePathApplication, SignSubject
 from tssnode.ledger.errors import InvalidTransaction
 from tssnode.ledger.state import quorum
 from tssnode.ledger.transactions import SignedTx
@@ -75,7 +74,7 @@ from tssnode.ledger.transactions import SignedTx
 BRIDGE_PURPOSE = "bridge"
 
 
-class BridgeApp(Application):
+class BridgeApp(OnePathApplication):
     """The bridge's records after the ledger's last block."""
 
     name = "bridge"
@@ -142,13 +141,7 @@ class BridgeApp(Application):
 
     # -- the application interface --------------------------------------------------------------
 
-    def check_tx(self, tx: SignedTx, payload: Any, height: int) -> None:
-        self._dispatch(tx, payload, height, apply=False)
-
-    def deliver_tx(self, tx: SignedTx, payload: Any, height: int) -> None:
-        self._dispatch(tx, payload, height, apply=True)
-
-    def _dispatch(self, tx: SignedTx, p: Payload, height: int, *, apply: bool) -> None:
+    def execute(self, tx: SignedTx, p: Payload, height: int, *, apply: bool) -> None:
         if isinstance(p, BridgeSetup):
             self._setup(tx, p, height, apply)
         elif isinstance(p, DepositAddressRequest):

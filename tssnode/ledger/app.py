@@ -187,6 +187,23 @@ class Application(Tables):
         return None
 
 
+class OnePathApplication(Application):
+    """An application whose check and delivery of a transaction run one path (`execute`,
+    with `apply` False to check only), so the two cannot disagree on what a transaction
+    may do: the key registry and the bridge are written this way."""
+
+    @abstractmethod
+    def execute(self, tx: SignedTx, payload: Any, height: int, *, apply: bool) -> None:
+        """Raise `InvalidTransaction` unless `payload` may enter block `height`; with
+        `apply`, also apply it."""
+
+    def check_tx(self, tx: SignedTx, payload: Any, height: int) -> None:
+        self.execute(tx, payload, height, apply=False)
+
+    def deliver_tx(self, tx: SignedTx, payload: Any, height: int) -> None:
+        self.execute(tx, payload, height, apply=True)
+
+
 #: How the engine makes an application: its class, or any function without arguments.
 AppFactory = Callable[[], Application]
 

@@ -22,14 +22,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
 
 from tssnode.crypto.derivation import HARDENED, MAX_DEPTH, derive
 from tssnode.crypto.encoding import Wire, decode_any
 from tssnode.crypto.identity import verify_signature
 from tssnode.crypto.params import TIERS
 from tssnode.crypto.signature import InvalidSignature, Signature, recover, verify_low_s
-from tssnode.ledger.app import Application, SignSubject
+from tssnode.ledger.app import OnePathApplication, SignSubject
 from tssnode.ledger.errors import InvalidTransaction
 from tssnode.ledger.genesis import Validator
 from tssnode.ledger.state import quorum
@@ -83,7 +82,7 @@ from tssnode.registry.transactions import (
 from tssnode.store import layout
 
 
-class KeyRegistry(Application):
+class KeyRegistry(OnePathApplication):
     """The registry's records after the ledger's last block."""
 
     name = "registry"
@@ -141,12 +140,6 @@ class KeyRegistry(Application):
 
     # -- the application interface --------------------------------------------------------------
 
-    def check_tx(self, tx: SignedTx, payload: Any, height: int) -> None:
-        self._dispatch(tx, payload, height, apply=False)
-
-    def deliver_tx(self, tx: SignedTx, payload: Any, height: int) -> None:
-        self._dispatch(tx, payload, height, apply=True)
-
     def begin_block(self, height: int, *, validators_changed: bool) -> None:
         """After a change of the validator set: drop the votes of those who left and
         decide the next change; and drop presignatures that can no longer be used."""
@@ -160,7 +153,7 @@ class KeyRegistry(Application):
             self._membership_decided(height)
         self._drop_presigs(lambda _pid, r: self._presig_alive(r, height))
 
-    def _dispatch(self, tx: SignedTx, p: Payload, height: int, *, apply: bool) -> None:
+    def execute(self, tx: SignedTx, p: Payload, height: int, *, apply: bool) -> None:
         if isinstance(p, ValidatorJoin):
             self._join(tx, p, height, apply)
         elif isinstance(p, ValidatorLeave):
