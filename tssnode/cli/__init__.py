@@ -9,6 +9,7 @@ the layers add their commands without editing one big parser. `tssnode bench NAM
     cluster.py    cluster up|down|status|demo      a local network on loopback
     client.py     status, validators, keys, keygen, sign, signatures, blocks
     verify.py     verify                           check a signature, offline
+    bridge.py     bridge setup|info|address|deposits|mint   the bridge, and mints on the EVM chain
     simulate.py   simulate, demo                   the protocol in one process
     common.py, configs.py, processes.py, views.py, follow.py: what the commands share
 
