@@ -40,6 +40,34 @@ def _cli(*args: str) -> dict[str, Any]:
     return data
 
 
+def _bridge_up(api: list[Any], anvil_url: str) -> tuple[dict[str, Any], Any]:
+    """A bridge key, the gateway deployed for it on anvil, the settings agreed by three
+    validators: (the key, the token contract)."""
+    wait_for(lambda: all(c.get("/status")["peers_connected"] == 3 for c in api), "peers")
+    made = api[0].post("/keygen", {"threshold": 1, "purpose": "bridge"})
+    key = wait_for(
+        lambda: (
+            (k := get_or_none(api[1], f"/keys/{made['key_id']}")) and k["status"] == "active" and k
+        ),
+        "the bridge key",
+    )
+    w3 = Web3(Web3.HTTPProvider(anvil_url))
+    gateway, token = deploy_gateway(w3, w3.eth.accounts[1], key["addresses"]["eth"])
+    settings = {
+        "key_id": key["key_id"], "chain_name": "Ethereum", "chain_id": 31337,
+        "gateway": gateway.address, "network": "regtest", "confirmations": 2,
+        "fee_sats": FEE, "min_deposit_sats": 20_000,
+    }  # fmt: skip
+    for c in api[:3]:
+        c.post("/bridge/setup", settings)
+    wait_for(lambda: api[3].get("/bridge")["set_up"], "the settings")
+    return key, token
+
+
+def _watching(btc: Any, cookie: Path) -> dict[str, Any]:
+    return {"url": btc.url, "cookie_file": str(cookie), "poll": 0.5}
+
+
 def test_a_deposit_is_minted_through_the_cli_on_four_node_processes(tmp_path: Path) -> None:
     with (
         running_regtest(tmp_path / "btc") as btc,
@@ -48,31 +76,12 @@ def test_a_deposit_is_minted_through_the_cli_on_four_node_processes(tmp_path: Pa
     ):
         rpc = RawProxy(service_url=btc.service_url)
         rpc.generatetoaddress(101, rpc.getnewaddress())
-        bitcoin = {"url": btc.url, "cookie_file": str(tmp_path / "btc" / ".cookie"), "poll": 0.5}
+        bitcoin = _watching(btc, tmp_path / "btc" / ".cookie")
         with running_cluster(tmp_path / "net", 4, bitcoin_rpc=bitcoin) as nodes:
             api = [n.client(timeout=60) for n in nodes]
             for c in api:
                 stack.callback(c.http.close)
-            wait_for(lambda: all(c.get("/status")["peers_connected"] == 3 for c in api), "peers")
-            made = api[0].post("/keygen", {"threshold": 1, "purpose": "bridge"})
-            key = wait_for(
-                lambda: (
-                    (k := get_or_none(api[1], f"/keys/{made['key_id']}"))
-                    and k["status"] == "active"
-                    and k
-                ),
-                "the bridge key",
-            )
-            w3 = Web3(Web3.HTTPProvider(anvil.url))
-            gateway, token = deploy_gateway(w3, w3.eth.accounts[1], key["addresses"]["eth"])
-            settings = {
-                "key_id": key["key_id"], "chain_name": "Ethereum", "chain_id": 31337,
-                "gateway": gateway.address, "network": "regtest", "confirmations": 2,
-                "fee_sats": FEE, "min_deposit_sats": 20_000,
-            }  # fmt: skip
-            for c in api[:3]:
-                c.post("/bridge/setup", settings)
-            wait_for(lambda: api[3].get("/bridge")["set_up"], "the settings")
+            key, token = _bridge_up(api, anvil.url)
             address = _cli("address", "--to", TO, "--config", str(nodes[1].config))
             wait_for(lambda: api[0].get("/bridge/addresses"), "the address recorded")
 
@@ -107,3 +116,40 @@ def test_a_deposit_is_minted_through_the_cli_on_four_node_processes(tmp_path: Pa
             )
             assert again == {"minted": True, "already": True}
             assert token.functions.totalSupply().call() == 50_000_000 - FEE
+
+
+def test_one_node_with_a_lying_bitcoin_view_mints_nothing(tmp_path: Path) -> None:
+    """Node 4 watches a Bitcoin chain of its own, on which the deposit address is paid: it
+    observes that deposit, and nothing becomes final or signed (one vote of the three
+    needed). The deposit the other three see on the real chain is final and signed."""
+    with (
+        running_regtest(tmp_path / "btc") as btc,
+        running_regtest(tmp_path / "fake") as fake,
+        running_anvil(chain_id=31337, accounts=2) as anvil,
+        contextlib.ExitStack() as stack,
+    ):
+        real, lie = RawProxy(service_url=btc.service_url), RawProxy(service_url=fake.service_url)
+        for rpc in (real, lie):
+            rpc.generatetoaddress(101, rpc.getnewaddress())
+        honest = _watching(btc, tmp_path / "btc" / ".cookie")
+        liar = _watching(fake, tmp_path / "fake" / ".cookie")
+        with running_cluster(tmp_path / "net", 4, bitcoin_rpc=[honest] * 3 + [liar]) as nodes:
+            api = [n.client(timeout=60) for n in nodes]
+            for c in api:
+                stack.callback(c.http.close)
+            _bridge_up(api, anvil.url)
+            address = api[1].post("/bridge/deposit-address", {"to": TO})["address"]
+            wait_for(lambda: api[0].get("/bridge/addresses"), "the address recorded")
+            fake_txid = lie.sendtoaddress(address, 5.0)
+            lie.generatetoaddress(3, lie.getnewaddress())
+            log = nodes[3].data_dir / "node.log"
+            wait_for(lambda: fake_txid in log.read_text(), "the liar's observation", 60)
+            real_txid = real.sendtoaddress(address, 0.5)
+            real.generatetoaddress(2, real.getnewaddress())
+            signed = wait_for(
+                lambda: (d := api[0].get("/bridge/deposits")) and d[0]["status"] == "signed" and d,
+                "the real deposit signed",
+                180,
+            )
+            assert [d["txid"] for d in signed] == [real_txid]  # the fake one: never final
+            assert all([d["txid"] for d in c.get("/bridge/deposits")] == [real_txid] for c in api)

@@ -167,14 +167,15 @@ def make_cluster(
     p2p_hosts: Sequence[str] | None = None,
     api_hosts: Sequence[str] | None = None,
     metrics: bool = False,
-    bitcoin_rpc: dict[str, Any] | None = None,
+    bitcoin_rpc: dict[str, Any] | Sequence[dict[str, Any]] | None = None,
 ) -> list[NodeProc]:
     """n validators with a genesis of their own identities (`root/genesis.toml`); `vault`:
     the [vault] section of every node's config; `stall_after`: [ledger] stall_after;
     `p2p_hosts` / `api_hosts`: node i's P2P and API listen addresses at [i - 1] (default
     127.0.0.1); the genesis carries the P2P ones, so the nodes dial exactly those;
     `metrics`: a [metrics] listener each, on a free port; `bitcoin_rpc`: the
-    [bridge.bitcoin] section of every node (the Bitcoin node each one watches)."""
+    [bridge.bitcoin] section of every node (the Bitcoin node each one watches), or node
+    i's at [i - 1]."""
     genesis_path = root / "genesis.toml"
     keys = {"tier": tier, "presign_pool": presign_pool, "round_timeout": round_timeout}
     ledger: dict[str, Any] = {"genesis": str(genesis_path)}
@@ -191,7 +192,7 @@ def make_cluster(
             p2p_host=p2p_hosts[i - 1] if p2p_hosts else "127.0.0.1",
             api_host=api_hosts[i - 1] if api_hosts else "127.0.0.1",
             metrics=metrics,
-            bitcoin_rpc=bitcoin_rpc,
+            bitcoin_rpc=bitcoin_rpc if isinstance(bitcoin_rpc, dict | None) else bitcoin_rpc[i - 1],
         )
         for i in range(1, n + 1)
     ]
