@@ -59,9 +59,13 @@ async def test_a_final_deposit_is_signed_without_anyone_asking(tmp_path, keys): 
         assert dep["amount"] == 50_000_000 - 1000
         # one validator asked, once
         asks = [
-            r
-            for r in cores[0].registry.requests.values()
+            (h, r)
+            for h, r in cores[0].registry.requests.items()
             if r.kind == "sign" and isinstance(decode_any(r.payload), AppSignRequest)
         ]
-        assert len(asks) == 1 and asks[0].status == "done"
+        assert len(asks) == 1 and asks[0][1].status == "done"
+        # and `GET /signatures/{id}` shows it as any signature (it answered 500 once)
+        view = cores[2].signature(asks[0][0].hex())
+        assert view is not None and view["status"] == "done"
+        assert "0x" + view["digest"] == dep["sigHash"] and len(view["signers"]) == 2
         nursery.cancel_scope.cancel()

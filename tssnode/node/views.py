@@ -20,10 +20,12 @@ from tssnode.registry.records import (
     RequestRecord,
 )
 from tssnode.registry.transactions import (
+    AppSignRequest,
     KeygenRequest,
     KeygenRequestV1,
     SignRequest,
     keygen_request,
+    sign_request,
 )
 
 if TYPE_CHECKING:
@@ -208,9 +210,10 @@ class NodeViews(CoreParts):
         attempts = len(previous) + 1
         req = self.registry.requests.get(raw)
         if req is None:
-            mine = self.submitted.get(raw)
-            if not isinstance(mine, SignRequest):
+            asked = self.submitted.get(raw)
+            if not isinstance(asked, SignRequest | AppSignRequest):
                 return None
+            mine = asked.as_sign_request() if isinstance(asked, AppSignRequest) else asked
             failure = self._failure(raw)
             return {
                 "signature_id": signature_id,
@@ -227,7 +230,7 @@ class NodeViews(CoreParts):
             }
         if req.kind != "sign":
             return None
-        p = SignRequest.from_bytes(req.payload)
+        p = sign_request(req.payload)  # (a plain request, or an application's)
         out: dict[str, Any] = {
             "signature_id": signature_id,
             "status": req.status,
