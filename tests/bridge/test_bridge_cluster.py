@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from bitcoin.rpc import RawProxy
 from eth_keys import keys as eth
 from web3 import Web3
@@ -153,3 +155,59 @@ def test_one_node_with_a_lying_bitcoin_view_mints_nothing(tmp_path: Path) -> Non
             )
             assert [d["txid"] for d in signed] == [real_txid]  # the fake one: never final
             assert all([d["txid"] for d in c.get("/bridge/deposits")] == [real_txid] for c in api)
+
+
+def _app_sign_requests(c: Any) -> list[str]:
+    """The hashes of the mint-signature requests in the chain, oldest first."""
+    height = c.get("/status")["height"]
+    blocks = c.get("/blocks", **{"from": 1, "limit": min(500, max(1, height))})
+    return [t["hash"] for b in blocks for t in b["txs"] if t["kind"] == "AppSignRequest"]
+
+
+@pytest.mark.slow
+def test_a_signer_stopped_mid_signing_does_not_stop_the_mint(tmp_path: Path) -> None:
+    """f = 1: a signer of the mint's first signing session stops answering (SIGSTOP, as a
+    hung or unplugged node) as soon as the request is in a block. Its partners time the
+    round out, the request fails, it is asked again without the silent node, and the mint
+    signature comes, verified by every live node."""
+    with (
+        running_regtest(tmp_path / "btc") as btc,
+        running_anvil(chain_id=31337, accounts=2) as anvil,
+        contextlib.ExitStack() as stack,
+    ):
+        rpc = RawProxy(service_url=btc.service_url)
+        rpc.generatetoaddress(101, rpc.getnewaddress())
+        bitcoin = _watching(btc, tmp_path / "btc" / ".cookie")
+        with running_cluster(tmp_path / "net", 4, bitcoin_rpc=bitcoin, round_timeout=10.0) as nodes:
+            api = [n.client(timeout=60) for n in nodes]
+            for c in api:
+                stack.callback(c.http.close)
+            _bridge_up(api, anvil.url)
+            address = api[1].post("/bridge/deposit-address", {"to": TO})["address"]
+            wait_for(lambda: api[0].get("/bridge/addresses"), "the address recorded")
+            txid = rpc.sendtoaddress(address, 0.5)
+            rpc.generatetoaddress(2, rpc.getnewaddress())
+            first = wait_for(lambda: _app_sign_requests(api[0]), "the mint asked for", 60, 0.05)[0]
+            signers = api[0].get(f"/signatures/{first}")["signers"]
+            victim = next(n for n in nodes if n.peer_id in signers)
+            assert victim.proc is not None
+            victim.proc.send_signal(signal.SIGSTOP)
+            if (
+                api[0 if victim is not nodes[0] else 1].get(f"/signatures/{first}")["status"]
+                == "done"
+            ):
+                pytest.skip("the first session finished before its signer was stopped")
+            live = [c for n, c in zip(nodes, api, strict=True) if n is not victim]
+            signed = wait_for(
+                lambda: (
+                    (d := live[0].get("/bridge/deposits")) and d[0]["status"] == "signed" and d[0]
+                ),
+                "the mint signed without the stopped node",
+                180,
+            )
+            assert signed["txid"] == txid
+            asked = _app_sign_requests(live[0])
+            assert len(asked) >= 2  # a retry
+            retry = live[0].get(f"/signatures/{asked[-1]}")
+            assert victim.peer_id not in retry["signers"] and retry["status"] == "done"
+            assert all(c.get("/bridge/deposits")[0]["status"] == "signed" for c in live)
