@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run demo stop simulate test test-fast test-slow check bench bench-crypto bench-protocol bench-net bench-ledger bench-cluster bench-console bench-burst bench-throughput pool contracts clean
+.PHONY: run demo stop simulate test test-fast test-slow check bench bench-crypto bench-protocol bench-net bench-ledger bench-cluster bench-console bench-burst bench-throughput bench-bridge pool contracts clean
 
 # The bridge's EVM parts (solc-js, OpenZeppelin's contracts, anvil) come from npm, exactly
 # as package-lock.json lists them, into node_modules/ next to .venv.
@@ -52,7 +52,7 @@ test-fast: $(STAMP)
 test-slow: $(STAMP)
 	$(BIN)/pytest -q -m slow
 
-bench: bench-crypto bench-protocol bench-net bench-ledger bench-cluster bench-console bench-burst bench-throughput
+bench: bench-crypto bench-protocol bench-net bench-ledger bench-cluster bench-console bench-burst bench-throughput bench-bridge
 
 bench-crypto: $(STAMP)
 	$(BIN)/tssnode bench crypto --write docs/benchmarks.md
@@ -77,6 +77,9 @@ bench-burst: $(STAMP)
 
 bench-throughput: $(STAMP)
 	$(BIN)/tssnode bench throughput --write docs/benchmarks.md
+
+bench-bridge: $(STAMP)
+	$(BIN)/tssnode bench bridge --write docs/benchmarks.md
 
 # Recompile the gateway's contracts (contracts/*.sol) into the committed ABI and bytecode
 # (tssnode/bridge/contracts/*.json) with solc-js from node_modules, offline.

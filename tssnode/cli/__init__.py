@@ -73,7 +73,7 @@ COMMANDS = {
     "bench": (
         "tssnode.cli",
         "bench",
-        "benchmarks: crypto, protocol, net, ledger, cluster, console, burst, throughput",
+        "benchmarks: crypto, protocol, net, ledger, cluster, console, burst, throughput, bridge",
     ),
 }
 
@@ -99,7 +99,9 @@ GROUPS = (
     ("testing", ("faults", "regtest", "bench")),
 )
 
-BENCHES = ("crypto", "protocol", "net", "ledger", "cluster", "console", "burst", "throughput")
+BENCHES = (
+    "crypto", "protocol", "net", "ledger", "cluster", "console", "burst", "throughput", "bridge",
+)  # fmt: skip
 
 
 def usage() -> str:

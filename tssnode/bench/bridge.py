@@ -1,0 +1,142 @@
+"""`tssnode bench bridge`: a Bitcoin deposit's way to a mint on four nodes.
+
+Four `tssnode run` processes on loopback at the given tier, each watching the regtest
+service (Bitcoin Core's engine behind Bitcoin Core's RPC) every `--poll` seconds, a
+bridge key of threshold 2 (any 3 sign), and anvil with the gateway. For each of `--runs`
+deposits: paid from the regtest wallet and buried `confirmations` deep, then timed from
+the block that buries it (mined at t0) to the deposit final in the ledger (2f+1 equal
+observations), and from final to its mint signature committed (a validator asks, three
+signers presign and sign the digest, the signature goes back into the ledger). Each
+deposit is then minted on anvil, and the mint's gas is reported. Status is read from
+node 1's API every 0.05 s.
+
+    tssnode bench bridge [--runs 5] [--tier standard] [--write docs/benchmarks.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tssnode.bench.report import table, write_section
+
+#: anvil's first dev account (its default mnemonic) pays for the mints
+RELAYER_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+TO = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+CONFIRMATIONS = 2
+FEE = 10_000
+
+
+def measure(runs: int, tier: str, poll: float, timeout: float) -> dict[str, Any]:
+    from bitcoin.rpc import RawProxy
+    from eth_account import Account
+    from web3 import Web3
+
+    from tssnode.api.client import get_or_none
+    from tssnode.bridge.gateway import Gateway
+    from tssnode.testing.anvil import running_anvil
+    from tssnode.testing.cluster import running_cluster, wait_for
+    from tssnode.testing.evm import deploy_gateway
+    from tssnode.testing.regtest import running_regtest
+
+    # (imported here, not at the top: `tssnode bench` lists the benchmarks without web3)
+
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        running_regtest(Path(tmp) / "btc") as btc,
+        running_anvil(chain_id=31337, accounts=2) as anvil,
+    ):
+        rpc = RawProxy(service_url=btc.service_url)
+        rpc.generatetoaddress(101, rpc.getnewaddress())
+        watch = {"url": btc.url, "cookie_file": str(Path(tmp) / "btc" / ".cookie"), "poll": poll}
+        with running_cluster(Path(tmp) / "net", 4, tier=tier, bitcoin_rpc=watch) as nodes:
+            api = [n.client(timeout=60) for n in nodes]
+            wait_for(lambda: all(c.get("/status")["peers_connected"] == 3 for c in api), "peers")
+            made = api[0].post("/keygen", {"threshold": 2, "purpose": "bridge"})
+            key = wait_for(
+                lambda: (
+                    (k := get_or_none(api[1], f"/keys/{made['key_id']}"))
+                    and k["status"] == "active"
+                    and k
+                ),
+                "the bridge key",
+                timeout,
+            )
+            w3 = Web3(Web3.HTTPProvider(anvil.url))
+            deployer = list(w3.eth.accounts)[1]
+            gw, _ = deploy_gateway(w3, deployer, key["addresses"]["eth"])
+            settings = {
+                "key_id": key["key_id"], "chain_name": "Ethereum", "chain_id": 31337,
+                "gateway": gw.address, "network": "regtest", "confirmations": CONFIRMATIONS,
+                "fee_sats": FEE, "min_deposit_sats": 20_000,
+            }  # fmt: skip
+            for c in api[:3]:
+                c.post("/bridge/setup", settings)
+            wait_for(lambda: api[0].get("/bridge")["set_up"], "the settings")
+            address = api[1].post("/bridge/deposit-address", {"to": TO})["address"]
+            wait_for(lambda: api[0].get("/bridge/addresses"), "the address recorded")
+            gateway = Gateway.connect(anvil.url, gw.address, 31337)
+            relayer = Account.from_key(RELAYER_KEY)
+            to_final, to_signed, gas = [], [], []
+            for i in range(runs):
+                txid = rpc.sendtoaddress(address, 0.1 + i / 100)
+                rpc.generatetoaddress(CONFIRMATIONS - 1, rpc.getnewaddress())
+                t0 = time.monotonic()
+                rpc.generatetoaddress(1, rpc.getnewaddress())  # now deep enough
+
+                def find(status: str, txid: str = txid) -> dict[str, Any] | None:
+                    for d in api[0].get("/bridge/deposits"):
+                        if d["txid"] == txid and d["status"] in status:
+                            return dict(d)
+                    return None
+
+                wait_for(lambda: find("final signed"), "final", timeout, 0.05)
+                to_final.append(time.monotonic() - t0)
+                dep = wait_for(lambda: find("signed"), "signed", timeout, 0.05)
+                assert dep is not None
+                to_signed.append(time.monotonic() - t0 - to_final[-1])
+                gas.append(gateway.mint(dep, relayer).gas_used)
+            for c in api:
+                c.http.close()
+    return {"final": to_final, "signed": to_signed, "gas": gas}
+
+
+def _ms(xs: list[float]) -> str:
+    lo, mid, hi = (round(v * 1e3) for v in (min(xs), statistics.median(xs), max(xs)))
+    return f"{mid} ms (min {lo}, max {hi})"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="tssnode bench bridge", description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=5, help="deposits, one after another")
+    ap.add_argument("--tier", default="standard", choices=["standard", "insecure-test"])
+    ap.add_argument("--poll", type=float, default=0.5, help="each node's Bitcoin poll (s)")
+    ap.add_argument("--timeout", type=float, default=600.0)
+    ap.add_argument("--write", type=Path)
+    args = ap.parse_args(argv)
+    if args.tier == "insecure-test":
+        import os
+
+        os.environ["TSSNODE_ALLOW_INSECURE"] = "1"
+    r = measure(args.runs, args.tier, args.poll, args.timeout)
+    rows = [
+        ["buried → final in the ledger (watch + 3 equal observations)", _ms(r["final"])],
+        ["final → mint signature committed (ask, presign, sign, result)", _ms(r["signed"])],
+        ["mint on the gateway (anvil), gas", ", ".join(str(g) for g in r["gas"])],
+    ]
+    out = table(["deposit", f"{args.runs} deposits"], rows)
+    print(out)
+    if args.write:
+        body = (__doc__.split("\n\n", 1)[1].rsplit("\n\n", 1)[0]).replace("\n", " ")
+        command = (
+            "tssnode bench bridge"
+            + (f" --runs {args.runs}" if args.runs != 5 else "")
+            + (f" --tier {args.tier}" if args.tier != "standard" else "")
+        )
+        write_section(args.write, "bridge", body + "\n\n" + out, f"{command} --write {args.write}")
+    return 0
