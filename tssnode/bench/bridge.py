@@ -84,7 +84,7 @@ def measure(runs: int, tier: str, poll: float, timeout: float) -> dict[str, Any]
             relayer = Account.from_key(RELAYER_KEY)
             to_final, to_signed, gas = [], [], []
             for i in range(runs):
-                txid = rpc.sendtoaddress(address, 0.1 + i / 100)
+                txid = rpc.sendtoaddress(address, round(0.1 + i / 100, 8))  # (8 decimals)
                 rpc.generatetoaddress(CONFIRMATIONS - 1, rpc.getnewaddress())
                 t0 = time.monotonic()
                 rpc.generatetoaddress(1, rpc.getnewaddress())  # now deep enough
