@@ -20,6 +20,7 @@ from tssnode.registry.transactions import (
     RefreshRequest,
     RefreshResult,
     SignRequest,
+    current,
     keygen_request,
 )
 from tssnode.store import layout
@@ -95,3 +96,17 @@ def test_a_key_without_purpose_keeps_its_old_encodings(
     again = LedgerState.from_entries(genesis, entries, APPS)
     assert registry(again).keys == registry(st_).keys
     assert again.digest() == st_.digest()
+
+
+def test_a_stored_purpose_less_request_reads_back_as_the_current_type(
+    keys: list[IdentityKey],
+) -> None:
+    """The node reads accepted requests back from its journal after a restart: a keygen
+    request without a purpose comes back as version 1 bytes and must be followed (views,
+    retries) as a `KeygenRequest` (a restarted node once answered 404 for its own)."""
+    plain = KeygenRequest(1, pks(keys), "insecure-test")
+    stored = decode_any(plain.to_bytes())
+    assert isinstance(stored, KeygenRequestV1)
+    assert current(stored) == plain and isinstance(current(stored), KeygenRequest)
+    other = KeygenResult(b"\x01" * 32, key_public(4, 1))
+    assert current(other) is other

@@ -56,7 +56,6 @@ from tssnode.registry.transactions import (
     AppSignRequest,
     BlameReport,
     KeygenRequest,
-    KeygenRequestV1,
     KeygenResult,
     PresignReady,
     PresignRequest,
@@ -67,6 +66,7 @@ from tssnode.registry.transactions import (
     ValidatorJoin,
     ValidatorLeave,
     Withdrawal,
+    current,
 )
 from tssnode.store.vault import Vault
 
@@ -201,9 +201,7 @@ class Executor(Recovery):
             if i in rejected:
                 continue
             tx = SignedTx.from_bytes(raw)
-            payload = tx.decode_payload()
-            if isinstance(payload, KeygenRequestV1):  # (from before keys had a purpose)
-                payload = payload.upgrade()
+            payload = current(tx.decode_payload())
             refreshed |= isinstance(payload, PRUNING_PAYLOADS)
             if isinstance(payload, SETTLING_PAYLOADS):
                 touched.append(payload.request)

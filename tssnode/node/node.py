@@ -59,6 +59,7 @@ from tssnode.registry.transactions import (
     PresignRequest,
     RefreshRequest,
     SignRequest,
+    current,
 )
 from tssnode.store import layout
 from tssnode.store.vault import Vault
@@ -321,7 +322,7 @@ class NodeCore(NodeViews, NodeRequests, NodeBridge):
         self.retried.update(self.accepted.links())
         chain, registry = self.replica.chain, self.registry
         for h, tx in self.accepted.unordered():
-            payload = decode_any(tx.payload)
+            payload = current(decode_any(tx.payload))
             if isinstance(payload, REQUESTS):
                 self.submitted[h] = payload
             if chain.tx_location(h) is not None or h in registry.requests:
@@ -344,7 +345,7 @@ class NodeCore(NodeViews, NodeRequests, NodeBridge):
                 continue
             # in the ledger and under way: its retries go on (this node's own part of the
             # session is withdrawn by `Executor.recover`, which fails it at once)
-            payload = decode_any(req.payload)
+            payload = current(decode_any(req.payload))
             if isinstance(payload, REQUESTS):
                 self.submitted[h] = payload
                 self._follow(h, payload)

@@ -22,8 +22,8 @@ from tssnode.registry.records import (
 from tssnode.registry.transactions import (
     AppSignRequest,
     KeygenRequest,
-    KeygenRequestV1,
     SignRequest,
+    current,
     keygen_request,
     sign_request,
 )
@@ -299,8 +299,7 @@ class NodeViews(CoreParts):
 
     def _tx(self, tx: SignedTx, height: int | None, full: bool = True) -> dict[str, Any]:
         payload = tx.decode_payload()
-        # (a keygen request without a purpose keeps version 1's encoding: same kind)
-        kind = type(payload.upgrade() if isinstance(payload, KeygenRequestV1) else payload)
+        kind = type(current(payload))  # (a purpose-less keygen request: version 1's bytes)
         out: dict[str, Any] = {
             "hash": tx.hash.hex(),
             "kind": kind.__name__,

@@ -82,6 +82,12 @@ class KeygenRequestV1(Wire):
         return KeygenRequest(self.threshold, self.parties, self.tier)
 
 
+def current(payload: Wire) -> Wire:
+    """A payload as this version writes it: a keygen request stored before keys had a
+    purpose (version 1, which a purpose-less request still encodes as) is upgraded."""
+    return payload.upgrade() if isinstance(payload, KeygenRequestV1) else payload
+
+
 def keygen_request(raw: bytes) -> KeygenRequest:
     """A stored keygen request's payload of either version (version 1 had no purpose)."""
     value = decode_any(raw)
