@@ -33,6 +33,9 @@ presign_pool = 4
 url = "http://127.0.0.1:18443"      # Bitcoin Core's JSON-RPC (regtest port shown)
 cookie_file = "~/.bitcoin/regtest/.cookie"   # or: user = "…" and password_file = "…"
 
+[bridge.evm]                        # optional: the EVM node this validator reads the gateway on
+url = "http://127.0.0.1:8545"       # Ethereum's JSON-RPC (anvil's port shown)
+
 [vault]                             # where the passphrase of the sealed secrets comes from
 passphrase_file = "/run/secrets/tssnode-node1"   # or:
 # passphrase_command = ["pass", "show", "tssnode/node1"]   # (or one string, split like a shell)
@@ -662,15 +665,45 @@ class BitcoinRpcConfig:
 
 
 @dataclass(frozen=True)
+class EvmRpcConfig:
+    """[bridge.evm]: the EVM node this validator reads the gateway through (Ethereum's
+    JSON-RPC, `url`, e.g. http://127.0.0.1:8545 for anvil), to see which mint
+    authorisations were used. Off when the section or its `url` is absent: the node then
+    shows signed deposits as signed, never as minted."""
+
+    url: str | None = None
+    poll: float = 5.0  # seconds between looks at the gateway
+    timeout: float = 30.0  # seconds an RPC call may take
+
+    @property
+    def enabled(self) -> bool:
+        return self.url is not None
+
+    @classmethod
+    def _parse(cls, t: Table) -> EvmRpcConfig:
+        section = cls(
+            url=t.take("url", rpc_url, None),
+            poll=t.take("poll", seconds(0, 3600), cls.poll),
+            timeout=t.take("timeout", seconds(0, 600), cls.timeout),
+        )
+        t.finish()
+        return section
+
+
+@dataclass(frozen=True)
 class BridgeNodeConfig:
     """[bridge]: how this node reaches the chains the bridge spans. (What the bridge does,
     its gateway, fee and confirmations, is ledger state: `POST /bridge/setup`.)"""
 
     bitcoin: BitcoinRpcConfig = field(default_factory=BitcoinRpcConfig)
+    evm: EvmRpcConfig = field(default_factory=EvmRpcConfig)
 
     @classmethod
     def _parse(cls, t: Table) -> BridgeNodeConfig:
-        section = cls(bitcoin=BitcoinRpcConfig._parse(t.table("bitcoin")))
+        section = cls(
+            bitcoin=BitcoinRpcConfig._parse(t.table("bitcoin")),
+            evm=EvmRpcConfig._parse(t.table("evm")),
+        )
         t.finish()
         return section
 

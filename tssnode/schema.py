@@ -462,6 +462,34 @@ class SignAccepted(Response):
     digest: str
 
 
+class BitcoinWatchInfo(Response):
+    """This validator's watch of its Bitcoin node ([bridge.bitcoin])."""
+
+    tip: int | None
+    """the height its node showed last (None before the first look)"""
+    reorgs: int
+    mempool_payments: int
+    """payments to deposit addresses in its node's mempool"""
+    errors: int
+    last_error: str | None
+
+
+class GatewayWatchInfo(Response):
+    """This validator's watch of the gateway on its EVM node ([bridge.evm])."""
+
+    minted: int
+    """mint authorisations it has seen the gateway use"""
+    errors: int
+    last_error: str | None
+
+
+class BridgeWatch(Response):
+    bitcoin: BitcoinWatchInfo | None
+    """None: [bridge.bitcoin] is not configured (the node observes no deposits)"""
+    evm: GatewayWatchInfo | None
+    """None: [bridge.evm] is not configured (no deposit shows as minted here)"""
+
+
 class BridgeInfo(Response):
     """`GET /bridge`: the bridge's settings in force (the fields after `proposals` only
     once it is set up)."""
@@ -482,6 +510,8 @@ class BridgeInfo(Response):
     min_deposit_sats: int | None = None
     height: int | None = None
     """the block that put the settings in force"""
+    watch: BridgeWatch
+    """how this validator's watches of the two chains are doing"""
 
 
 class BridgeSetupAccepted(Response):
@@ -518,13 +548,23 @@ class MintSignature(Response):
 
 
 class Deposit(Response):
-    """`GET /bridge/deposits/{txid}:{vout}` and each of `GET /bridge/deposits`: a deposit
-    2f+1 validators saw at depth, and its mint authorisation once signed."""
+    """`GET /bridge/deposits/{txid}:{vout}` and each of `GET /bridge/deposits`: a payment to
+    a deposit address. seen (in this node's Bitcoin mempool) and confirming (in a block,
+    not final yet) are this node's view, with the digest it would have once final; final
+    (2f+1 validators saw it at depth), signed (its mint authorisation is in the ledger) and
+    orphaned (2f+1 saw its block leave the chain: not signed while so) are the ledger's;
+    minted is signed with the authorisation used on the gateway as this node's EVM node
+    shows it."""
 
     txid: str
     """as Bitcoin Core shows it"""
     vout: int
-    status: Literal["final", "signed"]
+    status: Literal["seen", "confirming", "final", "signed", "minted", "orphaned"]
+    confirmations: int | None
+    """the depth of its block on this node's Bitcoin node (0: not in a block, or its block
+    left the chain; None: not watched here, or older than the blocks kept)"""
+    minted: bool | None
+    """whether the gateway has used its authorisation (None: no [bridge.evm] here)"""
     value_sats: int
     amount: int
     """what the authorisation mints: value − the bridge's fee (satoshis, 8 decimals)"""
@@ -536,9 +576,9 @@ class Deposit(Response):
     """keccak256(nonce ‖ txid ‖ vout), txid in outpoint byte order"""
     sigHash: str
     """keccak256(abi.encode(pHash, amount, sHash, to, nHash, chainId, gateway))"""
-    block_hash: str
-    block_height: int
-    height: int
+    block_hash: str | None
+    block_height: int | None
+    height: int | None
     """the ledger block where it became final"""
     signature: MintSignature | None
 

@@ -37,7 +37,9 @@ from tssnode.net import peerid
 from tssnode.net.admission import Admission
 from tssnode.net.peerbook import PeerBook
 from tssnode.net.store import MessageStore
+from tssnode.node.watch import BitcoinWatch
 
+from ..bridge.test_watcher import FakeChain
 from ..node.test_core import _start, _wait, keys  # noqa: F401 (`keys` is a fixture)
 
 TOKEN = "schema-t0ken"
@@ -324,7 +326,9 @@ async def _bridge(c: Checked, node: InProcessNode, cores: list[Any]) -> None:
     body = {"key_id": bridge_key, "message": "mint 100 BTC to me"}
     refused = await c.ask("POST", "/sign", S.Error, status=409, body=body)
     assert "signs only bridge messages" in refused["error"]
-    assert (await c.ask("GET", "/bridge", S.BridgeInfo)) == {"set_up": False, "proposals": 0}
+    assert (await c.ask("GET", "/bridge", S.BridgeInfo)) == {
+        "set_up": False, "proposals": 0, "watch": {"bitcoin": None, "evm": None},
+    }  # fmt: skip
     settings = {
         "key_id": bridge_key, "chain_name": "Ethereum", "chain_id": 31337,
         "gateway": "0x" + "5f" * 20, "network": "regtest", "confirmations": 1,
@@ -359,6 +363,26 @@ async def _bridge(c: Checked, node: InProcessNode, cores: list[Any]) -> None:
     assert dep == node.deposit(txid, 0) and dep["amount"] == 49_000 and dep["signature"] is None
     assert await c.ask("GET", "/bridge/deposits", [S.Deposit], params={"to": to}) == [dep]
     await c.ask("GET", f"/bridge/deposits/{txid}:1", S.Error, status=404)
+    # what this node's own Bitcoin watch sees: one payment mined, one in the mempool
+    chain = FakeChain()
+    chain.mine(("dd" * 32, [(70_000, script[2:])]))
+    chain.mempool["cc" * 32] = [(60_000, script[2:])]
+    watch = BitcoinWatch(
+        lambda: cores[1].bridge, lambda _: b"", cores[1].identity.public_bytes(), lambda: chain
+    )
+    cores[1].bitcoin_watch = watch
+    await watch.look(chain)
+    listed = await c.ask("GET", "/bridge/deposits", [S.Deposit])
+    assert [(d["status"], d["confirmations"]) for d in listed] == [
+        ("final", None), ("confirming", 1), ("seen", 0),
+    ]  # fmt: skip
+    assert listed[2] == await c.ask("GET", f"/bridge/deposits/{'cc' * 32}:0", S.Deposit)
+    assert listed[2]["amount"] == 59_000 and listed[2]["block_hash"] is None
+    info = await c.ask("GET", "/bridge", S.BridgeInfo)
+    assert info["watch"]["bitcoin"] == {
+        "tip": 1, "reorgs": 0, "mempool_payments": 1, "errors": 0, "last_error": None,
+    }  # fmt: skip
+    cores[1].bitcoin_watch = None
     await c.ask("GET", f"/bridge/deposits/{txid}:4294967296", S.Error, status=400)
     await c.ask("GET", "/bridge/deposits", S.Error, status=400, params={"to": "0x12"})
 

@@ -17,11 +17,12 @@ from tssnode.bridge.hashes import (
     s_hash,
     sig_hash,
 )
-from tssnode.bridge.records import FINAL, SIGNED, outpoint, p2wpkh_script
+from tssnode.bridge.records import FINAL, ORPHANED, SIGNED, outpoint, p2wpkh_script
 from tssnode.bridge.transactions import (
     BridgeSetup,
     DepositAddressRequest,
     DepositObserved,
+    DepositOrphaned,
     MintSigned,
 )
 from tssnode.crypto.digests import hash160
@@ -258,3 +259,58 @@ def test_the_bridge_key_signs_a_final_deposits_digest_through_the_registry(
     assert run_block(ready, tx(signer, MintSigned.of(op, sig))) == ()
     assert bridge(ready).deposits[op].status == SIGNED
     assert bridge(ready).query(f"sign/{op.hex()}") is None  # nothing left to sign
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_a_reorg_past_final_is_recorded_and_never_signs_or_mints_twice(
+    ready: LedgerState, keys: list[IdentityKey], tx: Tx, signed: bool
+) -> None:
+    """2f+1 votes that a final deposit's block left the chain orphan it: it is not signed
+    while so (its signature, if it had one, is kept: it may be out already). 2f+1
+    observations of the output in another block bring it back with the same digest, so
+    the gateway's spent nHash still stops a second mint."""
+    g, kh = _address(ready, keys, tx)
+    run_block(ready, *(tx(k, _observed(kh, g)) for k in keys[:3]))
+    op, txid, old = outpoint(b"\x5a" * 32, 1), b"\x5a" * 32, b"\xbb" * 32
+    before = bridge(ready).deposits[op]
+    sig = real_signature(before.sig_hash, seed=SEED)
+    if signed:
+        assert run_block(ready, tx(keys[0], MintSigned(txid, 1, sig))) == ()
+    for bad, reason in (
+        (DepositOrphaned(txid, 1, b"\xcc" * 32), "recorded in another block"),
+        (DepositOrphaned(txid, 2, old), "no final deposit"),
+        (DepositOrphaned(txid[:31], 1, old), "32 bytes"),
+    ):
+        (why,) = run_block(ready, tx(keys[0], bad))
+        assert reason in why[1], why
+    run_block(ready, *(tx(k, DepositOrphaned(txid, 1, old)) for k in keys[:2]))
+    assert bridge(ready).deposits[op].status == (SIGNED if signed else FINAL)
+    (why,) = run_block(ready, tx(keys[1], DepositOrphaned(txid, 1, old)))
+    assert "already voted" in why[1]
+    # the votes survive a restart, and the third decides
+    ready = LedgerState.from_entries(ready.genesis, ready.entries(), APPS)
+    assert run_block(ready, tx(keys[3], DepositOrphaned(txid, 1, old))) == ()
+    dep = bridge(ready).deposits[op]
+    assert dep.status == ORPHANED and dep.signature == (sig if signed else None)
+    assert bridge(ready).orphan_votes == {}
+    assert bridge(ready).query(f"sign/{op.hex()}") is None  # never signed while orphaned
+    (why,) = run_block(ready, tx(keys[1], MintSigned(txid, 1, sig)))
+    assert "already orphaned" in why[1]
+    (why,) = run_block(ready, tx(keys[2], DepositOrphaned(txid, 1, old)))
+    assert "already orphaned" in why[1]
+    # the output mined again in block dd…: 2f+1 observations move it there
+    moved = _observed(kh, g, block=b"\xdd" * 32, block_height=125)
+    (why,) = run_block(ready, tx(keys[0], _observed(kh, g, block=b"\xdd" * 32, value=60_000)))
+    assert "another value" in why[1]
+    run_block(ready, *(tx(k, moved) for k in keys[:3]))
+    dep = bridge(ready).deposits[op]
+    assert dep.status == (SIGNED if signed else FINAL)
+    assert (dep.block_hash, dep.block_height) == (b"\xdd" * 32, 125)
+    assert (dep.n_hash, dep.sig_hash, dep.amount) == (
+        before.n_hash, before.sig_hash, before.amount,
+    )  # fmt: skip
+    (why,) = run_block(ready, tx(keys[3], moved))
+    assert "already final" in why[1]
+    again = LedgerState.from_entries(ready.genesis, ready.entries(), APPS)
+    assert bridge(again).deposits == bridge(ready).deposits
+    assert again.digest() == ready.digest()

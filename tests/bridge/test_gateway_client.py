@@ -69,6 +69,12 @@ def test_wrong_chains_contracts_and_unsigned_deposits_are_refused(chain: tuple[s
         Gateway.connect("http://127.0.0.1:9", address, CHAIN_ID, timeout=2)
     with pytest.raises(GatewayError, match="not signed yet"):
         mint_signature({"status": "final", "signature": None})
+    sig = {"r": "0x" + "11" * 32, "s": "0x" + "22" * 32, "v": 28}
+    with pytest.raises(GatewayError, match="orphaned"):  # signed, but its bitcoin is gone
+        mint_signature({"status": "orphaned", "signature": sig})
+    assert mint_signature({"status": "minted", "signature": sig}) == (
+        bytes([0x11] * 32 + [0x22] * 32 + [28])
+    )
     # a signature for another amount than the deposit's: the gateway refuses it
     dep = _signed_deposit(address, amount=1)
     dep["amount"] = 2

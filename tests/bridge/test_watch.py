@@ -1,6 +1,8 @@
-"""The node's Bitcoin watch over a real ledger state with the bridge: what it saw is
-submitted, sent again until the ledger holds this validator's vote, and a Bitcoin node
-that fails is logged and asked again while the watch keeps running."""
+"""The node's watches over a real ledger state with the bridge: what the Bitcoin watch saw
+is submitted, sent again until the ledger holds this validator's vote; a final deposit
+whose block left the chain is voted orphaned; the gateway watch marks used
+authorisations; a Bitcoin or EVM node that fails is logged and asked again while the
+watch keeps running."""
 
 from __future__ import annotations
 
@@ -13,12 +15,12 @@ from tests.bridge.test_app import NONCE, TO, bridge, ready  # noqa: F401 (`ready
 from tests.bridge.test_watcher import FakeChain
 from tests.ledger.conftest import Tx, run_block
 from tssnode.bridge.hashes import g_hash, p_hash, s_hash
-from tssnode.bridge.records import outpoint
-from tssnode.bridge.transactions import DepositAddressRequest, DepositObserved
+from tssnode.bridge.records import ORPHANED, outpoint
+from tssnode.bridge.transactions import DepositAddressRequest, DepositObserved, DepositOrphaned
 from tssnode.crypto.identity import IdentityKey
 from tssnode.ledger.state import LedgerState
 from tssnode.node import watch
-from tssnode.node.watch import BitcoinWatch
+from tssnode.node.watch import BitcoinWatch, GatewayWatch
 
 
 @pytest.fixture
@@ -91,3 +93,87 @@ def test_a_failing_bitcoin_node_is_logged_and_asked_again(
     assert w.errors == 1 and "ConnectionRefusedError" in (w.last_error or "")
     assert "bitcoin watch: ConnectionRefusedError" in caplog.text
     assert made == 2 and len(sent) == 1  # a fresh connection, and the deposit seen
+
+
+def test_a_final_deposit_whose_block_left_the_chain_is_voted_orphaned(
+    funded: tuple[LedgerState, FakeChain], keys: list[IdentityKey], tx: Tx
+) -> None:
+    st_, chain = funded
+    watches = [
+        BitcoinWatch(lambda: bridge(st_), lambda _: b"", k.public_bytes(), lambda: chain)
+        for k in keys
+    ]
+    trio.run(watches[0].look, chain)
+    ((_, (obs, _)),) = watches[0].pending.items()
+    assert run_block(st_, *(tx(k, obs) for k in keys[:3])) == ()
+    op = outpoint(obs.txid, obs.vout)
+    trio.run(watches[0].look, chain)
+    assert watches[0].depths[op] == 6 and watches[0].pending == {}
+    # a longer branch from below the deposit's block, without the payment
+    chain.fork(1)
+    for _ in range(7):
+        chain.mine(branch="b")
+    votes: list[tuple[IdentityKey, Any]] = []
+    for k, w in zip(keys, watches, strict=True):
+        w.submit = lambda p, k=k: votes.append((k, p)) or b""  # type: ignore[method-assign]
+        trio.run(w.look, chain)
+    assert {type(p) for _, p in votes} == {DepositOrphaned}
+    assert len(votes) == 4 and watches[0].depths[op] == 0
+    assert run_block(st_, *(tx(k, p) for k, p in votes[:3])) == ()
+    assert bridge(st_).deposits[op].status == ORPHANED
+    trio.run(watches[0].look, chain)
+    assert watches[0].pending == {}  # held: nothing is sent again
+
+
+def test_the_gateway_watch_marks_used_authorisations_and_survives_a_failing_node(
+    funded: tuple[LedgerState, FakeChain], keys: list[IdentityKey], tx: Tx, caplog
+) -> None:
+    from tests.ledger.conftest import real_signature
+    from tssnode.bridge.transactions import MintSigned
+
+    st_, chain = funded
+    w = BitcoinWatch(lambda: bridge(st_), lambda _: b"", keys[0].public_bytes(), lambda: chain)
+    trio.run(w.look, chain)
+    ((_, (obs, _)),) = w.pending.items()
+    run_block(st_, *(tx(k, obs) for k in keys[:3]))
+    dep = bridge(st_).deposits[outpoint(obs.txid, obs.vout)]
+    asked: list[bytes] = []
+    used: set[bytes] = set()
+
+    class View:
+        def minted(self, n: bytes) -> bool:
+            asked.append(n)
+            return n in used
+
+    connects = 0
+
+    def connect(cfg: Any) -> View:
+        nonlocal connects
+        connects += 1
+        if connects == 1:
+            raise ConnectionRefusedError(111, "Connection refused")
+        return View()
+
+    g = GatewayWatch(lambda: bridge(st_), connect, poll=0.01)
+    trio.run(g.look, View())
+    assert asked == []  # nothing signed: nothing to ask
+    sig = real_signature(dep.sig_hash, seed=7)
+    assert run_block(st_, tx(keys[0], MintSigned(obs.txid, obs.vout, sig))) == ()
+    trio.run(g.look, View())
+    assert asked == [dep.n_hash] and g.minted == set()
+    used.add(dep.n_hash)
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(g.run)
+            with trio.fail_after(30):
+                while not g.minted:  # noqa: ASYNC110 (the state it sets is what is tested)
+                    await trio.sleep(0.01)
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
+    assert g.minted == {dep.n_hash} and g.errors == 1 and connects == 2
+    assert "gateway watch: ConnectionRefusedError" in caplog.text
+    n_asked = len(asked)
+    trio.run(g.look, View())
+    assert len(asked) == n_asked  # once used, not asked again

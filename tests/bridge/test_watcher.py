@@ -1,10 +1,11 @@
 """The Bitcoin watcher's scanning: depth, once per output and block, reorgs before and
 after depth, an address recorded after its payment was mined.
 
-`FakeChain` is a test double of the three read calls of Bitcoin Core's RPC the watcher
-makes, with their result shapes (getblock verbosity 2: txid, vout with value in BTC as
-Decimal, scriptPubKey hex); the watcher against the regtest service (Bitcoin Core's
-engine behind Bitcoin Core's RPC) is tested in tests/regtest."""
+`FakeChain` is a test double of the read calls of Bitcoin Core's RPC the watcher makes,
+with their result shapes (getblock verbosity 2 and getrawtransaction verbose: txid, vout
+with value in BTC as Decimal, scriptPubKey hex; getrawmempool: txids); the watcher
+against the regtest service (Bitcoin Core's engine behind Bitcoin Core's RPC) is tested
+in tests/regtest."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import pytest
 
 from tssnode.bridge.hashes import txid_bytes
 from tssnode.bridge.records import p2wpkh_script
-from tssnode.bridge.watcher import Scanner, p2wpkh_program, rpc_url, sats
+from tssnode.bridge.watcher import Scanner, Sighting, p2wpkh_program, rpc_url, sats
 
 KH = b"\x11" * 20  # a watched deposit key hash
 G = b"\x22" * 32  # its gHash
@@ -33,13 +34,38 @@ class FakeChain:
 
     def __init__(self) -> None:
         self.blocks: list[tuple[str, str, list[tuple[str, list[tuple[int, bytes]]]]]] = []
+        self.mempool: dict[str, list[tuple[int, bytes]]] = {}
+        self.lookups = 0  # getrawtransaction calls
         self.mine()  # genesis
 
     def mine(self, *txs: tuple[str, list[tuple[int, bytes]]], branch: str = "") -> str:
         prev = self.blocks[-1][0] if self.blocks else ""
         block_hash = _h(len(self.blocks), prev, txs, branch)
         self.blocks.append((block_hash, prev, list(txs)))
+        for txid, _ in txs:
+            self.mempool.pop(txid, None)
         return block_hash
+
+    def getrawmempool(self) -> list[str]:
+        return list(self.mempool)
+
+    def getrawtransaction(self, txid: str, verbose: bool) -> dict[str, Any]:
+        assert verbose
+        self.lookups += 1
+        if txid not in self.mempool:
+            raise KeyError(txid)
+        return {"txid": txid, "vout": self._vout(self.mempool[txid])}
+
+    @staticmethod
+    def _vout(outs: list[tuple[int, bytes]]) -> list[dict[str, Any]]:
+        return [
+            {
+                "n": n,
+                "value": Decimal(v) / Decimal(10**8),
+                "scriptPubKey": {"hex": p2wpkh_script(kh).hex()},
+            }
+            for n, (v, kh) in enumerate(outs)
+        ]
 
     def fork(self, height: int) -> None:
         """Drop every block from `height` on (the new branch is mined next)."""
@@ -59,15 +85,7 @@ class FakeChain:
                 if prev:
                     out["previousblockhash"] = prev
                 for txid, outs in txs:
-                    vout = [
-                        {
-                            "n": n,
-                            "value": Decimal(v) / Decimal(10**8),
-                            "scriptPubKey": {"hex": p2wpkh_script(kh).hex()},
-                        }
-                        for n, (v, kh) in enumerate(outs)
-                    ]
-                    out["tx"].append({"txid": txid, "vout": vout})
+                    out["tx"].append({"txid": txid, "vout": self._vout(outs)})
                 return out
         raise KeyError(block_hash)
 
@@ -140,3 +158,50 @@ def test_values_scripts_and_credentials(tmp_path: Path):
     )
     assert rpc_url("http://127.0.0.1:18443") == "http://127.0.0.1:18443"
     assert rpc_url("http://h:1/w", user="u", password="p") == "http://u:p@h:1/w"
+
+
+def test_what_the_node_shows_now_from_mempool_to_depth():
+    """Sightings: a payment in the mempool (0 deep), then in a block, with its depth; each
+    mempool transaction decoded once; the output of another address or below the minimum
+    never shown."""
+    chain, scan = FakeChain(), Scanner(confirmations=3)
+    watched = {KH: G}
+    chain.mempool["aa" * 32] = [(50_000, OTHER), (60_000, KH), (100, KH)]
+    assert scan.step(chain, watched, 10_000) == []
+    (seen,) = scan.sightings(watched, 10_000)
+    assert seen == Sighting(txid_bytes("aa" * 32), 1, 60_000, G, None, None, 0)
+    scan.step(chain, watched, 10_000)
+    assert chain.lookups == 1  # decoded once while it waits
+    block = chain.mine(("aa" * 32, chain.mempool["aa" * 32]))
+    chain.mine()
+    scan.step(chain, watched, 10_000)
+    (seen,) = scan.sightings(watched, 10_000)
+    assert (seen.block_hash, seen.block_height, seen.confirmations) == (txid_bytes(block), 1, 2)
+    assert scan.mempool == {} and scan.depth(txid_bytes(block), 1) == 2
+    assert scan.depth(b"\x01" * 32, 1) == 0 and scan.depth(txid_bytes(block), 9) is None
+
+
+def test_a_block_reorged_out_with_its_output_nowhere_is_orphaned_once_the_branch_is_deep():
+    chain, scan = FakeChain(), Scanner(confirmations=2)
+    watched = {KH: G}
+    pay = ("aa" * 32, [(60_000, KH)])
+    block = chain.mine(pay)
+    chain.mine()
+    (obs,) = scan.step(chain, watched, 10_000)
+    args = (obs.txid, obs.vout, obs.block_hash, obs.block_height)
+    assert not scan.orphaned(*args)  # on the chain
+    chain.fork(1)  # a branch without it: the payment is back in the mempool
+    chain.mempool["aa" * 32] = pay[1]
+    chain.mine(branch="b")
+    scan.step(chain, watched, 10_000)
+    assert not scan.orphaned(*args)  # the new branch is not deep enough yet
+    chain.mine(branch="b")
+    scan.step(chain, watched, 10_000)
+    assert scan.orphaned(*args) and scan.depth(txid_bytes(block), 1) == 0
+    (seen,) = scan.sightings(watched, 10_000)
+    assert seen.confirmations == 0  # in the mempool again
+    chain.mine(pay, branch="b")  # mined again: moved, not orphaned
+    assert scan.step(chain, watched, 10_000) == [] and not scan.orphaned(*args)
+    chain.mine(branch="b")
+    (again,) = scan.step(chain, watched, 10_000)  # observed in its new block at depth
+    assert again.block_height == 3 and again.block_hash != obs.block_hash

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.config.test_vault_config import BASE
-from tssnode.config import BitcoinRpcConfig, ConfigError, NodeConfig
+from tssnode.config import BitcoinRpcConfig, ConfigError, EvmRpcConfig, NodeConfig
 
 
 def parse(text: str) -> NodeConfig:
@@ -48,3 +48,21 @@ def test_every_bad_bitcoin_value_is_named(text: str, key: str, words: str) -> No
     with pytest.raises(ConfigError) as caught:
         parse(text)
     assert caught.value.key == key and words in caught.value.problem
+
+
+def test_an_evm_node_is_optional_and_its_bad_values_are_named() -> None:
+    base = BASE + '[bridge.bitcoin]\nurl = "http://127.0.0.1:18443"\n'
+    off = NodeConfig.parse(base, base_dir=Path("/etc/tss")).bridge.evm
+    assert off == EvmRpcConfig() and not off.enabled
+    on = NodeConfig.parse(
+        base + '[bridge.evm]\nurl = "http://127.0.0.1:8545"\npoll = 1.5\n', base_dir=Path("/")
+    ).bridge.evm
+    assert on.enabled and on.url == "http://127.0.0.1:8545" and on.poll == 1.5
+    for text, key, words in [
+        ('url = "ws://h"', "bridge.evm.url", "http"),
+        ('url = "http://h"\ntimeout = -1', "bridge.evm.timeout", "more than"),
+        ('url = "http://h"\nkey = "0x01"', "bridge.evm.key", "unknown"),
+    ]:
+        with pytest.raises(ConfigError) as caught:
+            NodeConfig.parse(base + "[bridge.evm]\n" + text, base_dir=Path("/"))
+        assert caught.value.key == key and words in caught.value.problem

@@ -17,6 +17,12 @@ them).
   follows. Its mint digest (sigHash) is fixed then, from ledger state alone.
 - A mint signature (`MintSigned`) settles a final deposit if it verifies, low s, against
   the bridge key for that sigHash; the first valid one wins, and none after it.
+- A reorg deeper than the confirmations is recorded, not ignored: 2f+1 identical votes that
+  a final deposit's block left the chain with the output in no other block
+  (`DepositOrphaned`) orphan it, and an orphaned deposit is not signed. 2f+1 identical
+  observations of the same output in another block move it there (final or signed again).
+  The mint digest never changes (nHash binds the outpoint, not the block), so a deposit
+  signed before its block left the chain still mints at most once.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from tssnode.bridge.records import (
     MAX_CONFIRMATIONS,
     MAX_PAYLOAD,
     NETWORKS,
+    ORPHANED,
     P2WPKH_DUST,
     SIGNED,
     T_ADDRESSES,
@@ -47,6 +54,7 @@ from tssnode.bridge.records import (
     Deposit,
     DepositAddress,
     Observations,
+    orphan_vote_id,
     outpoint,
     p2wpkh_script,
     setup_vote_id,
@@ -56,6 +64,7 @@ from tssnode.bridge.transactions import (
     BridgeSetup,
     DepositAddressRequest,
     DepositObserved,
+    DepositOrphaned,
     MintSigned,
     Payload,
 )
@@ -87,6 +96,7 @@ class BridgeApp(OnePathApplication):
         self.addresses: dict[bytes, DepositAddress] = {}  # by gHash
         self.deposits: dict[bytes, Deposit] = {}  # by outpoint
         self.observations: dict[bytes, Observations] = {}  # by outpoint
+        self.orphan_votes: dict[bytes, Observations] = {}  # by outpoint
         self.setup_votes: dict[bytes, Observations] = {}  # by `setup_vote_id`
 
     # -- storage ------------------------------------------------------------------------------
@@ -100,6 +110,8 @@ class BridgeApp(OnePathApplication):
             self.deposits[ident] = Deposit.from_bytes(raw)
         elif len(ident) == 32:
             self.setup_votes[ident] = Observations.from_bytes(raw)
+        elif len(ident) == 37:
+            self.orphan_votes[ident[:36]] = Observations.from_bytes(raw)
         else:
             self.observations[ident] = Observations.from_bytes(raw)
 
@@ -114,6 +126,8 @@ class BridgeApp(OnePathApplication):
             value = self.deposits.get(ident)
         elif len(ident) == 32:
             value = self.setup_votes.get(ident)
+        elif len(ident) == 37:
+            value = self.orphan_votes.get(ident[:36])
         else:
             value = self.observations.get(ident)
         return None if value is None else bytes(value.to_bytes())
@@ -148,6 +162,8 @@ class BridgeApp(OnePathApplication):
             self._address(tx, p, height, apply)
         elif isinstance(p, DepositObserved):
             self._observed(tx, p, height, apply)
+        elif isinstance(p, DepositOrphaned):
+            self._orphaned(tx, p, apply)
         else:
             self._mint_signed(p, apply)
 
@@ -257,8 +273,11 @@ class BridgeApp(OnePathApplication):
         if not 0 <= p.block_height < 2**32:
             raise InvalidTransaction("a block height is a u32")
         op = outpoint(p.txid, p.vout)
-        if op in self.deposits:
+        known = self.deposits.get(op)
+        if known is not None and known.block_hash == p.block_hash:
             raise InvalidTransaction("this deposit is already final")
+        if known is not None and (known.value, known.g_hash) != (p.value, p.g_hash):
+            raise InvalidTransaction("this output is recorded with another value or address")
         addr = self.addresses.get(p.g_hash)
         if addr is None:
             raise InvalidTransaction("no deposit address with this gHash")
@@ -281,6 +300,16 @@ class BridgeApp(OnePathApplication):
             self.observations[op] = votes
             return
         self.observations.pop(op, None)
+        if known is not None:  # moved to another block by a reorg
+            self._drop_orphan_votes(op)
+            status = known.status
+            if status == ORPHANED:
+                status = FINAL if known.signature is None else SIGNED
+            self.deposits[op] = replace(
+                known, block_hash=p.block_hash, block_height=p.block_height, status=status
+            )
+            self._set(T_DEPOSITS, op)
+            return
         amount = p.value - cfg.fee_sats
         n = n_hash(addr.nonce, p.txid, p.vout)
         digest = sig_hash(
@@ -291,6 +320,38 @@ class BridgeApp(OnePathApplication):
             n, digest, FINAL,
         )  # fmt: skip
         self._set(T_DEPOSITS, op)
+
+    def _orphaned(self, tx: SignedTx, p: DepositOrphaned, apply: bool) -> None:
+        self._configured()
+        if len(p.txid) != 32 or len(p.block_hash) != 32 or not 0 <= p.vout < 2**32:
+            raise InvalidTransaction("a txid and block hash are 32 bytes, vout a u32")
+        op = outpoint(p.txid, p.vout)
+        dep = self.deposits.get(op)
+        if dep is None:
+            raise InvalidTransaction("no final deposit at this outpoint")
+        if dep.status == ORPHANED:
+            raise InvalidTransaction("the deposit is already orphaned")
+        if dep.block_hash != p.block_hash:
+            raise InvalidTransaction("the deposit is recorded in another block")
+        raw = p.to_bytes()
+        votes = self.orphan_votes.get(op, Observations(()))
+        if tx.sender in votes.voters(raw):
+            raise InvalidTransaction("this validator already voted this deposit orphaned")
+        if not apply:
+            return
+        votes = votes.voting(tx.sender, raw)
+        voters = [v for v in votes.voters(raw) if v in self.ledger.validators]
+        if len(voters) < quorum(len(self.ledger.validators)):
+            self.orphan_votes[op] = votes
+            self._set(T_VOTES, orphan_vote_id(op))
+            return
+        self._drop_orphan_votes(op)
+        self.deposits[op] = replace(dep, status=ORPHANED)
+        self._set(T_DEPOSITS, op)
+
+    def _drop_orphan_votes(self, op: bytes) -> None:
+        if self.orphan_votes.pop(op, None) is not None:
+            self._set(T_VOTES, orphan_vote_id(op))
 
     def _mint_signed(self, p: MintSigned, apply: bool) -> None:
         cfg = self._configured()

@@ -36,10 +36,14 @@ class Minted:
 
 def mint_signature(deposit: Mapping[str, Any]) -> bytes:
     """A signed deposit's (`GET /bridge/deposits/…`) signature as the gateway takes it:
-    r ‖ s ‖ v, 65 bytes."""
+    r ‖ s ‖ v, 65 bytes. (A minted one's too: the gateway is what refuses it again. An
+    orphaned one's never: its bitcoin left the chain, whatever the gateway would take.)"""
     sig = deposit.get("signature")
-    if deposit.get("status") != "signed" or not sig:
-        raise GatewayError(f"the deposit is {deposit.get('status')}, not signed yet")
+    status = deposit.get("status")
+    if status == "orphaned":
+        raise GatewayError("the deposit is orphaned: its block left the Bitcoin chain")
+    if status not in ("signed", "minted") or not sig:
+        raise GatewayError(f"the deposit is {status}, not signed yet")
     r, s = int(sig["r"], 16), int(sig["s"], 16)
     return r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes([int(sig["v"])])
 

@@ -24,8 +24,11 @@ MAX_CONFIRMATIONS = 144
 #: the dust limit of a P2WPKH output at Bitcoin Core's default dust relay fee: no deposit
 #: may be smaller (one that small could never be spent economically)
 P2WPKH_DUST = 294
-#: a deposit status after it is final
-FINAL, SIGNED = "final", "signed"
+#: a deposit's status in the ledger: final (2f+1 saw it at depth), signed (its mint
+#: authorisation is in the ledger), orphaned (2f+1 saw its block leave the best chain with
+#: the output in no other block: it is not signed while so, and 2f+1 observations of it in
+#: another block make it final, or signed, again)
+FINAL, SIGNED, ORPHANED = "final", "signed", "orphaned"
 
 
 def outpoint(txid: bytes, vout: int) -> bytes:
@@ -117,6 +120,12 @@ class Observations(Wire):
 
     def voters(self, observed: bytes) -> tuple[bytes, ...]:
         return dict(self.seen).get(observed, ())
+
+
+def orphan_vote_id(op: bytes) -> bytes:
+    """Where votes that a final deposit's block left the chain are kept (in `T_VOTES`, apart
+    from observations by length: 37 bytes)."""
+    return op + b"o"
 
 
 def setup_vote_id(raw: bytes) -> bytes:

@@ -69,6 +69,19 @@ class DepositObserved(Wire):
     g_hash: bytes
 
 
+@wire("tssnode.tx.bridge-deposit-orphaned/1")
+@dataclass(frozen=True)
+class DepositOrphaned(Wire):
+    """A validator's view that a final deposit's block (`block_hash`, as the ledger has it)
+    is no longer on its Bitcoin node's best chain, that chain is at least `confirmations`
+    blocks past the deposit's height, and the output is in none of its blocks. At 2f+1
+    identical votes the deposit is orphaned: never signed while so."""
+
+    txid: bytes
+    vout: int
+    block_hash: bytes
+
+
 @wire("tssnode.tx.bridge-mint-signed/1")
 @dataclass(frozen=True)
 class MintSigned(Wire):
@@ -85,10 +98,11 @@ class MintSigned(Wire):
         return cls(subject[:32], int.from_bytes(subject[32:36], "big"), signature)
 
 
-Payload = BridgeSetup | DepositAddressRequest | DepositObserved | MintSigned
+Payload = BridgeSetup | DepositAddressRequest | DepositObserved | DepositOrphaned | MintSigned
 PAYLOAD_TYPES: tuple[type[Wire], ...] = (
     BridgeSetup,
     DepositAddressRequest,
     DepositObserved,
+    DepositOrphaned,
     MintSigned,
 )

@@ -10,7 +10,12 @@ at least the bridge's minimum, and its block is `confirmations` deep; then the v
 submits what it saw, once per (output, block). After a reorg that moved the output to
 another block it submits again (its vote in the ledger follows, `BridgeApp`); an output
 that vanished is simply never observed again, and one the ledger already holds as final
-stays final (a reorg that deep is past what the confirmations guard against).
+is orphaned by 2f+1 votes (`DepositOrphaned`, which `Scanner.orphaned` decides for this
+validator) and, if mined again, moved to its new block by 2f+1 observations.
+
+Besides what it submits, the scanner keeps what this validator sees now (`Sighting`):
+payments in its node's mempool (new mempool transactions are decoded once each) and in
+blocks not yet deep enough, which the API shows as "seen" and "confirming".
 
 `Scanner` is the logic, over anything with Bitcoin Core's three read calls
 (`BlockSource`); `rpc_source` is such a thing for a real node (python-bitcoinlib's
@@ -34,15 +39,35 @@ from tssnode.bridge.transactions import DepositObserved
 KEEP_BLOCKS = 288
 #: blocks scanned again when a deposit address is recorded (see `Scanner.step`)
 RESCAN_BLOCKS = 12
+#: mempool transactions decoded per step at most (the rest at the next steps)
+MEMPOOL_BATCH = 1000
 SATS_PER_BTC = Decimal(100_000_000)
 
 
 class BlockSource(Protocol):
-    """The read calls of Bitcoin Core's RPC the watcher uses (its result shapes)."""
+    """The read calls of Bitcoin Core's RPC the watcher uses (its result shapes).
+    `getrawtransaction` raises KeyError for a transaction the node does not have (Bitcoin
+    Core's error -5: it left the mempool since `getrawmempool`)."""
 
     def getblockcount(self) -> int: ...
     def getblockhash(self, height: int) -> str: ...
     def getblock(self, block_hash: str, verbosity: int) -> dict[str, Any]: ...
+    def getrawmempool(self) -> list[str]: ...
+    def getrawtransaction(self, txid: str, verbose: bool) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """A payment to a watched address as this validator's Bitcoin node shows it now: in a
+    block (`confirmations` ≥ 1 deep) or in its mempool (`block_hash` None, 0)."""
+
+    txid: bytes  # outpoint byte order
+    vout: int
+    value: int
+    g_hash: bytes
+    block_hash: bytes | None  # internal byte order
+    block_height: int | None
+    confirmations: int
 
 
 @dataclass
@@ -86,6 +111,9 @@ class Scanner:
         #: steps that found the chain had moved to another branch
         self.reorgs = 0
         self.tip = -1
+        #: the node's mempool as last read: txid (display hex) → its P2WPKH outputs
+        #: (vout, sats, key hash), decoded once per transaction
+        self.mempool: dict[str, list[tuple[int, int, bytes]]] = {}
 
     def step(
         self, source: BlockSource, watched: Mapping[bytes, bytes], min_sats: int
@@ -105,7 +133,69 @@ class Scanner:
         self.tip = source.getblockcount()
         self._unwind(source)
         self._extend(source, watched)
+        self._read_mempool(source)
         return self._due(watched, min_sats)
+
+    def _read_mempool(self, source: BlockSource) -> None:
+        now = source.getrawmempool()
+        current = set(now)
+        for gone in set(self.mempool) - current:
+            del self.mempool[gone]
+        new = [t for t in now if t not in self.mempool][:MEMPOOL_BATCH]
+        for txid in new:
+            try:
+                tx = source.getrawtransaction(txid, True)
+            except KeyError:  # mined or replaced since getrawmempool
+                continue
+            outs: list[tuple[int, int, bytes]] = []
+            for out in tx["vout"]:
+                program = p2wpkh_program(out["scriptPubKey"]["hex"])
+                if program is not None:
+                    outs.append((int(out["n"]), sats(out["value"]), program))
+            self.mempool[txid] = outs
+
+    def sightings(self, watched: Mapping[bytes, bytes], min_sats: int) -> list[Sighting]:
+        """Every payment of at least `min_sats` to a watched key hash this node shows now,
+        in a retained block or in the mempool (a transaction in both counts in its block)."""
+        out: dict[bytes, Sighting] = {}
+        for height in sorted(self.blocks):
+            block = self.blocks[height]
+            for txid, vout, value, script in block.outputs:
+                kh = script[2:]
+                if value >= min_sats and kh in watched:
+                    op = outpoint(txid_bytes(txid), vout)
+                    out[op] = Sighting(
+                        txid_bytes(txid), vout, value, watched[kh], txid_bytes(block.hash),
+                        height, self.tip - height + 1,
+                    )  # fmt: skip
+        for txid, outs in self.mempool.items():
+            for vout, value, kh in outs:
+                op = outpoint(txid_bytes(txid), vout)
+                if value >= min_sats and kh in watched and op not in out:
+                    out[op] = Sighting(txid_bytes(txid), vout, value, watched[kh], None, None, 0)
+        return list(out.values())
+
+    def depth(self, block_hash: bytes, block_height: int) -> int | None:
+        """How deep the block (internal byte order) is on this node's chain: 0 if another
+        block is at its height now, None if its height is not among the retained records."""
+        seen = self.blocks.get(block_height)
+        if seen is None:
+            return None
+        return self.tip - block_height + 1 if txid_bytes(seen.hash) == block_hash else 0
+
+    def orphaned(self, txid: bytes, vout: int, block_hash: bytes, block_height: int) -> bool:
+        """Whether this validator holds that the output recorded in `block_hash` at
+        `block_height` was reorged out: another block is at that height, the chain is
+        `confirmations` past it (the new branch is as deep as a deposit must be), and the
+        output is in none of the retained blocks (moved, it is observed again instead)."""
+        if self.depth(block_hash, block_height) != 0:
+            return False
+        if self.tip - block_height + 1 < self.confirmations:
+            return False
+        display = txid[::-1].hex()
+        return not any(
+            (t, v) == (display, vout) for b in self.blocks.values() for t, v, _, _ in b.outputs
+        )
 
     def _unwind(self, source: BlockSource) -> None:
         """Drop the records above the last height whose hash the node still shows."""
@@ -192,6 +282,18 @@ class RpcSource:
     def getblock(self, block_hash: str, verbosity: int) -> dict[str, Any]:
         block: dict[str, Any] = self._proxy.getblock(block_hash, verbosity)
         return block
+
+    def getrawmempool(self) -> list[str]:
+        return [str(t) for t in self._proxy.getrawmempool()]
+
+    def getrawtransaction(self, txid: str, verbose: bool) -> dict[str, Any]:
+        from bitcoin.rpc import InvalidAddressOrKeyError
+
+        try:
+            tx: dict[str, Any] = self._proxy.getrawtransaction(txid, verbose)
+        except InvalidAddressOrKeyError:  # -5: not in the mempool (or any block we index)
+            raise KeyError(txid) from None
+        return tx
 
     def close(self) -> None:
         self._proxy.close()

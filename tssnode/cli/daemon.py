@@ -36,7 +36,8 @@ from multiaddr import Multiaddr
 from tssnode.api.app import Limits, build_app
 from tssnode.api.metrics import metrics_app
 from tssnode.bridge.app import BridgeApp
-from tssnode.bridge.watcher import rpc_url
+from tssnode.bridge.records import BridgeConfig
+from tssnode.bridge.watcher import RpcSource, rpc_url
 from tssnode.cli import heap, memtrace
 from tssnode.config import NodeConfig
 from tssnode.crypto.encoding import decode_any
@@ -57,7 +58,7 @@ from tssnode.node.metrics import NodeMetrics
 from tssnode.node.node import NodeCore
 from tssnode.node.primes import PrimeReserve
 from tssnode.node.vaultkey import OpenVault, unlock
-from tssnode.node.watch import BitcoinWatch
+from tssnode.node.watch import BitcoinWatch, GatewayWatch, MintView
 from tssnode.registry.app import KeyRegistry
 from tssnode.registry.records import MEMBERSHIP
 from tssnode.registry.transactions import ValidatorJoin
@@ -163,7 +164,11 @@ class Node:
                 await nursery.start(primes.run)
                 await nursery.start(core.run)
                 if cfg.bridge.bitcoin.enabled:
-                    await nursery.start(self._bitcoin_watch(core).run)
+                    core.bitcoin_watch = self._bitcoin_watch(core)
+                    await nursery.start(core.bitcoin_watch.run)
+                if cfg.bridge.evm.enabled:
+                    core.gateway_watch = self._gateway_watch(core)
+                    await nursery.start(core.gateway_watch.run)
                 nursery.start_soon(self._forward_peer_events)
                 binds = await nursery.start(self._serve_api, core)
                 self.api_address = binds[0] if binds else None
@@ -278,16 +283,37 @@ class Node:
     def _bitcoin_watch(self, core: NodeCore) -> BitcoinWatch:
         """The bridge's watch of this validator's Bitcoin node ([bridge.bitcoin])."""
         rpc = self.config.bridge.bitcoin
-        assert rpc.url is not None
-        url = rpc_url(
-            rpc.url, user=rpc.user, password=_password(rpc.password_file),
-            cookie_file=rpc.cookie_file,
-        )  # fmt: skip
-        log.info("watching Bitcoin for deposits at %s", rpc.url)  # (not the credentials)
-        return BitcoinWatch.over_rpc(
-            lambda: core.bridge, core.submit, core.identity.public_bytes(), url,
-            poll=rpc.poll, timeout=rpc.timeout,
-        )  # fmt: skip
+        url = rpc.url
+        assert url is not None
+
+        def connect() -> RpcSource:
+            # The credentials are read at every (re)connection, not once: bitcoind (and
+            # `tssnode regtest`) write a new cookie at every start, and may start after
+            # this node. (A missing cookie is then a failed look, logged and retried.)
+            with_auth = rpc_url(
+                url, user=rpc.user, password=_password(rpc.password_file),
+                cookie_file=rpc.cookie_file,
+            )  # fmt: skip
+            return RpcSource(with_auth, rpc.timeout)
+
+        log.info("watching Bitcoin for deposits at %s", url)  # (not the credentials)
+        return BitcoinWatch(
+            lambda: core.bridge, core.submit, core.identity.public_bytes(), connect, rpc.poll
+        )
+
+    def _gateway_watch(self, core: NodeCore) -> GatewayWatch:
+        """The bridge's watch of the gateway on this validator's EVM node ([bridge.evm])."""
+        rpc = self.config.bridge.evm
+        url = rpc.url
+        assert url is not None
+
+        def connect(cfg: BridgeConfig) -> MintView:
+            from tssnode.bridge.gateway import Gateway  # (web3 loads only when asked for)
+
+            return Gateway.connect(url, "0x" + cfg.gateway.hex(), cfg.chain_id, rpc.timeout)
+
+        log.info("watching the gateway's mints at %s", url)
+        return GatewayWatch(lambda: core.bridge, connect, rpc.poll)
 
     async def _serve_api(
         self, core: NodeCore, *, task_status: TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED

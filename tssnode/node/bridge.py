@@ -1,5 +1,7 @@
 """The node's bridge requests and views (`NodeCore` includes them): the bridge's settings
-proposed and shown, deposit addresses asked for and listed, deposits as the ledger has them.
+proposed and shown, deposit addresses asked for and listed, deposits as the ledger has them
+(final, signed, orphaned) and as this validator's own watches see them (seen in the
+mempool, confirming, minted on the gateway).
 
 A deposit address is computed here exactly as the ledger will record it (the same
 `bridge.hashes` on the same settings), so the answer carries the address at once; the
@@ -14,7 +16,7 @@ import logging
 import secrets
 import time
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eth_utils.address import to_checksum_address
 
@@ -22,23 +24,30 @@ from tssnode.bridge.app import BridgeApp
 from tssnode.bridge.hashes import (
     deposit_address,
     g_hash,
+    n_hash,
     p_hash,
     s_hash,
+    sig_hash,
 )
 from tssnode.bridge.records import (
     FINAL,
     MAX_PAYLOAD,
+    SIGNED,
     BridgeConfig,
     Deposit,
     DepositAddress,
     outpoint,
 )
 from tssnode.bridge.transactions import BridgeSetup, DepositAddressRequest
+from tssnode.bridge.watcher import Sighting
 from tssnode.crypto.addresses import eth_address
 from tssnode.ledger.errors import InvalidTransaction
 from tssnode.node.errors import BAD_REQUEST, CONFLICT, NOT_FOUND, RequestRejected
 from tssnode.node.parts import CoreParts
 from tssnode.registry.transactions import AppSignRequest
+
+if TYPE_CHECKING:
+    from tssnode.node.watch import BitcoinWatch, GatewayWatch
 
 log = logging.getLogger("tssnode.bridge")
 
@@ -72,6 +81,8 @@ class NodeBridge(CoreParts):
     #: when this node saw each final deposit, and when it last asked for its signature
     _mint_seen: dict[bytes, float]
     _mint_asked: dict[bytes, float]
+    bitcoin_watch: BitcoinWatch | None
+    gateway_watch: GatewayWatch | None
 
     def _ask_mints(self) -> None:
         """Ask the registry to have each final deposit's mint authorisation signed.
@@ -135,10 +146,15 @@ class NodeBridge(CoreParts):
         """`GET /bridge`: the settings in force, or that there are none yet."""
         cfg = self.bridge.config
         if cfg is None:
-            return {"set_up": False, "proposals": len(self.bridge.setup_votes)}
+            return {
+                "set_up": False,
+                "proposals": len(self.bridge.setup_votes),
+                "watch": self._watch_view(),
+            }
         return {
             "set_up": True,
             "proposals": 0,
+            "watch": self._watch_view(),
             "key_id": cfg.key_id,
             "mint_authority": eth_address(cfg.public_key),
             "chain_name": cfg.chain_name,
@@ -150,6 +166,24 @@ class NodeBridge(CoreParts):
             "fee_sats": cfg.fee_sats,
             "min_deposit_sats": cfg.min_deposit_sats,
             "height": cfg.height,
+        }
+
+    def _watch_view(self) -> dict[str, Any]:
+        """How this validator's watches of the two chains are doing (None: not configured)."""
+        btc, evm = self.bitcoin_watch, self.gateway_watch
+        return {
+            "bitcoin": None
+            if btc is None
+            else {
+                "tip": None if btc.scanner is None or btc.scanner.tip < 0 else btc.scanner.tip,
+                "reorgs": 0 if btc.scanner is None else btc.scanner.reorgs,
+                "mempool_payments": sum(s.block_hash is None for s in btc.sightings.values()),
+                "errors": btc.errors,
+                "last_error": btc.last_error,
+            },
+            "evm": None
+            if evm is None
+            else {"minted": len(evm.minted), "errors": evm.errors, "last_error": evm.last_error},
         }
 
     def _address_view(self, rec: DepositAddress, cfg: BridgeConfig, status: str) -> dict[str, Any]:
@@ -178,10 +212,13 @@ class NodeBridge(CoreParts):
     def _deposit_view(self, dep: Deposit) -> dict[str, Any]:
         addr = self.bridge.addresses[dep.g_hash]
         sig = dep.signature
+        minted = None if self.gateway_watch is None else dep.n_hash in self.gateway_watch.minted
         return {
             "txid": dep.txid[::-1].hex(),  # as Bitcoin Core shows it
             "vout": dep.vout,
-            "status": dep.status,
+            "status": "minted" if minted and dep.status == SIGNED else dep.status,
+            "confirmations": None if self.bitcoin_watch is None else self.bitcoin_watch.depth(dep),
+            "minted": minted,
             "value_sats": dep.value,
             "amount": dep.amount,
             "to": to_checksum_address(addr.to),
@@ -198,22 +235,70 @@ class NodeBridge(CoreParts):
             else {"r": f"0x{sig.r:064x}", "s": f"0x{sig.s:064x}", "v": sig.eth_v()},
         }
 
+    def _sighting_view(self, seen: Sighting, cfg: BridgeConfig) -> dict[str, Any] | None:
+        """A payment this validator's Bitcoin node shows that is not a ledger deposit yet:
+        its mint digest as it will be once final (nothing about it is agreed yet)."""
+        addr = self.bridge.addresses.get(seen.g_hash)
+        if addr is None:
+            return None
+        amount = seen.value - cfg.fee_sats
+        n = n_hash(addr.nonce, seen.txid, seen.vout)
+        digest = sig_hash(
+            addr.p_hash, amount, s_hash(cfg.chain_name), addr.to, n, cfg.chain_id, cfg.gateway
+        )
+        return {
+            "txid": seen.txid[::-1].hex(),
+            "vout": seen.vout,
+            "status": "seen" if seen.block_hash is None else "confirming",
+            "confirmations": seen.confirmations,
+            "minted": None,
+            "value_sats": seen.value,
+            "amount": amount,
+            "to": to_checksum_address(addr.to),
+            "address": addr.address,
+            "gHash": "0x" + seen.g_hash.hex(),
+            "pHash": "0x" + addr.p_hash.hex(),
+            "nHash": "0x" + n.hex(),
+            "sigHash": "0x" + digest.hex(),
+            "block_hash": None if seen.block_hash is None else seen.block_hash[::-1].hex(),
+            "block_height": seen.block_height,
+            "height": None,
+            "signature": None,
+        }
+
+    def _sightings(self) -> dict[bytes, Sighting]:
+        watch = self.bitcoin_watch
+        if watch is None:
+            return {}
+        return {op: s for op, s in watch.sightings.items() if op not in self.bridge.deposits}
+
     def deposits(self, to: str | None = None) -> list[dict[str, Any]]:
-        """`GET /bridge/deposits[?to=0x…]`: final deposits, in the order they became final."""
-        self._bridge_config()
+        """`GET /bridge/deposits[?to=0x…]`: the ledger's deposits in the order they became
+        final, then the payments this node sees that are not final yet, deepest first."""
+        cfg = self._bridge_config()
         want = _hex("to", to, 20) if to is not None else None
         deps = sorted(self.bridge.deposits.values(), key=lambda d: (d.height, d.txid, d.vout))
-        return [
+        out = [
             self._deposit_view(d)
             for d in deps
             if want is None or self.bridge.addresses[d.g_hash].to == want
         ]
+        seen = sorted(self._sightings().values(), key=lambda s: (-s.confirmations, s.txid, s.vout))
+        for s in seen:
+            view = self._sighting_view(s, cfg)
+            if view is not None and (want is None or self.bridge.addresses[s.g_hash].to == want):
+                out.append(view)
+        return out
 
     def deposit(self, txid: str, vout: int) -> dict[str, Any] | None:
         """`GET /bridge/deposits/{txid}:{vout}` (txid as Bitcoin Core shows it)."""
-        self._bridge_config()
-        dep = self.bridge.deposits.get(outpoint(_hex("txid", txid, 32)[::-1], vout))
-        return None if dep is None else self._deposit_view(dep)
+        cfg = self._bridge_config()
+        op = outpoint(_hex("txid", txid, 32)[::-1], vout)
+        dep = self.bridge.deposits.get(op)
+        if dep is not None:
+            return self._deposit_view(dep)
+        seen = self._sightings().get(op)
+        return None if seen is None else self._sighting_view(seen, cfg)
 
     # -- requests -------------------------------------------------------------------------------
 

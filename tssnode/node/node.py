@@ -67,6 +67,8 @@ from tssnode.store.vault import Vault
 if TYPE_CHECKING:
     from trio_typing import TaskStatus
 
+    from tssnode.node.watch import BitcoinWatch, GatewayWatch
+
 log = logging.getLogger("tssnode.node")
 
 #: Blocks between writes of the height up to which retry links are indexed.
@@ -208,6 +210,11 @@ class NodeCore(NodeViews, NodeRequests, NodeBridge):
         self._mint_seen: dict[bytes, float] = {}
         self._mint_asked: dict[bytes, float] = {}
         self._mint_check = trio.Event()
+        #: this validator's watches of Bitcoin and of the gateway (set by the daemon when
+        #: [bridge.bitcoin] / [bridge.evm] are configured): what the API shows as seen,
+        #: confirming and minted
+        self.bitcoin_watch: BitcoinWatch | None = None
+        self.gateway_watch: GatewayWatch | None = None
         self.started = time.time()
         #: when this process last saw a block commit (or started): the liveness clock
         self.last_block_at = time.monotonic()

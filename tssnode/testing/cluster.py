@@ -114,6 +114,7 @@ def _new_node(
     api_host: str = "127.0.0.1",
     metrics: bool = False,
     bitcoin_rpc: dict[str, Any] | None = None,
+    evm_rpc: dict[str, Any] | None = None,
 ) -> NodeProc:
     """Data directory `root/node<index>` (identity, token), its config on free ports (of
     `p2p_host` and `api_host`: loopback, or a network namespace's own addresses), and its
@@ -135,6 +136,8 @@ def _new_node(
         sections["vault"] = vault
     if bitcoin_rpc:
         sections["bridge.bitcoin"] = bitcoin_rpc
+    if evm_rpc:
+        sections["bridge.evm"] = evm_rpc
     metrics_url = None
     if metrics:
         port = free_port()
@@ -168,6 +171,7 @@ def make_cluster(
     api_hosts: Sequence[str] | None = None,
     metrics: bool = False,
     bitcoin_rpc: dict[str, Any] | Sequence[dict[str, Any]] | None = None,
+    evm_rpc: dict[str, Any] | None = None,
 ) -> list[NodeProc]:
     """n validators with a genesis of their own identities (`root/genesis.toml`); `vault`:
     the [vault] section of every node's config; `stall_after`: [ledger] stall_after;
@@ -175,7 +179,7 @@ def make_cluster(
     127.0.0.1); the genesis carries the P2P ones, so the nodes dial exactly those;
     `metrics`: a [metrics] listener each, on a free port; `bitcoin_rpc`: the
     [bridge.bitcoin] section of every node (the Bitcoin node each one watches), or node
-    i's at [i - 1]."""
+    i's at [i - 1]; `evm_rpc`: the [bridge.evm] section of every node."""
     genesis_path = root / "genesis.toml"
     keys = {"tier": tier, "presign_pool": presign_pool, "round_timeout": round_timeout}
     ledger: dict[str, Any] = {"genesis": str(genesis_path)}
@@ -193,6 +197,7 @@ def make_cluster(
             api_host=api_hosts[i - 1] if api_hosts else "127.0.0.1",
             metrics=metrics,
             bitcoin_rpc=bitcoin_rpc if isinstance(bitcoin_rpc, dict | None) else bitcoin_rpc[i - 1],
+            evm_rpc=evm_rpc,
         )
         for i in range(1, n + 1)
     ]
