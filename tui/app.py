@@ -129,6 +129,7 @@ class ConsoleApp(Operations):
         )
         if not animations:
             self.animation_level = "none"
+        self.poll_interval = poll_interval
         self.screenshot_dir = screenshot_dir
         self.data_dir = data_dir
         self.main = MainScreen(initial_tab)
@@ -156,11 +157,13 @@ class ConsoleApp(Operations):
     def on_mount(self) -> None:
         self._run_link()
         self.set_interval(1.0, self._tick)
+        if self.poll_interval is not None:  # what no event tells of: a deposit's depth
+            self.set_interval(self.poll_interval, self._poll_shown)
 
     def on_ready(self) -> None:
         """The screen is composed: draw everything once, then only what changes."""
         self._screen_ready = True
-        self.apply(Changes(set(ALL_AREAS)))
+        self.apply(Changes(set(ALL_AREAS)).merge(self.state.show_bridge(self._bridge_shown())))
 
     @work(exclusive=True, group="link", exit_on_error=False)
     async def _run_link(self) -> None:
@@ -172,6 +175,16 @@ class ConsoleApp(Operations):
         if now != self._last_tick:  # a stopped clock (tests, screenshots) changes nothing
             self._last_tick = now
             self.apply(Changes({"header", "sessions", "peers", "proofs"}))
+
+    def _poll_shown(self) -> None:
+        """Read again the bridge's views while the Bridge screen is shown (the link polls
+        the other lists whatever is shown)."""
+        fetches = self.state.bridge_fetches()
+        if fetches:
+            self.apply(Changes(fetch=fetches))
+
+    def _bridge_shown(self) -> bool:
+        return self.main.query_one("#tabs", TabbedContent).active == "bridge"
 
     # -- state changes and redraws ---------------------------------------------------------------
     def apply(self, changes: Changes, *, notify_now: bool = False) -> None:
@@ -247,6 +260,7 @@ class ConsoleApp(Operations):
         """A tab comes into view: draw it now if it changed while hidden."""
         if not self.is_running or not self._screen_ready:
             return
+        self.apply(self.state.show_bridge(self._bridge_shown()))
         stale = self._stale & self._shown()
         if stale:
             self._stale -= stale
@@ -364,7 +378,7 @@ class ConsoleApp(Operations):
 
     def on_synced(self, message: Synced) -> None:
         self.state.synced()
-        self.apply(Changes(set(ALL_AREAS)))
+        self.apply(Changes(set(ALL_AREAS), fetch=self.state.bridge_fetches()))
 
     def on_events_waiting(self, message: EventsWaiting) -> None:
         """Apply up to DRAIN_BATCH events; ring again for the rest, from the event loop:
@@ -383,8 +397,7 @@ class ConsoleApp(Operations):
             asyncio.get_running_loop().call_soon(link.ring)
 
     def on_fetch_failed(self, message: FetchFailed) -> None:
-        self.state.note("warning", f"GET {message.kind}: {message.reason}")
-        self.apply(Changes({"log"}))
+        self.apply(self.state.fetch_failed(message.kind, message.reason, message.status))
 
     # -- messages from actions and widgets -------------------------------------------------------
     def on_action_done(self, message: ActionDone) -> None:

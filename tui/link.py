@@ -232,7 +232,7 @@ class NodeLink:
         try:
             data = await self.get(path, **params)
         except ApiError as exc:
-            self.post(FetchFailed(kind, f"HTTP {exc.status}: {exc.message}"))
+            self.post(FetchFailed(kind, f"HTTP {exc.status}: {exc.message}", exc.status))
             return
         except ApiUnavailable:
             if quiet:
@@ -269,6 +269,8 @@ class NodeLink:
             return f"/signatures/{ident}", {}
         if kind == "block":
             return f"/blocks/{ident}", {}
+        if kind in ("bridge.addresses", "bridge.deposits"):
+            return f"/bridge/{kind.removeprefix('bridge.')}", {}
         return f"/{kind}", {}
 
     def _saw_status(self, status: Any) -> None:

@@ -68,10 +68,12 @@ class Synced(Message):
 
 @dataclass
 class FetchFailed(Message):
-    """A GET the node refused (an error status, not a lost connection): a warning."""
+    """A GET the node refused (an error status, not a lost connection): a warning, or
+    for GET /bridge a 404 that says the node runs no bridge. `status`: the HTTP status."""
 
     kind: str
     reason: str
+    status: int | None = None
 
 
 @dataclass

@@ -410,3 +410,168 @@ class Block:
             certificate=Certificate.from_json(f.get("certificate")),
             full=full,
         )
+
+
+# -- the bridge (docs/api.md "The bridge", docs/bridge.md) ----------------------------------
+
+
+def _str_field(f: dict[str, Any], d: Any, key: str) -> str | None:
+    """A text field whose values this console's schema may not all name (a status it
+    lists as a Literal, from a newer node): read through the schema, else as it came if
+    it is text."""
+    value = f.get(key)
+    if isinstance(value, str):
+        return value
+    raw = _raw(d, key)
+    return raw if isinstance(raw, str) and raw else None
+
+
+@dataclass(frozen=True)
+class BridgeInfo:
+    """`GET /bridge`: the settings in force, or that none are yet (`set_up` False, with
+    the number of setting proposals that wait for 2f+1 matching votes)."""
+
+    set_up: bool
+    proposals: int = 0
+    key_id: str | None = None
+    #: the bridge key's Ethereum address: the gateway's mint authority
+    mint_authority: str | None = None
+    chain_name: str | None = None
+    s_hash: str | None = None
+    chain_id: int | None = None
+    gateway: str | None = None
+    network: str | None = None
+    #: the depth a deposit's block must reach
+    confirmations: int | None = None
+    fee_sats: int | None = None
+    min_deposit_sats: int | None = None
+    #: the ledger block that put the settings in force
+    height: int | None = None
+
+    @classmethod
+    def from_json(cls, d: Any) -> BridgeInfo:
+        f = schema.read_fields(schema.BridgeInfo, d)
+        return cls(
+            set_up=f.get("set_up") is True,
+            proposals=_get(f, "proposals", 0),
+            key_id=f.get("key_id"),
+            mint_authority=f.get("mint_authority"),
+            chain_name=f.get("chain_name"),
+            s_hash=f.get("s_hash"),
+            chain_id=f.get("chain_id"),
+            gateway=f.get("gateway"),
+            network=f.get("network"),
+            confirmations=f.get("confirmations"),
+            fee_sats=f.get("fee_sats"),
+            min_deposit_sats=f.get("min_deposit_sats"),
+            height=f.get("height"),
+        )
+
+
+@dataclass(frozen=True)
+class DepositAddress:
+    """One of `GET /bridge/addresses`: where BTC sent mints to `to`."""
+
+    address: str
+    to: str | None
+    nonce: str | None
+    g_hash: str | None
+    p_hash: str | None
+    payload: str | None
+    status: str  # "recorded" | "pending"
+    height: int | None
+
+    @classmethod
+    def from_json(cls, d: Any) -> DepositAddress:
+        f = schema.read_fields(schema.DepositAddress, d)
+        return cls(
+            address=_get(f, "address", ""),
+            to=f.get("to"),
+            nonce=f.get("nonce"),
+            g_hash=f.get("gHash"),
+            p_hash=f.get("pHash"),
+            payload=f.get("payload"),
+            status=_str_field(f, d, "status") or "recorded",
+            height=f.get("height"),
+        )
+
+
+@dataclass(frozen=True)
+class MintSignature:
+    """A mint authorisation as the gateway takes it: r ‖ s ‖ v (v = 27 or 28), low s."""
+
+    r: str
+    s: str
+    v: int | None
+
+    def compact(self) -> str:
+        """r ‖ s ‖ v as 65 bytes of hex with 0x: the `sig` of the gateway's `mint`."""
+        r, s = (x.removeprefix("0x").rjust(64, "0") for x in (self.r, self.s))
+        v = self.v if self.v is not None else 27
+        return f"0x{r}{s}{v:02x}"
+
+    @classmethod
+    def from_json(cls, d: Any) -> MintSignature | None:
+        f = schema.read_fields(schema.MintSignature, d)
+        r, s = f.get("r"), f.get("s")
+        if not r or not s:
+            return None
+        return cls(r=r, s=s, v=f.get("v"))
+
+
+#: a deposit's statuses in the order it goes through them ("orphaned": 2f+1 validators saw
+#: its block leave the chain after it was final)
+DEPOSIT_STATUSES = ("seen", "confirming", "final", "signed", "minted", "orphaned")
+
+
+@dataclass(frozen=True)
+class Deposit:
+    """One of `GET /bridge/deposits`: a Bitcoin output paid to a deposit address, from the
+    mempool ("seen") to its mint. `confirmations` is the depth of its block on the
+    node's Bitcoin view (None: the node does not say)."""
+
+    txid: str  # as Bitcoin Core shows it
+    vout: int
+    status: str  # DEPOSIT_STATUSES, or whatever a newer node says
+    value_sats: int | None
+    amount: int | None  # what it mints: value − the bridge's fee
+    to: str | None
+    address: str | None
+    g_hash: str | None
+    p_hash: str | None
+    n_hash: str | None
+    sig_hash: str | None
+    block_hash: str | None
+    block_height: int | None
+    height: int | None  # the ledger block where it became final
+    signature: MintSignature | None
+    confirmations: int | None = None
+
+    @property
+    def outpoint(self) -> str:
+        """'txid:vout', as `GET /bridge/deposits/{txid}:{vout}` and `tssnode bridge mint`
+        take it."""
+        return f"{self.txid}:{self.vout}"
+
+    @classmethod
+    def from_json(cls, d: Any) -> Deposit:
+        f = schema.read_fields(schema.Deposit, d)
+        sig = f.get("signature")
+        return cls(
+            txid=_get(f, "txid", ""),
+            vout=_get(f, "vout", 0),
+            status=_str_field(f, d, "status") or "unknown",
+            value_sats=f.get("value_sats"),
+            amount=f.get("amount"),
+            to=f.get("to"),
+            address=f.get("address"),
+            g_hash=f.get("gHash"),
+            p_hash=f.get("pHash"),
+            n_hash=f.get("nHash"),
+            sig_hash=f.get("sigHash"),
+            block_hash=f.get("block_hash"),
+            block_height=f.get("block_height"),
+            height=f.get("height"),
+            signature=MintSignature.from_json(sig) if isinstance(sig, dict) else None,
+            confirmations=f.get("confirmations"),
+        )

@@ -19,7 +19,10 @@ from typing import Any, Literal
 from tssnode import schema
 from tui.model import (
     Block,
+    BridgeInfo,
     Child,
+    Deposit,
+    DepositAddress,
     Key,
     Peer,
     Session,
@@ -34,9 +37,11 @@ from tui.model import (
 from tui.stats import MAX_LOG_LINES, LogBook, LogLine, ProofStats
 
 #: Screen areas, each drawn by one widget module.
-Area = Literal["header", "peers", "validators", "sessions", "proofs", "chain", "keys", "log"]
+Area = Literal[
+    "header", "peers", "validators", "sessions", "proofs", "chain", "keys", "log", "bridge"
+]
 #: Snapshot kinds the console fetches; ("key", id), ("signature", id), ("block", height)
-#: fetch one item.
+#: fetch one item; BRIDGE_FETCHES are the bridge's views (the Bridge screen's).
 Fetch = tuple[str, str]
 Severity = Literal["information", "warning", "error"]
 #: "connecting": nothing is known of the node's health yet (no status, or not every list
@@ -46,6 +51,8 @@ Health = Literal["connecting", "ok", "degraded", "down"]
 Notice = tuple[Severity, str, str]
 
 SNAPSHOTS = ("status", "validators", "peers", "sessions", "keys", "blocks")
+#: the bridge's views: GET /bridge, /bridge/addresses, /bridge/deposits (`tui.link`)
+BRIDGE_FETCHES = ("bridge", "bridge.addresses", "bridge.deposits")
 SESSION_GRACE_S = 120.0  # keep a session seen in events this long if a list lacks it
 
 # What the console keeps, whatever the node sends (a console runs for days against busy
@@ -57,6 +64,8 @@ MAX_PEERS = 500  # peers (disconnected ones go first)
 MAX_VIEW_CHANGES = 20  # view changes (the Chain screen shows the newest two)
 MAX_ALIASES = 200  # request id → the key or signature id it became
 MAX_FOLLOWED = 50  # the operator's requests followed until done (the oldest dropped)
+MAX_DEPOSITS = 500  # bridge deposits (the node lists them oldest first: the newest kept)
+MAX_DEPOSIT_ADDRESSES = 500  # bridge deposit addresses (likewise)
 
 #: what each ledger request is called in notices
 REQUEST_WORDS = {
@@ -110,6 +119,27 @@ class Link:
 
 
 @dataclass
+class BridgeView:
+    """What the console knows of the node's bridge. Its views are read only while the
+    Bridge screen is shown (`shown`): when it opens, at every block with transactions and
+    every settled request of the bridge key (a mint signed), and at each poll (a deposit's
+    confirmations grow with Bitcoin's blocks, which no ledger event tells of)."""
+
+    info: BridgeInfo | None = None  # GET /bridge; None until read
+    #: the node runs no bridge (GET /bridge answered 404): what it said
+    absent: str | None = None
+    addresses: list[DepositAddress] = field(default_factory=list)
+    deposits: list[Deposit] = field(default_factory=list)  # as the node lists them
+    #: the last failure to read a bridge view (other than "no bridge"), until one is read
+    error: str | None = None
+    shown: bool = False  # the Bridge screen is on screen
+
+    @property
+    def set_up(self) -> bool:
+        return self.info is not None and self.info.set_up
+
+
+@dataclass
 class Followed:
     """A request the operator sent, followed until it is done: its notice then says so
     (or that it failed; a request the node retries may still be done after that)."""
@@ -158,6 +188,7 @@ class ConsoleState:
         self.requested_keys: dict[str, Key] = {}  # asked for, not yet listed by the node
         self.aliases: dict[str, str] = {}  # request id → the key or signature id it became
         self.followed: dict[str, Followed] = {}  # the operator's requests, until done
+        self.bridge = BridgeView()
         # the validators' names (tui.names: validator key hex or peer id → name), and this
         # node's own (its config's name) if the genesis does not name it
         self.names: dict[str, str] = {}
@@ -355,6 +386,7 @@ class ConsoleState:
             stream_error=None,
         )
         self.note("info", f"connected to {url}")
+        self.bridge.absent = None  # (a restarted node may run one now: asked again)
         alerts: list[tuple[Severity, str]] = [("information", "reconnected")] if reconnect else []
         return Changes({"header", "log"}, alerts=alerts)
 
@@ -486,7 +518,71 @@ class ConsoleState:
             self.blocks[block.height] = _with_times_of(block, self.blocks.get(block.height))
             self._trim_blocks()
             return Changes({"chain"})
+        if kind in BRIDGE_FETCHES:
+            return self._bridge_snapshot(kind, data)
         return Changes()
+
+    # -- the bridge ----------------------------------------------------------------------------
+    def _bridge_snapshot(self, kind: str, data: Any) -> Changes:
+        bridge = self.bridge
+        if kind == "bridge":
+            if not isinstance(data, dict):
+                return Changes()
+            was_set_up = bridge.set_up
+            bridge.info = BridgeInfo.from_json(data)
+            bridge.absent = bridge.error = None
+            changes = Changes({"bridge"})
+            if not bridge.info.set_up:  # (no addresses or deposits before the settings)
+                bridge.addresses, bridge.deposits = [], []
+            elif not was_set_up:  # its lists, now that there are any
+                changes.fetch += [("bridge.addresses", ""), ("bridge.deposits", "")]
+            return changes
+        if kind == "bridge.addresses":
+            listed = list(_dicts(data))[-MAX_DEPOSIT_ADDRESSES:]
+            bridge.addresses = [DepositAddress.from_json(d) for d in listed]
+        else:
+            listed = list(_dicts(data))[-MAX_DEPOSITS:]
+            bridge.deposits = [Deposit.from_json(d) for d in listed]
+        bridge.error = None
+        return Changes({"bridge"})
+
+    def bridge_fetches(self) -> list[Fetch]:
+        """The bridge's views to read now: none unless the Bridge screen is shown and the
+        node is connected; GET /bridge alone until the bridge is set up (its lists are
+        refused before), and nothing more once the node said it runs no bridge."""
+        bridge = self.bridge
+        if not bridge.shown or not self.link.connected or bridge.absent is not None:
+            return []
+        if not bridge.set_up:
+            return [("bridge", "")]
+        return [(kind, "") for kind in BRIDGE_FETCHES]
+
+    def show_bridge(self, shown: bool) -> Changes:
+        """The Bridge screen came into view (or left it): read the bridge now, from
+        GET /bridge, whatever was known (a node that ran no bridge may run one now)."""
+        opened = shown and not self.bridge.shown
+        self.bridge.shown = shown
+        if opened:
+            self.bridge.absent = None
+            return Changes(fetch=self.bridge_fetches())
+        return Changes()
+
+    def fetch_failed(self, kind: str, reason: str, status: int | None = None) -> Changes:
+        """A GET the node refused. GET /bridge's 404 says the node runs no bridge: the
+        Bridge screen says so (and the Log once), and nothing more is asked of it."""
+        if kind == "bridge" and status == 404:
+            bridge = self.bridge
+            if bridge.absent is None:
+                self.note("info", f"this node runs no bridge (GET /bridge: {reason})")
+            bridge.absent = reason
+            bridge.info, bridge.addresses, bridge.deposits = None, [], []
+            bridge.error = None
+            return Changes({"bridge", "log"})
+        self.note("warning", f"GET {kind}: {reason}")
+        if kind in BRIDGE_FETCHES:
+            self.bridge.error = f"GET {kind}: {reason}"
+            return Changes({"bridge", "log"})
+        return Changes({"log"})
 
     def _newer_session(self, listed: Session) -> Session:
         """A session as the node lists it, with what the stream told since, or told
@@ -806,6 +902,7 @@ class ConsoleState:
         if count:  # a request may have been settled (done, or failed: no event says so)
             fetch.append(("keys", ""))
             fetch += self._followed_signatures()
+            fetch += self.bridge_fetches()  # a deposit final, an address recorded, a vote
         return Changes({"chain", "header"}, fetch=fetch)
 
     def _view_changed(self, at: float, view: int, primary: str) -> Changes:
@@ -919,6 +1016,10 @@ class ConsoleState:
         status, key_id = _get(f, "status", "?"), _get(f, "key_id", "")
         level = "info" if status == "done" else "warning"
         self._event_log(at, level, f"{kind} request {short(request)} {status}")
+        info = self.bridge.info
+        if info is not None and info.key_id and key_id == info.key_id:  # a mint signed
+            fetch = [f for f in self.bridge_fetches() if f[0] == "bridge.deposits"]
+            return Changes({"keys"}, fetch=[("signature", request), *fetch])
         if kind == "sign":
             return Changes({"keys"}, fetch=[("signature", request)])
         return Changes({"keys"}, fetch=[("key", key_id)] if key_id else [("keys", "")])
@@ -937,7 +1038,9 @@ class ConsoleState:
         if f.get("dropped") is not None and f.get("message") is None:
             text = f"the console fell behind: {f['dropped']} events dropped; reloading"
             self.log.add(LogLine(at, "warning", "console", text))
-            return Changes({"log"}, fetch=[(kind, "") for kind in SNAPSHOTS])
+            return Changes(
+                {"log"}, fetch=[*((kind, "") for kind in SNAPSHOTS), *self.bridge_fetches()]
+            )
         self.log.add(LogLine(at, level, "node", _get(f, "message", "")))
         return Changes({"log"})
 

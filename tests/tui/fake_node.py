@@ -10,13 +10,16 @@ SSE parsing are the real client's.
 
 Scripted behaviour, for the tests: `go_down()` / `come_back()` (connection refused,
 streams reset), `publish()` an event, `complete_keygen()` / `complete_signature()` and
-`fail_keygen()` / `fail_signature()`, and `auto=True` to finish keygen and signing by
-itself a moment after the request (so the live scenarios of `live_scenarios.py` can be
-exercised against it). Blocks carry `time` and `commit_latency_ms` (and
-`block.committed` events `latency_ms`) as docs/api.md has them; `block_times=False`
-leaves them out, as `tssnode run` does today. Signatures are real
+`fail_keygen()` / `fail_signature()`, `confirm_deposit()` / `sign_deposit()` for the
+bridge (`bridge = None`: a node that runs no bridge, 404; `bridge_not_set_up()`: one
+whose settings are not agreed yet, 409 on its lists, until `bridge_set_up()`), and
+`auto=True` to finish keygen and signing by itself a moment after the request (so the
+live scenarios of `live_scenarios.py` can be exercised against it). Blocks carry `time` and
+`commit_latency_ms` (and `block.committed` events `latency_ms`) as docs/api.md has them;
+`block_times=False` leaves them out, as `tssnode run` does today. Signatures are real
 (coincurve, with the fixtures' test keys) and the digest comes from the node's own
-`tssnode.protocol.hashing`, as the real node's would.
+`tssnode.protocol.hashing`, as the real node's would; a mint signature signs the
+deposit's sigHash with the bridge key, as the signers do.
 """
 
 from __future__ import annotations
@@ -68,6 +71,12 @@ class FakeNode:
         self.signatures: dict[str, dict[str, Any]] = {
             s["signature_id"]: s for s in load("signatures", fixtures)
         }
+        # GET /bridge (None: the node's ledger runs no bridge), its addresses and deposits
+        # (oldest first, as the node lists them)
+        self.fixtures = fixtures
+        self.bridge: dict[str, Any] | None = load("bridge", fixtures)
+        self.bridge_addresses: list[dict[str, Any]] = load("bridge_addresses", fixtures)
+        self.bridge_deposits: list[dict[str, Any]] = load("bridge_deposits", fixtures)
         double = load("_double", fixtures)
         self.clock: float = double["clock"]
         self.secrets: dict[str, dict[str, str]] = double["keys"]
@@ -202,6 +211,50 @@ class FakeNode:
         self._commit(1)
         self.publish("signature.ready", signature_id=signature_id, key_id=key["key_id"])
 
+    def bridge_not_set_up(self, proposals: int = 1) -> None:
+        """The bridge's settings are not agreed yet: GET /bridge says so, its lists 409."""
+        self.bridge = {"set_up": False, "proposals": proposals}
+        self.bridge_addresses, self.bridge_deposits = [], []
+
+    def bridge_set_up(self) -> None:
+        """The last matching vote for the settings is in a block: they are in force (the
+        frozen ones), with no address or deposit yet."""
+        self.bridge = {**load("bridge", self.fixtures), "height": self.status["height"] + 1}
+        self.bridge_addresses, self.bridge_deposits = [], []
+        self._commit(1)
+
+    def deposit(self, outpoint: str) -> dict[str, Any]:
+        txid, vout = outpoint.rsplit(":", 1)
+        return next(d for d in self.bridge_deposits if (d["txid"], d["vout"]) == (txid, int(vout)))
+
+    def confirm_deposit(self, outpoint: str, confirmations: int) -> None:
+        """A Bitcoin block deepens the deposit (no ledger event: the console polls)."""
+        self.deposit(outpoint).update(status="confirming", confirmations=confirmations)
+
+    def sign_deposit(self, outpoint: str) -> dict[str, Any]:
+        """The deposit is final and its mint authorisation signed by the bridge key (over
+        its sigHash, low s), in a block of two transactions (`MintSigned`, `SignResult`)
+        after the sign request settled, as the node publishes them."""
+        dep = self.deposit(outpoint)
+        assert self.bridge is not None
+        key_id = self.bridge["key_id"]
+        secret = PrivateKey.from_hex(self.secrets[key_id]["secret"])
+        raw = secret.sign_recoverable(bytes.fromhex(dep["sigHash"].removeprefix("0x")), None)
+        height = self.status["height"] + 1
+        signature = {"r": "0x" + raw[:32].hex(), "s": "0x" + raw[32:64].hex(), "v": 27 + raw[64]}
+        dep.update(status="signed", height=dep["height"] or height, signature=signature)
+        request = _h(f"mint {outpoint}")
+        self.publish(
+            "request.settled",
+            request=request,
+            request_kind="sign",
+            status="done",
+            key_id=key_id,
+            height=height,
+        )
+        self._commit(2)
+        return signature
+
     # -- HTTP ------------------------------------------------------------------------------
     async def handle(self, request: httpx.Request) -> httpx.Response:
         if not self.up:
@@ -247,6 +300,8 @@ class FakeNode:
         }
         if len(parts) == 1 and parts[0] in simple:
             return _json(simple[parts[0]])
+        if parts[0] == "bridge":
+            return self._bridge_get(parts[1:], params)
         if parts == ["blocks"]:
             start, limit = int(params.get("from", 0)), int(params.get("limit", 20))
             chosen = [b for b in self.blocks if start <= b["height"] < start + limit]
@@ -265,6 +320,26 @@ class FakeNode:
             if parts[1] in table:
                 return _json(table[parts[1]])
             raise _Refuse(404, f"unknown {parts[0].rstrip('s')}")
+        raise _Refuse(404, "Not Found")
+
+    def _bridge_get(self, parts: list[str], params: httpx.QueryParams) -> httpx.Response:
+        """GET /bridge, /bridge/addresses, /bridge/deposits[/{txid}:{vout}] (`?to=0x…`)."""
+        if self.bridge is None:
+            raise _Refuse(404, "this node's ledger runs no bridge")
+        if not parts:
+            return _json(self.bridge)
+        if not self.bridge["set_up"]:
+            raise _Refuse(409, "the bridge is not set up (POST /bridge/setup)")
+        to = params.get("to")
+        table = {"addresses": self.bridge_addresses, "deposits": self.bridge_deposits}
+        if len(parts) == 1 and parts[0] in table:
+            listed = table[parts[0]]
+            return _json([d for d in listed if to is None or d["to"].lower() == to.lower()])
+        if len(parts) == 2 and parts[0] == "deposits":
+            try:
+                return _json(self.deposit(parts[1]))
+            except (StopIteration, ValueError):
+                raise _Refuse(404, "unknown deposit") from None
         raise _Refuse(404, "Not Found")
 
     def _post(self, path: str, body: dict[str, Any]) -> httpx.Response:

@@ -14,9 +14,10 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from tui.actions import ACTIONS, why_not
+from tui.screens.main import TABS
 from tui.state import ConsoleState
 
-TABS_HELP = "1 Peers  2 Validators  3 Sessions  4 Proofs  5 Chain  6 Keys  7 Log"
+TABS_HELP = "  ".join(f"{i} {title}" for i, (_, title, _) in enumerate(TABS, start=1))
 GENERAL = (
     ("?", "this help"),
     ("ctrl+p", "command palette: every action, with the reason when it cannot run"),
@@ -30,6 +31,7 @@ PANES = (
     ("Log", "l minimum level · f follow/pause · / search · esc clear"),
     ("Keys", "↑↓ choose the key (and signature) the actions use"),
     ("Chain", "↑↓ choose a block: its transactions and commit certificate"),
+    ("Bridge", "↑↓ choose a deposit · m copy its mint signature · o copy its outpoint"),
 )
 
 

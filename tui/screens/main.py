@@ -12,6 +12,7 @@ from textual.widget import Widget
 from textual.widgets import Footer, TabbedContent, TabPane
 from textual.widgets._tabbed_content import ContentTabs
 
+from tui.widgets.bridge import BridgePane
 from tui.widgets.chain import ChainPane
 from tui.widgets.header import NodeHeader
 from tui.widgets.keys import KeysPane
@@ -21,7 +22,7 @@ from tui.widgets.proofs import ProofsPane
 from tui.widgets.sessions import SessionsPane
 from tui.widgets.validators import ValidatorsPane
 
-#: (tab id, title, pane class), in the order of the number keys 1..7
+#: (tab id, title, pane class), in the order of the number keys 1..8
 TABS: tuple[tuple[str, str, type[Widget]], ...] = (
     ("peers", "Peers", PeersPane),
     ("validators", "Validators", ValidatorsPane),
@@ -30,6 +31,7 @@ TABS: tuple[tuple[str, str, type[Widget]], ...] = (
     ("chain", "Chain", ChainPane),
     ("keys", "Keys", KeysPane),
     ("log", "Log", LogPane),
+    ("bridge", "Bridge", BridgePane),
 )
 
 

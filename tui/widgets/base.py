@@ -26,6 +26,14 @@ STATUS_STYLE = {
     "disconnected": "bold red",
     "offline": "bold red",
     "failed": "bold red",
+    # the bridge's deposits, from the mempool to the mint, and its deposit addresses
+    "seen": "yellow",
+    "confirming": "bold cyan",
+    "final": "cyan",
+    "signed": "green",
+    "minted": "bold green",
+    "orphaned": "bold red",
+    "recorded": "green",
 }
 
 
