@@ -15,19 +15,27 @@ $(STAMP): pyproject.toml package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
 
-# The main job: a local 4-node network on loopback, then node 1's console.
-# Quitting the console leaves the network running; `make stop` stops it.
+# The main job: a local 4-node network on loopback with the bridge, then node 1's console.
+# Beside the nodes (data in .local/): the regtest Bitcoin service on 127.0.0.1:18443 and
+# anvil on 127.0.0.1:8545 (chain 31337), a 3-of-4 bridge key, the gateway deployed for it
+# and the bridge's settings voted at every node. A second `make run` finds it all up and
+# changes nothing. Quitting the console leaves it running; `make stop` stops it all.
 run: $(STAMP)
-	$(BIN)/tssnode cluster up 4
+	$(BIN)/tssnode cluster up 4 --bridge
 	$(BIN)/tssnode console --config configs/local/node1.toml
 
-# Headless, on a throw-away 4-node network of its own (a temporary directory, loopback
-# ports the system picks; never the network `make run` started, which it leaves alone):
-# a 3-of-4 key (threshold 2: any 3 sign) made at node 2, a message signed via node 4, both
-# printed and the signature verified; then its nodes are stopped and the directory removed.
+# Headless, on a throw-away network of its own (a temporary directory, loopback ports the
+# system picks; never the network `make run` started, which it leaves alone): a regtest
+# service, anvil and 4 nodes; a 3-of-4 bridge key (threshold 2: any 3 sign), the gateway,
+# the settings; a deposit address at node 2, 0.5 BTC paid to it and mined, the nodes' mint
+# signature (checked with ecrecover), the mint on the gateway and the wrapped balance, each
+# step printed; then everything is stopped and the directory removed.
+# (`tssnode cluster demo 4` without --bridge: a key and a signed message only.)
 demo: $(STAMP)
-	$(BIN)/tssnode cluster demo 4
+	$(BIN)/tssnode cluster demo 4 --bridge
 
+# Stops the nodes, then anvil (it keeps its chain in .local/anvil/state.json) and the
+# regtest service (its chain stays in .local/regtest).
 stop: $(STAMP)
 	$(BIN)/tssnode cluster down 4
 

@@ -20,10 +20,10 @@ from bitcoin.rpc import RawProxy
 from eth_keys import keys as eth
 from web3 import Web3
 
-from tssnode.api.client import get_or_none
+from tssnode.bridge.gateway import Gateway
+from tssnode.cli.bridgenet import BridgeUp, Settings, bring_up
 from tssnode.testing.anvil import running_anvil
 from tssnode.testing.cluster import running_cluster, wait_for
-from tssnode.testing.evm import deploy_gateway
 from tssnode.testing.regtest import running_regtest
 
 TO = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
@@ -42,28 +42,12 @@ def _cli(*args: str) -> dict[str, Any]:
     return data
 
 
-def _bridge_up(api: list[Any], anvil_url: str) -> tuple[dict[str, Any], Any]:
-    """A bridge key, the gateway deployed for it on anvil, the settings agreed by three
-    validators: (the key, the token contract)."""
-    wait_for(lambda: all(c.get("/status")["peers_connected"] == 3 for c in api), "peers")
-    made = api[0].post("/keygen", {"threshold": 1, "purpose": "bridge"})
-    key = wait_for(
-        lambda: (
-            (k := get_or_none(api[1], f"/keys/{made['key_id']}")) and k["status"] == "active" and k
-        ),
-        "the bridge key",
-    )
-    w3 = Web3(Web3.HTTPProvider(anvil_url))
-    gateway, token = deploy_gateway(w3, w3.eth.accounts[1], key["addresses"]["eth"])
-    settings = {
-        "key_id": key["key_id"], "chain_name": "Ethereum", "chain_id": 31337,
-        "gateway": gateway.address, "network": "regtest", "confirmations": 2,
-        "fee_sats": FEE, "min_deposit_sats": 20_000,
-    }  # fmt: skip
-    for c in api[:3]:
-        c.post("/bridge/setup", settings)
-    wait_for(lambda: api[3].get("/bridge")["set_up"], "the settings")
-    return key, token
+def _bridge_up(api: list[Any], anvil_url: str) -> tuple[BridgeUp, Any]:
+    """The bridge brought up as `tssnode cluster up --bridge` brings it up (a bridge key,
+    here of threshold 1, the gateway deployed for it on anvil, the settings voted at every
+    validator): (it, the token contract)."""
+    up = bring_up(api, anvil_url, threshold=1, settings=Settings(confirmations=2, fee_sats=FEE))
+    return up, Gateway(Web3(Web3.HTTPProvider(anvil_url)), up.gateway).token
 
 
 def _watching(btc: Any, cookie: Path) -> dict[str, Any]:
@@ -83,7 +67,7 @@ def test_a_deposit_is_minted_through_the_cli_on_four_node_processes(tmp_path: Pa
             api = [n.client(timeout=60) for n in nodes]
             for c in api:
                 stack.callback(c.http.close)
-            key, token = _bridge_up(api, anvil.url)
+            up, token = _bridge_up(api, anvil.url)
             address = _cli("address", "--to", TO, "--config", str(nodes[1].config))
             wait_for(lambda: api[0].get("/bridge/addresses"), "the address recorded")
 
@@ -102,7 +86,7 @@ def test_a_deposit_is_minted_through_the_cli_on_four_node_processes(tmp_path: Pa
             signer = eth.Signature(vrs=vrs).recover_public_key_from_msg_hash(
                 bytes.fromhex(deposit["sigHash"][2:])
             )
-            assert signer.to_checksum_address() == key["addresses"]["eth"]
+            assert signer.to_checksum_address() == up.mint_authority
 
             key_file = tmp_path / "relayer.key"
             key_file.write_text(RELAYER_KEY)

@@ -21,7 +21,7 @@ import pytest
 
 from tests.tui.fake_node import TOKEN, URL, FakeNode
 from tssnode.api.client import ApiClient
-from tssnode.cli import client, cluster, follow, processes
+from tssnode.cli import client, follow, processes
 
 ACTIVE_KEY = "b68f625c004ac253029106998f095e32156ff6a2"  # threshold 2 of 4 parties
 PENDING_KEY = "613de07c7dafc481940ad6a4508a9d88de9ce28e"
@@ -39,8 +39,7 @@ class SyncNode:
         transport = httpx.MockTransport(self.handle)
         for module in (client, processes):  # every CLI module that makes an ApiClient
             monkeypatch.setattr(module, "ApiClient", partial(ApiClient, transport=transport))
-        for module in (follow, cluster):  # every CLI module that polls
-            monkeypatch.setattr(module, "POLL_S", 0.0)
+        monkeypatch.setattr(follow, "POLL_S", 0.0)  # (every CLI wait polls through it)
 
     def token_file(self, tmp_path: Path) -> Path:
         path = tmp_path / "api.token"

@@ -25,23 +25,17 @@ from typing import Any
 
 from tssnode.bench.report import table, write_section
 
-#: anvil's first dev account (its default mnemonic) pays for the mints
-RELAYER_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
-TO = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 CONFIRMATIONS = 2
-FEE = 10_000
 
 
 def measure(runs: int, tier: str, poll: float, timeout: float) -> dict[str, Any]:
     from bitcoin.rpc import RawProxy
     from eth_account import Account
-    from web3 import Web3
 
-    from tssnode.api.client import get_or_none
     from tssnode.bridge.gateway import Gateway
+    from tssnode.cli.bridgenet import PAYER_KEY, RECIPIENT, Settings, bring_up
     from tssnode.testing.anvil import running_anvil
     from tssnode.testing.cluster import running_cluster, wait_for
-    from tssnode.testing.evm import deploy_gateway
     from tssnode.testing.regtest import running_regtest
 
     # (imported here, not at the top: `tssnode bench` lists the benchmarks without web3)
@@ -56,32 +50,12 @@ def measure(runs: int, tier: str, poll: float, timeout: float) -> dict[str, Any]
         watch = {"url": btc.url, "cookie_file": str(Path(tmp) / "btc" / ".cookie"), "poll": poll}
         with running_cluster(Path(tmp) / "net", 4, tier=tier, bitcoin_rpc=watch) as nodes:
             api = [n.client(timeout=60) for n in nodes]
-            wait_for(lambda: all(c.get("/status")["peers_connected"] == 3 for c in api), "peers")
-            made = api[0].post("/keygen", {"threshold": 2, "purpose": "bridge"})
-            key = wait_for(
-                lambda: (
-                    (k := get_or_none(api[1], f"/keys/{made['key_id']}"))
-                    and k["status"] == "active"
-                    and k
-                ),
-                "the bridge key",
-                timeout,
-            )
-            w3 = Web3(Web3.HTTPProvider(anvil.url))
-            deployer = list(w3.eth.accounts)[1]
-            gw, _ = deploy_gateway(w3, deployer, key["addresses"]["eth"])
-            settings = {
-                "key_id": key["key_id"], "chain_name": "Ethereum", "chain_id": 31337,
-                "gateway": gw.address, "network": "regtest", "confirmations": CONFIRMATIONS,
-                "fee_sats": FEE, "min_deposit_sats": 20_000,
-            }  # fmt: skip
-            for c in api[:3]:
-                c.post("/bridge/setup", settings)
-            wait_for(lambda: api[0].get("/bridge")["set_up"], "the settings")
-            address = api[1].post("/bridge/deposit-address", {"to": TO})["address"]
+            settings = Settings(confirmations=CONFIRMATIONS)  # (as `cluster up --bridge` does)
+            up = bring_up(api, anvil.url, threshold=2, settings=settings, timeout=timeout)
+            address = api[1].post("/bridge/deposit-address", {"to": RECIPIENT})["address"]
             wait_for(lambda: api[0].get("/bridge/addresses"), "the address recorded")
-            gateway = Gateway.connect(anvil.url, gw.address, 31337)
-            relayer = Account.from_key(RELAYER_KEY)
+            gateway = Gateway.connect(anvil.url, up.gateway, settings.chain_id)
+            relayer = Account.from_key(PAYER_KEY)
             to_final, to_signed, gas = [], [], []
             for i in range(runs):
                 txid = rpc.sendtoaddress(address, round(0.1 + i / 100, 8))  # (8 decimals)

@@ -7,6 +7,9 @@ the layers add their commands without editing one big parser. `tssnode bench NAM
     node.py       init, run, vault                 a node's data directory, the node, its vault
     daemon.py     (run)                            the composition root: net, ledger, node, API
     cluster.py    cluster up|down|status|demo      a local network on loopback
+    localchains.py, bridgenet.py, bridgedemo.py     (cluster up --bridge, demo --bridge)
+                                                   its chains, the bridge brought up, the demo
+    anvil.py, btcregtest.py                        anvil and `tssnode regtest` as processes
     client.py     status, validators, keys, keygen, sign, signatures, blocks
     verify.py     verify                           check a signature, offline
     bridge.py     bridge setup|info|address|deposits|mint   the bridge, and mints on the EVM chain
@@ -34,7 +37,8 @@ COMMANDS = {
     "cluster": (
         "tssnode.cli.cluster",
         "cmd_cluster",
-        "up|down|status of a local network; demo: one of its own, a key and a signature",
+        "up|down|status of a local network (up --bridge: with its chains and the bridge); "
+        "demo: one of its own, a key and a signature (--bridge: a deposit minted)",
     ),
     "status": ("tssnode.cli.client", "cmd_status", "a node's height, view, peers and liveness"),
     "validators": ("tssnode.cli.client", "cmd_validators", "the validators and their peer ids"),
@@ -114,8 +118,9 @@ def usage() -> str:
         lines += [f"  {name:11} {COMMANDS[name][2]}" for name in names]
     lines += [
         "",
-        "`make demo` runs `tssnode cluster demo`: four real nodes of its own. `tssnode demo`",
-        "runs the same protocol in this one process. docs/cli.md describes every command.",
+        "`make run` runs `tssnode cluster up --bridge`; `make demo` runs `tssnode cluster demo",
+        "--bridge`: a deposit minted on four real nodes and two chains of its own. `tssnode demo`",
+        "runs keygen and signing in this one process. docs/cli.md describes every command.",
     ]
     return "\n".join(lines)
 

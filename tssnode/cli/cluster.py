@@ -1,31 +1,33 @@
 """`tssnode cluster up|down|status [N] [--dir DIR]`: a local network on loopback, its
-nodes started detached and stopped by pid; `tssnode cluster demo [N]`: a throw-away
-network of its own (`tssnode.testing.cluster`), a key, a signature, checked offline."""
+nodes started detached and stopped by pid; with `up --bridge`, the regtest Bitcoin
+service and anvil beside them and the bridge brought up (`localchains`, `bridgenet`);
+`down` stops those too. `tssnode cluster demo [N]`: a throw-away network of its own
+(`tssnode.testing.cluster`), a key, a signature, checked offline; with `--bridge`, one
+deposit to a minted balance on chains of its own (`bridgedemo`)."""
 
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import shutil
-import signal
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from tssnode.api.client import ApiClient, ApiError, ApiUnavailable
-from tssnode.cli.common import CommandError, Progress, ago, fmt, kv, print_json, table
+from tssnode.cli import localchains
+from tssnode.cli.common import CommandError, ago, fmt, kv, print_json, table
 from tssnode.cli.configs import api_url, local_configs
-from tssnode.cli.follow import POLL_S, follow
+from tssnode.cli.follow import follow, wait_connected
 from tssnode.cli.processes import (
     _log_tail,
     node_log,
     node_state,
     start_daemon,
+    stop_recorded,
     wait_api,
 )
 from tssnode.cli.verify import verify_signature
@@ -65,15 +67,18 @@ def parser_cluster() -> argparse.ArgumentParser:
         prog="tssnode cluster",
         description="a local network on loopback. Without --dir: the example network of "
         "configs/local (P2P ports 4101-4104, API ports 3001-3004, data in .local/ of the "
-        "checkout; installed, copies in ~/.local/state/tssnode/local). `demo` always runs "
-        "a throw-away network of its own and never touches this one.",
+        "checkout; installed, copies in ~/.local/state/tssnode/local). `up --bridge` also "
+        "starts the regtest Bitcoin service and anvil beside the nodes and brings the bridge "
+        "up (what `make run` runs); `down` stops them too. `demo` always runs a throw-away "
+        "network of its own and never touches this one.",
     )
     ap.add_argument(
         "action",
         choices=["up", "down", "status", "demo"],
-        help="up: start the nodes (those running are left alone); down: stop them; "
-        "status: each node's state, exit code 1 if any is not running; demo: a key and a "
-        "signature on a network of its own",
+        help="up: start the nodes (those running are left alone); down: stop them (and the "
+        "chains `up --bridge` started); status: each node's state, exit code 1 if any is not "
+        "running; demo: a key and a signature (--bridge: a deposit minted) on a network of "
+        "its own",
     )
     ap.add_argument(
         "n",
@@ -88,6 +93,20 @@ def parser_cluster() -> argparse.ArgumentParser:
         help="a network directory of node*.toml configs (as tssnode.testing.cluster makes) "
         "instead of the example network; `up` then starts them as they are (no genesis "
         "written)",
+    )
+    ap.add_argument(
+        "--bridge",
+        action="store_true",
+        help="up: also start the regtest Bitcoin service (at the nodes' [bridge.bitcoin] url) "
+        "and anvil, each unless it runs, then make the bridge key, deploy the gateway and vote "
+        "the settings at every node, each unless done (idempotent); demo: one Bitcoin deposit "
+        "to a minted balance on a regtest service, anvil and nodes of its own",
+    )
+    ap.add_argument(
+        "--evm-rpc",
+        metavar="URL",
+        help="up --bridge: where anvil listens (default: as the last `up --bridge` here, else "
+        "the nodes' [bridge.evm] url, else http://127.0.0.1:8545)",
     )
     ap.add_argument(
         "--json", action="store_true", help="status: print one JSON list instead of a table"
@@ -127,13 +146,24 @@ def cluster_configs(n: int | None, directory: Path | None, *, create: bool = Fal
 def cmd_cluster(argv: Sequence[str]) -> int:
     args = parser_cluster().parse_args(argv)
     try:
+        if args.evm_rpc is not None and not (args.action == "up" and args.bridge):
+            raise CommandError("--evm-rpc goes with `up --bridge`", 2)
         if args.action == "demo":
             if args.dir is not None:
                 raise CommandError("demo makes a network of its own: --dir does not apply", 2)
-            return cluster_demo(4 if args.n is None else args.n, tier=args.tier, keep=args.keep)
+            n = 4 if args.n is None else args.n
+            if args.bridge:
+                from tssnode.cli.bridgedemo import bridge_demo
+
+                if not 4 <= n <= 7:
+                    raise CommandError("the bridge demo runs 4 to 7 nodes", 2)
+                return bridge_demo(n, tier=args.tier, keep=args.keep)
+            return cluster_demo(n, tier=args.tier, keep=args.keep)
         configs = cluster_configs(args.n, args.dir, create=args.action == "up")
         if args.action == "up":
-            return cluster_up(configs, genesis=args.dir is None)
+            return cluster_up(
+                configs, genesis=args.dir is None, bridge=args.bridge, evm_rpc=args.evm_rpc
+            )
         if args.action == "down":
             return cluster_down(configs)
         return cluster_status(configs, as_json=args.json)
@@ -145,7 +175,17 @@ def cmd_cluster(argv: Sequence[str]) -> int:
         return 1
 
 
-def cluster_up(configs: list[Path], *, genesis: bool = True) -> int:
+def cluster_up(
+    configs: list[Path], *, genesis: bool = True, bridge: bool = False, evm_rpc: str | None = None
+) -> int:
+    """Starts the nodes (and, with `bridge`, their chains first and the bridge after) that
+    are not running; 1 if a node does not come up."""
+    chains = localchains.chains_of(configs, evm_rpc) if bridge else None
+    if chains is not None:
+        try:
+            localchains.start(chains)
+        except (RuntimeError, OSError) as exc:  # (AnvilError, RegtestStartError: their logs)
+            raise CommandError(str(exc)) from None
     if genesis:
         write_local_genesis(configs)
     started: dict[Path, int] = {}
@@ -173,30 +213,17 @@ def cluster_up(configs: list[Path], *, genesis: bool = True) -> int:
     if failed:
         print(f"{failed} of {len(configs)} nodes are not up; `tssnode cluster status` tells more")
         return 1
+    if chains is not None:
+        localchains.bring_up_bridge(chains, configs, threshold=demo_threshold(len(configs)))
     print(f"console: tssnode console --config {configs[0]}")
     return 0
 
 
 def cluster_down(configs: list[Path], *, wait: float = 20.0) -> int:
+    """Stops the nodes, then the chains `up --bridge` started beside them (if any)."""
     for path in configs:
-        cfg = NodeConfig.load(path)
-        pid_path = cfg.data_dir / PIDFILE
-        pid = read_pid(pid_path)
-        if pid is None:
-            print(f"{path.stem}: not running")
-        elif not alive(pid):
-            print(f"{path.stem}: was not running (pid {pid} is gone)")
-        else:
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + wait
-            while alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            if alive(pid):
-                os.kill(pid, signal.SIGKILL)
-                print(f"{path.stem}: did not stop within {wait:.0f} s; killed (pid {pid})")
-            else:
-                print(f"{path.stem}: stopped (pid {pid})")
-        pid_path.unlink(missing_ok=True)
+        print(stop_recorded(path.stem, NodeConfig.load(path).data_dir / PIDFILE, alive, wait))
+    localchains.stop(localchains.network_root(configs), wait)
     return 0
 
 
@@ -225,6 +252,8 @@ def cluster_status(configs: list[Path], *, as_json: bool = False) -> int:
             if s.detail:
                 log = f"; log {s.log}" if s.state in ("crashed", "unresponsive") else ""
                 print(f"{s.name}: {s.detail}{log}")
+        for line in localchains.status_lines(localchains.network_root(configs)):
+            print(line)
     down = [s for s in states if not s.up]
     if down and not as_json:
         print(f"{len(down)} of {len(states)} nodes down: {', '.join(s.name for s in down)}")
@@ -234,9 +263,27 @@ def cluster_status(configs: list[Path], *, as_json: bool = False) -> int:
 # -- the demo -------------------------------------------------------------------------------
 
 
-def _demo_threshold(n: int) -> int:
+def demo_threshold(n: int) -> int:
     """The demo key's threshold t (any t + 1 of the n parties sign): a majority signs."""
     return n // 2
+
+
+def demo_failed(step: str, exc: BaseException) -> int:
+    """A demo's failure as one line on stderr, `tssnode cluster demo: <step>: <what went
+    wrong>`, never a traceback; its exit code (130 if interrupted, else 1)."""
+    if isinstance(exc, KeyboardInterrupt):
+        print("\ntssnode cluster demo: interrupted", file=sys.stderr)
+        return 130
+    if isinstance(exc, CommandError):
+        what = exc.message
+    elif isinstance(exc, ApiError):
+        what = f"{exc.message} (HTTP {exc.status})"
+    elif isinstance(exc, ApiUnavailable | RuntimeError | TimeoutError | TssError | OSError):
+        what = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    else:  # a bug here or an answer of an unexpected shape: still no trace
+        what = f"{type(exc).__name__}: {exc}"
+    print(f"tssnode cluster demo: {step}: {what}", file=sys.stderr)
+    return 1
 
 
 def cluster_demo(n: int = 4, *, tier: str = "standard", keep: bool = False) -> int:
@@ -249,7 +296,7 @@ def cluster_demo(n: int = 4, *, tier: str = "standard", keep: bool = False) -> i
     from tssnode.testing.cluster import make_cluster
 
     root = Path(tempfile.mkdtemp(prefix="tssnode-demo-"))
-    t = _demo_threshold(n)
+    t = demo_threshold(n)
     nodes: list[Any] = []
     clients: list[ApiClient] = []
     step = "starting the nodes"
@@ -263,7 +310,7 @@ def cluster_demo(n: int = 4, *, tier: str = "standard", keep: bool = False) -> i
             node.wait_api(timeout=90)
         clients = [node.client() for node in nodes]
         step = "waiting for the nodes to connect"
-        _demo_wait_connected(clients, n, timeout=90)
+        wait_connected(clients, timeout=90)
         print(f"nodes up: APIs {', '.join(c.base_url for c in clients)}")
         step = "keygen"
         print(
@@ -298,22 +345,8 @@ def cluster_demo(n: int = 4, *, tier: str = "standard", keep: bool = False) -> i
         print("\nthe signature verifies against the key's public key (checked offline, coincurve)")
         ok = True
         return 0
-    except KeyboardInterrupt:
-        print("\ntssnode cluster demo: interrupted", file=sys.stderr)
-        return 130
-    except CommandError as exc:
-        print(f"tssnode cluster demo: {step}: {exc.message}", file=sys.stderr)
-        return 1
-    except ApiError as exc:
-        print(f"tssnode cluster demo: {step}: {exc.message} (HTTP {exc.status})", file=sys.stderr)
-        return 1
-    except (ApiUnavailable, RuntimeError, TimeoutError, TssError, OSError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(f"tssnode cluster demo: {step}: {first}", file=sys.stderr)
-        return 1
-    except Exception as exc:  # a bug here or an answer of an unexpected shape: still no trace
-        print(f"tssnode cluster demo: {step}: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
+    except (Exception, KeyboardInterrupt) as exc:
+        return demo_failed(step, exc)
     finally:
         for c in clients:
             c.http.close()
@@ -325,19 +358,3 @@ def cluster_demo(n: int = 4, *, tier: str = "standard", keep: bool = False) -> i
             shutil.rmtree(root, ignore_errors=True)
         else:
             print(f"its configs, data and node logs are in {root}", file=sys.stderr)
-
-
-def _demo_wait_connected(clients: list[ApiClient], n: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    progress = Progress()
-    try:
-        while True:
-            seen = [int(c.get("/status").get("peers_connected") or 0) for c in clients]
-            if all(s >= n - 1 for s in seen):
-                return
-            if time.monotonic() > deadline:
-                raise CommandError(f"the nodes did not all connect within {timeout:.0f} s")
-            progress.update(f"nodes connected: {sum(s >= n - 1 for s in seen)} of {n}")
-            time.sleep(POLL_S)
-    finally:
-        progress.clear()

@@ -59,8 +59,9 @@ def local_network_dir() -> Path:
 
 
 def _materialize(configs: Traversable, n: int, dest: Path) -> list[Path]:
-    """Copies of the example node configs in `dest`, each with its data in `dest/nodeI`
-    and the genesis in `dest/genesis.toml` (a copy already there is kept as it is)."""
+    """Copies of the example node configs in `dest`, each with its data in `dest/nodeI`,
+    the genesis in `dest/genesis.toml` and the regtest service's cookie in
+    `dest/regtest/regtest/.cookie` (a copy already there is kept as it is)."""
     dest.mkdir(parents=True, exist_ok=True)
     paths = []
     for i in range(1, n + 1):
@@ -72,6 +73,9 @@ def _materialize(configs: Traversable, n: int, dest: Path) -> list[Path]:
         text = re.sub(r"\A(?:#[^\n]*\n)+", "", text)  # the checkout's note on its paths
         text = re.sub(r"(?m)^data_dir\s*=.*$", f'data_dir = "node{i}"', text)
         text = re.sub(r"(?m)^genesis\s*=.*$", 'genesis = "genesis.toml"', text)
+        text = re.sub(
+            r"(?m)^cookie_file\s*=.*$", 'cookie_file = "regtest/regtest/.cookie"', text
+        )  # (where `cluster up --bridge` keeps the regtest service's chain: regtest/)
         header = (
             f"# Local network node {i}: a copy of tssnode's example config, made by `tssnode\n"
             f"# cluster up`. Its data is in node{i}/ next to this file, the genesis in\n"

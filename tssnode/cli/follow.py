@@ -120,3 +120,22 @@ def follow(
             time.sleep(POLL_S)
     finally:
         progress.clear()
+
+
+def wait_connected(clients: Sequence[ApiClient], timeout: float) -> None:
+    """Until each node is connected to all the others (`peers_connected` of GET /status),
+    with the count on the progress line; WaitTimeout after `timeout` seconds."""
+    n = len(clients)
+    deadline = time.monotonic() + timeout
+    progress = Progress()
+    try:
+        while True:
+            seen = [int(c.get("/status").get("peers_connected") or 0) for c in clients]
+            if all(s >= n - 1 for s in seen):
+                return
+            if time.monotonic() > deadline:
+                raise WaitTimeout(f"the nodes did not all connect within {timeout:.0f} s")
+            progress.update(f"nodes connected: {sum(s >= n - 1 for s in seen)} of {n}")
+            time.sleep(POLL_S)
+    finally:
+        progress.clear()

@@ -1,11 +1,14 @@
 """The node processes of a data directory as the command line sees them: the pid and
 exit files, whether a pid is a live tssnode, a node's state as `tssnode cluster status`
-reports it, a node started detached (`cluster up`) and the wait for its API."""
+reports it, a node started detached (`cluster up`) and the wait for its API, and a
+detached process stopped by its pid (`cluster down`)."""
 
 from __future__ import annotations
 
 import os
+import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -147,3 +150,42 @@ def _log_tail(path: Path, lines: int = 5) -> list[str]:
         return path.read_text(errors="replace").splitlines()[-lines:]
     except OSError:
         return []
+
+
+def stop_recorded(name: str, pid_file: Path, alive: Callable[[int], bool], wait: float) -> str:
+    """Stops the detached process `pid_file` names, if it runs (SIGTERM, and up to `wait`
+    seconds for it to end, `alive` telling; then SIGKILL), and removes the file; what
+    happened, in words (`cluster down`)."""
+    pid = read_pid(pid_file)
+    if pid is None:
+        said = f"{name}: not running"
+    elif not alive(pid):
+        said = f"{name}: was not running (pid {pid} is gone)"
+    else:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + wait
+        while alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+            said = f"{name}: did not stop within {wait:.0f} s; killed (pid {pid})"
+        else:
+            said = f"{name}: stopped (pid {pid})"
+    pid_file.unlink(missing_ok=True)
+    return said
+
+
+def wait_started(
+    pid: int, alive: Callable[[int], bool], ready: Callable[[], bool], log: Path, timeout: float
+) -> str | None:
+    """None once `ready()` while the detached process `pid` runs; else why not (it exited,
+    or was not ready within `timeout` seconds), with the end of its `log`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        running = alive(pid)
+        if running and ready():
+            return None
+        if not running or time.monotonic() > deadline:
+            gone = "exited" if not running else f"did not answer within {timeout:.0f} s"
+            return f"{gone} (log {log}):\n" + "\n".join(_log_tail(log, 10))
+        time.sleep(0.1)

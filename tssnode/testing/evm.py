@@ -1,5 +1,6 @@
-"""The gateway on a dev chain, for tests: deployed from the committed artifacts with web3,
-and a mint authority made of one secp256k1 key standing in for the group's threshold key.
+"""The gateway on a dev chain, for tests: deployed from the committed artifacts with web3
+(`deploy_gateway`, the command line's: `tssnode cluster up --bridge` deploys it too), and
+a mint authority made of one secp256k1 key standing in for the group's threshold key.
 
 Both sign the same thing the same way: the raw 32-byte digest (no Ethereum message
 prefix), as 65 bytes r ‖ s ‖ v with low s and v = 27 + recovery id, the form OpenZeppelin's
@@ -13,16 +14,14 @@ from dataclasses import dataclass
 from coincurve import PrivateKey
 from eth_typing import ChecksumAddress
 from web3 import Web3
-from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.types import TxReceipt
 
-from tssnode.bridge.contracts import load
+from tssnode.cli.bridgenet import DEFAULT_MINIMUM_BURN, deploy_gateway
 from tssnode.crypto.addresses import eth_address
 from tssnode.crypto.group import Point, Q
 
-#: a release of fewer satoshis cannot pay its Bitcoin fee and leave an output above dust
-DEFAULT_MINIMUM_BURN = 10_000
+__all__ = ["DEFAULT_MINIMUM_BURN", "KeyAuthority", "deploy_gateway", "rsv", "transact"]
 
 
 def rsv(r: int, s: int, recovery_id: int) -> bytes:
@@ -54,26 +53,6 @@ class KeyAuthority:
         compact = PrivateKey(self.secret).sign_recoverable(digest, hasher=None)
         r, s = int.from_bytes(compact[:32], "big"), int.from_bytes(compact[32:64], "big")
         return rsv(r, s, compact[64])
-
-
-def deploy_gateway(
-    w3: Web3,
-    deployer: ChecksumAddress,
-    authority: ChecksumAddress,
-    chain_name: str = "Ethereum",
-    minimum_burn: int = DEFAULT_MINIMUM_BURN,
-) -> tuple[Contract, Contract]:
-    """Deploys BridgeGateway from the unlocked account `deployer`: (gateway, its token)."""
-    artifact = load("BridgeGateway")
-    factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
-    tx = factory.constructor(authority, chain_name, minimum_burn).transact({"from": deployer})
-    receipt = w3.eth.wait_for_transaction_receipt(tx)
-    if receipt["status"] != 1 or receipt["contractAddress"] is None:
-        raise RuntimeError(f"the gateway's deployment failed: {dict(receipt)}")
-    gateway = w3.eth.contract(address=receipt["contractAddress"], abi=artifact["abi"])
-    token_address = gateway.functions.token().call()
-    token = w3.eth.contract(address=token_address, abi=load("WrappedBTC")["abi"])
-    return gateway, token
 
 
 def transact(w3: Web3, call: ContractFunction, sender: ChecksumAddress) -> TxReceipt:

@@ -3,125 +3,20 @@
     with running_regtest(tmp_path) as (url, auth, process):
         rpc = bitcoin.rpc.RawProxy(service_url=service_url(url, auth))
 
-It starts `python -m tssnode.cli regtest --port 0` (the kernel picks the port: no window
-in which another process takes a port chosen beforehand), reads the port from the line
-`regtest RPC listening on 127.0.0.1:<port>`, and reads the credentials from the cookie
-file it writes, so the cookie path is exercised too. Logs go to `regtest.log` beside the
-cookie (a pipe nobody drains would stall the service). On exit the process gets SIGTERM
-(it saves its mempool when it has a data directory), then SIGKILL if it lingers.
+The launcher is the command line's (`tssnode.cli.btcregtest`), since `tssnode cluster up
+--bridge` and the bridge demo start the service too; the tests use it from here. It takes
+`--port 0`, reads the port from the line the service prints when it serves and the
+credentials from the cookie file it writes, and stops the service on exit.
 """
 
 from __future__ import annotations
 
-import contextlib
-import re
-import subprocess
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from pathlib import Path
-from typing import IO, NamedTuple
+from tssnode.cli.btcregtest import (
+    START_TIMEOUT,
+    Regtest,
+    RegtestStartError,
+    running_regtest,
+    service_url,
+)
 
-from tssnode.bridge.watcher import rpc_url
-from tssnode.launch import python_argv
-
-#: the service is ready in about 0.3 s here; the margin is for a loaded machine
-START_TIMEOUT = 30.0
-_READY = re.compile(r"regtest RPC listening on ([\d.]+):(\d+)")
-
-
-class RegtestStartError(RuntimeError):
-    """The regtest service exited, or did not say where it listens in time."""
-
-
-class Regtest(NamedTuple):
-    """A running service: its RPC `url`, (user, password) and process."""
-
-    url: str
-    auth: tuple[str, str]
-    process: subprocess.Popen[str]
-
-    @property
-    def service_url(self) -> str:
-        return service_url(self.url, self.auth)
-
-
-def service_url(url: str, auth: tuple[str, str]) -> str:
-    """The URL with credentials, as python-bitcoinlib's `RawProxy(service_url=...)` takes
-    (the node's watch builds its own the same way: `bridge.watcher.rpc_url`)."""
-    return rpc_url(url, user=auth[0], password=auth[1])
-
-
-class _FirstLine:
-    """Reads the service's stdout to its end; keeps the first line, and the port in it."""
-
-    def __init__(self, stream: IO[str]) -> None:
-        self.line: str | None = None
-        self.ended = False
-        self.ready = threading.Event()
-        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
-        self._thread.start()
-
-    def _read(self, stream: IO[str]) -> None:
-        for line in stream:
-            if self.line is None:
-                self.line = line.strip()
-                self.ready.set()
-        self.ended = True  # stdout closed: the service is exiting
-        self.ready.set()
-
-    def join(self) -> None:
-        self._thread.join()
-
-
-@contextmanager
-def running_regtest(
-    tmp_path: Path,
-    *,
-    datadir: Path | None = None,
-    args: Sequence[str] = (),
-    timeout: float = START_TIMEOUT,
-) -> Iterator[Regtest]:
-    """A `tssnode regtest` on 127.0.0.1, in memory unless `datadir` is given (then the
-    chain survives a restart on the same directory)."""
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    if datadir is not None:
-        cookie = datadir / "regtest" / ".cookie"
-        where = ["--datadir", str(datadir)]
-    else:
-        cookie = tmp_path / ".cookie"
-        where = ["--rpccookiefile", str(cookie)]
-    command = python_argv("tssnode.cli", "regtest", "--port", "0", *where, *args)
-    log_path = tmp_path / "regtest.log"
-    with log_path.open("a") as log:
-        process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, text=True
-        )
-    assert process.stdout is not None  # PIPE was asked for
-    output = _FirstLine(process.stdout)
-    try:
-        output.ready.wait(timeout)
-        match = _READY.search(output.line or "")
-        if match is None:
-            if output.ended:  # its output closes a moment before its exit status is known
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    process.wait(timeout=5)
-            code = process.poll()
-            state = "still running" if code is None else f"exited with {code}"
-            raise RegtestStartError(
-                f"tssnode regtest did not report its port within {timeout} s ({state}):\n"
-                + log_path.read_text()[-4000:]
-            )
-        user, _, password = cookie.read_text().partition(":")
-        yield Regtest(f"http://{match.group(1)}:{match.group(2)}", (user, password), process)
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        output.join()
-        with contextlib.suppress(OSError):
-            process.stdout.close()
+__all__ = ["START_TIMEOUT", "Regtest", "RegtestStartError", "running_regtest", "service_url"]
