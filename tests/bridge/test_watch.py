@@ -177,3 +177,28 @@ def test_the_gateway_watch_marks_used_authorisations_and_survives_a_failing_node
     n_asked = len(asked)
     trio.run(g.look, View())
     assert len(asked) == n_asked  # once used, not asked again
+
+
+def test_no_bitcoin_node_is_asked_before_the_bridge_is_set_up(
+    genesis: Any, keys: list[IdentityKey]
+) -> None:
+    from tests.bridge.test_app import APPS
+
+    st_ = LedgerState.from_genesis(genesis, APPS)
+    made = 0
+
+    def source() -> Any:
+        nonlocal made
+        made += 1
+        raise AssertionError("asked")
+
+    w = BitcoinWatch(lambda: bridge(st_), lambda _: b"", keys[0].public_bytes(), source, poll=0.01)
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(w.run)
+            await trio.sleep(0.1)
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
+    assert made == 0 and w.errors == 0

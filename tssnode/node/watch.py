@@ -89,9 +89,12 @@ class BitcoinWatch:
         source: BlockSource | None = None
         while True:
             try:
-                if source is None:
-                    source = self.make_source()
-                await self.look(source)
+                # (before the settings are agreed there is nothing to watch for, and maybe
+                # no Bitcoin node yet: it is not asked)
+                if self.bridge().config is not None:
+                    if source is None:
+                        source = self.make_source()
+                    await self.look(source)
             except Exception as exc:  # (whatever the other node or the network did)
                 self.errors += 1
                 self.last_error = f"{type(exc).__name__}: {exc}"[:200]
