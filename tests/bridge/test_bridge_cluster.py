@@ -16,20 +16,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bitcoin.rpc import RawProxy
 from eth_keys import keys as eth
-from web3 import Web3
 
-from tssnode.bridge.gateway import Gateway
-from tssnode.cli.bridgenet import BridgeUp, Settings, bring_up
+from tests.bridge.network import (
+    FEE,
+    RELAYER_KEY,
+    TO,
+    FreshRpc,
+    app_sign_requests,
+    bridge_network,
+    bridge_up,
+    pay,
+    watching,
+)
 from tssnode.testing.anvil import running_anvil
 from tssnode.testing.cluster import running_cluster, wait_for
 from tssnode.testing.regtest import running_regtest
-
-TO = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
-#: anvil's first dev account (its default mnemonic) pays for the mint
-RELAYER_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
-FEE = 10_000
 
 
 def _cli(*args: str) -> dict[str, Any]:
@@ -42,66 +44,38 @@ def _cli(*args: str) -> dict[str, Any]:
     return data
 
 
-def _bridge_up(api: list[Any], anvil_url: str) -> tuple[BridgeUp, Any]:
-    """The bridge brought up as `tssnode cluster up --bridge` brings it up (a bridge key,
-    here of threshold 1, the gateway deployed for it on anvil, the settings voted at every
-    validator): (it, the token contract)."""
-    up = bring_up(api, anvil_url, threshold=1, settings=Settings(confirmations=2, fee_sats=FEE))
-    return up, Gateway(Web3(Web3.HTTPProvider(anvil_url)), up.gateway).token
-
-
-def _watching(btc: Any, cookie: Path) -> dict[str, Any]:
-    return {"url": btc.url, "cookie_file": str(cookie), "poll": 0.5}
-
-
 def test_a_deposit_is_minted_through_the_cli_on_four_node_processes(tmp_path: Path) -> None:
-    with (
-        running_regtest(tmp_path / "btc") as btc,
-        running_anvil(chain_id=31337, accounts=2) as anvil,
-        contextlib.ExitStack() as stack,
-    ):
-        rpc = RawProxy(service_url=btc.service_url)
-        rpc.generatetoaddress(101, rpc.getnewaddress())
-        bitcoin = _watching(btc, tmp_path / "btc" / ".cookie")
-        with running_cluster(tmp_path / "net", 4, bitcoin_rpc=bitcoin) as nodes:
-            api = [n.client(timeout=60) for n in nodes]
-            for c in api:
-                stack.callback(c.http.close)
-            up, token = _bridge_up(api, anvil.url)
-            address = _cli("address", "--to", TO, "--config", str(nodes[1].config))
-            wait_for(lambda: api[0].get("/bridge/addresses"), "the address recorded")
+    with bridge_network(tmp_path, evm=False) as net:
+        nodes, api, rpc = net.nodes, net.api, net.rpc
+        address = _cli("address", "--to", TO, "--config", str(nodes[1].config))
+        wait_for(lambda: api[0].get("/bridge/addresses"), "the address recorded")
 
-            txid = rpc.sendtoaddress(address["address"], 0.5)
-            rpc.generatetoaddress(2, rpc.getnewaddress())
-            deposit = wait_for(
-                lambda: (
-                    (d := api[2].get("/bridge/deposits")) and d[0]["status"] == "signed" and d[0]
-                ),
-                "the mint signature",
-                180,
-            )
-            assert deposit["txid"] == txid and deposit["amount"] == 50_000_000 - FEE
-            sig = deposit["signature"]
-            vrs = (sig["v"] - 27, int(sig["r"], 16), int(sig["s"], 16))
-            signer = eth.Signature(vrs=vrs).recover_public_key_from_msg_hash(
-                bytes.fromhex(deposit["sigHash"][2:])
-            )
-            assert signer.to_checksum_address() == up.mint_authority
+        txid = rpc.sendtoaddress(address["address"], 0.5)
+        rpc.generatetoaddress(2, rpc.getnewaddress())
+        deposit = wait_for(
+            lambda: (d := api[2].get("/bridge/deposits")) and d[0]["status"] == "signed" and d[0],
+            "the mint signature",
+            180,
+        )
+        assert deposit["txid"] == txid and deposit["amount"] == 50_000_000 - FEE
+        sig = deposit["signature"]
+        vrs = (sig["v"] - 27, int(sig["r"], 16), int(sig["s"], 16))
+        signer = eth.Signature(vrs=vrs).recover_public_key_from_msg_hash(
+            bytes.fromhex(deposit["sigHash"][2:])
+        )
+        assert signer.to_checksum_address() == net.up.mint_authority
 
-            key_file = tmp_path / "relayer.key"
-            key_file.write_text(RELAYER_KEY)
-            outpoint = f"{txid}:{deposit['vout']}"
-            where = ("--config", str(nodes[3].config))
-            minted = _cli(
-                "mint", outpoint, "--evm-rpc", anvil.url, "--key-file", str(key_file), *where
-            )
-            assert minted["balance"] == 50_000_000 - FEE
-            assert token.functions.balanceOf(TO).call() == 50_000_000 - FEE
-            again = _cli(
-                "mint", outpoint, "--evm-rpc", anvil.url, "--key-file", str(key_file), *where
-            )
-            assert again == {"minted": True, "already": True}
-            assert token.functions.totalSupply().call() == 50_000_000 - FEE
+        key_file = tmp_path / "relayer.key"
+        key_file.write_text(RELAYER_KEY)
+        outpoint = f"{txid}:{deposit['vout']}"
+        where = ("--config", str(nodes[3].config))
+        mint = ("mint", outpoint, "--evm-rpc", net.anvil_url, "--key-file", str(key_file))
+        minted = _cli(*mint, *where)
+        assert minted["balance"] == 50_000_000 - FEE
+        assert net.token.functions.balanceOf(TO).call() == 50_000_000 - FEE
+        again = _cli(*mint, *where)
+        assert again == {"minted": True, "already": True}
+        assert net.token.functions.totalSupply().call() == 50_000_000 - FEE
 
 
 def test_one_node_with_a_lying_bitcoin_view_mints_nothing(tmp_path: Path) -> None:
@@ -114,16 +88,16 @@ def test_one_node_with_a_lying_bitcoin_view_mints_nothing(tmp_path: Path) -> Non
         running_anvil(chain_id=31337, accounts=2) as anvil,
         contextlib.ExitStack() as stack,
     ):
-        real, lie = RawProxy(service_url=btc.service_url), RawProxy(service_url=fake.service_url)
+        real, lie = FreshRpc(btc.service_url), FreshRpc(fake.service_url)
         for rpc in (real, lie):
             rpc.generatetoaddress(101, rpc.getnewaddress())
-        honest = _watching(btc, tmp_path / "btc" / ".cookie")
-        liar = _watching(fake, tmp_path / "fake" / ".cookie")
+        honest = watching(btc, tmp_path / "btc" / ".cookie")
+        liar = watching(fake, tmp_path / "fake" / ".cookie")
         with running_cluster(tmp_path / "net", 4, bitcoin_rpc=[honest] * 3 + [liar]) as nodes:
             api = [n.client(timeout=60) for n in nodes]
             for c in api:
                 stack.callback(c.http.close)
-            _bridge_up(api, anvil.url)
+            bridge_up(api, anvil.url)
             address = api[1].post("/bridge/deposit-address", {"to": TO})["address"]
             wait_for(lambda: api[0].get("/bridge/addresses"), "the address recorded")
             fake_txid = lie.sendtoaddress(address, 5.0)
@@ -144,57 +118,31 @@ def test_one_node_with_a_lying_bitcoin_view_mints_nothing(tmp_path: Path) -> Non
                 assert shown == ({fake_txid: "confirming"} if c is api[3] else {})
 
 
-def _app_sign_requests(c: Any) -> list[str]:
-    """The hashes of the mint-signature requests in the chain, oldest first."""
-    height = c.get("/status")["height"]
-    blocks = c.get("/blocks", **{"from": 1, "limit": min(500, max(1, height))})
-    return [t["hash"] for b in blocks for t in b["txs"] if t["kind"] == "AppSignRequest"]
-
-
 @pytest.mark.slow
 def test_a_signer_stopped_mid_signing_does_not_stop_the_mint(tmp_path: Path) -> None:
     """f = 1: a signer of the mint's first signing session stops answering (SIGSTOP, as a
     hung or unplugged node) as soon as the request is in a block. Its partners time the
     round out, the request fails, it is asked again without the silent node, and the mint
     signature comes, verified by every live node."""
-    with (
-        running_regtest(tmp_path / "btc") as btc,
-        running_anvil(chain_id=31337, accounts=2) as anvil,
-        contextlib.ExitStack() as stack,
-    ):
-        rpc = RawProxy(service_url=btc.service_url)
-        rpc.generatetoaddress(101, rpc.getnewaddress())
-        bitcoin = _watching(btc, tmp_path / "btc" / ".cookie")
-        with running_cluster(tmp_path / "net", 4, bitcoin_rpc=bitcoin, round_timeout=10.0) as nodes:
-            api = [n.client(timeout=60) for n in nodes]
-            for c in api:
-                stack.callback(c.http.close)
-            _bridge_up(api, anvil.url)
-            address = api[1].post("/bridge/deposit-address", {"to": TO})["address"]
-            wait_for(lambda: api[0].get("/bridge/addresses"), "the address recorded")
-            txid = rpc.sendtoaddress(address, 0.5)
-            rpc.generatetoaddress(2, rpc.getnewaddress())
-            first = wait_for(lambda: _app_sign_requests(api[0]), "the mint asked for", 60, 0.05)[0]
-            signers = api[0].get(f"/signatures/{first}")["signers"]
-            victim = next(n for n in nodes if n.peer_id in signers)
-            assert victim.proc is not None
-            victim.proc.send_signal(signal.SIGSTOP)
-            if (
-                api[0 if victim is not nodes[0] else 1].get(f"/signatures/{first}")["status"]
-                == "done"
-            ):
-                pytest.skip("the first session finished before its signer was stopped")
-            live = [c for n, c in zip(nodes, api, strict=True) if n is not victim]
-            signed = wait_for(
-                lambda: (
-                    (d := live[0].get("/bridge/deposits")) and d[0]["status"] == "signed" and d[0]
-                ),
-                "the mint signed without the stopped node",
-                180,
-            )
-            assert signed["txid"] == txid
-            asked = _app_sign_requests(live[0])
-            assert len(asked) >= 2  # a retry
-            retry = live[0].get(f"/signatures/{asked[-1]}")
-            assert victim.peer_id not in retry["signers"] and retry["status"] == "done"
-            assert all(c.get("/bridge/deposits")[0]["status"] == "signed" for c in live)
+    with bridge_network(tmp_path, evm=False, round_timeout=10.0) as net:
+        nodes, api = net.nodes, net.api
+        txid = pay(net)
+        first = wait_for(lambda: app_sign_requests(api[0]), "the mint asked for", 60, 0.05)[0]
+        signers = api[0].get(f"/signatures/{first}")["signers"]
+        victim = next(n for n in nodes if n.peer_id in signers)
+        assert victim.proc is not None
+        victim.proc.send_signal(signal.SIGSTOP)
+        if api[0 if victim is not nodes[0] else 1].get(f"/signatures/{first}")["status"] == "done":
+            pytest.skip("the first session finished before its signer was stopped")
+        live = [c for n, c in zip(nodes, api, strict=True) if n is not victim]
+        signed = wait_for(
+            lambda: (d := live[0].get("/bridge/deposits")) and d[0]["status"] == "signed" and d[0],
+            "the mint signed without the stopped node",
+            180,
+        )
+        assert signed["txid"] == txid
+        asked = app_sign_requests(live[0])
+        assert len(asked) >= 2  # a retry
+        retry = live[0].get(f"/signatures/{asked[-1]}")
+        assert victim.peer_id not in retry["signers"] and retry["status"] == "done"
+        assert all(c.get("/bridge/deposits")[0]["status"] == "signed" for c in live)

@@ -10,19 +10,15 @@ signed a second time, and the gateway refuses a second mint."""
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 from typing import Any
 
 import pytest
-from bitcoin.rpc import RawProxy
 from eth_account import Account
 
-from tests.bridge.test_bridge_cluster import FEE, RELAYER_KEY, TO, _app_sign_requests, _bridge_up
-from tssnode.bridge.gateway import Gateway, GatewayError
-from tssnode.testing.anvil import running_anvil
-from tssnode.testing.cluster import running_cluster, wait_for
-from tssnode.testing.regtest import running_regtest
+from tests.bridge.network import FEE, RELAYER_KEY, app_sign_requests, bridge_network, pay
+from tssnode.bridge.gateway import GatewayError
+from tssnode.testing.cluster import wait_for
 
 
 def _everywhere(api: list[Any], where: str, want: dict[str, Any], what: str) -> list[Any]:
@@ -37,61 +33,43 @@ def _everywhere(api: list[Any], where: str, want: dict[str, Any], what: str) -> 
 
 
 def test_seen_confirming_signed_minted_orphaned_and_moved_on_every_node(tmp_path: Path) -> None:
-    with (
-        running_regtest(tmp_path / "btc") as btc,
-        running_anvil(chain_id=31337, accounts=2) as anvil,
-        contextlib.ExitStack() as stack,
-    ):
-        rpc = RawProxy(service_url=btc.service_url)
-        rpc.generatetoaddress(101, rpc.getnewaddress())
-        bitcoin = {"url": btc.url, "cookie_file": str(tmp_path / "btc" / ".cookie"), "poll": 0.5}
-        evm = {"url": anvil.url, "poll": 0.5}
-        with running_cluster(tmp_path / "net", 4, bitcoin_rpc=bitcoin, evm_rpc=evm) as nodes:
-            api = [n.client(timeout=60) for n in nodes]
-            for c in api:
-                stack.callback(c.http.close)
-            _bridge_up(api, anvil.url)
-            address = api[1].post("/bridge/deposit-address", {"to": TO})["address"]
-            wait_for(lambda: all(c.get("/bridge/addresses") for c in api), "the address")
-            where = "/bridge/deposits"
+    with bridge_network(tmp_path) as net:
+        api, rpc, where = net.api, net.rpc, "/bridge/deposits"
+        txid = pay(net, mine=0)
+        seen = _everywhere(api, where, {"txid": txid, "status": "seen"}, "seen")
+        assert seen[0]["confirmations"] == 0 and seen[0]["block_hash"] is None
+        assert seen[0]["amount"] == 50_000_000 - FEE and seen[0]["signature"] is None
+        rpc.generatetoaddress(1, rpc.getnewaddress())
+        confirming = _everywhere(
+            api, where, {"status": "confirming", "confirmations": 1}, "confirming"
+        )
+        rpc.generatetoaddress(1, rpc.getnewaddress())
+        (signed, *_) = _everywhere(api, where, {"status": "signed"}, "signed")
+        # the digest a node showed before anything was agreed is the one signed
+        assert signed["sigHash"] == confirming[0]["sigHash"] == seen[0]["sigHash"]
+        assert signed["minted"] is False and signed["confirmations"] >= 2
 
-            txid = rpc.sendtoaddress(address, 0.5)
-            seen = _everywhere(api, where, {"txid": txid, "status": "seen"}, "seen")
-            assert seen[0]["confirmations"] == 0 and seen[0]["block_hash"] is None
-            assert seen[0]["amount"] == 50_000_000 - FEE and seen[0]["signature"] is None
-            rpc.generatetoaddress(1, rpc.getnewaddress())
-            confirming = _everywhere(
-                api, where, {"status": "confirming", "confirmations": 1}, "confirming"
-            )
-            rpc.generatetoaddress(1, rpc.getnewaddress())
-            (signed, *_) = _everywhere(api, where, {"status": "signed"}, "signed")
-            # the digest a node showed before anything was agreed is the one signed
-            assert signed["sigHash"] == confirming[0]["sigHash"] == seen[0]["sigHash"]
-            assert signed["minted"] is False and signed["confirmations"] >= 2
+        gateway = net.gateway()
+        relayer = Account.from_key(RELAYER_KEY)
+        gateway.mint(signed, relayer)
+        _everywhere(api, where, {"status": "minted", "minted": True}, "minted")
+        supply = gateway.token.functions.totalSupply().call()
+        assert supply == 50_000_000 - FEE
+        assert all(c.get("/bridge")["watch"]["evm"]["minted"] == 1 for c in api)
 
-            gateway = Gateway.connect(anvil.url, api[0].get("/bridge")["gateway"], 31337)
-            relayer = Account.from_key(RELAYER_KEY)
-            gateway.mint(signed, relayer)
-            _everywhere(api, where, {"status": "minted", "minted": True}, "minted")
-            supply = gateway.token.functions.totalSupply().call()
-            assert supply == 50_000_000 - FEE
-            assert all(c.get("/bridge")["watch"]["evm"]["minted"] == 1 for c in api)
+        # a reorg past the confirmations: the block is gone, the payment in the mempool
+        depth = rpc.getblockcount() - signed["block_height"] + 1
+        rpc.tssnode_reorg(depth, depth + 1)
+        assert txid in rpc.getrawmempool()
+        orphaned = _everywhere(api, where, {"status": "orphaned", "confirmations": 0}, "orphaned")
+        assert orphaned[0]["signature"] == signed["signature"]  # it may be out already
 
-            # a reorg past the confirmations: the block is gone, the payment in the mempool
-            depth = rpc.getblockcount() - signed["block_height"] + 1
-            rpc.tssnode_reorg(depth, depth + 1)
-            assert txid in rpc.getrawmempool()
-            orphaned = _everywhere(
-                api, where, {"status": "orphaned", "confirmations": 0}, "orphaned"
-            )
-            assert orphaned[0]["signature"] == signed["signature"]  # it may be out already
-
-            # mined again: 2f+1 see it in its new block, which the ledger records
-            rpc.generatetoaddress(2, rpc.getnewaddress())
-            moved = _everywhere(api, where, {"status": "minted"}, "moved and minted again")
-            assert moved[0]["block_hash"] != signed["block_hash"]
-            assert moved[0]["nHash"] == signed["nHash"] and moved[0]["sigHash"] == signed["sigHash"]
-            assert len(_app_sign_requests(api[0])) == 1  # never signed twice
-            with pytest.raises(GatewayError, match="refuses"):
-                gateway.mint(moved[0], relayer)
-            assert gateway.token.functions.totalSupply().call() == supply
+        # mined again: 2f+1 see it in its new block, which the ledger records
+        rpc.generatetoaddress(2, rpc.getnewaddress())
+        moved = _everywhere(api, where, {"status": "minted"}, "moved and minted again")
+        assert moved[0]["block_hash"] != signed["block_hash"]
+        assert moved[0]["nHash"] == signed["nHash"] and moved[0]["sigHash"] == signed["sigHash"]
+        assert len(app_sign_requests(api[0])) == 1  # never signed twice
+        with pytest.raises(GatewayError, match="refuses"):
+            gateway.mint(moved[0], relayer)
+        assert gateway.token.functions.totalSupply().call() == supply
