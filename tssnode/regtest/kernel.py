@@ -1,7 +1,9 @@
 """A small typed wrapper over py-bitcoinkernel (`pbk`, alpha): Bitcoin Core's validation
 engine, libbitcoinkernel, which decides every block and every input script here.
 
-The only module that imports `pbk`. What it relies on, checked with pbk 0.1.0a5:
+One of the two modules that import `pbk`; the other, `tssnode.bridge.kernel`, holds the
+script check `verify_inputs` delegates to, so that the bridge's releases and this chain's
+mempool are judged by the same code. What it relies on, checked with pbk 0.1.0a5:
 
 - `ChainstateManager.process_block` says nothing reliable about validity: it returned True
   ("new block") for a block the kernel rejected as INVALID/CONSENSUS (a coinbase paying
@@ -10,9 +12,8 @@ The only module that imports `pbk`. What it relies on, checked with pbk 0.1.0a5:
   iff `block_connected` fired. No `block_checked` for a block means it was stored without
   being connected (a branch with less work: Core's "inconclusive").
 - The chainstate and block index live in memory; block files go to `blocks_dir`.
-- Script verification takes consensus flags only (`ScriptVerificationFlags.ALL`); the C
-  API asserts, and so aborts the whole process, on any policy bit such as LOW_S.
-  The TAPROOT flag needs the spent outputs of every input, so they are always given.
+- Script verification (`tssnode.bridge.kernel`) takes consensus flags only; the C API
+  asserts, and so aborts the whole process, on any policy bit such as LOW_S.
 - There is no invalidateblock, no UTXO lookup and no block-tree walk in this API:
   `chain.Chain` keeps those itself and replays blocks into a fresh kernel instead.
 """
@@ -26,7 +27,8 @@ from typing import Any
 
 # pbk 0.1.0a5 ships no py.typed marker: its objects are Any here, typed values leave this module
 import pbk  # type: ignore[import-untyped]
-from pbk.script import PrecomputedTransactionData  # type: ignore[import-untyped]
+
+from tssnode.bridge.kernel import first_script_failure
 
 
 @dataclass(frozen=True)
@@ -153,19 +155,9 @@ class Kernel:
     def verify_inputs(self, tx_raw: bytes, spent: list[tuple[int, bytes]]) -> int | None:
         """Check every input's script against the output it spends, (amount, scriptPubKey)
         in input order, with all consensus flags; the index of the first input the kernel
-        rejects, or None if it accepts them all."""
-        tx = pbk.Transaction(tx_raw)
-        outputs = [pbk.TransactionOutput(pbk.ScriptPubkey(spk), amount) for amount, spk in spent]
-        precomputed = PrecomputedTransactionData(tx, outputs)
-        flags = pbk.ScriptVerificationFlags.ALL
-        for index, (amount, spk) in enumerate(spent):
-            try:
-                ok = pbk.ScriptPubkey(spk).verify(amount, tx, precomputed, index, flags)
-            except pbk.ScriptVerifyException:
-                ok = False
-            if not ok:
-                return index
-        return None
+        rejects, or None if it accepts them all (`tssnode.bridge.kernel`)."""
+        failure = first_script_failure(tx_raw, spent)
+        return None if failure is None else failure.index
 
     def close(self) -> None:
         """Drop the ChainstateManager (its destructor flushes and frees the kernel)."""
