@@ -59,14 +59,20 @@ from tssnode.bridge.records import (
     p2wpkh_script,
     setup_vote_id,
 )
+from tssnode.bridge.releases import RELEASE_TABLES, ReleaseLedger
 from tssnode.bridge.transactions import (
     PAYLOAD_TYPES,
     BridgeSetup,
+    BurnObserved,
     DepositAddressRequest,
     DepositObserved,
     DepositOrphaned,
+    FeeReport,
+    InputSigned,
     MintSigned,
     Payload,
+    ReleaseConfirmed,
+    ReleaseSetup,
 )
 from tssnode.crypto.addresses import btc_p2wpkh
 from tssnode.crypto.derivation import DerivationError
@@ -83,15 +89,17 @@ from tssnode.ledger.transactions import SignedTx
 BRIDGE_PURPOSE = "bridge"
 
 
-class BridgeApp(OnePathApplication):
-    """The bridge's records after the ledger's last block."""
+class BridgeApp(ReleaseLedger, OnePathApplication):
+    """The bridge's records after the ledger's last block: the deposit and mint side here,
+    the release side in `ReleaseLedger` (`tssnode.bridge.releases`)."""
 
     name = "bridge"
-    tables = frozenset({T_CONFIG, T_ADDRESSES, T_DEPOSITS, T_VOTES})
+    tables = frozenset({T_CONFIG, T_ADDRESSES, T_DEPOSITS, T_VOTES, *RELEASE_TABLES})
     payload_types = PAYLOAD_TYPES
 
     def __init__(self) -> None:
         super().__init__()
+        self._init_releases()
         self.config: BridgeConfig | None = None
         self.addresses: dict[bytes, DepositAddress] = {}  # by gHash
         self.deposits: dict[bytes, Deposit] = {}  # by outpoint
@@ -102,7 +110,9 @@ class BridgeApp(OnePathApplication):
     # -- storage ------------------------------------------------------------------------------
 
     def _restore(self, table: int, ident: bytes, raw: bytes) -> None:
-        if table == T_CONFIG:
+        if table in RELEASE_TABLES:
+            self._restore_release(table, ident, raw)
+        elif table == T_CONFIG:
             self.config = BridgeConfig.from_bytes(raw)
         elif table == T_ADDRESSES:
             self.addresses[ident] = DepositAddress.from_bytes(raw)
@@ -118,7 +128,9 @@ class BridgeApp(OnePathApplication):
     def _lookup(self, key: bytes) -> bytes | None:
         table, ident = key[1], key[2:]
         value: Wire | None
-        if table == T_CONFIG:
+        if table in RELEASE_TABLES:
+            value = self._lookup_release(table, ident)
+        elif table == T_CONFIG:
             value = self.config
         elif table == T_ADDRESSES:
             value = self.addresses.get(ident)
@@ -140,6 +152,11 @@ class BridgeApp(OnePathApplication):
         try:
             if kind == "config":
                 return self.config
+            if kind == "sign" and ident.startswith("72") and len(ident) == 34:  # b"r" ‖ …
+                found = self.release_sign_subject(bytes.fromhex(ident))
+                if found is None or self.config is None:
+                    return None
+                return SignSubject(self.config.key_id, found[0], found[1])
             if kind == "sign":
                 dep = self.deposits.get(bytes.fromhex(ident))
                 if dep is None or dep.status != FINAL or self.config is None:
@@ -164,8 +181,20 @@ class BridgeApp(OnePathApplication):
             self._observed(tx, p, height, apply)
         elif isinstance(p, DepositOrphaned):
             self._orphaned(tx, p, apply)
-        else:
+        elif isinstance(p, MintSigned):
             self._mint_signed(p, apply)
+        elif isinstance(p, ReleaseSetup):
+            self._release_setup(tx, p, height, apply)
+        elif isinstance(p, FeeReport):
+            self._fee_report(tx, p, height, apply)
+        elif isinstance(p, BurnObserved):
+            self._burn_observed(tx, p, height, apply)
+        elif isinstance(p, InputSigned):
+            self._input_signed(p, apply)
+        elif isinstance(p, ReleaseConfirmed):
+            self._release_confirmed(tx, p, height, apply)
+        else:
+            self._bump(tx, p, height, apply)
 
     def _configured(self) -> BridgeConfig:
         if self.config is None:
@@ -309,6 +338,7 @@ class BridgeApp(OnePathApplication):
                 known, block_hash=p.block_hash, block_height=p.block_height, status=status
             )
             self._set(T_DEPOSITS, op)
+            self._deposit_final(self.deposits[op], addr.key_hash)
             return
         amount = p.value - cfg.fee_sats
         n = n_hash(addr.nonce, p.txid, p.vout)
@@ -320,6 +350,8 @@ class BridgeApp(OnePathApplication):
             n, digest, FINAL,
         )  # fmt: skip
         self._set(T_DEPOSITS, op)
+        self._deposit_final(self.deposits[op], addr.key_hash)
+        self._build(height)
 
     def _orphaned(self, tx: SignedTx, p: DepositOrphaned, apply: bool) -> None:
         self._configured()
@@ -348,6 +380,7 @@ class BridgeApp(OnePathApplication):
         self._drop_orphan_votes(op)
         self.deposits[op] = replace(dep, status=ORPHANED)
         self._set(T_DEPOSITS, op)
+        self._deposit_orphaned(dep)
 
     def _drop_orphan_votes(self, op: bytes) -> None:
         if self.orphan_votes.pop(op, None) is not None:

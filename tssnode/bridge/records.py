@@ -132,3 +132,116 @@ def setup_vote_id(raw: bytes) -> bytes:
     """Where votes for one proposed setup are kept (in `T_VOTES`, apart from outpoints by
     length: 32 bytes, where an outpoint is 36)."""
     return hashlib.sha256(b"tssnode.bridge.setup/" + raw).digest()
+
+
+# -- part 2: the group's coins, burns and releases ------------------------------------------
+
+#: The release side's state tables: its settings, the group's coins, the burns, each release
+#: attempt, the validators' fee reports, and the votes on burns, confirmations and bumps.
+T_RCONFIG, T_COINS, T_BURNS, T_RELEASES, T_FEES, T_RVOTES = 12, 13, 14, 15, 16, 17
+#: The group's main Bitcoin key: change and sweeps go to P2WPKH of the bridge key's child at
+#: this path (a deposit key's path is 8 words long, so none is this one)
+MAIN_PATH = (0,)
+#: ledger blocks a validator's fee report counts for
+FEE_REPORT_BLOCKS = 200
+#: a burn's status: final (2f+1 saw it at depth), releasing (in a release being signed or
+#: broadcast), released (its release confirmed), unpayable (its address is not a standard
+#: output on the bridge's network: the tokens are burnt and nothing can be sent)
+BURN_FINAL, BURN_RELEASING, BURN_RELEASED, BURN_UNPAYABLE = (
+    "final", "releasing", "released", "unpayable",
+)  # fmt: skip
+#: a release attempt's status: signing (its inputs being signed), signed (every input:
+#: the nodes broadcast it), confirmed, replaced (a bump signed a replacement; it may
+#: still confirm instead, and is then recorded as the one that did)
+R_SIGNING, R_SIGNED, R_CONFIRMED, R_REPLACED = "signing", "signed", "confirmed", "replaced"
+
+
+@wire("tssnode.bridge.release-config/1")
+@dataclass(frozen=True)
+class ReleaseConfig(Wire):
+    """The release side's settings in force (`transactions.ReleaseSetup`)."""
+
+    evm_confirmations: int
+    bump_after: int
+    min_release_sats: int
+    max_fee_rate: int
+    sweep_at: int
+    height: int
+
+
+@wire("tssnode.bridge.coin/1")
+@dataclass(frozen=True)
+class Coin(Wire):
+    """An output the group holds: a final deposit or a release's change. `path` derives its
+    key from the bridge key; `spender` is the release that spends it (0: none yet)."""
+
+    txid: bytes
+    vout: int
+    value: int
+    path: tuple[int, ...]
+    key_hash: bytes
+    spender: int = 0
+
+
+@wire("tssnode.bridge.burn/1")
+@dataclass(frozen=True)
+class Burn(Wire):
+    """A burn 2f+1 validators saw on the gateway at depth: `amount` satoshis (one token unit
+    is one satoshi) to be released to `to` (the address string the burner gave)."""
+
+    nonce: int
+    to: str
+    script: bytes  # its output script (empty if unpayable)
+    amount: int
+    evm_tx: bytes
+    evm_block: bytes
+    evm_height: int
+    height: int  # the ledger block where it became final
+    status: str
+    release: int = 0  # the release that pays it
+    paid: int = 0  # what its output paid (amount less its share of the fee)
+
+
+@wire("tssnode.bridge.release/1")
+@dataclass(frozen=True)
+class Release(Wire):
+    """One attempt at a release: a transaction spending `inputs` (outpoints of the group's
+    coins), paying each burn in `burns` (by nonce) its output in `outputs`, in order, then
+    the change to the main key if any; built by every validator alike from ledger state.
+    A bump is a new attempt of the same `seq` over the same inputs at a higher fee rate."""
+
+    seq: int
+    attempt: int
+    burns: tuple[int, ...]
+    inputs: tuple[bytes, ...]
+    outputs: tuple[tuple[bytes, int], ...]  # (script, value)
+    change: int  # the change output's value (0: none)
+    fee_rate: int  # sat/vB
+    fee: int
+    tx: bytes  # unsigned
+    txid: bytes
+    sighashes: tuple[bytes, ...]
+    signatures: tuple[Signature | None, ...]
+    status: str
+    height: int  # the ledger block that built it
+    signed_tx: bytes = b""
+    block_hash: bytes = b""  # where it confirmed
+    block_height: int = 0
+
+
+def release_key(seq: int, attempt: int) -> bytes:
+    return seq.to_bytes(8, "big") + attempt.to_bytes(4, "big")
+
+
+def release_subject(seq: int, attempt: int, index: int) -> bytes:
+    """What a release input's `AppSignRequest` names: b"r" ‖ seq ‖ attempt ‖ input index."""
+    return b"r" + release_key(seq, attempt) + index.to_bytes(4, "big")
+
+
+@wire("tssnode.bridge.fee/1")
+@dataclass(frozen=True)
+class Fee(Wire):
+    """A validator's last fee report: its rate (sat/vB) and the ledger block it came in."""
+
+    sat_per_vb: int
+    height: int

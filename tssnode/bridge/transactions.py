@@ -98,11 +98,110 @@ class MintSigned(Wire):
         return cls(subject[:32], int.from_bytes(subject[32:36], "big"), signature)
 
 
-Payload = BridgeSetup | DepositAddressRequest | DepositObserved | DepositOrphaned | MintSigned
+# -- part 2: burns and releases ----------------------------------------------------------------
+
+
+@wire("tssnode.tx.bridge-release-setup/1")
+@dataclass(frozen=True)
+class ReleaseSetup(Wire):
+    """A vote for the release side's settings (in force once 2f+1 voted the same, after
+    the bridge's own): a burn counts `evm_confirmations` blocks deep on the EVM chain; a
+    release not confirmed `bump_after` Bitcoin blocks after it was signed is bumped; no
+    burn below `min_release_sats` is released; no fee rate above `max_fee_rate` sat/vB is
+    paid; `sweep_at` deposits (0: never) are swept into the main key in the background."""
+
+    evm_confirmations: int
+    bump_after: int
+    min_release_sats: int
+    max_fee_rate: int
+    sweep_at: int
+
+
+@wire("tssnode.tx.bridge-fee-report/1")
+@dataclass(frozen=True)
+class FeeReport(Wire):
+    """A validator's fee rate (sat/vB, its Bitcoin node's `estimatesmartfee`); a release
+    pays the median of the current reports (a third of liars cannot move it out of the
+    honest ones' range)."""
+
+    sat_per_vb: int
+
+
+@wire("tssnode.tx.bridge-burn-observed/1")
+@dataclass(frozen=True)
+class BurnObserved(Wire):
+    """A validator's view of one `LogBurn` of the gateway, `evm_confirmations` deep:
+    `to` is the address string the burner gave, `amount` the tokens burnt (satoshis);
+    `evm_tx`, `evm_block` (hashes) and `evm_height` where it was. Final at 2f+1
+    identical observations; the burn nonce makes it releasable once, forever."""
+
+    nonce: int
+    to: bytes
+    amount: int
+    evm_tx: bytes
+    evm_block: bytes
+    evm_height: int
+
+
+@wire("tssnode.tx.bridge-input-signed/1")
+@dataclass(frozen=True)
+class InputSigned(Wire):
+    """A signer's threshold signature over one release input's BIP-143 sighash."""
+
+    seq: int
+    attempt: int
+    index: int
+    signature: Signature
+
+
+@wire("tssnode.tx.bridge-release-confirmed/1")
+@dataclass(frozen=True)
+class ReleaseConfirmed(Wire):
+    """A validator's view that attempt `attempt` of release `seq` (`txid`) is in block
+    `block_hash` at `block_height`, as deep as a deposit must be. 2f+1 identical: the
+    release is confirmed, its inputs spent, its change a coin."""
+
+    seq: int
+    attempt: int
+    txid: bytes
+    block_hash: bytes
+    block_height: int
+
+
+@wire("tssnode.tx.bridge-bump/1")
+@dataclass(frozen=True)
+class BumpRequest(Wire):
+    """A validator's view that attempt `attempt` of release `seq` is still not confirmed
+    `bump_after` blocks after it saw it signed. 2f+1: a replacement over the same inputs
+    at a higher fee rate is built (replace-by-fee: never two payouts of one burn)."""
+
+    seq: int
+    attempt: int
+
+
+Payload = (
+    BridgeSetup | DepositAddressRequest | DepositObserved | DepositOrphaned | MintSigned
+    | ReleaseSetup | FeeReport | BurnObserved | InputSigned | ReleaseConfirmed | BumpRequest
+)  # fmt: skip
 PAYLOAD_TYPES: tuple[type[Wire], ...] = (
     BridgeSetup,
     DepositAddressRequest,
     DepositObserved,
     DepositOrphaned,
     MintSigned,
+    ReleaseSetup,
+    FeeReport,
+    BurnObserved,
+    InputSigned,
+    ReleaseConfirmed,
+    BumpRequest,
 )
+
+
+def signed_result(subject: bytes, signature: Signature) -> Wire:
+    """The bridge's transaction for a signature its `AppSignRequest` asked for: a mint's
+    (subject: a deposit's outpoint) or a release input's (`records.release_subject`)."""
+    if len(subject) == 17 and subject[:1] == b"r":
+        seq, attempt = int.from_bytes(subject[1:9], "big"), int.from_bytes(subject[9:13], "big")
+        return InputSigned(seq, attempt, int.from_bytes(subject[13:17], "big"), signature)
+    return MintSigned.of(subject, signature)
