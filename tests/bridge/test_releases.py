@@ -242,3 +242,10 @@ def test_deposits_are_swept_into_the_main_key_when_no_burn_waits(
     ((script, value),) = sweep.outputs
     assert script == p2wpkh_script(b.main_key()[1]) and value == 700_000 - sweep.fee
     assert sweep.change == value  # confirmed, it is the main key's coin
+    # what the nodes are asked to have signed: both mints, then each input with its path
+    wanted = b.wanted_signatures()
+    assert [w[0] for w in wanted] == sorted([a, c]) + [release_subject(1, 0, i) for i in (0, 1)]
+    for subject, digest, path in wanted[2:]:
+        ask = b.query(f"sign/{subject.hex()}")
+        assert isinstance(ask, SignSubject) and (ask.digest, ask.path) == (digest, path)
+        assert path == b.coins[sweep.inputs[subject[-1]]].path and len(path) == 8

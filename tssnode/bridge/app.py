@@ -45,6 +45,7 @@ from tssnode.bridge.records import (
     NETWORKS,
     ORPHANED,
     P2WPKH_DUST,
+    R_SIGNING,
     SIGNED,
     T_ADDRESSES,
     T_CONFIG,
@@ -57,6 +58,7 @@ from tssnode.bridge.records import (
     orphan_vote_id,
     outpoint,
     p2wpkh_script,
+    release_subject,
     setup_vote_id,
 )
 from tssnode.bridge.releases import RELEASE_TABLES, ReleaseLedger
@@ -169,6 +171,26 @@ class BridgeApp(ReleaseLedger, OnePathApplication):
         except ValueError:
             return None
         return None
+
+    def wanted_signatures(self) -> list[tuple[bytes, bytes, tuple[int, ...]]]:
+        """What the bridge waits to have signed: (subject, digest, path) of each final
+        deposit's mint authorisation and each unsigned input of a release being signed
+        (`query("sign/<subject>")` answers the same for each)."""
+        if self.config is None:
+            return []
+        out: list[tuple[bytes, bytes, tuple[int, ...]]] = [
+            (op, dep.sig_hash, ())
+            for op, dep in sorted(self.deposits.items())
+            if dep.status == FINAL
+        ]
+        for rel in sorted(self.releases.values(), key=lambda r: (r.seq, r.attempt)):
+            if rel.status != R_SIGNING:
+                continue
+            for i, sig in enumerate(rel.signatures):
+                if sig is None:
+                    subject = release_subject(rel.seq, rel.attempt, i)
+                    out.append((subject, rel.sighashes[i], self.coins[rel.inputs[i]].path))
+        return out
 
     # -- the application interface --------------------------------------------------------------
 

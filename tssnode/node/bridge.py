@@ -30,7 +30,6 @@ from tssnode.bridge.hashes import (
     sig_hash,
 )
 from tssnode.bridge.records import (
-    FINAL,
     MAX_PAYLOAD,
     SIGNED,
     BridgeConfig,
@@ -85,13 +84,15 @@ class NodeBridge(CoreParts):
     gateway_watch: GatewayWatch | None
 
     def _ask_mints(self) -> None:
-        """Ask the registry to have each final deposit's mint authorisation signed.
+        """Ask the registry for each signature the bridge waits for: a final deposit's
+        mint authorisation, or a release input (`BridgeApp.wanted_signatures`; the inputs
+        of a release are asked for together, so their sessions run side by side).
 
-        One validator asks (the first in an order made from the deposit's outpoint, so
-        the asking is spread over the validators); if no request is under way
-        `MINT_FALLBACK` seconds later, the next one in the order asks, and so on: a
-        validator that is down delays a mint, it does not stop it. A failed request is
-        asked again by its asker without the parties that failed it (`_follow`)."""
+        One validator asks (the first in an order made from the subject, so the asking
+        is spread over the validators); if no request is under way `MINT_FALLBACK`
+        seconds later, the next one in the order asks, and so on: a validator that is
+        down delays a signature, it does not stop it. A failed request is asked again by
+        its asker without the parties that failed it (`_follow`)."""
         try:
             bridge = self.state.app(BridgeApp)
         except KeyError:
@@ -102,26 +103,24 @@ class NodeBridge(CoreParts):
         now, me = time.monotonic(), self.identity.public_bytes()
         validators = tuple(self.replica.config())
         live: set[bytes] = set()
-        for op, dep in bridge.deposits.items():
-            if dep.status != FINAL:
-                continue
-            live.add(op)
-            seen = self._mint_seen.setdefault(op, now)
-            order = sorted(validators, key=partial(_rank_key, op))
+        for subject, digest, path in bridge.wanted_signatures():
+            live.add(subject)
+            seen = self._mint_seen.setdefault(subject, now)
+            order = sorted(validators, key=partial(_rank_key, subject))
             if me not in order or now - seen < order.index(me) * MINT_FALLBACK:
                 continue
-            if now - self._mint_asked.get(op, -MINT_FALLBACK) < MINT_FALLBACK:
+            if now - self._mint_asked.get(subject, -MINT_FALLBACK) < MINT_FALLBACK:
                 continue
-            if self.registry.app_signing("bridge", op):
+            if self.registry.app_signing("bridge", subject):
                 continue
-            request = AppSignRequest(cfg.key_id, "bridge", op, dep.sig_hash)
+            request = AppSignRequest(cfg.key_id, "bridge", subject, digest, path)
             try:
                 tx = self.accept(request)
             except InvalidTransaction as exc:
-                log.info("mint of deposit %s not asked for: %s", op.hex()[:16], exc)
+                log.info("signature for %s not asked for: %s", subject.hex()[:16], exc)
                 continue
-            self._mint_asked[op] = now
-            log.info("deposit %s final: its mint asked for (%s)", op.hex()[:16], tx.hex()[:12])
+            self._mint_asked[subject] = now
+            log.info("signature for %s asked for (%s)", subject.hex()[:16], tx.hex()[:12])
             self._follow(tx, request)
         for gone in set(self._mint_seen) - live:  # signed (or never ours to ask for)
             self._mint_seen.pop(gone, None)
