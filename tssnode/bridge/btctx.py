@@ -25,19 +25,39 @@ The script check is Bitcoin Core's own, libbitcoinkernel (`tssnode.bridge.kernel
 all consensus flags. The kernel checks no standardness rule (its C API aborts on the
 policy flags), so `verify_spends` checks what relay policy adds for these witnesses: low
 s, a compressed key, SIGHASH_ALL. Addresses follow BIP-173/350 (bech32, bech32m) and
-base58check; the digests come from python-bitcoinlib.
+base58check; the serialization and the digests come from python-bitcoinlib, held to
+the strict form Core writes (see `_parse`).
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import base58
 import bech32m
-from bitcoin.core import CMutableTransaction, CTransaction
-from bitcoin.core.script import SIGHASH_ALL, SIGVERSION_WITNESS_V0, CScript, SignatureHash
+from bitcoin.core import (
+    CMutableTransaction,
+    COutPoint,
+    CTransaction,
+    CTxIn,
+    CTxInWitness,
+    CTxOut,
+    CTxWitness,
+)
+from bitcoin.core.script import (
+    SIGHASH_ALL,
+    SIGVERSION_WITNESS_V0,
+    CScript,
+    CScriptWitness,
+    SignatureHash,
+)
+from bitcoin.core.serialize import (
+    BytesSerializer,
+    DeserializationExtraDataError,
+    SerializationError,
+    VarIntSerializer,
+)
 from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
     encode_dss_signature,
@@ -191,16 +211,6 @@ def _is_witness_program(script: bytes) -> bool:
     return script[1] + 2 == len(script)
 
 
-def _compact_size(n: int) -> bytes:
-    if n < 0xFD:
-        return bytes([n])
-    if n <= 0xFFFF:
-        return b"\xfd" + n.to_bytes(2, "little")
-    if n <= _UINT32:
-        return b"\xfe" + n.to_bytes(4, "little")
-    return b"\xff" + n.to_bytes(8, "little")
-
-
 def dust_limit(script: bytes) -> int:
     """Core's `GetDustThreshold` at the default dust relay fee (3 sat/vB): below it an
     output is dust and the transaction is not relayed. The output's size plus the size of
@@ -208,7 +218,7 @@ def dust_limit(script: bytes) -> int:
     the rate: P2WPKH 294, P2TR and P2WSH 330, P2SH 540, P2PKH 546."""
     if script[:1] == b"\x6a" or len(script) > 10_000:  # IsUnspendable
         return 0
-    size = 8 + len(_compact_size(len(script))) + len(script)
+    size = 8 + len(BytesSerializer.serialize(script))
     size += 32 + 4 + 1 + (107 // 4 if _is_witness_program(script) else 107) + 4
     return size * DUST_RELAY_FEE // 1000
 
@@ -329,10 +339,9 @@ def release_weight(n_inputs: int, output_scripts: Sequence[bytes]) -> int:
         raise BtcTxError("a release has at least one input")
     if not output_scripts:
         raise BtcTxError("a release has at least one output")
-    base = (
-        4 + len(_compact_size(n_inputs)) + 41 * n_inputs + len(_compact_size(len(output_scripts)))
-    )
-    base += sum(8 + len(_compact_size(len(s))) + len(s) for s in output_scripts) + 4
+    count = VarIntSerializer.serialize
+    base = 4 + len(count(n_inputs)) + 41 * n_inputs + len(count(len(output_scripts)))
+    base += sum(8 + len(BytesSerializer.serialize(s)) for s in output_scripts) + 4
     witness = 2 + n_inputs * (1 + 1 + MAX_SIGNATURE_SIZE + 1 + PUBLIC_KEY_SIZE)
     return 4 * base + witness
 
@@ -346,110 +355,34 @@ def release_vsize(n_inputs: int, output_scripts: Sequence[bytes]) -> int:
 # -- serialization ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _TxIn:
-    txid: bytes
-    vout: int
-    script_sig: bytes
-    sequence: int
-
-
-@dataclass(frozen=True)
-class _Tx:
-    version: int  # as the unsigned 4 bytes hold it
-    inputs: tuple[_TxIn, ...]
-    outputs: tuple[tuple[int, bytes], ...]
-    locktime: int
-    witnesses: tuple[tuple[bytes, ...], ...] | None  # None: the non-witness serialization
-
-
-class _Reader:
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.pos = 0
-
-    def take(self, n: int) -> bytes:
-        if self.pos + n > len(self.data):
-            raise BtcTxError("transaction truncated")
-        chunk = self.data[self.pos : self.pos + n]
-        self.pos += n
-        return chunk
-
-    def uint(self, n: int) -> int:
-        return int.from_bytes(self.take(n), "little")
-
-    def compact_size(self) -> int:
-        first = self.uint(1)
-        if first < 0xFD:
-            return first
-        width, minimum = {0xFD: (2, 0xFD), 0xFE: (4, 0x10000), 0xFF: (8, 0x100000000)}[first]
-        n = self.uint(width)
-        if n < minimum:
-            raise BtcTxError("non-canonical compact size in transaction")
-        if n > len(self.data):  # no count or length can exceed the bytes there are
-            raise BtcTxError("transaction truncated")
-        return n
-
-    def var_bytes(self) -> bytes:
-        return self.take(self.compact_size())
-
-
-def _parse(raw: bytes) -> _Tx:
-    """A transaction in either serialization; BtcTxError unless it is exactly one."""
+def _parse(raw: bytes) -> CTransaction:
+    """A transaction in either serialization, by python-bitcoinlib; BtcTxError unless
+    `raw` is exactly one, in the form Core writes."""
     if not isinstance(raw, bytes):
         raise BtcTxError("a transaction is bytes")
-    r = _Reader(raw)
-    version = r.uint(4)
-    segwit = raw[4:6] == b"\x00\x01"
-    if segwit:
-        r.take(2)
-    n_in = r.compact_size()
-    if n_in == 0:
+    # an input count of 0, where the segwit marker would be or after marker and flag (a
+    # non-canonical 0 fails below): python-bitcoinlib would read on, for a flag or outputs
+    if raw[4:5] == b"\x00" and (raw[5:6] != b"\x01" or raw[6:7] == b"\x00"):
         raise BtcTxError("transaction without inputs")
-    inputs = tuple(_TxIn(r.take(32), r.uint(4), r.var_bytes(), r.uint(4)) for _ in range(n_in))
-    n_out = r.compact_size()
-    outputs = tuple((r.uint(8), r.var_bytes()) for _ in range(n_out))
-    witnesses = None
-    if segwit:
-        witnesses = tuple(
-            tuple(r.var_bytes() for _ in range(r.compact_size())) for _ in range(n_in)
-        )
-        if not any(witnesses):
-            raise BtcTxError("segwit serialization with no witness (superfluous marker)")
-    locktime = r.uint(4)
-    if r.pos != len(raw):
-        raise BtcTxError("bytes after the end of the transaction")
-    return _Tx(version, inputs, outputs, locktime, witnesses)
-
-
-def _serialize(tx: _Tx, *, with_witness: bool) -> bytes:
-    witness = with_witness and tx.witnesses is not None
-    out = [tx.version.to_bytes(4, "little"), b"\x00\x01" if witness else b""]
-    out.append(_compact_size(len(tx.inputs)))
-    for txin in tx.inputs:
-        out += [txin.txid, txin.vout.to_bytes(4, "little")]
-        out += [_compact_size(len(txin.script_sig)), txin.script_sig]
-        out.append(txin.sequence.to_bytes(4, "little"))
-    out.append(_compact_size(len(tx.outputs)))
-    for value, script in tx.outputs:
-        out += [value.to_bytes(8, "little"), _compact_size(len(script)), script]
-    if witness and tx.witnesses is not None:
-        for stack in tx.witnesses:
-            out.append(_compact_size(len(stack)))
-            for item in stack:
-                out += [_compact_size(len(item)), item]
-    out.append(tx.locktime.to_bytes(4, "little"))
-    return b"".join(out)
-
-
-def _sha256d(data: bytes) -> bytes:
-    return hashlib.sha256(hashlib.sha256(data).digest()).digest()
+    try:
+        tx = CTransaction.deserialize(raw)
+    except DeserializationExtraDataError:
+        raise BtcTxError("bytes after the end of the transaction") from None
+    except SerializationError:
+        raise BtcTxError("transaction truncated") from None
+    if raw[4:6] == b"\x00\x01" and not tx.has_witness():
+        raise BtcTxError("segwit serialization with no witness (superfluous marker)")
+    # python-bitcoinlib reads a compact size in any width: the same fields written back
+    # differ from `raw` only where a size took more bytes than it needs
+    if tx.serialize() != raw:
+        raise BtcTxError("non-canonical compact size in transaction")
+    return tx
 
 
 def txid(tx: bytes) -> bytes:
     """The txid in internal byte order (the reverse of the hex Core displays): double
     SHA-256 of the non-witness serialization, so the same before and after signing."""
-    return _sha256d(_serialize(_parse(tx), with_witness=False))
+    return bytes(_parse(tx).GetTxid())
 
 
 # -- building and signing -----------------------------------------------------------------------
@@ -494,23 +427,22 @@ def unsigned_release(
     weight = release_weight(len(coins), [p.script for p in payouts])
     if weight > MAX_STANDARD_TX_WEIGHT:
         raise BtcTxError(f"signed weight {weight} above the standard {MAX_STANDARD_TX_WEIGHT}")
-    tx = _Tx(
-        VERSION,
-        tuple(_TxIn(c.txid, c.vout, b"", RBF_SEQUENCE) for c in coins),
-        tuple((p.value, p.script) for p in payouts),
+    tx = CTransaction(
+        [CTxIn(COutPoint(c.txid, c.vout), CScript(), RBF_SEQUENCE) for c in coins],
+        [CTxOut(p.value, CScript(p.script)) for p in payouts],
         locktime,
-        None,
+        VERSION,
     )
-    return _serialize(tx, with_witness=False)
+    return bytes(tx.serialize())
 
 
-def _check_coins(tx: _Tx, coins: Sequence[Coin]) -> None:
-    if len(coins) != len(tx.inputs):
-        raise BtcTxError(f"{len(coins)} coins for {len(tx.inputs)} inputs")
-    for i, (coin, txin) in enumerate(zip(coins, tx.inputs, strict=True)):
+def _check_coins(tx: CTransaction, coins: Sequence[Coin]) -> None:
+    if len(coins) != len(tx.vin):
+        raise BtcTxError(f"{len(coins)} coins for {len(tx.vin)} inputs")
+    for i, (coin, txin) in enumerate(zip(coins, tx.vin, strict=True)):
         if not isinstance(coin, Coin):
             raise BtcTxError(f"coin {i} is not a Coin")
-        if coin.outpoint != (txin.txid, txin.vout):
+        if coin.outpoint != (txin.prevout.hash, txin.prevout.n):
             raise BtcTxError(f"coin {i} is not the output input {i} spends")
 
 
@@ -520,9 +452,7 @@ def sighashes(tx: bytes, coins: Sequence[Coin]) -> list[bytes]:
     the inputs spend, in input order."""
     parsed = _parse(tx)
     _check_coins(parsed, coins)
-    mutable = CMutableTransaction.from_tx(
-        CTransaction.deserialize(_serialize(parsed, with_witness=False))
-    )
+    mutable = CMutableTransaction.from_tx(parsed)
     # python-bitcoinlib packs nLockTime as a signed int32 into the digest: a locktime of
     # 2³¹ or more would raise there; the same 4 bytes as a negative number do not.
     if mutable.nLockTime > 0x7FFFFFFF:
@@ -558,16 +488,16 @@ def signed_release(
     per input, in the segwit serialization. The signatures are not verified here
     (`verify_spends` does it, with the amounts); their form is: low s only."""
     parsed = _parse(tx)
-    if parsed.witnesses is not None:
+    if parsed.has_witness():
         raise BtcTxError("the transaction already has witnesses: give the unsigned one")
-    n = len(parsed.inputs)
+    n = len(parsed.vin)
     if len(signatures) != n or len(public_keys) != n:
         raise BtcTxError(
             f"{len(signatures)} signatures and {len(public_keys)} public keys for {n} inputs"
         )
-    witnesses: list[tuple[bytes, ...]] = []
+    witnesses: list[CTxInWitness] = []
     for index, ((r, s), key) in enumerate(zip(signatures, public_keys, strict=True)):
-        if parsed.inputs[index].script_sig:
+        if parsed.vin[index].scriptSig:
             raise BtcTxError(f"input {index}: a P2WPKH spend has an empty scriptSig")
         if not (0 < r < Q and 0 < s < Q):
             raise BtcTxError(f"input {index}: r or s out of range [1, q)")
@@ -577,18 +507,21 @@ def signed_release(
                 "(LOW_S, BIP-146) reject it; normalise s to q - s"
             )
         _check_public_key(key, index)
-        witnesses.append((encode_dss_signature(r, s) + bytes([SIGHASH_ALL]), key))
-    signed = _Tx(parsed.version, parsed.inputs, parsed.outputs, parsed.locktime, tuple(witnesses))
-    return _serialize(signed, with_witness=True)
+        sig = encode_dss_signature(r, s) + bytes([SIGHASH_ALL])
+        witnesses.append(CTxInWitness(CScriptWitness((sig, key))))
+    signed = CTransaction(
+        parsed.vin, parsed.vout, parsed.nLockTime, parsed.nVersion, CTxWitness(witnesses)
+    )
+    return bytes(signed.serialize())
 
 
 # -- checking -----------------------------------------------------------------------------------
 
 
-def _witness_problem(tx: _Tx, index: int, coin: Coin) -> str | None:
+def _witness_problem(tx: CTransaction, index: int, coin: Coin) -> str | None:
     """Why the witness of a P2WPKH input is not what a release carries, or None."""
-    stack = tx.witnesses[index] if tx.witnesses is not None else ()
-    if tx.inputs[index].script_sig:
+    stack = tx.wit.vtxinwit[index].scriptWitness.stack if tx.has_witness() else ()
+    if tx.vin[index].scriptSig:
         return "scriptSig is not empty"
     if not stack:
         return "no witness (not signed)"
