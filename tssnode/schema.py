@@ -130,6 +130,22 @@ class BridgeSetupBody(_Body):
     """the smallest deposit that counts (above the fee and Bitcoin's dust limit)"""
 
 
+class ReleaseSetupBody(_Body):
+    """`POST /bridge/release-setup`: this validator's vote for the release side's settings
+    (in force once 2f+1 validators voted the same ones, after the bridge's own)."""
+
+    evm_confirmations: int = Field(ge=1, le=1000)
+    """how deep a burn's EVM block must be"""
+    bump_after: int = Field(ge=1, le=1008)
+    """Bitcoin blocks a signed release may wait unconfirmed before it is bumped (RBF)"""
+    min_release_sats: int = Field(ge=588, le=21_000_000 * 10**8)
+    """the smallest burn released (the gateway's minimumBurn should match)"""
+    max_fee_rate: int = Field(ge=1, le=100_000)
+    """sat/vB: no release pays more, whatever the reports"""
+    sweep_at: int = Field(default=0, ge=0, le=50)
+    """deposits that are swept into the main key together (0: never)"""
+
+
 class DepositAddressBody(_Body):
     """`POST /bridge/deposit-address`: where to send BTC so that it mints to `to`."""
 
@@ -490,6 +506,25 @@ class BridgeWatch(Response):
     """None: [bridge.evm] is not configured (no deposit shows as minted here)"""
 
 
+class ReleaseInfo(Response):
+    """The release side of `GET /bridge`: its settings, the agreed fee rate, and the
+    group's bitcoin."""
+
+    evm_confirmations: int
+    bump_after: int
+    min_release_sats: int
+    max_fee_rate: int
+    sweep_at: int
+    height: int
+    fee_rate: int | None
+    """sat/vB: the median of the validators' current reports (None: fewer than 2f+1)"""
+    holdings_sats: int
+    """the group's coins: final deposits and change, less what confirmed releases spent"""
+    coins: int
+    main_address: str
+    """where change and sweeps go: P2WPKH of the bridge key's child m/0"""
+
+
 class BridgeInfo(Response):
     """`GET /bridge`: the bridge's settings in force (the fields after `proposals` only
     once it is set up)."""
@@ -512,6 +547,8 @@ class BridgeInfo(Response):
     """the block that put the settings in force"""
     watch: BridgeWatch
     """how this validator's watches of the two chains are doing"""
+    release: ReleaseInfo | None = None
+    """the release side, once its settings are in force (`POST /bridge/release-setup`)"""
 
 
 class BridgeSetupAccepted(Response):
@@ -581,6 +618,49 @@ class Deposit(Response):
     height: int | None
     """the ledger block where it became final"""
     signature: MintSignature | None
+
+
+class ReleaseAttempt(Response):
+    """One transaction of a release: a bump replaces it by another over the same inputs."""
+
+    attempt: int
+    txid: str
+    """as Bitcoin Core shows it"""
+    status: Literal["signing", "signed", "confirmed", "replaced"]
+    fee_rate: int
+    fee: int
+    inputs: int
+    signed_inputs: int
+    raw: str | None
+    """the signed transaction (hex) once every input is signed"""
+
+
+class Release(Response):
+    """`GET /bridge/releases/{burn_nonce}` and each of `GET /bridge/releases`: a burn and
+    the bitcoin it releases. final: 2f+1 saw the burn at depth; signing: its release's
+    inputs are being signed; broadcast: signed, the nodes broadcast it; confirmed;
+    unpayable: its address is no standard output on the bridge's network. seen is this
+    node's view (its EVM watch saw the burn, the ledger has no 2f+1 yet)."""
+
+    burn_nonce: int
+    to: str
+    amount: int
+    """satoshis burnt (one token unit is one satoshi)"""
+    status: Literal["seen", "final", "signing", "broadcast", "confirmed", "unpayable"]
+    release: int | None
+    """the release (sequence number) that pays it"""
+    txid: str | None
+    """the attempt that confirmed, else the newest"""
+    fee_rate: int | None
+    paid: int | None
+    """what its output pays: the amount less its share of the fee"""
+    confirmations: int | None
+    """depth of the release on this node's Bitcoin node (None: not seen in a block here)"""
+    attempts: list[ReleaseAttempt]
+    evm_tx: str
+    evm_block: int
+    height: int | None
+    """the ledger block where the burn became final"""
 
 
 class Derived(Response):

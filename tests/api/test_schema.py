@@ -32,7 +32,7 @@ from tssnode.api.app import _event_data, build_app
 from tssnode.api.client import ApiError, AsyncApiClient
 from tssnode.api.openapi import RESPONSES, openapi_document
 from tssnode.bridge.records import p2wpkh_script
-from tssnode.bridge.transactions import DepositObserved
+from tssnode.bridge.transactions import BurnObserved, DepositObserved
 from tssnode.net import peerid
 from tssnode.net.admission import Admission
 from tssnode.net.peerbook import PeerBook
@@ -143,6 +143,15 @@ class InProcessNode:
 
     async def request_bridge_setup(self, settings: dict[str, Any]) -> dict[str, Any]:
         return await self.core.request_bridge_setup(settings)
+
+    async def request_release_setup(self, settings: dict[str, Any]) -> dict[str, Any]:
+        return await self.core.request_release_setup(settings)
+
+    def releases(self) -> list[dict[str, Any]]:
+        return self.core.releases()
+
+    def release(self, burn_nonce: int) -> dict[str, Any] | None:
+        return self.core.release(burn_nonce)
 
     async def request_deposit_address(
         self, to: str, nonce: str | None, payload: str | None
@@ -383,6 +392,27 @@ async def _bridge(c: Checked, node: InProcessNode, cores: list[Any]) -> None:
         "tip": 1, "reorgs": 0, "mempool_payments": 1, "errors": 0, "last_error": None,
     }  # fmt: skip
     cores[1].bitcoin_watch = None
+    # the release side: settings voted by three validators, a burn three of them saw
+    release = {"evm_confirmations": 2, "bump_after": 6, "min_release_sats": 10_000,
+               "max_fee_rate": 200}  # fmt: skip
+    await c.ask("POST", "/bridge/release-setup", S.BridgeSetupAccepted, status=202, body=release)
+    await c.ask("POST", "/bridge/release-setup", S.Error, status=422, body={"bump_after": 0})
+    for other in (cores[2], cores[3]):
+        await other.request_release_setup(release)
+    await _wait(lambda: all(x.bridge_info()["release"] for x in cores))
+    info = await c.ask("GET", "/bridge", S.BridgeInfo)
+    assert info["release"]["holdings_sats"] == 50_000 and info["release"]["fee_rate"] is None
+    assert info["release"]["main_address"].startswith("bcrt1q")
+    burn = BurnObserved(5, b"bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080", 20_000,
+                        b"\x0e" * 32, b"\x0b" * 32, 9)  # fmt: skip
+    for x in cores[:3]:
+        x.submit(burn)
+    await _wait(lambda: all(x.bridge.burns for x in cores))
+    (listed,) = await c.ask("GET", "/bridge/releases", [S.Release])
+    assert listed["status"] == "final" and listed["amount"] == 20_000 and listed["txid"] is None
+    assert listed == await c.ask("GET", "/bridge/releases/5", S.Release)
+    await c.ask("GET", "/bridge/releases/6", S.Error, status=404)
+    await c.ask("GET", "/bridge/releases/x1", S.Error, status=400)
     await c.ask("GET", f"/bridge/deposits/{txid}:4294967296", S.Error, status=400)
     await c.ask("GET", "/bridge/deposits", S.Error, status=400, params={"to": "0x12"})
 

@@ -50,6 +50,7 @@ from tssnode.schema import (
     KeygenBody,
     PresignBody,
     RefreshBody,
+    ReleaseSetupBody,
     SignBody,
 )
 
@@ -430,6 +431,20 @@ def build_app(node: NodeFacade, token: str, limits: Limits | None = None) -> Sta
         result = await node.request_bridge_setup(body.model_dump())
         return _one(schema.BridgeSetupAccepted, result, 202)
 
+    async def release_setup(request: Request) -> Response:
+        body = await _json(request, ReleaseSetupBody)
+        result = await node.request_release_setup(body.model_dump())
+        return _one(schema.BridgeSetupAccepted, result, 202)
+
+    async def releases(request: Request) -> Response:
+        return _many(schema.Release, node.releases())
+
+    async def release(request: Request) -> Response:
+        raw = str(request.path_params["burn_nonce"])
+        if not raw.isdigit() or len(raw) > 20 or int(raw) >= 2**64:
+            raise RequestRejected(400, "a burn nonce is a whole number below 2^64")
+        return _found(schema.Release, node.release(int(raw)), "burn nonce")
+
     async def deposit_address(request: Request) -> Response:
         body = await _json(request, DepositAddressBody)
         view, new = await node.request_deposit_address(body.to, body.nonce, body.payload)
@@ -557,6 +572,9 @@ def build_app(node: NodeFacade, token: str, limits: Limits | None = None) -> Sta
         Route("/bridge/addresses", guarded(deposit_addresses)),
         Route("/bridge/deposits", guarded(deposits)),
         Route("/bridge/deposits/{outpoint}", guarded(deposit)),
+        Route("/bridge/release-setup", guarded(release_setup), methods=["POST"]),
+        Route("/bridge/releases", guarded(releases)),
+        Route("/bridge/releases/{burn_nonce}", guarded(release)),
         Route("/signatures/{sig_id}", guarded(signature)),
         Route("/sessions", guarded(sessions)),
         Route("/sessions/{session_id}", guarded(session)),

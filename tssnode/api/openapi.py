@@ -41,6 +41,7 @@ RESPONSES: dict[str, Any] = {
     "BridgeSetupAccepted": schema.BridgeSetupAccepted,
     "DepositAddress": schema.DepositAddress,
     "Deposit": schema.Deposit,
+    "Release": schema.Release,
     "Event": schema.Event,
 }
 
@@ -245,6 +246,18 @@ def openapi_document() -> dict[str, Any]:
                 ref("Deposit"),
                 params=[_path("outpoint")],
             )
+        },
+        "/bridge/release-setup": {
+            "post": _op(
+                "vote for the release side's settings (in force on 2f+1 identical votes)",
+                ref("BridgeSetupAccepted"),
+                body=schema.ReleaseSetupBody,
+                ok=202,
+            )
+        },
+        "/bridge/releases": {"get": _op("every burn and its release", _list("Release"))},
+        "/bridge/releases/{burn_nonce}": {
+            "get": _op("one burn and its release", ref("Release"), params=[_path("burn_nonce")])
         },
         "/signatures/{sig_id}": {
             "get": _op(

@@ -17,6 +17,7 @@ from web3 import Web3
 from web3.contract import Contract
 
 from tssnode.bridge.contracts import load
+from tssnode.bridge.evmlogs import BurnLog
 from tssnode.errors import TssError
 
 
@@ -78,6 +79,25 @@ class Gateway:
 
     def minted(self, n_hash: bytes) -> bool:
         return bool(self.contract.functions.nHashSpent(n_hash).call())
+
+    def block_number(self) -> int:
+        return int(self.w3.eth.block_number)
+
+    def burns(self, from_block: int, to_block: int) -> list[BurnLog]:
+        """The gateway's `LogBurn`s in blocks [from_block, to_block], oldest first."""
+        logs = self.contract.events.LogBurn().get_logs(from_block=from_block, to_block=to_block)
+        out = [
+            BurnLog(
+                int(log["args"]["burnNonce"]),
+                bytes(log["args"]["to"]),
+                int(log["args"]["amount"]),
+                bytes(log["transactionHash"]),
+                bytes(log["blockHash"]),
+                int(log["blockNumber"]),
+            )
+            for log in logs
+        ]
+        return sorted(out, key=lambda b: b.nonce)
 
     def balance(self, owner: str) -> int:
         return int(self.token.functions.balanceOf(Web3.to_checksum_address(owner)).call())

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from tssnode.bridge.hashes import txid_bytes
@@ -56,6 +56,16 @@ class BlockSource(Protocol):
     def getrawtransaction(self, txid: str, verbose: bool) -> dict[str, Any]: ...
 
 
+@runtime_checkable
+class BitcoinNode(BlockSource, Protocol):
+    """The calls a validator makes for releases too: a fee estimate, a mempool check and
+    a broadcast (Bitcoin Core's result shapes)."""
+
+    def estimatesmartfee(self, conf_target: int) -> dict[str, Any]: ...
+    def testmempoolaccept(self, rawtxs: list[str]) -> list[dict[str, Any]]: ...
+    def sendrawtransaction(self, hexstring: str) -> str: ...
+
+
 @dataclass(frozen=True)
 class Sighting:
     """A payment to a watched address as this validator's Bitcoin node shows it now: in a
@@ -79,6 +89,8 @@ class SeenBlock:
     hash: str
     prev: str
     outputs: list[tuple[str, int, int, bytes]] = field(default_factory=list)
+    #: the watched transactions (display txids) it holds
+    txids: list[str] = field(default_factory=list)
 
 
 def sats(btc: Decimal | int | float | str) -> int:
@@ -106,8 +118,9 @@ class Scanner:
         self.blocks: dict[int, SeenBlock] = {}
         #: (outpoint, block hash) already submitted
         self.submitted: set[tuple[bytes, str]] = set()
-        #: key hashes the retained blocks were scanned for
+        #: key hashes and txids the retained blocks were scanned for
         self._watched: frozenset[bytes] = frozenset()
+        self._txids: frozenset[str] = frozenset()
         #: steps that found the chain had moved to another branch
         self.reorgs = 0
         self.tip = -1
@@ -116,20 +129,26 @@ class Scanner:
         self.mempool: dict[str, list[tuple[int, int, bytes]]] = {}
 
     def step(
-        self, source: BlockSource, watched: Mapping[bytes, bytes], min_sats: int
+        self,
+        source: BlockSource,
+        watched: Mapping[bytes, bytes],
+        min_sats: int,
+        txids: frozenset[str] = frozenset(),
     ) -> list[DepositObserved]:
         """Follow the chain to its tip and return the observations now due.
 
-        `watched` maps each recorded deposit address's key hash to its gHash. A key hash
-        the retained blocks were not scanned for (an address recorded after a payment to
-        it was mined) makes them be scanned again."""
-        if not set(watched) <= self._watched:
+        `watched` maps each recorded deposit address's key hash to its gHash; `txids` are
+        transactions (display hex: the group's releases) whose blocks are recorded too
+        (`located`). A key hash or txid the retained blocks were not scanned for (an
+        address recorded after a payment to it was mined) makes them be scanned again."""
+        if not set(watched) <= self._watched or not txids <= self._txids:
             # a new address: its payment may be in a block scanned before it was recorded
             # (the API gives the address before the ledger has it): scan the newest again
             top = max(self.blocks, default=-1)
             for height in [h for h in self.blocks if h > top - RESCAN_BLOCKS]:
                 del self.blocks[height]
             self._watched = frozenset(watched)
+            self._txids = frozenset(txids)
         self.tip = source.getblockcount()
         self._unwind(source)
         self._extend(source, watched)
@@ -175,6 +194,10 @@ class Scanner:
                     out[op] = Sighting(txid_bytes(txid), vout, value, watched[kh], None, None, 0)
         return list(out.values())
 
+    def located(self, txid: str) -> SeenBlock | None:
+        """The retained block that holds watched transaction `txid` (display hex), if any."""
+        return next((b for b in self.blocks.values() if txid in b.txids), None)
+
     def depth(self, block_hash: bytes, block_height: int) -> int | None:
         """How deep the block (internal byte order) is on this node's chain: 0 if another
         block is at its height now, None if its height is not among the retained records."""
@@ -219,6 +242,8 @@ class Scanner:
                 return  # the chain moved under us: the next step unwinds it
             seen = SeenBlock(height, str(block["hash"]), prev)
             for tx in block["tx"]:
+                if tx["txid"] in self._txids:
+                    seen.txids.append(str(tx["txid"]))
                 for out in tx["vout"]:
                     program = p2wpkh_program(out["scriptPubKey"]["hex"])
                     if program is not None and program in watched:
@@ -285,6 +310,17 @@ class RpcSource:
 
     def getrawmempool(self) -> list[str]:
         return [str(t) for t in self._proxy.getrawmempool()]
+
+    def estimatesmartfee(self, conf_target: int) -> dict[str, Any]:
+        estimate: dict[str, Any] = self._proxy.estimatesmartfee(conf_target)
+        return estimate
+
+    def testmempoolaccept(self, rawtxs: list[str]) -> list[dict[str, Any]]:
+        verdicts: list[dict[str, Any]] = self._proxy.testmempoolaccept(rawtxs)
+        return verdicts
+
+    def sendrawtransaction(self, hexstring: str) -> str:
+        return str(self._proxy.sendrawtransaction(hexstring))
 
     def getrawtransaction(self, txid: str, verbose: bool) -> dict[str, Any]:
         from bitcoin.rpc import InvalidAddressOrKeyError

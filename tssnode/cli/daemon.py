@@ -313,7 +313,10 @@ class Node:
             return Gateway.connect(url, "0x" + cfg.gateway.hex(), cfg.chain_id, rpc.timeout)
 
         log.info("watching the gateway's mints at %s", url)
-        return GatewayWatch(lambda: core.bridge, connect, rpc.poll)
+        return GatewayWatch(
+            lambda: core.bridge, connect, rpc.poll,
+            submit=core.submit, me=core.identity.public_bytes(),
+        )  # fmt: skip
 
     async def _serve_api(
         self, core: NodeCore, *, task_status: TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED
@@ -392,6 +395,9 @@ class NodeFacadeAdapter:
         self.deposit = core.deposit
         self.request_bridge_setup = core.request_bridge_setup
         self.request_deposit_address = core.request_deposit_address
+        self.request_release_setup = core.request_release_setup
+        self.releases = core.releases
+        self.release = core.release
 
     def sessions(self) -> list[dict[str, Any]]:
         return self.core.sessions_view()

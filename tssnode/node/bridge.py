@@ -30,16 +30,27 @@ from tssnode.bridge.hashes import (
     sig_hash,
 )
 from tssnode.bridge.records import (
+    BURN_FINAL,
+    BURN_RELEASED,
+    BURN_UNPAYABLE,
     MAX_PAYLOAD,
+    R_CONFIRMED,
+    R_SIGNED,
     SIGNED,
     BridgeConfig,
+    Burn,
     Deposit,
     DepositAddress,
     outpoint,
 )
-from tssnode.bridge.transactions import BridgeSetup, DepositAddressRequest
+from tssnode.bridge.transactions import (
+    BridgeSetup,
+    BurnObserved,
+    DepositAddressRequest,
+    ReleaseSetup,
+)
 from tssnode.bridge.watcher import Sighting
-from tssnode.crypto.addresses import eth_address
+from tssnode.crypto.addresses import btc_p2wpkh, eth_address
 from tssnode.ledger.errors import InvalidTransaction
 from tssnode.node.errors import BAD_REQUEST, CONFLICT, NOT_FOUND, RequestRejected
 from tssnode.node.parts import CoreParts
@@ -154,6 +165,7 @@ class NodeBridge(CoreParts):
             "set_up": True,
             "proposals": 0,
             "watch": self._watch_view(),
+            "release": self._release_info(),
             "key_id": cfg.key_id,
             "mint_authority": eth_address(cfg.public_key),
             "chain_name": cfg.chain_name,
@@ -166,6 +178,111 @@ class NodeBridge(CoreParts):
             "min_deposit_sats": cfg.min_deposit_sats,
             "height": cfg.height,
         }
+
+    def _release_info(self) -> dict[str, Any] | None:
+        b = self.bridge
+        rc = b.release_config
+        cfg = b.config
+        if rc is None or cfg is None:
+            return None
+        return {
+            "evm_confirmations": rc.evm_confirmations,
+            "bump_after": rc.bump_after,
+            "min_release_sats": rc.min_release_sats,
+            "max_fee_rate": rc.max_fee_rate,
+            "sweep_at": rc.sweep_at,
+            "height": rc.height,
+            "fee_rate": b.fee_rate(self.state.height),
+            "holdings_sats": sum(c.value for c in b.coins.values()),
+            "coins": len(b.coins),
+            "main_address": btc_p2wpkh(b.main_key()[0], cfg.network),
+        }
+
+    def _release_view(self, burn: Burn) -> dict[str, Any]:
+        b = self.bridge
+        attempts = sorted(
+            (r for r in b.releases.values() if burn.release and r.seq == burn.release),
+            key=lambda r: r.attempt,
+        )
+        shown = next((r for r in attempts if r.status == R_CONFIRMED), None) or (
+            attempts[-1] if attempts else None
+        )
+        status = {
+            BURN_FINAL: "final",
+            BURN_RELEASED: "confirmed",
+            BURN_UNPAYABLE: "unpayable",
+        }.get(burn.status)
+        if status is None:  # releasing
+            status = "broadcast" if shown is not None and shown.status == R_SIGNED else "signing"
+        confirmations = None
+        watch = self.bitcoin_watch
+        if shown is not None and watch is not None and watch.scanner is not None:
+            block = watch.scanner.located(shown.txid[::-1].hex())
+            if block is not None:
+                confirmations = watch.scanner.tip - block.height + 1
+        paid = burn.paid or None
+        if paid is None and shown is not None and burn.nonce in shown.burns:
+            paid = shown.outputs[shown.burns.index(burn.nonce)][1]
+        return {
+            "burn_nonce": burn.nonce,
+            "to": burn.to,
+            "amount": burn.amount,
+            "status": status,
+            "release": burn.release or None,
+            "txid": None if shown is None else shown.txid[::-1].hex(),
+            "fee_rate": None if shown is None else shown.fee_rate,
+            "paid": paid,
+            "confirmations": confirmations,
+            "attempts": [
+                {
+                    "attempt": r.attempt,
+                    "txid": r.txid[::-1].hex(),
+                    "status": r.status,
+                    "fee_rate": r.fee_rate,
+                    "fee": r.fee,
+                    "inputs": len(r.inputs),
+                    "signed_inputs": sum(x is not None for x in r.signatures),
+                    "raw": r.signed_tx.hex() or None,
+                }
+                for r in attempts
+            ],
+            "evm_tx": "0x" + burn.evm_tx.hex(),
+            "evm_block": burn.evm_height,
+            "height": burn.height,
+        }
+
+    def _seen_burn_view(self, obs: BurnObserved) -> dict[str, Any]:
+        return {
+            "burn_nonce": obs.nonce, "to": obs.to.decode("ascii", "replace"),
+            "amount": obs.amount, "status": "seen", "release": None, "txid": None,
+            "fee_rate": None, "paid": None, "confirmations": None, "attempts": [],
+            "evm_tx": "0x" + obs.evm_tx.hex(), "evm_block": obs.evm_height, "height": None,
+        }  # fmt: skip
+
+    def releases(self) -> list[dict[str, Any]]:
+        """`GET /bridge/releases`: every burn the ledger has, by nonce, then those this
+        node's EVM watch saw that are not final yet."""
+        self._bridge_config()
+        b = self.bridge
+        out = [self._release_view(burn) for _, burn in sorted(b.burns.items())]
+        watch = self.gateway_watch
+        if watch is not None:
+            out += [
+                self._seen_burn_view(obs)
+                for nonce, (obs, _) in sorted(watch.sent.items())
+                if nonce not in b.burns
+            ]
+        return out
+
+    def release(self, burn_nonce: int) -> dict[str, Any] | None:
+        """`GET /bridge/releases/{burn_nonce}`."""
+        self._bridge_config()
+        burn = self.bridge.burns.get(burn_nonce)
+        if burn is not None:
+            return self._release_view(burn)
+        watch = self.gateway_watch
+        sent = None if watch is None else watch.sent.get(burn_nonce)
+        return None if sent is None else self._seen_burn_view(sent[0])
 
     def _watch_view(self) -> dict[str, Any]:
         """How this validator's watches of the two chains are doing (None: not configured)."""
@@ -311,6 +428,15 @@ class NodeBridge(CoreParts):
         )  # fmt: skip
         tx = self._submit(payload)
         return {"tx": tx.hex()}
+
+    async def request_release_setup(self, settings: dict[str, Any]) -> dict[str, Any]:
+        """`POST /bridge/release-setup`: this validator's vote for the release settings."""
+        self._bridge_config()
+        payload = ReleaseSetup(
+            settings["evm_confirmations"], settings["bump_after"], settings["min_release_sats"],
+            settings["max_fee_rate"], settings.get("sweep_at", 0),
+        )  # fmt: skip
+        return {"tx": self._submit(payload).hex()}
 
     async def request_deposit_address(
         self, to: str, nonce: str | None, payload: str | None

@@ -19,16 +19,42 @@ signed and orphaned are the ledger's.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from typing import TYPE_CHECKING, Protocol
 
 import trio
 
 from tssnode.bridge.app import BridgeApp
-from tssnode.bridge.records import FINAL, ORPHANED, SIGNED, BridgeConfig, Deposit, outpoint
-from tssnode.bridge.transactions import DepositObserved, DepositOrphaned
-from tssnode.bridge.watcher import BlockSource, RpcSource, Scanner, Sighting
+from tssnode.bridge.btctx import Coin as TxCoin
+from tssnode.bridge.btctx import ScriptRejected, verify_spends
+from tssnode.bridge.evmlogs import BurnLog
+from tssnode.bridge.records import (
+    FEE_REPORT_BLOCKS,
+    FINAL,
+    ORPHANED,
+    R_CONFIRMED,
+    R_REPLACED,
+    R_SIGNED,
+    SIGNED,
+    BridgeConfig,
+    Deposit,
+    Release,
+    outpoint,
+    release_key,
+)
+from tssnode.bridge.releases import V_BUMP, V_BURN, V_CONFIRMED
+from tssnode.bridge.transactions import (
+    BumpRequest,
+    BurnObserved,
+    DepositObserved,
+    DepositOrphaned,
+    FeeReport,
+    ReleaseConfirmed,
+)
+from tssnode.bridge.watcher import BitcoinNode, BlockSource, RpcSource, Scanner, Sighting
 from tssnode.crypto.encoding import Wire
 from tssnode.ledger.errors import InvalidTransaction
 
@@ -39,12 +65,23 @@ log = logging.getLogger("tssnode.bridge")
 
 #: seconds before an observation the ledger does not hold yet is sent again
 RESEND = 30.0
+#: seconds between looks at the fee estimate, and the confirmation target it asks for
+FEE_EVERY, FEE_TARGET = 60.0, 6
+#: a Bitcoin node's answers that mean "it has the transaction already"
+ALREADY = ("txn-already-in-mempool", "txn-already-known", "already in block chain")
+
+
+#: EVM blocks below the confirmed tip scanned again at every look (a burn whose block a
+#: reorg replaced is observed again in its new block), and the most asked for at once
+EVM_REORG_WINDOW, EVM_CHUNK = 64, 5000
 
 
 class MintView(Protocol):
-    """The gateway's read the `GatewayWatch` makes (`bridge.gateway.Gateway`)."""
+    """The gateway's reads the `GatewayWatch` makes (`bridge.gateway.Gateway`)."""
 
     def minted(self, n_hash: bytes) -> bool: ...
+    def block_number(self) -> int: ...
+    def burns(self, from_block: int, to_block: int) -> list[BurnLog]: ...
 
 
 class BitcoinWatch:
@@ -61,8 +98,9 @@ class BitcoinWatch:
         self.bridge, self.submit, self.me = bridge, submit, me
         self.make_source, self.poll = source, poll
         self.scanner: Scanner | None = None
-        #: votes sent and not yet held by the ledger: (outpoint, kind) → (it, when sent)
-        self.pending: dict[tuple[bytes, str], tuple[DepositObserved | DepositOrphaned, float]] = {}
+        #: votes sent and not yet held by the ledger: (outpoint or release, kind) → (it,
+        #: when sent)
+        self.pending: dict[tuple[bytes, str], tuple[Wire, float]] = {}
         #: payments to deposit addresses this node's Bitcoin node shows, by outpoint
         self.sightings: dict[bytes, Sighting] = {}
         #: each ledger deposit's depth on this node's chain at the last look (0: its block
@@ -70,6 +108,11 @@ class BitcoinWatch:
         self.depths: dict[bytes, int | None] = {}
         self.errors = 0
         self.last_error: str | None = None
+        #: the Bitcoin tip when this node first saw each release attempt signed, and when
+        #: it last broadcast it (by `release_key`); when it last looked at the fee estimate
+        self.signed_at: dict[bytes, int] = {}
+        self.broadcast_at: dict[bytes, float] = {}
+        self.fee_at = -FEE_EVERY
 
     @classmethod
     def over_rpc(
@@ -115,19 +158,127 @@ class BitcoinWatch:
         watched = {a.key_hash: g for g, a in bridge.addresses.items()}
         scanner = self.scanner
         deposits = dict(bridge.deposits)
+        releases = [r for r in bridge.releases.values() if r.status in (R_SIGNED, R_REPLACED)]
+        txids = frozenset(r.txid[::-1].hex() for r in releases)
         due, seen, depths, orphans = await trio.to_thread.run_sync(
-            self._scan, scanner, source, watched, cfg, deposits
+            self._scan, scanner, source, watched, cfg, deposits, txids
         )
         self.sightings = {outpoint(s.txid, s.vout): s for s in seen}
         self.depths = depths
         now = time.monotonic()
-        for vote in (*due, *orphans):
+        release_votes = [
+            v
+            for v in self._release_votes(bridge, cfg, releases, scanner)
+            if not self._held(bridge, b"", v)
+        ]
+        for vote in (*due, *orphans, *release_votes):
             self._send(vote, now)
         for key, (vote, sent) in list(self.pending.items()):
             if self._held(bridge, key[0], vote):
                 del self.pending[key]
             elif now - sent >= RESEND:
                 self._send(vote, now)
+
+        if bridge.release_config is not None and isinstance(source, BitcoinNode):
+            await self._broadcast(source, bridge, releases, scanner, now)
+            await self._report_fee(source, bridge, now)
+
+    # -- releases -------------------------------------------------------------------------------
+
+    def _release_votes(
+        self, bridge: BridgeApp, cfg: BridgeConfig, releases: list[Release], scanner: Scanner
+    ) -> list[Wire]:
+        """A release attempt mined `confirmations` deep: ReleaseConfirmed. The latest
+        attempt still unmined `bump_after` blocks after this node saw it signed:
+        BumpRequest."""
+        rc = bridge.release_config
+        out: list[Wire] = []
+        for rel in releases:
+            key = release_key(rel.seq, rel.attempt)
+            block = scanner.located(rel.txid[::-1].hex())
+            if block is not None:
+                if scanner.tip - block.height + 1 >= cfg.confirmations:
+                    out.append(
+                        ReleaseConfirmed(
+                            rel.seq, rel.attempt, rel.txid, bytes.fromhex(block.hash)[::-1],
+                            block.height,
+                        )
+                    )  # fmt: skip
+                continue
+            if rel.status != R_SIGNED or rc is None:
+                continue
+            first = self.signed_at.setdefault(key, scanner.tip)
+            if scanner.tip - first >= rc.bump_after:
+                out.append(BumpRequest(rel.seq, rel.attempt))
+        return out
+
+    async def _broadcast(
+        self,
+        node: BitcoinNode,
+        bridge: BridgeApp,
+        releases: list[Release],
+        scanner: Scanner,
+        now: float,
+    ) -> None:
+        """Broadcast each signed release not mined yet (every `RESEND` seconds: a node that
+        restarted, or a mempool that dropped it, gets it again), once Bitcoin Core's engine
+        has checked every input script and the node's mempool would take it."""
+        for rel in releases:
+            key = release_key(rel.seq, rel.attempt)
+            if rel.status != R_SIGNED or scanner.located(rel.txid[::-1].hex()) is not None:
+                continue
+            if now - self.broadcast_at.get(key, -RESEND) < RESEND:
+                continue
+            self.broadcast_at[key] = now
+            coins = [bridge.coins[op] for op in rel.inputs]
+            spent = [TxCoin(c.txid, c.vout, c.value, c.key_hash) for c in coins]
+            txid = rel.txid[::-1].hex()
+            try:
+                verify_spends(rel.signed_tx, spent)
+            except ScriptRejected as exc:
+                log.error("release %s is not broadcast: %s", txid, exc)
+                continue
+            try:
+                said = await trio.to_thread.run_sync(self._send_raw, node, rel.signed_tx.hex())
+            except Exception as exc:  # (whatever the Bitcoin node answered or failed with)
+                log.warning("release %s not broadcast: %s: %s", txid, type(exc).__name__, exc)
+                continue
+            log.info("release %d/%d (%s): %s", rel.seq, rel.attempt, txid, said)
+
+    @staticmethod
+    def _send_raw(node: BitcoinNode, raw: str) -> str:
+        (verdict,) = node.testmempoolaccept([raw])
+        reason = str(verdict.get("reject-reason", ""))
+        if not verdict.get("allowed") and reason not in ALREADY:
+            return f"the mempool refuses it ({reason}): not sent"
+        try:
+            node.sendrawtransaction(raw)
+        except Exception as exc:  # -27 "already in block chain", or the mempool has it
+            if not any(a in str(exc) for a in ALREADY):
+                raise
+        return "broadcast"
+
+    async def _report_fee(self, node: BitcoinNode, bridge: BridgeApp, now: float) -> None:
+        """Every `FEE_EVERY` seconds: report this node's fee estimate if it changed, or
+        if the ledger's copy of the last report is half way to counting no more."""
+        if now - self.fee_at < FEE_EVERY:
+            return
+        self.fee_at = now
+        estimate = await trio.to_thread.run_sync(node.estimatesmartfee, FEE_TARGET)
+        if "feerate" not in estimate:
+            log.warning("no fee estimate from the Bitcoin node: %s", estimate.get("errors"))
+            return
+        rate = max(1, math.ceil(Decimal(str(estimate["feerate"])) * 100_000))  # BTC/kvB → sat/vB
+        mine = bridge.fees.get(self.me)
+        fresh = mine is not None and bridge.ledger.height - mine.height < FEE_REPORT_BLOCKS // 2
+        if fresh and mine is not None and mine.sat_per_vb == rate:
+            return
+        try:
+            self.submit(FeeReport(rate))
+        except InvalidTransaction as exc:
+            log.info("fee rate not reported: %s", exc)
+            return
+        log.info("fee rate %d sat/vB reported", rate)
 
     @staticmethod
     def _scan(
@@ -136,10 +287,11 @@ class BitcoinWatch:
         watched: dict[bytes, bytes],
         cfg: BridgeConfig,
         deposits: dict[bytes, Deposit],
+        txids: frozenset[str],
     ) -> tuple[list[DepositObserved], list[Sighting], dict[bytes, int | None], list[Wire]]:
         """(In a worker thread: the RPC calls block.) Follow the chain; what is due, what
         is seen, each ledger deposit's depth, and the votes that deposits were orphaned."""
-        due = scanner.step(source, watched, cfg.min_deposit_sats)
+        due = scanner.step(source, watched, cfg.min_deposit_sats, txids)
         seen = scanner.sightings(watched, cfg.min_deposit_sats)
         depths = {op: scanner.depth(d.block_hash, d.block_height) for op, d in deposits.items()}
         orphans: list[Wire] = [
@@ -161,6 +313,16 @@ class BitcoinWatch:
 
     def _held(self, bridge: BridgeApp, op: bytes, vote: Wire) -> bool:
         """Whether the ledger holds `vote` (or no longer needs it)."""
+        if isinstance(vote, ReleaseConfirmed | BumpRequest):
+            key = release_key(vote.seq, vote.attempt)
+            rel = bridge.releases.get(key)
+            kind = V_CONFIRMED if isinstance(vote, ReleaseConfirmed) else V_BUMP
+            votes = bridge.release_votes.get(kind + key)
+            done = R_CONFIRMED if isinstance(vote, ReleaseConfirmed) else R_SIGNED
+            settled = rel is None or (
+                rel.status == R_CONFIRMED if done == R_CONFIRMED else rel.status != R_SIGNED
+            )
+            return settled or (votes is not None and self.me in votes.voters(vote.to_bytes()))
         dep = bridge.deposits.get(op)
         if isinstance(vote, DepositOrphaned):
             votes = bridge.orphan_votes.get(op)
@@ -177,6 +339,9 @@ class BitcoinWatch:
         )
 
     def _send(self, vote: Wire, now: float) -> None:
+        if isinstance(vote, ReleaseConfirmed | BumpRequest):
+            self._send_release_vote(vote, now)
+            return
         assert isinstance(vote, DepositObserved | DepositOrphaned)
         op = outpoint(vote.txid, vote.vout)
         where = f"{vote.txid[::-1].hex()}:{vote.vout}"
@@ -199,22 +364,50 @@ class BitcoinWatch:
             where, vote.value, vote.block_height,
         )  # fmt: skip
 
+    def _send_release_vote(self, vote: ReleaseConfirmed | BumpRequest, now: float) -> None:
+        kind = "confirmed" if isinstance(vote, ReleaseConfirmed) else "bump"
+        key = (release_key(vote.seq, vote.attempt), kind)
+        sent = self.pending.get(key)
+        if sent is not None and sent[0] == vote and now - sent[1] < RESEND:
+            return  # sent already: the resend loop sends it again if it is lost
+        self.pending[key] = (vote, now)
+        try:
+            self.submit(vote)
+        except InvalidTransaction as exc:
+            log.info("release %d/%d: %s not submitted: %s", vote.seq, vote.attempt, kind, exc)
+            self.pending.pop(key, None)
+            return
+        log.info("release %d/%d: %s submitted", vote.seq, vote.attempt, kind)
+
 
 class GatewayWatch:
-    """Reads, every `poll` seconds, whether the gateway has used each signed deposit's
-    authorisation (`nHashSpent`), through this validator's EVM node ([bridge.evm]). An EVM
-    node that is down or on another chain is logged and asked again; once seen used, an
-    authorisation is taken as used (an EVM reorg that undid a mint is not followed here)."""
+    """Reads, every `poll` seconds, through this validator's EVM node ([bridge.evm]):
+    whether the gateway has used each signed deposit's authorisation (`nHashSpent`; once
+    seen used, taken as used: an EVM reorg that undid a mint is not followed here); and,
+    once the release settings are in force, the gateway's burns `evm_confirmations` deep,
+    each submitted (`BurnObserved`) until the ledger holds this validator's vote. The
+    last `EVM_REORG_WINDOW` blocks are read again at every look, so a burn a reorg moved
+    is observed in its new block (the vote follows it, as for deposits). An EVM node that
+    is down or on another chain is logged and asked again."""
 
     def __init__(
         self,
         bridge: Callable[[], BridgeApp],
         connect: Callable[[BridgeConfig], MintView],
         poll: float = 5.0,
+        *,
+        submit: Callable[[Wire], bytes] | None = None,
+        me: bytes = b"",
     ) -> None:
         self.bridge, self.connect, self.poll = bridge, connect, poll
+        #: how burns seen are submitted, and this validator (None: burns are not watched)
+        self.submit, self.me = submit, me
         #: nHashes the gateway has used
         self.minted: set[bytes] = set()
+        #: the last EVM block scanned for burns, and burn observations sent: nonce → (it,
+        #: when)
+        self.scanned_to = -1
+        self.sent: dict[int, tuple[BurnObserved, float]] = {}
         self.errors = 0
         self.last_error: str | None = None
 
@@ -238,6 +431,53 @@ class GatewayWatch:
             await trio.sleep(self.poll)
 
     async def look(self, view: MintView) -> None:
+        await self._mints(view)
+        if self.submit is not None and self.bridge().release_config is not None:
+            await self._burns(view)
+
+    async def _burns(self, view: MintView) -> None:
+        """Observe the gateway's burns `evm_confirmations` deep, and submit each until the
+        ledger holds this validator's vote for it or the burn is final."""
+        bridge = self.bridge()
+        rc = bridge.release_config
+        assert rc is not None and self.submit is not None
+        latest = await trio.to_thread.run_sync(view.block_number)
+        safe = latest - rc.evm_confirmations + 1
+        start = max(0, min(self.scanned_to + 1, safe - EVM_REORG_WINDOW))
+        logs: list[BurnLog] = []
+        for first in range(start, safe + 1, EVM_CHUNK):
+            last = min(safe, first + EVM_CHUNK - 1)
+            logs += await trio.to_thread.run_sync(view.burns, first, last)
+        self.scanned_to = max(self.scanned_to, safe)
+        now = time.monotonic()
+        for log_ in logs:
+            obs = BurnObserved(
+                log_.nonce, log_.to, log_.amount, log_.tx_hash, log_.block_hash,
+                log_.block_number,
+            )  # fmt: skip
+            if log_.nonce in bridge.burns:
+                continue
+            votes = bridge.release_votes.get(V_BURN + log_.nonce.to_bytes(8, "big"))
+            if votes is not None and self.me in votes.voters(obs.to_bytes()):
+                continue
+            sent = self.sent.get(log_.nonce)
+            if sent is not None and sent[0] == obs and now - sent[1] < RESEND:
+                continue
+            self.sent[log_.nonce] = (obs, now)
+            try:
+                self.submit(obs)
+            except InvalidTransaction as exc:
+                log.info("burn %d not submitted: %s", log_.nonce, exc)
+                continue
+            log.info(
+                "burn %d of %d sats to %r seen in EVM block %d: submitted",
+                log_.nonce, log_.amount, log_.to[:90].decode("ascii", "replace"),
+                log_.block_number,
+            )  # fmt: skip
+        for nonce in [n for n in self.sent if n in bridge.burns]:
+            del self.sent[nonce]
+
+    async def _mints(self, view: MintView) -> None:
         ask = [
             d.n_hash
             for d in self.bridge().deposits.values()
