@@ -15,6 +15,7 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
+from web3.logs import DISCARD
 
 from tssnode.bridge.contracts import load
 from tssnode.bridge.evmlogs import BurnLog
@@ -33,6 +34,16 @@ class Minted:
     block: int
     gas_used: int
     balance: int
+
+
+@dataclass(frozen=True)
+class Burnt:
+    """A burn in a block: its transaction, the burn nonce the gateway gave it, its gas."""
+
+    tx_hash: str
+    block: int
+    burn_nonce: int
+    gas_used: int
 
 
 def mint_signature(deposit: Mapping[str, Any]) -> bytes:
@@ -111,6 +122,28 @@ class Gateway:
             bytes.fromhex(deposit["nHash"].removeprefix("0x")),
             mint_signature(deposit),
         )
+        receipt = self._send(fn, sender, "mint")
+        return Minted(
+            "0x" + bytes(receipt["transactionHash"]).hex(),
+            int(receipt["blockNumber"]),
+            int(receipt["gasUsed"]),
+            self.balance(deposit["to"]),
+        )
+
+    def burn(self, to: str, amount: int, sender: LocalAccount) -> Burnt:
+        """Burn `amount` of `sender`'s tokens for a release of as many satoshis (less the
+        Bitcoin fee) to the Bitcoin address `to`, and wait for it."""
+        fn = self.contract.functions.burn(to.encode("ascii"), amount)
+        receipt = self._send(fn, sender, "burn")
+        # (the token's Transfer is in the same receipt: only the gateway's LogBurn is read)
+        (event,) = self.contract.events.LogBurn().process_receipt(receipt, errors=DISCARD)
+        return Burnt(
+            "0x" + bytes(receipt["transactionHash"]).hex(), int(receipt["blockNumber"]),
+            int(event["args"]["burnNonce"]), int(receipt["gasUsed"]),
+        )  # fmt: skip
+
+    def _send(self, fn: Any, sender: LocalAccount, what: str) -> Any:
+        """Sign `fn`'s transaction with `sender`, send it and wait for its receipt."""
         try:
             tx = fn.build_transaction(
                 {
@@ -120,16 +153,11 @@ class Gateway:
                 }
             )
         except Exception as exc:  # the gas estimate runs the call: a revert shows here
-            raise GatewayError(f"the gateway refuses this mint: {exc}") from None
-        signed = sender.sign_transaction(dict(tx))  # type: ignore[arg-type]  # (TxParams is a dict)
+            raise GatewayError(f"the gateway refuses this {what}: {exc}") from None
+        signed = sender.sign_transaction(dict(tx))
         receipt = self.w3.eth.wait_for_transaction_receipt(
             self.w3.eth.send_raw_transaction(signed.raw_transaction)
         )
         if receipt["status"] != 1:
-            raise GatewayError(f"the mint reverted: {receipt['transactionHash'].hex()}")
-        return Minted(
-            "0x" + bytes(receipt["transactionHash"]).hex(),
-            int(receipt["blockNumber"]),
-            int(receipt["gasUsed"]),
-            self.balance(deposit["to"]),
-        )
+            raise GatewayError(f"the {what} reverted: {receipt['transactionHash'].hex()}")
+        return receipt

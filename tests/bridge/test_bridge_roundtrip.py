@@ -1,0 +1,68 @@
+"""Issue 18's round trip on real processes: four `tssnode run` nodes, the regtest service
+(Bitcoin Core's engine behind Bitcoin Core's RPC) and the gateway on anvil.
+
+A deposit of 0.5 BTC is minted; 0.3 of it is burnt on the gateway to a regtest address.
+The nodes see the burn at depth, report fee rates, build the release byte for byte alike,
+sign its input with the deposit's derived key, check it with Bitcoin Core's engine and
+broadcast it; mined to depth, it is confirmed in the ledger. The address receives the
+burnt amount less the fee, and the group's bitcoin equals the token supply plus the mint
+fees it kept: the peg is exact."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from eth_account import Account
+
+from tests.bridge.network import FEE, RELAYER_KEY, TO, bridge_network, pay, signed_everywhere
+from tssnode.api.client import get_or_none
+from tssnode.bridge.btctx import address_script
+from tssnode.testing.cluster import wait_for
+
+#: anvil's second dev account (its default mnemonic): TO, the minted tokens' holder
+HOLDER_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
+RELEASE = {"evm_confirmations": 1, "bump_after": 6, "min_release_sats": 10_000, "max_fee_rate": 200}
+
+
+def test_deposit_mint_burn_release_and_the_peg_holds(tmp_path: Path) -> None:
+    with bridge_network(tmp_path) as net:
+        api, rpc = net.api, net.rpc
+        for c in api[:3]:
+            c.post("/bridge/release-setup", RELEASE)
+        wait_for(lambda: all(c.get("/bridge")["release"] for c in api), "the release settings")
+
+        txid = pay(net)
+        (signed, *_) = signed_everywhere(api, txid, "the mint signed")
+        gateway = net.gateway()
+        gateway.mint(signed, Account.from_key(RELAYER_KEY))
+        holder = Account.from_key(HOLDER_KEY)
+        assert holder.address == TO and gateway.balance(TO) == 50_000_000 - FEE
+
+        payee = rpc.getnewaddress()
+        burnt = gateway.burn(payee, 30_000_000, holder)
+        assert gateway.balance(TO) == 20_000_000 - FEE
+
+        where = f"/bridge/releases/{burnt.burn_nonce}"
+
+        def broadcast() -> dict | None:
+            views = [get_or_none(c, where) or {} for c in api]
+            ok = all(v.get("status") == "broadcast" for v in views)
+            return views[0] if ok and len({v["txid"] for v in views}) == 1 else None
+
+        release = wait_for(broadcast, "the release signed and broadcast everywhere", 180, 0.2)
+        (attempt,) = release["attempts"]
+        wait_for(lambda: release["txid"] in rpc.getrawmempool(), "the nodes' broadcast", 30)
+        rpc.generatetoaddress(2, rpc.getnewaddress())
+
+        def confirmed() -> dict | None:
+            views = [c.get(where) for c in api]
+            return views[0] if all(v["status"] == "confirmed" for v in views) else None
+
+        done = wait_for(confirmed, "the release confirmed in the ledger", 120, 0.2)
+        assert done["paid"] == 30_000_000 - attempt["fee"] and done["confirmations"] >= 2
+        out = rpc.gettxout(done["txid"], 0)
+        assert out is not None and round(float(out["value"]) * 1e8) == done["paid"]
+        assert bytes.fromhex(out["scriptPubKey"]["hex"]) == address_script(payee, "regtest")
+        info = api[0].get("/bridge")["release"]
+        supply = gateway.token.functions.totalSupply().call()
+        assert info["holdings_sats"] == 50_000_000 - 30_000_000 == supply + FEE
