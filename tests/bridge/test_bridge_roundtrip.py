@@ -15,21 +15,20 @@ from pathlib import Path
 from eth_account import Account
 
 from tests.bridge.network import FEE, RELAYER_KEY, TO, bridge_network, pay, signed_everywhere
+from tests.bridge.test_bridge_cluster import _cli
 from tssnode.api.client import get_or_none
 from tssnode.bridge.btctx import address_script
 from tssnode.testing.cluster import wait_for
 
 #: anvil's second dev account (its default mnemonic): TO, the minted tokens' holder
 HOLDER_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
-RELEASE = {"evm_confirmations": 1, "bump_after": 6, "min_release_sats": 10_000, "max_fee_rate": 200}
 
 
 def test_deposit_mint_burn_release_and_the_peg_holds(tmp_path: Path) -> None:
     with bridge_network(tmp_path) as net:
         api, rpc = net.api, net.rpc
-        for c in api[:3]:
-            c.post("/bridge/release-setup", RELEASE)
-        wait_for(lambda: all(c.get("/bridge")["release"] for c in api), "the release settings")
+        release = api[0].get("/bridge")["release"]  # (voted at every node by the bring-up)
+        assert release["evm_confirmations"] == 1 and release["holdings_sats"] == 0
 
         txid = pay(net)
         (signed, *_) = signed_everywhere(api, txid, "the mint signed")
@@ -39,10 +38,15 @@ def test_deposit_mint_burn_release_and_the_peg_holds(tmp_path: Path) -> None:
         assert holder.address == TO and gateway.balance(TO) == 50_000_000 - FEE
 
         payee = rpc.getnewaddress()
-        burnt = gateway.burn(payee, 30_000_000, holder)
-        assert gateway.balance(TO) == 20_000_000 - FEE
-
-        where = f"/bridge/releases/{burnt.burn_nonce}"
+        key_file = tmp_path / "holder.key"
+        key_file.write_text(HOLDER_KEY)
+        config = ("--config", str(net.nodes[2].config))
+        burnt = _cli(
+            "burn", "--to", payee, "--amount", "30000000", "--evm-rpc", net.anvil_url,
+            "--key-file", str(key_file), *config,
+        )  # fmt: skip
+        assert burnt["burnt"] and gateway.balance(TO) == 20_000_000 - FEE
+        where = f"/bridge/releases/{burnt['burn_nonce']}"
 
         def broadcast() -> dict | None:
             views = [get_or_none(c, where) or {} for c in api]
@@ -56,13 +60,20 @@ def test_deposit_mint_burn_release_and_the_peg_holds(tmp_path: Path) -> None:
 
         def confirmed() -> dict | None:
             views = [c.get(where) for c in api]
-            return views[0] if all(v["status"] == "confirmed" for v in views) else None
+            ok = all(v["status"] == "confirmed" and v["confirmations"] for v in views)
+            return views[0] if ok else None
 
         done = wait_for(confirmed, "the release confirmed in the ledger", 120, 0.2)
         assert done["paid"] == 30_000_000 - attempt["fee"] and done["confirmations"] >= 2
         out = rpc.gettxout(done["txid"], 0)
         assert out is not None and round(float(out["value"]) * 1e8) == done["paid"]
         assert bytes.fromhex(out["scriptPubKey"]["hex"]) == address_script(payee, "regtest")
+        shown = _cli("releases", str(burnt["burn_nonce"]), *config)
+        assert (shown["status"], shown["txid"], shown["paid"]) == (
+            "confirmed",
+            done["txid"],
+            done["paid"],
+        )
         info = api[0].get("/bridge")["release"]
         supply = gateway.token.functions.totalSupply().call()
         assert info["holdings_sats"] == 50_000_000 - 30_000_000 == supply + FEE

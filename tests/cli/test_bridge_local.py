@@ -212,6 +212,8 @@ class StandInApi:
         if path == "/keygen":
             assert body == {"threshold": 2, "purpose": "bridge"}
             return {"key_id": self.ledger.add_key(AUTHORITY), "tx": "00" * 32}
+        if path == "/bridge/release-setup":
+            return self._release_vote(body)
         assert path == "/bridge/setup"
         if self.ledger.info["set_up"]:
             raise ApiError(409, "the bridge is already set up")
@@ -225,6 +227,16 @@ class StandInApi:
                 **body, "set_up": True, "proposals": 0, "height": 9,
                 "mint_authority": key["addresses"]["eth"],
             }  # fmt: skip
+        return {"tx": f"{self.index:064x}"}
+
+    def _release_vote(self, body: dict[str, Any]) -> Any:
+        assert self.ledger.info["set_up"]  # (after the bridge's own settings)
+        if self.ledger.info.get("release"):
+            raise ApiError(409, "the release settings are already in force")
+        voters = self.ledger.votes.setdefault("release" + repr(sorted(body.items())), set())
+        voters.add(self.index)
+        if len(voters) == 3:
+            self.ledger.info["release"] = {**body, "height": 10}
         return {"tx": f"{self.index:064x}"}
 
 
@@ -245,7 +257,10 @@ def nonce(evm: Anvil) -> int:
 def test_the_bring_up_makes_deploys_and_votes_once(evm):
     ledger, remembered = Ledger(), {}
     up = bring_up(nodes(ledger), evm.url, threshold=2, remember=remembered.update)
-    assert ledger.posts == [(0, "/keygen")] + [(i, "/bridge/setup") for i in range(4)]
+    assert ledger.posts == [(0, "/keygen")] + [
+        (i, route) for route in ("/bridge/setup", "/bridge/release-setup") for i in range(4)
+    ]
+    assert ledger.info["release"]["evm_confirmations"] == 1
     assert up.mint_authority == AUTHORITY and up.info["set_up"]
     w3 = Web3(Web3.HTTPProvider(evm.url))
     gateway = w3.eth.contract(address=up.gateway, abi=load("BridgeGateway")["abi"])
@@ -257,7 +272,7 @@ def test_the_bring_up_makes_deploys_and_votes_once(evm):
     deployed = nonce(evm)
     again = bring_up(nodes(ledger), evm.url, threshold=2, remember=remembered.update)
     assert again == up
-    assert len(ledger.posts) == 5 and nonce(evm) == deployed  # nothing asked, nothing deployed
+    assert len(ledger.posts) == 9 and nonce(evm) == deployed  # nothing asked, nothing deployed
 
 
 def test_an_interrupted_bring_up_reuses_its_key_and_gateway(evm):
@@ -272,7 +287,8 @@ def test_an_interrupted_bring_up_reuses_its_key_and_gateway(evm):
     up = bring_up(api, evm.url, threshold=2, known={"key_id": key_id, "gateway": earlier.address})
     assert (up.key_id, up.gateway) == (key_id, earlier.address)
     assert nonce(evm) == deployed
-    assert [p for _, p in ledger.posts] == ["/bridge/setup"] * 5  # its own vote, then four
+    setups = [p for _, p in ledger.posts if p == "/bridge/setup"]
+    assert setups == ["/bridge/setup"] * 5  # its own vote, then four
     assert ledger.info["gateway"] == earlier.address
 
 
@@ -296,7 +312,7 @@ def test_a_gateway_the_chain_lost_is_deployed_again_at_its_address(evm):
     assert not w3.eth.get_code(lost)
     up = bring_up(nodes(ledger), evm.url, threshold=2)
     assert up.gateway == lost and w3.eth.get_code(lost)
-    assert ledger.posts == []
+    assert {p for _, p in ledger.posts} == {"/bridge/release-setup"}  # (not voted before)
     ledger.info["gateway"] = next_contract(w3, OTHER)  # never the deployer's
     with pytest.raises(CommandError, match="cannot be deployed there again"):
         bring_up(nodes(ledger), evm.url, threshold=2)

@@ -56,7 +56,23 @@ def parser() -> argparse.ArgumentParser:
         "--key-file", required=True, type=Path, metavar="PATH",
         help="the paying account's private key (hex), e.g. an anvil dev account's",
     )  # fmt: skip
-    for p in (setup, sub.choices["info"], address, deposits, mint):
+    rsetup = sub.add_parser("release-setup", help="vote for the release side's settings")
+    rsetup.add_argument("--evm-confirmations", type=int, default=12)
+    rsetup.add_argument("--bump-after", type=int, default=6, help="Bitcoin blocks before RBF")
+    rsetup.add_argument("--min-release-sats", type=int, default=10_000)
+    rsetup.add_argument("--max-fee-rate", type=int, default=500, help="sat/vB at most")
+    rsetup.add_argument("--sweep-at", type=int, default=0, help="deposits swept together")
+    burn = sub.add_parser("burn", help="burn wrapped tokens for a BTC release")
+    burn.add_argument("--to", required=True, help="the Bitcoin address the BTC goes to")
+    burn.add_argument("--amount", type=int, required=True, help="satoshis (token units)")
+    burn.add_argument("--evm-rpc", required=True, metavar="URL", help="the EVM node's JSON-RPC")
+    burn.add_argument(
+        "--key-file", required=True, type=Path, metavar="PATH",
+        help="the token holder's private key (hex)",
+    )  # fmt: skip
+    releases = sub.add_parser("releases", help="burns and their releases, or one of them")
+    releases.add_argument("burn_nonce", nargs="?", type=int, metavar="BURN_NONCE")
+    for p in (setup, sub.choices["info"], address, deposits, mint, rsetup, burn, releases):
         _client_args(p)
     return ap
 
@@ -120,8 +136,56 @@ def _run(args: argparse.Namespace, api: ApiClient) -> int:
                 [f"{d['txid']}:{d['vout']}", d["status"], str(d["amount"]), d["to"]] for d in deps
             ]
             _emit(args, deps, table(["deposit", "status", "amount (sats)", "to"], rows, (2,)))
+    elif args.action == "release-setup":
+        out = api.post(
+            "/bridge/release-setup",
+            {
+                "evm_confirmations": args.evm_confirmations, "bump_after": args.bump_after,
+                "min_release_sats": args.min_release_sats, "max_fee_rate": args.max_fee_rate,
+                "sweep_at": args.sweep_at,
+            },
+        )  # fmt: skip
+        _emit(args, out, f"voted (transaction {out['tx']}); in force on 2f+1 identical votes")
+    elif args.action == "releases":
+        if args.burn_nonce is not None:
+            rel = api.get(f"/bridge/releases/{args.burn_nonce}")
+            _emit(args, rel, kv([(k.replace("_", " "), fmt(v)) for k, v in rel.items()]))
+        else:
+            rels = api.get("/bridge/releases")
+            rows = [
+                [str(r["burn_nonce"]), r["status"], str(r["amount"]), fmt(r["paid"]),
+                 fmt(r["txid"]), r["to"]]
+                for r in rels
+            ]  # fmt: skip
+            heads = ["burn", "status", "amount (sats)", "paid", "txid", "to"]
+            _emit(args, rels, table(heads, rows, (2, 3)))
+    elif args.action == "burn":
+        return _burn(args, api)
     else:
         return _mint(args, api)
+    return 0
+
+
+def _burn(args: argparse.Namespace, api: ApiClient) -> int:
+    from eth_account import Account  # (web3 is imported by this command only)
+
+    from tssnode.bridge.gateway import Gateway, GatewayError
+
+    info = api.get("/bridge")
+    if not info["set_up"]:
+        raise CommandError("the bridge is not set up")
+    try:
+        key = args.key_file.read_text().strip()
+    except OSError as exc:
+        raise CommandError(f"cannot read {args.key_file}: {exc.strerror or exc}") from None
+    try:
+        gateway = Gateway.connect(args.evm_rpc, info["gateway"], info["chain_id"])
+        done = gateway.burn(args.to, args.amount, Account.from_key(key))
+    except (GatewayError, ValueError) as exc:
+        raise CommandError(str(exc)) from None
+    out = {"burnt": True, "burn_nonce": done.burn_nonce, "tx": done.tx_hash,
+           "block": done.block, "gas_used": done.gas_used}  # fmt: skip
+    _emit(args, out, kv([(k.replace("_", " "), fmt(v)) for k, v in out.items()]))
     return 0
 
 

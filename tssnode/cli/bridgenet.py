@@ -59,6 +59,17 @@ class Settings:
 
 
 @dataclass(frozen=True)
+class ReleaseSettings:
+    """What `POST /bridge/release-setup` votes for (burns back to Bitcoin)."""
+
+    evm_confirmations: int = 1  # (anvil mines a block per transaction)
+    bump_after: int = 6
+    min_release_sats: int = DEFAULT_MINIMUM_BURN
+    max_fee_rate: int = 500
+    sweep_at: int = 0
+
+
+@dataclass(frozen=True)
 class BridgeUp:
     """A bridge in force: its key, mint authority, gateway and token, and the EVM node."""
 
@@ -230,17 +241,24 @@ def _restore_gateway(w3: Web3, info: Mapping[str, Any], say: Say) -> None:
     say(f"gateway: the EVM chain had lost it; deployed again at {address} (no past mints)")
 
 
-def vote(clients: Sequence[ApiClient], body: Mapping[str, Any], *, say: Say = _quiet) -> None:
-    """This settings' vote at every node (a node that voted already, or a bridge in force
+def vote(
+    clients: Sequence[ApiClient],
+    body: Mapping[str, Any],
+    *,
+    say: Say = _quiet,
+    route: str = "/bridge/setup",
+) -> None:
+    """This settings' vote at every node (a node that voted already, or settings in force
     by the time its vote arrives, is fine)."""
+    what = route.rsplit("/", 1)[-1].replace("-", " ")
     for i, api in enumerate(clients, start=1):
         try:
-            out = api.post("/bridge/setup", dict(body))
-            say(f"bridge setup: node {i} voted (transaction {out['tx'][:16]}…)")
+            out = api.post(route, dict(body))
+            say(f"bridge {what}: node {i} voted (transaction {out['tx'][:16]}…)")
         except ApiError as exc:
             if exc.status != 409 or "already" not in exc.message:
                 raise
-            say(f"bridge setup: node {i}: {exc.message}")
+            say(f"bridge {what}: node {i}: {exc.message}")
 
 
 def bring_up(
@@ -249,6 +267,7 @@ def bring_up(
     *,
     threshold: int,
     settings: Settings | None = None,
+    release: ReleaseSettings | None = None,
     known: Mapping[str, Any] | None = None,
     remember: Callable[[dict[str, Any]], None] | None = None,
     say: Say = _quiet,
@@ -290,6 +309,14 @@ def bring_up(
                 f"other settings won the vote: key {info['key_id']}, gateway {info['gateway']}"
             )
         say(f"bridge: in force since block {info['height']}")
+    if info.get("release") is None:
+        vote(clients, asdict(release or ReleaseSettings()), say=say, route="/bridge/release-setup")
+        until(
+            lambda: all(c.get("/bridge").get("release") for c in clients),
+            "the release settings in force at every node", timeout,
+        )  # fmt: skip
+        info = clients[0].get("/bridge")
+        say(f"releases: in force since block {info['release']['height']}")
     gateway_contract = _gateway(w3, info["gateway"])
     assert gateway_contract is not None  # (checked or deployed above)
     return BridgeUp(

@@ -187,5 +187,21 @@ def wait_started(
             return None
         if not running or time.monotonic() > deadline:
             gone = "exited" if not running else f"did not answer within {timeout:.0f} s"
+            if not running:
+                _wait_gone(pid, 2.0)  # (what it writes on its way out is in its log then)
             return f"{gone} (log {log}):\n" + "\n".join(_log_tail(log, 10))
         time.sleep(0.1)
+
+
+def _wait_gone(pid: int, grace: float) -> None:
+    """Until `pid` has exited (gone, or a zombie), for at most `grace` seconds: `alive`
+    may say no to a process that is still running another program (a wrapper script)."""
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        try:
+            stat = (Path("/proc") / str(pid) / "stat").read_text()
+        except OSError:
+            return
+        if stat.rsplit(")", 1)[-1].split()[:1] in (["Z"], ["X"]):
+            return
+        time.sleep(0.02)
