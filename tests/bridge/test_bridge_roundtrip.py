@@ -11,7 +11,9 @@ fees it kept: the peg is exact."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import pytest
 from eth_account import Account
 
 from tests.bridge.network import FEE, RELAYER_KEY, TO, bridge_network, pay, signed_everywhere
@@ -77,3 +79,55 @@ def test_deposit_mint_burn_release_and_the_peg_holds(tmp_path: Path) -> None:
         info = api[0].get("/bridge")["release"]
         supply = gateway.token.functions.totalSupply().call()
         assert info["holdings_sats"] == 50_000_000 - 30_000_000 == supply + FEE
+
+
+def _mint_and_burn(net: Any, tmp_path: Path, amount: int) -> tuple[str, int]:
+    """0.5 BTC deposited and minted to TO, `amount` of it burnt to a new regtest address:
+    (that address, the burn nonce)."""
+    txid = pay(net)
+    (signed, *_) = signed_everywhere(net.api, txid, "the mint signed")
+    gateway = net.gateway()
+    gateway.mint(signed, Account.from_key(RELAYER_KEY))
+    payee = net.rpc.getnewaddress()
+    return payee, gateway.burn(payee, amount, Account.from_key(HOLDER_KEY)).burn_nonce
+
+
+@pytest.mark.slow
+def test_a_release_stuck_unmined_is_bumped_and_the_replacement_confirms(tmp_path: Path) -> None:
+    """Blocks that leave the release out (generateblock with no transactions): after
+    bump_after of them the nodes agree on a higher fee rate and sign a replacement over the
+    same input; it replaces the first in the mempool (BIP 125), is mined, and the ledger
+    records it as the one that confirmed, the first as replaced."""
+    with bridge_network(tmp_path) as net:
+        api, rpc = net.api, net.rpc
+        bump_after = api[0].get("/bridge")["release"]["bump_after"]
+        _, nonce = _mint_and_burn(net, tmp_path, 20_000_000)
+        where = f"/bridge/releases/{nonce}"
+
+        def attempts(n: int) -> Any:
+            views = [get_or_none(c, where) or {} for c in api]
+            ok = all(v.get("status") == "broadcast" and len(v["attempts"]) == n for v in views)
+            return views[0] if ok and len({v["txid"] for v in views}) == 1 else None
+
+        first = wait_for(lambda: attempts(1), "the release signed", 180, 0.2)
+        wait_for(lambda: first["txid"] in rpc.getrawmempool(), "the broadcast", 30)
+        burner = rpc.getnewaddress()
+        for _ in range(bump_after):
+            rpc.generateblock(burner, [])  # (blocks without it: it stays unmined)
+        second = wait_for(lambda: attempts(2), "the bump signed", 180, 0.2)
+        old, new = second["attempts"]
+        assert old["status"] == "replaced" and new["status"] == "signed"
+        assert new["fee_rate"] > old["fee_rate"] and new["fee"] > old["fee"]
+        wait_for(lambda: new["txid"] in rpc.getrawmempool(), "the replacement broadcast", 30)
+        assert old["txid"] not in rpc.getrawmempool()  # replaced, not beside it
+        rpc.generatetoaddress(2, burner)
+
+        def confirmed() -> Any:
+            views = [c.get(where) for c in api]
+            return views[0] if all(v["status"] == "confirmed" for v in views) else None
+
+        done = wait_for(confirmed, "the replacement confirmed", 120, 0.2)
+        assert done["txid"] == new["txid"] and done["paid"] == 20_000_000 - new["fee"]
+        statuses = [a["status"] for a in done["attempts"]]
+        assert statuses == ["replaced", "confirmed"]
+        assert rpc.gettxout(old["txid"], 0) is None  # the first never paid anything

@@ -64,6 +64,7 @@ class BitcoinNode(BlockSource, Protocol):
     def estimatesmartfee(self, conf_target: int) -> dict[str, Any]: ...
     def testmempoolaccept(self, rawtxs: list[str]) -> list[dict[str, Any]]: ...
     def sendrawtransaction(self, hexstring: str) -> str: ...
+    def getmempoolentry(self, txid: str) -> dict[str, Any]: ...  # KeyError if not there
 
 
 @dataclass(frozen=True)
@@ -321,6 +322,15 @@ class RpcSource:
 
     def sendrawtransaction(self, hexstring: str) -> str:
         return str(self._proxy.sendrawtransaction(hexstring))
+
+    def getmempoolentry(self, txid: str) -> dict[str, Any]:
+        from bitcoin.rpc import InvalidAddressOrKeyError
+
+        try:
+            entry: dict[str, Any] = self._proxy.getmempoolentry(txid)
+        except InvalidAddressOrKeyError:  # -5: not in the mempool
+            raise KeyError(txid) from None
+        return entry
 
     def getrawtransaction(self, txid: str, verbose: bool) -> dict[str, Any]:
         from bitcoin.rpc import InvalidAddressOrKeyError

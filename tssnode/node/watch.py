@@ -166,9 +166,13 @@ class BitcoinWatch:
         self.sightings = {outpoint(s.txid, s.vout): s for s in seen}
         self.depths = depths
         now = time.monotonic()
+        entered: dict[bytes, int] = {}
+        if bridge.release_config is not None and isinstance(source, BitcoinNode):
+            waiting = [r for r in releases if r.status == R_SIGNED]
+            entered = await trio.to_thread.run_sync(self._entered, source, waiting)
         release_votes = [
             v
-            for v in self._release_votes(bridge, cfg, releases, scanner)
+            for v in self._release_votes(bridge, cfg, releases, scanner, entered)
             if not self._held(bridge, b"", v)
         ]
         for vote in (*due, *orphans, *release_votes):
@@ -185,12 +189,33 @@ class BitcoinWatch:
 
     # -- releases -------------------------------------------------------------------------------
 
+    @staticmethod
+    def _entered(node: BitcoinNode, releases: list[Release]) -> dict[bytes, int]:
+        """(In a worker thread.) The height at which each release entered the node's
+        mempool (Bitcoin Core's `getmempoolentry` "height"), for those it holds."""
+        out: dict[bytes, int] = {}
+        for rel in releases:
+            try:
+                entry = node.getmempoolentry(rel.txid[::-1].hex())
+            except KeyError:
+                continue
+            out[release_key(rel.seq, rel.attempt)] = int(entry["height"])
+        return out
+
     def _release_votes(
-        self, bridge: BridgeApp, cfg: BridgeConfig, releases: list[Release], scanner: Scanner
+        self,
+        bridge: BridgeApp,
+        cfg: BridgeConfig,
+        releases: list[Release],
+        scanner: Scanner,
+        entered: dict[bytes, int],
     ) -> list[Wire]:
         """A release attempt mined `confirmations` deep: ReleaseConfirmed. The latest
-        attempt still unmined `bump_after` blocks after this node saw it signed:
-        BumpRequest."""
+        attempt still unmined `bump_after` blocks after it entered the mempool (or, if
+        this node's mempool never had it, after this node saw it signed): BumpRequest.
+        The mempool's entry height is what makes the validators count from the same
+        block: counted from each one's first sight, a few fast blocks split them, and a
+        bump then never gathers 2f+1 votes."""
         rc = bridge.release_config
         out: list[Wire] = []
         for rel in releases:
@@ -207,7 +232,8 @@ class BitcoinWatch:
                 continue
             if rel.status != R_SIGNED or rc is None:
                 continue
-            first = self.signed_at.setdefault(key, scanner.tip)
+            first = min(self.signed_at.setdefault(key, scanner.tip), entered.get(key, scanner.tip))
+            self.signed_at[key] = first
             if scanner.tip - first >= rc.bump_after:
                 out.append(BumpRequest(rel.seq, rel.attempt))
         return out
