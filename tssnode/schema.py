@@ -520,6 +520,9 @@ class ReleaseInfo(Response):
     """sat/vB: the median of the validators' current reports (None: fewer than 2f+1)"""
     holdings_sats: int
     """the group's coins: final deposits and change, less what confirmed releases spent"""
+    wrapped_supply: int | None
+    """the wrapped token's total supply as this node's EVM node shows it (None: no
+    [bridge.evm] here, or not read yet); holdings less supply is the mint fees kept"""
     coins: int
     main_address: str
     """where change and sweeps go: P2WPKH of the bridge key's child m/0"""

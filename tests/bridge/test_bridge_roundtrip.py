@@ -79,6 +79,10 @@ def test_deposit_mint_burn_release_and_the_peg_holds(tmp_path: Path) -> None:
         info = api[0].get("/bridge")["release"]
         supply = gateway.token.functions.totalSupply().call()
         assert info["holdings_sats"] == 50_000_000 - 30_000_000 == supply + FEE
+        wait_for(
+            lambda: api[0].get("/bridge")["release"]["wrapped_supply"] == supply,
+            "node 1 showing the supply",
+        )
 
 
 def _mint_and_burn(net: Any, tmp_path: Path, amount: int) -> tuple[str, int]:

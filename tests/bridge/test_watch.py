@@ -145,6 +145,9 @@ def test_the_gateway_watch_marks_used_authorisations_and_survives_a_failing_node
             asked.append(n)
             return n in used
 
+        def supply(self) -> int:
+            return 49_990_000 if used else 0
+
     connects = 0
 
     def connect(cfg: Any) -> View:
@@ -173,6 +176,7 @@ def test_the_gateway_watch_marks_used_authorisations_and_survives_a_failing_node
 
     trio.run(main)
     assert g.minted == {dep.n_hash} and g.errors == 1 and connects == 2
+    assert g.supply == 49_990_000
     assert "gateway watch: ConnectionRefusedError" in caplog.text
     n_asked = len(asked)
     trio.run(g.look, View())

@@ -91,6 +91,10 @@ class Gateway:
     def minted(self, n_hash: bytes) -> bool:
         return bool(self.contract.functions.nHashSpent(n_hash).call())
 
+    def supply(self) -> int:
+        """The wrapped token's total supply (satoshis)."""
+        return int(self.token.functions.totalSupply().call())
+
     def block_number(self) -> int:
         return int(self.w3.eth.block_number)
 

@@ -194,6 +194,7 @@ class NodeBridge(CoreParts):
             "height": rc.height,
             "fee_rate": b.fee_rate(self.state.height),
             "holdings_sats": sum(c.value for c in b.coins.values()),
+            "wrapped_supply": None if self.gateway_watch is None else self.gateway_watch.supply,
             "coins": len(b.coins),
             "main_address": btc_p2wpkh(b.main_key()[0], cfg.network),
         }

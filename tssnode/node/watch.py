@@ -80,6 +80,7 @@ class MintView(Protocol):
     """The gateway's reads the `GatewayWatch` makes (`bridge.gateway.Gateway`)."""
 
     def minted(self, n_hash: bytes) -> bool: ...
+    def supply(self) -> int: ...
     def block_number(self) -> int: ...
     def burns(self, from_block: int, to_block: int) -> list[BurnLog]: ...
 
@@ -428,8 +429,9 @@ class GatewayWatch:
         self.bridge, self.connect, self.poll = bridge, connect, poll
         #: how burns seen are submitted, and this validator (None: burns are not watched)
         self.submit, self.me = submit, me
-        #: nHashes the gateway has used
+        #: nHashes the gateway has used, and the wrapped token's supply at the last look
         self.minted: set[bytes] = set()
+        self.supply: int | None = None
         #: the last EVM block scanned for burns, and burn observations sent: nonce → (it,
         #: when)
         self.scanned_to = -1
@@ -458,6 +460,7 @@ class GatewayWatch:
 
     async def look(self, view: MintView) -> None:
         await self._mints(view)
+        self.supply = await trio.to_thread.run_sync(view.supply)
         if self.submit is not None and self.bridge().release_config is not None:
             await self._burns(view)
 
