@@ -7,8 +7,13 @@ deposits: paid from the regtest wallet and buried `confirmations` deep, then tim
 the block that buries it (mined at t0) to the deposit final in the ledger (2f+1 equal
 observations), and from final to its mint signature committed (a validator asks, three
 signers presign and sign the digest, the signature goes back into the ledger). Each
-deposit is then minted on anvil, and the mint's gas is reported. Status is read from
-node 1's API every 0.05 s.
+deposit is then minted on anvil, and the mint's gas is reported. Then the way back: a burn
+of part of the tokens, timed from its EVM block to the burn final in the ledger, and from
+final to the release broadcast (fee rate agreed, the transaction built alike at every
+node, each input signed in its own session, checked by Bitcoin Core's engine, in the
+mempool), then mined and confirmed; first with one input, then a burn of every token left,
+which takes every coin the group holds (the deposits left and the first release's
+change: `--runs` inputs). Status is read from node 1's API every 0.05 s.
 
     tssnode bench bridge [--runs 5] [--tier standard] [--write docs/benchmarks.md]
 """
@@ -33,6 +38,7 @@ def measure(runs: int, tier: str, poll: float, timeout: float) -> dict[str, Any]
     from eth_account import Account
 
     from tssnode.bridge.gateway import Gateway
+    from tssnode.cli.anvil import ACCOUNT_1_KEY
     from tssnode.cli.bridgenet import PAYER_KEY, RECIPIENT, Settings, bring_up
     from tssnode.testing.anvil import running_anvil
     from tssnode.testing.cluster import running_cluster, wait_for
@@ -48,7 +54,10 @@ def measure(runs: int, tier: str, poll: float, timeout: float) -> dict[str, Any]
         rpc = RawProxy(service_url=btc.service_url)
         rpc.generatetoaddress(101, rpc.getnewaddress())
         watch = {"url": btc.url, "cookie_file": str(Path(tmp) / "btc" / ".cookie"), "poll": poll}
-        with running_cluster(Path(tmp) / "net", 4, tier=tier, bitcoin_rpc=watch) as nodes:
+        evm = {"url": anvil.url, "poll": poll}
+        with running_cluster(
+            Path(tmp) / "net", 4, tier=tier, bitcoin_rpc=watch, evm_rpc=evm
+        ) as nodes:
             api = [n.client(timeout=60) for n in nodes]
             settings = Settings(confirmations=CONFIRMATIONS)  # (as `cluster up --bridge` does)
             up = bring_up(api, anvil.url, threshold=2, settings=settings, timeout=timeout)
@@ -75,9 +84,46 @@ def measure(runs: int, tier: str, poll: float, timeout: float) -> dict[str, Any]
                 assert dep is not None
                 to_signed.append(time.monotonic() - t0 - to_final[-1])
                 gas.append(gateway.mint(dep, relayer).gas_used)
+            holder = Account.from_key(ACCOUNT_1_KEY)
+            back = []
+            for amount in (5_000_000, None):  # one input; then every token left
+                burn = amount if amount is not None else gateway.balance(RECIPIENT)
+                back.append(_release(api, rpc, gateway, holder, burn, timeout, wait_for))
             for c in api:
                 c.http.close()
-    return {"final": to_final, "signed": to_signed, "gas": gas}
+    return {"final": to_final, "signed": to_signed, "gas": gas, "releases": back}
+
+
+def _release(
+    api: Any, rpc: Any, gateway: Any, holder: Any, amount: int, timeout: float, wait_for: Any
+) -> dict[str, Any]:
+    """Burn `amount` to a new regtest address and time the release (see the docstring)."""
+    payee = rpc.getnewaddress()
+    burnt = gateway.burn(payee, amount, holder)
+    t0 = time.monotonic()
+    where = f"/bridge/releases/{burnt.burn_nonce}"
+
+    def status(*wanted: str) -> dict[str, Any] | None:
+        try:
+            view = api[0].get(where)
+        except Exception:  # (404 until node 1 has seen the burn)
+            return None
+        return dict(view) if view["status"] in wanted else None
+
+    wait_for(lambda: status("final", "signing", "broadcast"), "burn final", timeout, 0.05)
+    final = time.monotonic() - t0
+    rel = wait_for(lambda: status("broadcast"), "release signed", timeout, 0.05)
+    assert rel is not None
+    wait_for(lambda: rel["txid"] in rpc.getrawmempool(), "release broadcast", timeout, 0.05)
+    broadcast = time.monotonic() - t0 - final
+    t1 = time.monotonic()
+    rpc.generatetoaddress(CONFIRMATIONS, rpc.getnewaddress())
+    wait_for(lambda: status("confirmed"), "release confirmed", timeout, 0.05)
+    (attempt,) = rel["attempts"]
+    return {
+        "final": final, "broadcast": broadcast, "confirmed": time.monotonic() - t1,
+        "inputs": attempt["inputs"], "fee_rate": attempt["fee_rate"], "fee": attempt["fee"],
+    }  # fmt: skip
 
 
 def _ms(xs: list[float]) -> str:
@@ -103,7 +149,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         ["final → mint signature committed (ask, presign, sign, result)", _ms(r["signed"])],
         ["mint on the gateway (anvil), gas", ", ".join(str(g) for g in r["gas"])],
     ]
-    out = table(["deposit", f"{args.runs} deposits"], rows)
+    for rel in r["releases"]:
+        n = f"{rel['inputs']} input{'s' if rel['inputs'] != 1 else ''}"
+        rows += [
+            [f"burn mined → final in the ledger ({n})", f"{round(rel['final'] * 1e3)} ms"],
+            [
+                f"final → release broadcast ({n}, {rel['fee_rate']} sat/vB, fee {rel['fee']})",
+                f"{round(rel['broadcast'] * 1e3)} ms",
+            ],
+            [f"buried {CONFIRMATIONS} deep → confirmed in the ledger ({n})",
+             f"{round(rel['confirmed'] * 1e3)} ms"],
+        ]  # fmt: skip
+    out = table(["step", f"{args.runs} deposits, then 2 releases"], rows)
     print(out)
     if args.write:
         body = (__doc__.split("\n\n", 1)[1].rsplit("\n\n", 1)[0]).replace("\n", " ")

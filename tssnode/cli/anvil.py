@@ -49,6 +49,7 @@ CHAIN_ID = 31337
 #: (public knowledge, good for a dev chain only) and account 1's address
 ACCOUNT_0_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 ACCOUNT_1 = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+ACCOUNT_1_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
 
 _LISTENING = re.compile(r"Listening on 127\.0\.0\.1:(\d+)")
 
