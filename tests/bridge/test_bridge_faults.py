@@ -9,6 +9,8 @@ gateway on anvil.
   once.
 - A burst of 200 deposit-address requests over the four nodes, then a dozen deposits in
   one block: every address recorded alike everywhere, every deposit signed and minted.
+- A release input's signer killed mid-signing; a node restarted after the broadcast sends
+  the same transaction, never a second one.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from tests.bridge.network import (
     pay,
     signed_everywhere,
 )
+from tssnode.bridge.btctx import address_script
 from tssnode.testing.cluster import wait_for
 
 pytestmark = pytest.mark.slow
@@ -107,3 +110,49 @@ def test_a_burst_of_deposit_addresses_and_a_block_of_deposits(tmp_path: Path) ->
             gateway.mint(view, relayer)
         expected = sum(1_000_000 * (i + 1) - FEE for i in range(12))
         assert gateway.balance(TO) == gateway.token.functions.totalSupply().call() == expected
+
+
+def test_a_release_signer_killed_and_a_node_restarted_after_the_broadcast(tmp_path: Path) -> None:
+    """f = 1 on the way back: a signer of the release's input is killed (kill -9) as soon
+    as the signing is in a block; the others sign without it and broadcast. The killed
+    node, restarted after the broadcast, sends the same transaction again (no second one:
+    the mempool holds one release, and the payee is paid once)."""
+    from tests.bridge.test_bridge_roundtrip import _mint_and_burn
+
+    with bridge_network(tmp_path, round_timeout=10.0) as net:
+        nodes, api, rpc = net.nodes, net.api, net.rpc
+        payee, nonce = _mint_and_burn(net, tmp_path, 20_000_000)
+        asked = wait_for(lambda: app_sign_requests(api[0])[1:], "the input asked for", 120, 0.05)
+        signers = api[0].get(f"/signatures/{asked[0]}")["signers"]
+        victim = next(n for n in nodes[1:] if n.peer_id in signers)
+        victim.kill()
+        live = [c for n, c in zip(nodes, api, strict=True) if n is not victim]
+        where = f"/bridge/releases/{nonce}"
+
+        def broadcast(clients: list) -> dict | None:
+            views = [c.get(where) for c in clients]
+            ok = all(v["status"] == "broadcast" for v in views)
+            return views[0] if ok and len({v["txid"] for v in views}) == 1 else None
+
+        rel = wait_for(lambda: broadcast(live), "the release signed without it", 240, 0.2)
+        wait_for(lambda: rel["txid"] in rpc.getrawmempool(), "the broadcast", 60)
+        victim.start()
+        victim.wait_api()
+        back = victim.client(timeout=60)
+        again = wait_for(lambda: broadcast([back]), "the restarted node's view", 120, 0.2)
+        assert again["txid"] == rel["txid"]
+        log = victim.data_dir / "node.log"
+        wait_for(lambda: f"({rel['txid']}): broadcast" in log.read_text(), "its broadcast", 90)
+        assert rpc.getrawmempool() == [rel["txid"]]  # the same one, not a second
+        rpc.generatetoaddress(2, rpc.getnewaddress())
+        done = [
+            wait_for(
+                lambda c=c: c.get(where)["status"] == "confirmed" and c.get(where), "done", 120
+            )
+            for c in [*live, back]
+        ]
+        assert {d["txid"] for d in done} == {rel["txid"]}
+        paid = rpc.gettxout(rel["txid"], 0)
+        assert round(float(paid["value"]) * 1e8) == done[0]["paid"]
+        assert bytes.fromhex(paid["scriptPubKey"]["hex"]) == address_script(payee, "regtest")
+        back.http.close()
