@@ -206,3 +206,55 @@ def test_no_bitcoin_node_is_asked_before_the_bridge_is_set_up(
 
     trio.run(main)
     assert made == 0 and w.errors == 0
+
+
+def test_a_release_with_a_bad_signature_never_reaches_the_bitcoin_node(
+    ready: LedgerState,  # noqa: F811
+    keys: list[IdentityKey],
+    tx: Tx,
+    caplog,
+) -> None:
+    """The ledger takes only signatures that verify, but the broadcast does not trust that
+    alone: Bitcoin Core's engine checks every input first. A release whose signed bytes
+    carry a corrupted signature (as a faulty signer or a damaged store would give) is
+    logged and never handed to testmempoolaccept or sendrawtransaction; the intact one is."""
+    from dataclasses import replace
+
+    from tests.bridge.test_releases import _burn, _deposit, _fees, _setup, _sign_all
+    from tssnode.bridge.records import R_SIGNED
+    from tssnode.bridge.watcher import Scanner
+
+    b = bridge(ready)
+    _deposit(ready, keys, tx, b"\x01" * 32, b"\xa1" * 32, 40_000_000)
+    _setup(ready, keys, tx)
+    _fees(ready, keys, tx, 10, 10, 10)
+    run_block(ready, *(tx(k, _burn(7, 20_000_000)) for k in keys[:3]))
+    _sign_all(ready, keys, tx, 1, 0)
+    ((key, rel),) = b.releases.items()
+    assert rel.status == R_SIGNED
+
+    calls: list[str] = []
+
+    class Node:
+        def testmempoolaccept(self, raw: list[str]) -> list[dict[str, Any]]:
+            calls.append("testmempoolaccept")
+            return [{"allowed": True}]
+
+        def sendrawtransaction(self, raw: str) -> str:
+            calls.append("sendrawtransaction")
+            return "txid"
+
+    w = BitcoinWatch(lambda: b, lambda _: b"", keys[0].public_bytes(), lambda: FakeChain())
+    scanner = Scanner(6)
+    sig = rel.signatures[0]
+    assert sig is not None
+    at = rel.signed_tx.index(sig.r.to_bytes(32, "big"))  # (r, inside the DER signature)
+    bad = bytearray(rel.signed_tx)
+    bad[at + 10] ^= 0x01
+    b.releases[key] = replace(rel, signed_tx=bytes(bad))
+    trio.run(w._broadcast, Node(), b, [b.releases[key]], scanner, 0.0)
+    assert calls == [] and "is not broadcast" in caplog.text
+    b.releases[key] = rel
+    w.broadcast_at.clear()
+    trio.run(w._broadcast, Node(), b, [rel], scanner, 0.0)
+    assert calls == ["testmempoolaccept", "sendrawtransaction"]
