@@ -10,6 +10,7 @@ fees it kept: the peg is exact."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -135,3 +136,37 @@ def test_a_release_stuck_unmined_is_bumped_and_the_replacement_confirms(tmp_path
         statuses = [a["status"] for a in done["attempts"]]
         assert statuses == ["replaced", "confirmed"]
         assert rpc.gettxout(old["txid"], 0) is None  # the first never paid anything
+
+
+@pytest.mark.slow
+def test_a_reorg_of_the_releases_block_before_depth_leaves_exactly_one_release(
+    tmp_path: Path,
+) -> None:
+    """The release mined one block deep, then that block reorged away (a longer branch
+    of empty blocks): the release is back in the mempool, is not confirmed on the old
+    block, no second transaction or attempt is made, and mined again it is confirmed in
+    its new block."""
+    with bridge_network(tmp_path) as net:
+        api, rpc = net.api, net.rpc
+        _, nonce = _mint_and_burn(net, tmp_path, 20_000_000)
+        where = f"/bridge/releases/{nonce}"
+
+        def everywhere(status: str) -> Any:
+            views = [get_or_none(c, where) or {} for c in api]
+            return views[0] if all(v.get("status") == status for v in views) else None
+
+        rel = wait_for(lambda: everywhere("broadcast"), "the release broadcast", 180, 0.2)
+        wait_for(lambda: rel["txid"] in rpc.getrawmempool(), "the broadcast", 30)
+        (old_block,) = rpc.generatetoaddress(1, rpc.getnewaddress())
+        assert rel["txid"] not in rpc.getrawmempool()
+        reorg = rpc.tssnode_reorg(1, 2)  # two empty blocks from below it
+        assert old_block in reorg["disconnected"] and rel["txid"] in rpc.getrawmempool()
+        time.sleep(3)  # (the nodes look every 0.5 s: time to see the new branch)
+        views = [c.get(where) for c in api]
+        assert all(v["status"] == "broadcast" and len(v["attempts"]) == 1 for v in views)
+        assert rpc.getrawmempool() == [rel["txid"]]
+        rpc.generatetoaddress(2, rpc.getnewaddress())
+        done = wait_for(lambda: everywhere("confirmed"), "confirmed in its new block", 120, 0.2)
+        assert done["txid"] == rel["txid"] and len(done["attempts"]) == 1
+        info = api[0].get("/bridge")["release"]
+        assert info["coins"] == 1 and info["holdings_sats"] == 50_000_000 - 20_000_000
