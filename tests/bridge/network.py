@@ -17,7 +17,7 @@ from web3.contract import Contract
 
 from tssnode.api.client import ApiClient
 from tssnode.bridge.gateway import Gateway
-from tssnode.cli.bridgenet import BridgeUp, Settings, bring_up
+from tssnode.cli.bridgenet import BridgeUp, ReleaseSettings, Settings, bring_up
 from tssnode.testing.anvil import running_anvil
 from tssnode.testing.cluster import NodeProc, running_cluster, wait_for
 from tssnode.testing.regtest import running_regtest
@@ -47,10 +47,12 @@ class FreshRpc:
         return call
 
 
-def bridge_up(api: list[ApiClient], anvil_url: str) -> tuple[BridgeUp, Contract]:
+def bridge_up(
+    api: list[ApiClient], anvil_url: str, release: ReleaseSettings | None = None
+) -> tuple[BridgeUp, Contract]:
     """The bridge brought up on running nodes: (it, the token contract)."""
     settings = Settings(confirmations=CONFIRMATIONS, fee_sats=FEE)
-    up = bring_up(api, anvil_url, threshold=1, settings=settings)
+    up = bring_up(api, anvil_url, threshold=1, settings=settings, release=release)
     return up, Gateway(Web3(Web3.HTTPProvider(anvil_url)), up.gateway).token
 
 
@@ -73,9 +75,16 @@ class Network:
 
 
 @contextlib.contextmanager
-def bridge_network(tmp_path: Path, *, evm: bool = True, **options: Any) -> Iterator[Network]:
-    """Four nodes with the bridge set up; `evm`: each also watches the gateway
-    ([bridge.evm]); `options` go to `running_cluster`."""
+def bridge_network(
+    tmp_path: Path,
+    *,
+    evm: bool = True,
+    release: ReleaseSettings | None = None,
+    **options: Any,
+) -> Iterator[Network]:
+    """Four nodes with the bridge set up (and its release side: `release`, or the
+    bring-up's defaults); `evm`: each also watches the gateway ([bridge.evm]); `options`
+    go to `running_cluster`."""
     with (
         running_regtest(tmp_path / "btc") as btc,
         running_anvil(chain_id=31337, accounts=2) as anvil,
@@ -91,7 +100,7 @@ def bridge_network(tmp_path: Path, *, evm: bool = True, **options: Any) -> Itera
             api = [n.client(timeout=60) for n in nodes]
             for c in api:
                 stack.callback(c.http.close)
-            up, token = bridge_up(api, anvil.url)
+            up, token = bridge_up(api, anvil.url, release)
             yield Network(nodes, api, rpc, anvil.url, up, token)
 
 

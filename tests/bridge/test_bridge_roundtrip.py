@@ -21,6 +21,7 @@ from tests.bridge.network import FEE, RELAYER_KEY, TO, bridge_network, pay, sign
 from tests.bridge.test_bridge_cluster import _cli
 from tssnode.api.client import get_or_none
 from tssnode.bridge.btctx import address_script
+from tssnode.cli.bridgenet import ReleaseSettings
 from tssnode.testing.cluster import wait_for
 
 #: anvil's second dev account (its default mnemonic): TO, the minted tokens' holder
@@ -170,3 +171,40 @@ def test_a_reorg_of_the_releases_block_before_depth_leaves_exactly_one_release(
         assert done["txid"] == rel["txid"] and len(done["attempts"]) == 1
         info = api[0].get("/bridge")["release"]
         assert info["coins"] == 1 and info["holdings_sats"] == 50_000_000 - 20_000_000
+
+
+@pytest.mark.slow
+def test_a_burn_reorged_away_before_depth_is_never_released(tmp_path: Path) -> None:
+    """With burns counted 3 EVM blocks deep: a burn one block deep is reorged away
+    (evm_revert to before it; the holder has the tokens back). No node observes it and
+    nothing is released; burnt again, the same nonce is released once."""
+    with bridge_network(tmp_path, release=ReleaseSettings(evm_confirmations=3)) as net:
+        api, rpc = net.api, net.rpc
+        txid = pay(net)
+        (signed, *_) = signed_everywhere(api, txid, "the mint signed")
+        gateway = net.gateway()
+        gateway.mint(signed, Account.from_key(RELAYER_KEY))
+        w3 = gateway.w3
+        snapshot = w3.provider.make_request("evm_snapshot", [])["result"]
+        holder = Account.from_key(HOLDER_KEY)
+        payee = rpc.getnewaddress()
+        first = gateway.burn(payee, 20_000_000, holder)
+        time.sleep(2)  # (the nodes look every 0.5 s: one block deep is not enough)
+        assert all(c.get("/bridge/releases") == [] for c in api)
+        assert w3.provider.make_request("evm_revert", [snapshot])["result"] is True
+        for _ in range(3):
+            w3.provider.make_request("evm_mine", [])
+        time.sleep(2)
+        assert all(c.get("/bridge/releases") == [] for c in api)  # never seen at depth
+        assert gateway.balance(TO) == 50_000_000 - FEE  # the burn is undone
+        again = gateway.burn(payee, 20_000_000, holder)
+        assert again.burn_nonce == first.burn_nonce  # the same nonce, on the new branch
+        for _ in range(2):
+            w3.provider.make_request("evm_mine", [])
+        where = f"/bridge/releases/{again.burn_nonce}"
+        wait_for(
+            lambda: all((get_or_none(c, where) or {}).get("status") == "broadcast" for c in api),
+            "the release of the burn on the new branch", 180, 0.2,
+        )  # fmt: skip
+        views = [c.get("/bridge/releases") for c in api]
+        assert all(len(v) == 1 and v[0]["evm_tx"] == again.tx_hash for v in views)
