@@ -269,7 +269,7 @@ class NodeLink:
             return f"/signatures/{ident}", {}
         if kind == "block":
             return f"/blocks/{ident}", {}
-        if kind in ("bridge.addresses", "bridge.deposits"):
+        if kind.startswith("bridge."):  # bridge.addresses, bridge.deposits, bridge.releases
             return f"/bridge/{kind.removeprefix('bridge.')}", {}
         return f"/{kind}", {}
 

@@ -447,10 +447,15 @@ class BridgeInfo:
     min_deposit_sats: int | None = None
     #: the ledger block that put the settings in force
     height: int | None = None
+    #: the release side (burns back to Bitcoin), once its settings are in force
+    release: ReleaseInfo | None = None
+    #: whether this node watches the gateway on an EVM node ([bridge.evm]; None: not said)
+    evm_watch: bool | None = None
 
     @classmethod
     def from_json(cls, d: Any) -> BridgeInfo:
         f = schema.read_fields(schema.BridgeInfo, d)
+        watch = schema.read_fields(schema.BridgeWatch, f.get("watch"))
         return cls(
             set_up=f.get("set_up") is True,
             proposals=_get(f, "proposals", 0),
@@ -465,6 +470,55 @@ class BridgeInfo:
             fee_sats=f.get("fee_sats"),
             min_deposit_sats=f.get("min_deposit_sats"),
             height=f.get("height"),
+            release=ReleaseInfo.from_json(f.get("release")),
+            evm_watch=None if "evm" not in watch else isinstance(watch["evm"], dict),
+        )
+
+
+@dataclass(frozen=True)
+class ReleaseInfo:
+    """The release side of `GET /bridge`: its settings, the fee rate the validators agreed
+    on, and the group's bitcoin against the wrapped token's supply."""
+
+    #: the depth a burn's EVM block must reach
+    evm_confirmations: int | None = None
+    #: Bitcoin blocks a signed release may wait unconfirmed before it is bumped
+    bump_after: int | None = None
+    min_release_sats: int | None = None
+    #: sat/vB: no release pays more
+    max_fee_rate: int | None = None
+    #: deposit coins swept into the main key together (0: never)
+    sweep_at: int | None = None
+    #: the ledger block that put these settings in force
+    height: int | None = None
+    #: sat/vB: the median of the validators' current reports (None: fewer than 2f+1)
+    fee_rate: int | None = None
+    #: the group's coins (final deposits and change, less what confirmed releases spent)
+    holdings_sats: int | None = None
+    #: the wrapped token's supply as this node's EVM node shows it (None: not known here)
+    wrapped_supply: int | None = None
+    coins: int | None = None
+    #: where change and sweeps go
+    main_address: str | None = None
+
+    @classmethod
+    def from_json(cls, d: Any) -> ReleaseInfo | None:
+        """None for null (the release side is not set up) or anything but an object."""
+        if not isinstance(d, dict):
+            return None
+        f = schema.read_fields(schema.ReleaseInfo, d)
+        return cls(
+            evm_confirmations=f.get("evm_confirmations"),
+            bump_after=f.get("bump_after"),
+            min_release_sats=f.get("min_release_sats"),
+            max_fee_rate=f.get("max_fee_rate"),
+            sweep_at=f.get("sweep_at"),
+            height=f.get("height"),
+            fee_rate=f.get("fee_rate"),
+            holdings_sats=f.get("holdings_sats"),
+            wrapped_supply=f.get("wrapped_supply"),
+            coins=f.get("coins"),
+            main_address=f.get("main_address"),
         )
 
 
@@ -574,4 +628,95 @@ class Deposit:
             height=f.get("height"),
             signature=MintSignature.from_json(sig) if isinstance(sig, dict) else None,
             confirmations=f.get("confirmations"),
+        )
+
+
+#: a release's statuses in the order a burn goes through them ("unpayable": its address is
+#: no standard output on the bridge's network, and nothing is sent)
+RELEASE_STATUSES = ("seen", "final", "signing", "broadcast", "confirmed", "unpayable")
+
+
+@dataclass(frozen=True)
+class ReleaseAttempt:
+    """One transaction of a release; a bump replaces it by another over the same inputs
+    at a higher fee rate (the one before is then "replaced")."""
+
+    attempt: int
+    txid: str | None  # as Bitcoin Core shows it
+    status: str  # "signing" | "signed" | "confirmed" | "replaced", or a newer node's
+    fee_rate: int | None  # sat/vB
+    fee: int | None  # satoshis: what the whole transaction pays
+    inputs: int | None
+    signed_inputs: int | None
+    raw: str | None  # the signed transaction (hex), once every input is signed
+
+    @classmethod
+    def from_json(cls, d: Any) -> ReleaseAttempt:
+        f = schema.read_fields(schema.ReleaseAttempt, d)
+        return cls(
+            attempt=_get(f, "attempt", 0),
+            txid=f.get("txid"),
+            status=_str_field(f, d, "status") or "unknown",
+            fee_rate=f.get("fee_rate"),
+            fee=f.get("fee"),
+            inputs=f.get("inputs"),
+            signed_inputs=f.get("signed_inputs"),
+            raw=f.get("raw"),
+        )
+
+
+@dataclass(frozen=True)
+class Release:
+    """One of `GET /bridge/releases`: a burn of the wrapped token and the bitcoin that
+    pays it out, from this node's EVM watch ("seen") to its release's confirmation.
+    `txid`, `fee_rate` and `confirmations` are of the attempt that confirmed, else the
+    newest; `confirmations` is its depth on the node's Bitcoin view (None: not in a
+    block there)."""
+
+    burn_nonce: int | None
+    status: str  # RELEASE_STATUSES, or whatever a newer node says
+    to: str | None  # the Bitcoin address paid
+    amount: int | None  # satoshis burnt (one token unit is one satoshi)
+    release: int | None  # the release (sequence number) that pays it
+    txid: str | None
+    fee_rate: int | None
+    paid: int | None  # what its output pays: the amount less its share of the fee
+    confirmations: int | None
+    attempts: tuple[ReleaseAttempt, ...]
+    evm_tx: str | None
+    evm_block: int | None
+    height: int | None  # the ledger block where the burn became final
+
+    @property
+    def key(self) -> str:
+        """The burn nonce as text: the row key, and what `GET /bridge/releases/{n}` takes."""
+        return "?" if self.burn_nonce is None else str(self.burn_nonce)
+
+    @property
+    def replaced(self) -> int:
+        """How many of its attempts a bump replaced."""
+        return sum(a.status == "replaced" for a in self.attempts)
+
+    @classmethod
+    def from_json(cls, d: Any) -> Release:
+        f = schema.read_fields(schema.Release, d)
+        attempts = f.get("attempts")
+        return cls(
+            burn_nonce=f.get("burn_nonce"),
+            status=_str_field(f, d, "status") or "unknown",
+            to=f.get("to"),
+            amount=f.get("amount"),
+            release=f.get("release"),
+            txid=f.get("txid"),
+            fee_rate=f.get("fee_rate"),
+            paid=f.get("paid"),
+            confirmations=f.get("confirmations"),
+            attempts=tuple(
+                ReleaseAttempt.from_json(a)
+                for a in (attempts if isinstance(attempts, list) else [])
+                if isinstance(a, dict)
+            ),
+            evm_tx=f.get("evm_tx"),
+            evm_block=f.get("evm_block"),
+            height=f.get("height"),
         )

@@ -25,6 +25,7 @@ from tui.model import (
     DepositAddress,
     Key,
     Peer,
+    Release,
     Session,
     Signature,
     Status,
@@ -51,8 +52,9 @@ Health = Literal["connecting", "ok", "degraded", "down"]
 Notice = tuple[Severity, str, str]
 
 SNAPSHOTS = ("status", "validators", "peers", "sessions", "keys", "blocks")
-#: the bridge's views: GET /bridge, /bridge/addresses, /bridge/deposits (`tui.link`)
-BRIDGE_FETCHES = ("bridge", "bridge.addresses", "bridge.deposits")
+#: the bridge's views: GET /bridge, /bridge/addresses, /bridge/deposits, /bridge/releases
+#: (`tui.link`)
+BRIDGE_FETCHES = ("bridge", "bridge.addresses", "bridge.deposits", "bridge.releases")
 SESSION_GRACE_S = 120.0  # keep a session seen in events this long if a list lacks it
 
 # What the console keeps, whatever the node sends (a console runs for days against busy
@@ -66,6 +68,7 @@ MAX_ALIASES = 200  # request id → the key or signature id it became
 MAX_FOLLOWED = 50  # the operator's requests followed until done (the oldest dropped)
 MAX_DEPOSITS = 500  # bridge deposits (the node lists them oldest first: the newest kept)
 MAX_DEPOSIT_ADDRESSES = 500  # bridge deposit addresses (likewise)
+MAX_RELEASES = 500  # bridge releases (the node lists them by burn nonce: the newest kept)
 
 #: what each ledger request is called in notices
 REQUEST_WORDS = {
@@ -122,14 +125,19 @@ class Link:
 class BridgeView:
     """What the console knows of the node's bridge. Its views are read only while the
     Bridge screen is shown (`shown`): when it opens, at every block with transactions and
-    every settled request of the bridge key (a mint signed), and at each poll (a deposit's
-    confirmations grow with Bitcoin's blocks, which no ledger event tells of)."""
+    every settled request of the bridge key (a mint or a release's input signed), and at
+    each poll (the confirmations of deposits and releases grow with Bitcoin's blocks, which
+    no ledger event tells of)."""
 
     info: BridgeInfo | None = None  # GET /bridge; None until read
     #: the node runs no bridge (GET /bridge answered 404): what it said
     absent: str | None = None
     addresses: list[DepositAddress] = field(default_factory=list)
     deposits: list[Deposit] = field(default_factory=list)  # as the node lists them
+    releases: list[Release] = field(default_factory=list)  # likewise
+    #: the node shows no releases (GET /bridge/releases answered 404: a node from before
+    #: them): what it said; not asked again until the screen opens again
+    releases_absent: str | None = None
     #: the last failure to read a bridge view (other than "no bridge"), until one is read
     error: str | None = None
     shown: bool = False  # the Bridge screen is on screen
@@ -386,7 +394,8 @@ class ConsoleState:
             stream_error=None,
         )
         self.note("info", f"connected to {url}")
-        self.bridge.absent = None  # (a restarted node may run one now: asked again)
+        # (a restarted node may run one, or show releases, now: asked again)
+        self.bridge.absent = self.bridge.releases_absent = None
         alerts: list[tuple[Severity, str]] = [("information", "reconnected")] if reconnect else []
         return Changes({"header", "log"}, alerts=alerts)
 
@@ -532,19 +541,29 @@ class ConsoleState:
             bridge.info = BridgeInfo.from_json(data)
             bridge.absent = bridge.error = None
             changes = Changes({"bridge"})
-            if not bridge.info.set_up:  # (no addresses or deposits before the settings)
-                bridge.addresses, bridge.deposits = [], []
+            if not bridge.info.set_up:  # (no lists before the settings)
+                bridge.addresses, bridge.deposits, bridge.releases = [], [], []
             elif not was_set_up:  # its lists, now that there are any
-                changes.fetch += [("bridge.addresses", ""), ("bridge.deposits", "")]
+                changes.fetch += [(k, "") for k in self._bridge_lists()]
             return changes
         if kind == "bridge.addresses":
             listed = list(_dicts(data))[-MAX_DEPOSIT_ADDRESSES:]
             bridge.addresses = [DepositAddress.from_json(d) for d in listed]
+        elif kind == "bridge.releases":
+            listed = list(_dicts(data))[-MAX_RELEASES:]
+            bridge.releases = [Release.from_json(d) for d in listed]
+            bridge.releases_absent = None
         else:
             listed = list(_dicts(data))[-MAX_DEPOSITS:]
             bridge.deposits = [Deposit.from_json(d) for d in listed]
         bridge.error = None
         return Changes({"bridge"})
+
+    def _bridge_lists(self) -> list[str]:
+        """The bridge's lists to read once it is set up: all but the releases of a node
+        that said it shows none."""
+        absent = self.bridge.releases_absent is not None
+        return [k for k in BRIDGE_FETCHES[1:] if not (absent and k == "bridge.releases")]
 
     def bridge_fetches(self) -> list[Fetch]:
         """The bridge's views to read now: none unless the Bridge screen is shown and the
@@ -555,7 +574,7 @@ class ConsoleState:
             return []
         if not bridge.set_up:
             return [("bridge", "")]
-        return [(kind, "") for kind in BRIDGE_FETCHES]
+        return [("bridge", ""), *((kind, "") for kind in self._bridge_lists())]
 
     def show_bridge(self, shown: bool) -> Changes:
         """The Bridge screen came into view (or left it): read the bridge now, from
@@ -563,24 +582,33 @@ class ConsoleState:
         opened = shown and not self.bridge.shown
         self.bridge.shown = shown
         if opened:
-            self.bridge.absent = None
+            self.bridge.absent = self.bridge.releases_absent = None
             return Changes(fetch=self.bridge_fetches())
         return Changes()
 
     def fetch_failed(self, kind: str, reason: str, status: int | None = None) -> Changes:
         """A GET the node refused. GET /bridge's 404 says the node runs no bridge: the
-        Bridge screen says so (and the Log once), and nothing more is asked of it."""
+        Bridge screen says so (and the Log once), and nothing more is asked of it.
+        GET /bridge/releases' 404 says the node is from before releases: likewise, for
+        its releases only (the rest of the bridge is read as before)."""
+        bridge = self.bridge
         if kind == "bridge" and status == 404:
-            bridge = self.bridge
             if bridge.absent is None:
                 self.note("info", f"this node runs no bridge (GET /bridge: {reason})")
             bridge.absent = reason
             bridge.info, bridge.addresses, bridge.deposits = None, [], []
+            bridge.releases, bridge.releases_absent = [], None
             bridge.error = None
+            return Changes({"bridge", "log"})
+        if kind == "bridge.releases" and status == 404:
+            if bridge.releases_absent is None:
+                self.note("info", f"this node shows no releases (GET /bridge/releases: {reason})")
+            bridge.releases_absent = reason
+            bridge.releases = []
             return Changes({"bridge", "log"})
         self.note("warning", f"GET {kind}: {reason}")
         if kind in BRIDGE_FETCHES:
-            self.bridge.error = f"GET {kind}: {reason}"
+            bridge.error = f"GET {kind}: {reason}"
             return Changes({"bridge", "log"})
         return Changes({"log"})
 
@@ -1017,8 +1045,10 @@ class ConsoleState:
         level = "info" if status == "done" else "warning"
         self._event_log(at, level, f"{kind} request {short(request)} {status}")
         info = self.bridge.info
-        if info is not None and info.key_id and key_id == info.key_id:  # a mint signed
-            fetch = [f for f in self.bridge_fetches() if f[0] == "bridge.deposits"]
+        if info is not None and info.key_id and key_id == info.key_id:
+            # a mint signed, or an input of a release
+            lists = ("bridge.deposits", "bridge.releases")
+            fetch = [f for f in self.bridge_fetches() if f[0] in lists]
             return Changes({"keys"}, fetch=[("signature", request), *fetch])
         if kind == "sign":
             return Changes({"keys"}, fetch=[("signature", request)])
