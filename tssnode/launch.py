@@ -131,9 +131,10 @@ def read_pid(path: Path) -> int | None:
     return int(text) if text.isdigit() and int(text) > 0 else None
 
 
-def alive(pid: int) -> bool:
-    """Whether `pid` is a live process (not a zombie) that is a tssnode: a pid the
-    system gave to another program since is not our node."""
+def alive(pid: int, program: bytes = b"tssnode", *, in_argv0: bool = False) -> bool:
+    """Whether `pid` is a live process (not a zombie) that is a tssnode (or `program`: in
+    its command line, or with `in_argv0` in its first word): a pid the system gave to
+    another program since is not ours."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -151,7 +152,7 @@ def alive(pid: int) -> bool:
     state = stat.rsplit(")", 1)[-1].split()[:1]
     if state and state[0] in ("Z", "X"):
         return False
-    return b"tssnode" in cmdline
+    return program in (cmdline.split(b"\0")[0] if in_argv0 else cmdline)
 
 
 def exit_record(data_dir: Path, pid: int | None = None) -> dict[str, Any] | None:

@@ -158,17 +158,8 @@ def running_anvil(
 
 def is_anvil(pid: int | None) -> bool:
     """Whether `pid` is a live anvil process (a pid the system gave to another program
-    since is not). `launch.alive` asks the same of a tssnode."""
-    if pid is None:
-        return False
-    proc = Path("/proc") / str(pid)
-    try:
-        stat = (proc / "stat").read_text()
-        cmdline = (proc / "cmdline").read_bytes()
-    except OSError:
-        return False
-    state = stat.rsplit(")", 1)[-1].split()[:1]
-    return bool(state) and state[0] not in ("Z", "X") and b"anvil" in cmdline.split(b"\0")[0]
+    since is not)."""
+    return pid is not None and launch.alive(pid, b"anvil", in_argv0=True)
 
 
 def chain_id_at(url: str, timeout: float = 2.0) -> int | None:
