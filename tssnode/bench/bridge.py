@@ -13,7 +13,10 @@ final to the release broadcast (fee rate agreed, the transaction built alike at 
 node, each input signed in its own session, checked by Bitcoin Core's engine, in the
 mempool), then mined and confirmed; first with one input, then a burn of every token left,
 which takes every coin the group holds (the deposits left and the first release's
-change: `--runs` inputs). Status is read from node 1's API every 0.05 s.
+change: `--runs` inputs). Last, the whole round trip of one more deposit, from the block
+that buries it to its burn's release confirmed (the mint and burn transactions, and the
+two blocks that confirm the release, are sent as soon as each step allows). Status is
+read from node 1's API every 0.05 s.
 
     tssnode bench bridge [--runs 5] [--tier standard] [--write docs/benchmarks.md]
 """
@@ -89,9 +92,29 @@ def measure(runs: int, tier: str, poll: float, timeout: float) -> dict[str, Any]
             for amount in (5_000_000, None):  # one input; then every token left
                 burn = amount if amount is not None else gateway.balance(RECIPIENT)
                 back.append(_release(api, rpc, gateway, holder, burn, timeout, wait_for))
+            # the whole way, once more: paid and buried → … → released and confirmed
+            txid = rpc.sendtoaddress(address, 0.3)
+            rpc.generatetoaddress(CONFIRMATIONS - 1, rpc.getnewaddress())
+            t0 = time.monotonic()
+            rpc.generatetoaddress(1, rpc.getnewaddress())
+            dep = wait_for(
+                lambda: next(
+                    (d for d in api[0].get("/bridge/deposits")
+                     if d["txid"] == txid and d["status"] in ("signed", "minted")),
+                    None,
+                ),
+                "signed", timeout, 0.05,
+            )  # fmt: skip
+            assert dep is not None
+            gateway.mint(dep, relayer)
+            trip = _release(api, rpc, gateway, holder, dep["amount"], timeout, wait_for)
+            round_trip = time.monotonic() - t0
             for c in api:
                 c.http.close()
-    return {"final": to_final, "signed": to_signed, "gas": gas, "releases": back}
+    return {
+        "final": to_final, "signed": to_signed, "gas": gas, "releases": back,
+        "round_trip": round_trip, "round_trip_inputs": trip["inputs"],
+    }  # fmt: skip
 
 
 def _release(
@@ -160,7 +183,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             [f"buried {CONFIRMATIONS} deep → confirmed in the ledger ({n})",
              f"{round(rel['confirmed'] * 1e3)} ms"],
         ]  # fmt: skip
-    out = table(["step", f"{args.runs} deposits, then 2 releases"], rows)
+    rows.append(
+        [
+            "round trip: a deposit buried → signed → minted → burnt → released → confirmed "
+            f"({r['round_trip_inputs']} input)",
+            f"{round(r['round_trip'] * 1e3)} ms",
+        ]
+    )
+    out = table(["step", f"{args.runs} deposits, then 3 releases"], rows)
     print(out)
     if args.write:
         body = (__doc__.split("\n\n", 1)[1].rsplit("\n\n", 1)[0]).replace("\n", " ")
