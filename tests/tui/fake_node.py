@@ -10,9 +10,11 @@ SSE parsing are the real client's.
 
 Scripted behaviour, for the tests: `go_down()` / `come_back()` (connection refused,
 streams reset), `publish()` an event, `complete_keygen()` / `complete_signature()` and
-`fail_keygen()` / `fail_signature()`, `confirm_deposit()` / `sign_deposit()` for the
-bridge (`bridge = None`: a node that runs no bridge, 404; `bridge_not_set_up()`: one
-whose settings are not agreed yet, 409 on its lists, until `bridge_set_up()`), and
+`fail_keygen()` / `fail_signature()`, `confirm_deposit()` / `sign_deposit()` and
+`mine_release()` / `settle_release()` for the bridge (`bridge = None`: a node that runs no
+bridge, 404; `bridge_not_set_up()`: one whose settings are not agreed yet, 409 on its
+lists, until `bridge_set_up()`; `before_releases()`: a node from before releases, no
+`release` in GET /bridge and 404 on /bridge/releases), and
 `auto=True` to finish keygen and signing by itself a moment after the request (so the
 live scenarios of `live_scenarios.py` can be exercised against it). Blocks carry `time` and
 `commit_latency_ms` (and `block.committed` events `latency_ms`) as docs/api.md has them;
@@ -72,11 +74,13 @@ class FakeNode:
             s["signature_id"]: s for s in load("signatures", fixtures)
         }
         # GET /bridge (None: the node's ledger runs no bridge), its addresses and deposits
-        # (oldest first, as the node lists them)
+        # (oldest first, as the node lists them) and releases (by burn nonce)
         self.fixtures = fixtures
         self.bridge: dict[str, Any] | None = load("bridge", fixtures)
         self.bridge_addresses: list[dict[str, Any]] = load("bridge_addresses", fixtures)
         self.bridge_deposits: list[dict[str, Any]] = load("bridge_deposits", fixtures)
+        self.bridge_releases: list[dict[str, Any]] = load("bridge_releases", fixtures)
+        self.shows_releases = True  # False: a node from before releases
         double = load("_double", fixtures)
         self.clock: float = double["clock"]
         self.secrets: dict[str, dict[str, str]] = double["keys"]
@@ -213,14 +217,55 @@ class FakeNode:
 
     def bridge_not_set_up(self, proposals: int = 1) -> None:
         """The bridge's settings are not agreed yet: GET /bridge says so, its lists 409."""
-        self.bridge = {"set_up": False, "proposals": proposals}
-        self.bridge_addresses, self.bridge_deposits = [], []
+        watch = load("bridge", self.fixtures)["watch"]
+        self.bridge = {"set_up": False, "proposals": proposals, "watch": watch}
+        self.bridge_addresses, self.bridge_deposits, self.bridge_releases = [], [], []
 
     def bridge_set_up(self) -> None:
         """The last matching vote for the settings is in a block: they are in force (the
-        frozen ones), with no address or deposit yet."""
-        self.bridge = {**load("bridge", self.fixtures), "height": self.status["height"] + 1}
-        self.bridge_addresses, self.bridge_deposits = [], []
+        frozen ones), with no address, deposit or burn yet, and the release side's not
+        voted yet (`release` null)."""
+        frozen = load("bridge", self.fixtures)
+        self.bridge = {**frozen, "height": self.status["height"] + 1, "release": None}
+        self.bridge_addresses, self.bridge_deposits, self.bridge_releases = [], [], []
+        self._commit(1)
+
+    def before_releases(self) -> None:
+        """A node from before releases: no `release` in GET /bridge, and GET
+        /bridge/releases is no route (404)."""
+        assert self.bridge is not None
+        self.bridge.pop("release", None)
+        self.shows_releases = False
+
+    def release(self, burn_nonce: int) -> dict[str, Any]:
+        return next(r for r in self.bridge_releases if r["burn_nonce"] == burn_nonce)
+
+    def _paying(self, burn_nonce: int) -> list[dict[str, Any]]:
+        """The burns the release of burn `burn_nonce` pays (every one of them)."""
+        seq = self.release(burn_nonce)["release"]
+        assert seq is not None, f"burn {burn_nonce} has no release"
+        return [r for r in self.bridge_releases if r["release"] == seq]
+
+    def mine_release(self, burn_nonce: int, confirmations: int) -> None:
+        """A Bitcoin block holds (and deepens) the release paying the burn: its depth on
+        this node's Bitcoin view, for every burn it pays (no ledger event: the console
+        polls)."""
+        for rel in self._paying(burn_nonce):
+            rel["confirmations"] = confirmations
+
+    def settle_release(self, burn_nonce: int) -> None:
+        """2f+1 validators saw the release paying the burn at depth: in a block, its
+        burns are confirmed (paid), its newest attempt confirmed; the group's coins lose
+        its input and gain its change, so its holdings lose what the burns' tokens were."""
+        assert self.bridge is not None and self.bridge.get("release") is not None
+        paying = self._paying(burn_nonce)
+        for rel in paying:
+            attempts = [{**a} for a in rel["attempts"]]
+            attempts[-1]["status"] = "confirmed"
+            rel.update(status="confirmed", attempts=attempts)
+        info = self.bridge["release"]
+        info["holdings_sats"] -= sum(r["amount"] for r in paying)
+        info["coins"] += 1 - paying[0]["attempts"][-1]["inputs"]
         self._commit(1)
 
     def deposit(self, outpoint: str) -> dict[str, Any]:
@@ -323,13 +368,25 @@ class FakeNode:
         raise _Refuse(404, "Not Found")
 
     def _bridge_get(self, parts: list[str], params: httpx.QueryParams) -> httpx.Response:
-        """GET /bridge, /bridge/addresses, /bridge/deposits[/{txid}:{vout}] (`?to=0x…`)."""
+        """GET /bridge, /bridge/addresses, /bridge/deposits[/{txid}:{vout}] (`?to=0x…`),
+        /bridge/releases[/{burn_nonce}]."""
+        if parts[:1] == ["releases"] and not self.shows_releases:
+            raise _Refuse(404, "Not Found")  # (no such route before releases)
         if self.bridge is None:
             raise _Refuse(404, "this node's ledger runs no bridge")
         if not parts:
             return _json(self.bridge)
         if not self.bridge["set_up"]:
             raise _Refuse(409, "the bridge is not set up (POST /bridge/setup)")
+        if parts == ["releases"]:
+            return _json(self.bridge_releases)
+        if len(parts) == 2 and parts[0] == "releases":
+            if not parts[1].isdigit():
+                raise _Refuse(400, "a burn nonce is a whole number below 2^64")
+            try:
+                return _json(self.release(int(parts[1])))
+            except StopIteration:
+                raise _Refuse(404, "unknown burn nonce") from None
         to = params.get("to")
         table = {"addresses": self.bridge_addresses, "deposits": self.bridge_deposits}
         if len(parts) == 1 and parts[0] in table:

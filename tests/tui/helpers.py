@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from textual.pilot import Pilot
-from textual.widgets import Select, TextArea
+from textual.widgets import DataTable, Select, TextArea
 
 from tests.tui.fake_node import URL, FakeNode, load
 from tui.app import ConsoleApp
@@ -94,3 +94,18 @@ async def open_help(pilot: Any) -> None:
     await settled(pilot)
     await pilot.press("question_mark")
     await until(pilot, lambda: isinstance(pilot.app.screen, HelpScreen), "the help screen")
+
+
+async def open_release(pilot: Any, burn_nonce: int = 1) -> None:
+    """The Bridge screen (the app opened on it) with a release in its detail: the
+    releases' list focused, burn `burn_nonce` under the cursor (burn 1 of the frozen data:
+    a release bumped once, its first attempt replaced)."""
+    await settled(pilot)
+    app = pilot.app
+    table = app.screen.query_one("#releases-table", DataTable)
+    await until(pilot, lambda: table.row_count > 0, "the releases")
+    table.focus()
+    table.move_cursor(row=table.get_row_index(str(burn_nonce)), animate=False)
+    await pilot.pause()
+    await until(pilot, lambda: app.idle, "the release drawn")
+    await pilot.pause()

@@ -2,7 +2,7 @@
 ctrl+s saves) of every screen and dialog, from the frozen test data with the clock
 stopped, so they change only when the console does.
 
-    /tmp/v/bin/python -m tests.tui.make_docs_screenshots
+    .venv/bin/python -m tests.tui.make_docs_screenshots
 """
 
 from __future__ import annotations
@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from tests.tui.fake_node import FakeNode
-from tests.tui.helpers import make_app, open_help, open_keygen, open_sign_confirmation, settled
+from tests.tui.helpers import (
+    make_app,
+    open_help,
+    open_keygen,
+    open_release,
+    open_sign_confirmation,
+    settled,
+)
 from tui.screens.main import TABS
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "console"
@@ -25,6 +32,7 @@ SHOTS: dict[str, tuple[str, tuple[int, int], Callable[[Any], Awaitable[None]]]] 
     **{tab: (tab, WIDE, settled) for tab, _, _ in TABS},
     "keys-80x24": ("keys", SMALL, settled),
     "sessions-80x24": ("sessions", SMALL, settled),
+    "bridge-release": ("bridge", WIDE, open_release),
     "keygen": ("keys", WIDE, open_keygen),
     "sign-confirm": ("keys", WIDE, open_sign_confirmation),
     "help": ("keys", WIDE, open_help),

@@ -9,7 +9,14 @@ from typing import Any
 import pytest
 
 from tests.tui.fake_node import FakeNode
-from tests.tui.helpers import make_app, open_help, open_keygen, open_sign_confirmation, settled
+from tests.tui.helpers import (
+    make_app,
+    open_help,
+    open_keygen,
+    open_release,
+    open_sign_confirmation,
+    settled,
+)
 from tui.screens.main import TABS
 
 SIZES = {"80x24": (80, 24), "160x48": (160, 48)}
@@ -31,3 +38,10 @@ def test_screen(snap_compare: Any, tab: str, size: str) -> None:
 def test_dialog(snap_compare: Any, dialog: Any, size: str) -> None:
     app = make_app(FakeNode(), initial_tab="keys")
     assert snap_compare(app, terminal_size=SIZES[size], run_before=dialog)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_bridge_release(snap_compare: Any, size: str) -> None:
+    """The Bridge screen with a release in its detail (a bumped one: both attempts)."""
+    app = make_app(FakeNode(), initial_tab="bridge")
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=open_release)

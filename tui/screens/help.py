@@ -31,7 +31,11 @@ PANES = (
     ("Log", "l minimum level · f follow/pause · / search · esc clear"),
     ("Keys", "↑↓ choose the key (and signature) the actions use"),
     ("Chain", "↑↓ choose a block: its transactions and commit certificate"),
-    ("Bridge", "↑↓ choose a deposit · m copy its mint signature · o copy its outpoint"),
+    (
+        "Bridge",
+        "↑↓ choose a deposit · m copy its mint signature · o copy its outpoint · tab to the "
+        "releases (the detail follows the list focused) · x copy the selected release's txid",
+    ),
 )
 
 

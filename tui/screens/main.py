@@ -68,9 +68,10 @@ class MainScreen(Screen[None]):
     def __init__(self, initial: str = "peers") -> None:
         super().__init__(id="main")
         self.initial = initial
-        # lists and details side by side from 120 columns; taller tables from 40 rows
+        # lists and details side by side from 120 columns; taller tables from 40 rows,
+        # less of the Bridge's settings below 30
         self.HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
-        self.VERTICAL_BREAKPOINTS = [(0, "-short"), (40, "-tall")]
+        self.VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-medium"), (40, "-tall")]
 
     def compose(self) -> ComposeResult:
         yield NodeHeader(id="header")

@@ -34,6 +34,12 @@ STATUS_STYLE = {
     "minted": "bold green",
     "orphaned": "bold red",
     "recorded": "green",
+    # its releases, from the burn to the bitcoin paid, and their attempts ("signed" above)
+    "signing": "bold cyan",
+    "broadcast": "green",
+    "confirmed": "bold green",
+    "unpayable": "bold red",
+    "replaced": "dim",
 }
 
 
