@@ -13,6 +13,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pytest
 from ecdsa import SECP256k1, VerifyingKey
 
 from tssnode.api.client import get_or_none
@@ -28,6 +29,7 @@ FLOOD = [
 ]
 
 
+@pytest.mark.slow  # (a load test of about 35 s; the fast tier keeps the API fuzz test)
 def test_an_api_flood_at_one_node_leaves_it_in_the_network(tmp_path):
     nodes = make_cluster(tmp_path, 4)
     # node 1 with tighter limits than the defaults (100/s, bursts of 200), so that a
