@@ -9,6 +9,10 @@ no cleanup, no flush of anything not already on disk, as after SIGKILL. Unset (a
 outside tests), `hit` is one dictionary look-up.
 
 Every point in the code is listed in `POINTS`, so a test suite can run them all.
+
+A few points corrupt instead of kill (`CORRUPT_POINTS`, armed as `corrupt:<name>`): the
+process goes on with a damaged value, as a faulty or malicious party would, so a test can
+show what catches it. Unset, `corrupt` hands the value back untouched.
 """
 
 from __future__ import annotations
@@ -37,6 +41,13 @@ POINTS: dict[str, str] = {
 }
 
 
+#: name → what is corrupted there (armed as `corrupt:<name>`; every one of its hits)
+CORRUPT_POINTS: dict[str, str] = {
+    "sign.result": "a signature this node combined, before it votes it: s made q − s "
+    "(a high-s, wrongly normalised signature of the same digest)",
+}
+
+
 def _parse(spec: str | None) -> dict[str, int]:
     armed: dict[str, int] = {}
     for item in (spec or "").split(","):
@@ -47,12 +58,23 @@ def _parse(spec: str | None) -> dict[str, int]:
 
 
 _armed = _parse(os.environ.get(ENV))
+_corrupting = {n.removeprefix("corrupt:") for n in _armed if n.startswith("corrupt:")}
 
 
 def arm(spec: str | None) -> None:
     """Set the armed points as the environment variable would (for in-process tests)."""
-    global _armed
+    global _armed, _corrupting
     _armed = _parse(spec)
+    _corrupting = {n.removeprefix("corrupt:") for n in _armed if n.startswith("corrupt:")}
+
+
+def corrupting(name: str) -> bool:
+    """Whether the corrupting point `name` is armed (see `CORRUPT_POINTS`)."""
+    if name in _corrupting:
+        sys.stderr.write(f"failpoint corrupt:{name} hit: the value is corrupted\n")
+        sys.stderr.flush()
+        return True
+    return False
 
 
 def hit(name: str) -> None:

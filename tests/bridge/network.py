@@ -48,11 +48,14 @@ class FreshRpc:
 
 
 def bridge_up(
-    api: list[ApiClient], anvil_url: str, release: ReleaseSettings | None = None
+    api: list[ApiClient],
+    anvil_url: str,
+    release: ReleaseSettings | None = None,
+    threshold: int = 1,
 ) -> tuple[BridgeUp, Contract]:
     """The bridge brought up on running nodes: (it, the token contract)."""
     settings = Settings(confirmations=CONFIRMATIONS, fee_sats=FEE)
-    up = bring_up(api, anvil_url, threshold=1, settings=settings, release=release)
+    up = bring_up(api, anvil_url, threshold=threshold, settings=settings, release=release)
     return up, Gateway(Web3(Web3.HTTPProvider(anvil_url)), up.gateway).token
 
 
@@ -80,6 +83,7 @@ def bridge_network(
     *,
     evm: bool = True,
     release: ReleaseSettings | None = None,
+    threshold: int = 1,
     **options: Any,
 ) -> Iterator[Network]:
     """Four nodes with the bridge set up (and its release side: `release`, or the
@@ -100,7 +104,7 @@ def bridge_network(
             api = [n.client(timeout=60) for n in nodes]
             for c in api:
                 stack.callback(c.http.close)
-            up, token = bridge_up(api, anvil.url, release)
+            up, token = bridge_up(api, anvil.url, release, threshold)
             yield Network(nodes, api, rpc, anvil.url, up, token)
 
 

@@ -29,6 +29,7 @@ from tests.bridge.network import (
     pay,
     signed_everywhere,
 )
+from tssnode.api.client import get_or_none
 from tssnode.bridge.btctx import address_script
 from tssnode.testing.cluster import wait_for
 
@@ -156,3 +157,36 @@ def test_a_release_signer_killed_and_a_node_restarted_after_the_broadcast(tmp_pa
         assert round(float(paid["value"]) * 1e8) == done[0]["paid"]
         assert bytes.fromhex(paid["scriptPubKey"]["hex"]) == address_script(payee, "regtest")
         back.http.close()
+
+
+def test_a_signer_whose_results_are_corrupted_never_gets_a_bad_release_broadcast(
+    tmp_path: Path,
+) -> None:
+    """Node 2 votes every signature it combines wrongly normalised (high s: the
+    `corrupt:sign.result` failpoint, as a faulty signer would). The ledger refuses its
+    input signatures; the honest signers' settle the release, and every transaction the
+    nodes hand to Bitcoin passed the kernel check: none was stopped, none is malformed."""
+    from tests.bridge.test_bridge_roundtrip import _mint_and_burn
+
+    corrupt = {2: {"TSSNODE_FAILPOINT": "corrupt:sign.result"}}
+    with bridge_network(tmp_path, threshold=2, env=corrupt) as net:  # (3 of 4 sign)
+        nodes, api, rpc = net.nodes, net.api, net.rpc
+        faulty = nodes[1]
+        payee, nonce = _mint_and_burn(net, tmp_path, 20_000_000)
+        where = f"/bridge/releases/{nonce}"
+
+        def confirmed_when_mined() -> dict | None:
+            view = get_or_none(api[0], where)
+            if view and view["status"] == "broadcast" and view["txid"] in rpc.getrawmempool():
+                rpc.generatetoaddress(2, rpc.getnewaddress())
+            return view if view and view["status"] == "confirmed" else None
+
+        done = wait_for(confirmed_when_mined, "the release confirmed", 300, 0.5)
+        paid = rpc.gettxout(done["txid"], 0)
+        assert bytes.fromhex(paid["scriptPubKey"]["hex"]) == address_script(payee, "regtest")
+        stderr = faulty.log.read_text()
+        if "failpoint corrupt:sign.result hit" not in stderr:
+            pytest.skip("node 2 was chosen for neither signing session")
+        assert "signature does not verify" in stderr and "high s" in stderr
+        for node in nodes:  # the kernel check never had a bad transaction to stop
+            assert "is not broadcast" not in node.log.read_text()

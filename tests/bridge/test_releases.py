@@ -249,3 +249,25 @@ def test_deposits_are_swept_into_the_main_key_when_no_burn_waits(
         ask = b.query(f"sign/{subject.hex()}")
         assert isinstance(ask, SignSubject) and (ask.digest, ask.path) == (digest, path)
         assert path == b.coins[sweep.inputs[subject[-1]]].path and len(path) == 8
+
+
+def test_burns_that_wait_together_are_paid_in_one_release(
+    ready: LedgerState,  # noqa: F811
+    keys: list[IdentityKey],
+    tx: Tx,
+) -> None:
+    """Burns final while no fee rate is agreed wait; the first release then pays them all
+    (oldest first), each output its amount less an equal share of the one fee."""
+    b = bridge(ready)
+    _deposit(ready, keys, tx, b"\x01" * 32, b"\xa1" * 32, 40_000_000)
+    _setup(ready, keys, tx)
+    for nonce, amount in ((3, 5_000_000), (1, 7_000_000), (2, 6_000_000)):
+        run_block(ready, *(tx(k, _burn(nonce, amount)) for k in keys[:3]))
+    assert b.releases == {}  # no agreed fee rate yet
+    _fees(ready, keys, tx, 8, 9, 10)
+    ((_, rel),) = b.releases.items()
+    assert rel.burns == (1, 2, 3) and rel.fee_rate == 9
+    shares = [7_000_000 - rel.outputs[0][1], 6_000_000 - rel.outputs[1][1],
+              5_000_000 - rel.outputs[2][1]]  # fmt: skip
+    assert max(shares) - min(shares) <= 1 and sum(shares) == rel.fee
+    assert rel.outputs[3] == (p2wpkh_script(b.main_key()[1]), 40_000_000 - 18_000_000)

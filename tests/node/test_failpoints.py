@@ -188,3 +188,24 @@ def test_every_failpoint_is_in_the_code():
         for m in re.findall(r'failpoints\.hit\("([^"]+)"\)', path.read_text())
     }
     assert used == set(failpoints.POINTS)
+
+
+def test_every_corrupting_point_is_in_the_code_and_inert_unless_armed():
+    import pathlib
+    import re
+
+    root = pathlib.Path(failpoints.__file__).parent
+    used = {
+        m
+        for path in root.rglob("*.py")
+        for m in re.findall(r'failpoints\.corrupting\("([^"]+)"\)', path.read_text())
+    }
+    assert used == set(failpoints.CORRUPT_POINTS)
+    try:
+        failpoints.arm(None)
+        assert not failpoints.corrupting("sign.result")
+        failpoints.arm("corrupt:sign.result")
+        assert failpoints.corrupting("sign.result") and failpoints.corrupting("sign.result")
+        assert not failpoints.corrupting("other")
+    finally:
+        failpoints.arm(None)

@@ -35,6 +35,7 @@ from tssnode import failpoints
 from tssnode.bridge.transactions import signed_result
 from tssnode.crypto.derivation import derive
 from tssnode.crypto.encoding import Wire
+from tssnode.crypto.group import Q
 from tssnode.crypto.identity import IdentityKey
 from tssnode.crypto.params import Parameters, tier
 from tssnode.crypto.signature import Signature
@@ -487,9 +488,12 @@ class Executor(Recovery):
             )
         except (ProtocolAbort, SessionTimeout):
             return
-        self._vote(SignResult(request, res2.result.signature))
+        sig = res2.result.signature
+        if failpoints.corrupting("sign.result"):  # (tests only: a faulty signer's result)
+            sig = Signature(sig.r, Q - sig.s, sig.v ^ 1)
+        self._vote(SignResult(request, sig))
         if after is not None:
-            self._vote(after(res2.result.signature))
+            self._vote(after(sig))
         self.events.publish("signature.ready", signature_id=request.hex(), key_id=rec.key_id)
 
     async def _presign(

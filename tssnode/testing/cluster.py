@@ -211,10 +211,15 @@ def make_cluster(
 
 
 @contextmanager
-def running_cluster(root: Path, n: int = 4, **options: Any) -> Iterator[list[NodeProc]]:
-    """`make_cluster(root, n, **options)`, every node started and answering; on the way
-    out every node is resumed (a test may have paused it with SIGSTOP) and stopped."""
+def running_cluster(
+    root: Path, n: int = 4, *, env: dict[int, dict[str, str]] | None = None, **options: Any
+) -> Iterator[list[NodeProc]]:
+    """`make_cluster(root, n, **options)`, every node started and answering (node i with
+    `env[i]` added to its environment, e.g. a failpoint); on the way out every node is
+    resumed (a test may have paused it with SIGSTOP) and stopped."""
     nodes = make_cluster(root, n, **options)
+    for index, extra in (env or {}).items():
+        nodes[index - 1].extra_env.update(extra)
     try:
         for node in nodes:
             node.start()
