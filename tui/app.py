@@ -25,7 +25,7 @@ from textual.app import SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import ModalScreen, Screen
 from textual.widgets import TabbedContent
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerState, WorkType
 
 from tssnode.api.client import AsyncApiClient
 from tui.actions import ACTIONS, BY_NAME, why_not
@@ -318,12 +318,24 @@ class ConsoleApp(Operations):
     def request_fetch(self, kind: str, ident: str = "") -> None:
         """Fetch one resource; a fetch already under way is run once more when it ends."""
         key = (kind, ident)
+        if not self.is_running:
+            return  # shutting down: the worker would be cancelled before it ran
         if key in self._fetching:
             self._again.add(key)
             return
         self._fetching.add(key)
+
+        # a function, not a coroutine: a worker cancelled before it runs (the app quits)
+        # leaves no coroutine behind that was never awaited
+        async def fetch() -> None:
+            await self._fetch(key)
+
+        work: WorkType[None] = fetch
         self.run_worker(
-            self._fetch(key), group=f"fetch:{kind}:{ident}", exclusive=True, exit_on_error=False
+            work,
+            group=f"fetch:{kind}:{ident}",
+            exclusive=True,
+            exit_on_error=False,
         )
 
     async def _fetch(self, key: tuple[str, str]) -> None:
@@ -408,12 +420,12 @@ class ConsoleApp(Operations):
         self.apply(self.state.refused(message.action, message.reason), notify_now=True)
 
     def on_key_selected(self, message: KeySelected) -> None:
-        self.state.selected_key = message.key_id
+        # the pane recorded the selection as the cursor moved (a message handled late must
+        # not bring back an older choice): what shows it is drawn again
         self.apply(Changes({"keys"}))
 
     def on_signature_selected(self, message: SignatureSelected) -> None:
-        self.state.selected_signature = message.signature_id
-        self.apply(Changes({"keys"}))
+        self.apply(Changes({"keys"}))  # (as for the keys)
 
     def on_block_selected(self, message: BlockSelected) -> None:
         self.state.selected_block = message.height

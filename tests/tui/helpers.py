@@ -47,14 +47,20 @@ def make_app(node: FakeNode, **options: Any) -> ConsoleApp:
 
 
 async def until(
-    pilot: Pilot[Any], ok: Callable[[], object], what: str, within: float = 5.0
+    pilot: Pilot[Any],
+    ok: Callable[[], object],
+    what: str,
+    within: float = 5.0,
+    show: Callable[[], object] | None = None,
 ) -> None:
-    """Let the app run until `ok()` holds (fail after `within` seconds)."""
+    """Let the app run until `ok()` holds (fail after `within` seconds, saying what
+    `show()` returns then)."""
     for _ in range(int(within / 0.01)):
         if ok():
             return
         await pilot.pause(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
+    seen = "" if show is None else f" (at the end: {show()!r})"
+    raise AssertionError(f"timed out waiting for {what}{seen}")
 
 
 async def settled(pilot: Pilot[Any]) -> None:

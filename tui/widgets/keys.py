@@ -156,19 +156,29 @@ class KeysPane(AreaView, Vertical):
     def _key_highlighted(self) -> None:
         # the cursor, not the event: events of programmatic moves arrive late
         key_id = _cursor_key(self.query_one("#keys-table", DataTable))
-        current = self.state.current_key() if self.state else None
-        if key_id and (current is None or current.key_id != key_id):
-            # the cursor is where this selection is: a redraw that sees it must not move
-            # the cursor (by then the operator may have moved it on)
+        state = self.state
+        if state is None or not key_id:
+            return
+        current = state.current_key()
+        if current is None or current.key_id != key_id:
+            # The selection is recorded here, at once, not when the app handles the
+            # message: a message still on its way when the operator has moved on would
+            # bring back an old choice, and the redraw it causes the cursor with it. The
+            # cursor is where this selection is: a redraw must not move it.
+            state.selected_key = key_id
             self._put_key = key_id
             self.post_message(KeySelected(key_id))
 
     @on(DataTable.RowHighlighted, "#signatures-table")
     def _signature_highlighted(self) -> None:
         sig_id = _cursor_key(self.query_one("#signatures-table", DataTable))
-        current = self.state.current_signature() if self.state else None
-        if sig_id and (current is None or current.signature_id != sig_id):
-            self._put_signature = sig_id  # (as for the keys)
+        state = self.state
+        if state is None or not sig_id:
+            return
+        current = state.current_signature()
+        if current is None or current.signature_id != sig_id:
+            state.selected_signature = sig_id  # (as for the keys)
+            self._put_signature = sig_id
             self.post_message(SignatureSelected(sig_id))
 
 
