@@ -33,7 +33,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import trio
 from libp2p.abc import INetConn, INetStream, INetwork, INotifee
@@ -62,12 +62,78 @@ from tssnode.net.wire import Envelope
 if TYPE_CHECKING:
     from trio_typing import TaskStatus  # trio's own TaskStatus is hidden by trio-typing
 
-    from tssnode.config import NetConfig  # (a type only: the config layer sits above net)
-
 log = logging.getLogger(__name__)
 
 PeerRef = str | bytes
 E = TypeVar("E", bound=BaseException)
+
+
+class NetSettings(Protocol):
+    """What a `NetNode` reads of its settings (read only). The `[net]` section of a node
+    config, `tssnode.config.NetConfig`, is one; net does not import it (the config layer
+    sits above net), it states here what it needs."""
+
+    @property
+    def listen(self) -> str: ...
+
+    @property
+    def bootstrap(self) -> tuple[str, ...]: ...
+
+    @property
+    def allowed_peers(self) -> tuple[str, ...] | None: ...
+
+    @property
+    def followers(self) -> tuple[str, ...]: ...
+
+    @property
+    def newcomer_slots(self) -> int: ...
+
+    @property
+    def newcomer_seconds(self) -> float: ...
+
+    @property
+    def handshake_timeout(self) -> float: ...
+
+    @property
+    def announce(self) -> tuple[str, ...]: ...
+
+    @property
+    def max_frame_bytes(self) -> int: ...
+
+    @property
+    def op_timeout(self) -> float: ...
+
+    @property
+    def send_deadline(self) -> float: ...
+
+    @property
+    def ping_interval(self) -> float: ...
+
+    @property
+    def ping_timeout(self) -> float: ...
+
+    @property
+    def ping_failures(self) -> int: ...
+
+    @property
+    def redial_min(self) -> float: ...
+
+    @property
+    def redial_max(self) -> float: ...
+
+    @property
+    def pex_interval(self) -> float: ...
+
+    @property
+    def ready_timeout(self) -> float: ...
+
+    @property
+    def fetch_grace(self) -> float: ...
+
+    @property
+    def libp2p_log_level(self) -> str: ...
+
+
 #: Attempts at the peer exchange of a new connection before giving up on it.
 HELLO_ATTEMPTS = 3
 #: Closing a connection (even to a frozen peer) is given this long.
@@ -123,7 +189,7 @@ class NetNode:
         self,
         network_id: str,
         data_dir: Path,
-        config: NetConfig,
+        config: NetSettings,
         *,
         identity: NodeIdentity | None = None,
     ) -> None:
