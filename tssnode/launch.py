@@ -1,11 +1,15 @@
-"""The one way a node process is started: `python -m tssnode.cli run --config FILE` with
-this interpreter, its output (stdout and stderr) appended to a log file, stdin closed.
+"""The one way the project's processes are started. A node: `python -m tssnode.cli run
+--config FILE` with this interpreter, its output (stdout and stderr) appended to a log
+file, stdin closed.
 
 Who starts nodes, and how each holds the process:
 - `start(...)`: a child of this process, to signal and wait on (the multi-node tests, the
   fault runner and the benchmarks, through `tssnode.testing.cluster`); `prefix` runs it
   under another command, e.g. `ip netns exec NAME` (which execs, so the pid and its
-  signals stay the node's);
+  signals stay the node's). With no log its stdout and stderr are pipes of their own,
+  for a caller that reads what the node said (`communicate`);
+- `run(...)`: a child run to its exit, its exit code, stdout and stderr returned (the
+  tests of a node that stops at start-up);
 - `start_orphan(...)`: nobody's child, in a session of its own: a shell starts the node in
   the background and exits at once. It outlives its starter and the terminal, leaves no
   zombie, and `alive(pid)` tells whether the node itself still runs (`tssnode cluster up`,
@@ -15,9 +19,17 @@ A node keeps its pid in `<data dir>/node.pid` while it runs and leaves how it en
 `<data dir>/node.exit` (`{"pid", "code", "time"}`; `tssnode run` writes both); `alive`,
 `read_pid` and `exit_record` read them back for whoever started it.
 
-`python_argv` is the same command line for another of the project's entry points (the
-network harness of `tssnode.testing.netcluster`). Standard library only: every layer,
-the console included, may use it.
+`python_argv` is the same command line for another of the project's entry points (`python
+-m MODULE`). One that its starter talks to through pipes (stdin a pipe: closing it asks
+the process to stop; stdout a pipe it answers on; stderr where the starter says) starts
+with `start_piped` (the loopback replicas of tests/ledger), or, under trio, with
+`trio.lowlevel.open_process(p.argv, **p.options)` of `p = piped(...)`: `piped` is the
+command line and the whole `Popen` wiring, and trio only holds the process (the network
+harness of `tssnode.testing.netcluster`, which reads its stdout in trio). A `tssnode run`
+that is tested through its own output starts with `start` (no log) or `run`, not with a
+`Popen` of `node_argv` (tests/test_launch.py holds every file, tests included, to this).
+
+Standard library only: every layer, the console included, may use it.
 """
 
 from __future__ import annotations
@@ -29,7 +41,7 @@ import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, TypedDict
 
 #: the module `python -m` runs to start a node
 NODE_MODULE = "tssnode.cli"
@@ -54,29 +66,125 @@ def node_argv(config: Path, *, prefix: Sequence[str] = ()) -> list[str]:
 
 def start(
     config: Path,
-    log: Path,
+    log: Path | None,
     *,
     env: Mapping[str, str] | None = None,
     prefix: Sequence[str] = (),
     argv: Sequence[str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start the node of `config` as a child, its output appended to `log` (its folder is
-    made); `env` replaces the environment (default: ours). `argv` replaces the node's
-    command line (a stand-in in tests)."""
-    log.parent.mkdir(parents=True, exist_ok=True)
+    made), or with `log` None to pipes of its own (`stdout`, `stderr`); `env` replaces the
+    environment (default: ours). `argv` replaces the node's command line (a stand-in in
+    tests)."""
     command = list(argv) if argv is not None else node_argv(config, prefix=prefix)
+    if log is None:
+        return _popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
+        return _popen(command, stdout=out.fileno(), stderr=subprocess.STDOUT, env=env)
+
+
+def _popen(
+    command: list[str], *, stdout: int, stderr: int, env: Mapping[str, str] | None
+) -> subprocess.Popen[bytes]:
+    try:
+        return subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=stderr,
+            env=None if env is None else dict(env),
+            close_fds=True,
+        )
+    except OSError as exc:
+        raise LaunchError(f"could not start {command[0]}: {exc.strerror or exc}") from None
+
+
+def run(
+    config: Path,
+    *,
+    timeout: float,
+    env: Mapping[str, str] | None = None,
+    prefix: Sequence[str] = (),
+    argv: Sequence[str] | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run the node of `config` (as `start` does, with no log) to its exit and return its
+    exit code, stdout and stderr. A node still running after `timeout` seconds is killed
+    and `subprocess.TimeoutExpired` raised (as `subprocess.run` does)."""
+    proc = start(config, None, env=env, prefix=prefix, argv=argv)
+    with proc:
         try:
-            return subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=None if env is None else dict(env),
-                close_fds=True,
-            )
-        except OSError as exc:
-            raise LaunchError(f"could not start {command[0]}: {exc.strerror or exc}") from None
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+class PipedOptions(TypedDict):
+    """The `Popen` (or `trio.lowlevel.open_process`) options of a piped process."""
+
+    stdin: int
+    stdout: int
+    stderr: int
+    env: dict[str, str] | None
+    cwd: str | None
+    pass_fds: tuple[int, ...]
+    close_fds: bool
+
+
+class Piped(NamedTuple):
+    """A piped process's command line and options: `Popen(p.argv, **p.options)`, or
+    `trio.lowlevel.open_process(p.argv, **p.options)`."""
+
+    argv: list[str]
+    options: PipedOptions
+
+
+def piped(
+    module: str,
+    *args: str,
+    stdin: int = subprocess.PIPE,
+    stderr: int = subprocess.PIPE,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    pass_fds: Sequence[int] = (),
+) -> Piped:
+    """`python -m module ARGS` spoken to through pipes: stdin a pipe (or `stdin`, e.g.
+    `subprocess.DEVNULL`), stdout a pipe, stderr a pipe or `stderr` (a file descriptor);
+    `env` replaces the environment (default: ours); `pass_fds` stay open in the child
+    (a listening socket handed over). No other descriptor is inherited."""
+    options: PipedOptions = {
+        "stdin": stdin,
+        "stdout": subprocess.PIPE,
+        "stderr": stderr,
+        "env": None if env is None else dict(env),
+        "cwd": None if cwd is None else str(cwd),
+        "pass_fds": tuple(pass_fds),
+        "close_fds": True,
+    }
+    return Piped(python_argv(module, *args), options)
+
+
+def start_piped(
+    module: str,
+    *args: str,
+    stdin: int = subprocess.PIPE,
+    stderr: int = subprocess.PIPE,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    pass_fds: Sequence[int] = (),
+) -> subprocess.Popen[str]:
+    """Start `python -m module ARGS` as a child spoken to in lines of text through pipes
+    (see `piped`)."""
+    command, options = piped(
+        module, *args, stdin=stdin, stderr=stderr, env=env, cwd=cwd, pass_fds=pass_fds
+    )
+    try:
+        return subprocess.Popen(command, **options, text=True)
+    except OSError as exc:
+        raise LaunchError(f"could not start {module}: {exc.strerror or exc}") from None
 
 
 #: `sh -c` script of `start_orphan`: $1 the log, the rest the command; prints the pid

@@ -99,12 +99,7 @@ def test_tssnode_run_records_its_exit_code(network, tmp_path, capsys):
     `cluster status` reports the crash with it. A clean exit is a stop."""
     env = {k: v for k, v in os.environ.items() if k != "TSSNODE_PASSPHRASE"}
     node = network[0]
-    run = subprocess.Popen(
-        launch.node_argv(node.config),
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    run = launch.start(node.config, None, env=env)  # no log: stdout and stderr are pipes
     (node.data_dir / "node.pid").write_text(f"{run.pid}\n")  # as `cluster up` does
     _, err = run.communicate(timeout=120)
     assert run.returncode == 1, err

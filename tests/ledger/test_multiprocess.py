@@ -10,9 +10,9 @@ import json
 import select
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
+from tssnode import launch
 from tssnode.crypto.identity import IdentityKey
 from tssnode.ledger.genesis import Validator, genesis_toml, make_genesis
 
@@ -49,21 +49,13 @@ def test_four_processes_commit_the_same_chain(tmp_path: Path) -> None:
     procs = []
     try:
         for i, (seed, s) in enumerate(zip(seeds, listeners, strict=True)):
-            argv = [
-                sys.executable, "-m", "tests.ledger.loopback", str(tmp_path / "genesis.toml"),
-                seed.hex(), str(s.fileno()), json.dumps(ports), str(tmp_path / f"node{i}"),
-                str(target),
+            args = [
+                str(tmp_path / "genesis.toml"), seed.hex(), str(s.fileno()), json.dumps(ports),
+                str(tmp_path / f"node{i}"), str(target),
             ]  # fmt: skip
+            # stdin, stdout and stderr pipes, text; closing stdin stops the replica
             procs.append(
-                subprocess.Popen(
-                    argv,
-                    cwd=ROOT,
-                    pass_fds=(s.fileno(),),
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    text=True,
-                )
+                launch.start_piped("tests.ledger.loopback", *args, cwd=ROOT, pass_fds=(s.fileno(),))
             )
         for s in listeners:
             s.close()

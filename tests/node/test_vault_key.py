@@ -249,13 +249,7 @@ def test_a_wrong_passphrase_changes_nothing(tmp_path: Path) -> None:
 
 def run_node(config: NodeConfig, env: dict[str, str]) -> subprocess.CompletedProcess[bytes]:
     base = {k: v for k, v in os.environ.items() if k not in (PASSPHRASE_ENV, NEW_PASSPHRASE_ENV)}
-    return subprocess.run(
-        launch.node_argv(Path(config.source)),
-        env={**base, **env},
-        capture_output=True,
-        stdin=subprocess.DEVNULL,
-        timeout=60,
-    )
+    return launch.run(Path(config.source), env={**base, **env}, timeout=60)
 
 
 def test_tssnode_run_stops_at_a_wrong_or_missing_passphrase(tmp_path: Path) -> None:

@@ -21,7 +21,6 @@ import json
 import math
 import os
 import signal
-import subprocess
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -30,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from tssnode.config import NetConfig, render
-from tssnode.launch import python_argv
+from tssnode.launch import piped
 from tssnode.net import identity as identity_mod
 from tssnode.net.errors import HostStartError, NetError
 from tssnode.net.identity import NodeIdentity
@@ -352,13 +351,16 @@ class ProcessCluster:
             node._ready = send
             err = os.open(node.stderr_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
             try:
-                node.process = await trio.lowlevel.open_process(
-                    python_argv("tssnode.testing.netharness", "--config", str(path)),
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
+                # the launcher's command line and pipes; trio holds the process (its
+                # stdout is read in this nursery)
+                harness = piped(
+                    "tssnode.testing.netharness",
+                    "--config",
+                    str(path),
                     stderr=err,
                     env={**os.environ, "PYTHONUNBUFFERED": "1"},
                 )
+                node.process = await trio.lowlevel.open_process(harness.argv, **harness.options)
             finally:
                 os.close(err)
             assert node.process.stdout is not None
