@@ -20,7 +20,8 @@ from tssnode.bridge.transactions import DepositAddressRequest, DepositObserved, 
 from tssnode.crypto.identity import IdentityKey
 from tssnode.ledger.state import LedgerState
 from tssnode.node import watch
-from tssnode.node.watch import BitcoinWatch, GatewayWatch
+from tssnode.node.evmwatch import GatewayWatch
+from tssnode.node.watch import BitcoinWatch
 
 
 @pytest.fixture

@@ -57,8 +57,8 @@ from tssnode.net.node import NetNode
 from tssnode.net.reliable import Inbox
 from tssnode.net.store import Delivery, MessageStore
 from tssnode.net.wire import Envelope, SignedEnvelope
+from tssnode.node.early import EarlyMessages
 from tssnode.node.links import LEDGER_SESSION, LedgerLink, chain_read
-from tssnode.node.node import EarlyMessages
 from tssnode.protocol.hashing import message_digest
 from tssnode.registry.app import KeyRegistry
 from tssnode.testing.cluster import NodeProc, running_cluster, wait_for

@@ -53,12 +53,13 @@ from tssnode.net.errors import NetError
 from tssnode.net.node import NetNode
 from tssnode.node.datadir import ensure_token
 from tssnode.node.events import EventBus
+from tssnode.node.evmwatch import GatewayWatch, MintView
 from tssnode.node.links import LEDGER_SESSION, LedgerLink, ProtocolLink, chain_read
 from tssnode.node.metrics import NodeMetrics
 from tssnode.node.node import NodeCore
 from tssnode.node.primes import PrimeReserve
 from tssnode.node.vaultkey import OpenVault, unlock
-from tssnode.node.watch import BitcoinWatch, GatewayWatch, MintView
+from tssnode.node.watch import BitcoinWatch
 from tssnode.registry.app import KeyRegistry
 from tssnode.registry.records import MEMBERSHIP
 from tssnode.registry.transactions import ValidatorJoin

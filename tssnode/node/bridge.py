@@ -57,7 +57,8 @@ from tssnode.node.parts import CoreParts
 from tssnode.registry.transactions import AppSignRequest
 
 if TYPE_CHECKING:
-    from tssnode.node.watch import BitcoinWatch, GatewayWatch
+    from tssnode.node.evmwatch import GatewayWatch
+    from tssnode.node.watch import BitcoinWatch
 
 log = logging.getLogger("tssnode.bridge")
 
