@@ -38,8 +38,24 @@ def test_accepted_requests_survive_a_reopen_until_ordered_or_failed(tmp_path):
     assert [h for h, _ in journal.unordered()] == [c.hash]
     assert journal.get(a.hash).ordered and journal.get(a.hash).tx == b""  # the ledger has it
     assert journal.get(b.hash).failure == "expired at height 50 before it was ordered"
+    # a failed request keeps its transaction: after a restart its id still answers
+    assert [(h, tx.to_bytes()) for h, tx in journal.failures()] == [(b.hash, b.to_bytes())]
     assert dict(journal.links()) == {a.hash: c.hash}
     journal.failed(a.hash, "too late")  # an ordered request never turns failed
     assert journal.get(a.hash).failure is None
     assert journal.get(bytes(32)) is None
+    store.close()
+
+
+def test_a_request_the_ledger_refused_as_it_was_handed_over_is_forgotten(tmp_path):
+    key = IdentityKey.generate()
+    a = _tx(key)
+    store = LevelStore(tmp_path / "db")
+    journal = AcceptedRequests(store)
+    journal.accept(a)
+    journal.forget(a.hash)
+    store.close()
+    store = LevelStore(tmp_path / "db")
+    journal = AcceptedRequests(store)
+    assert journal.get(a.hash) is None and list(journal.unordered()) == []
     store.close()

@@ -4,6 +4,7 @@ tests over libp2p, without processes, to pin the node's own logic down."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from pathlib import Path
@@ -63,7 +64,12 @@ def keys() -> list[IdentityKey]:
 
 
 async def _start(
-    nursery: trio.Nursery, tmp: Path, keys: list[IdentityKey], presign_pool: int = 0
+    nursery: trio.Nursery,
+    tmp: Path,
+    keys: list[IdentityKey],
+    presign_pool: int = 0,
+    tx_lifetime: int = 256,
+    net: MemoryNetwork | None = None,
 ) -> list[NodeCore]:
     """Four cores on an in-memory network, their ledgers running the daemon's applications."""
     genesis = make_genesis(
@@ -71,8 +77,9 @@ async def _start(
         chain_name="core-test",
         checkpoint_interval=4,
         window=8,
+        tx_lifetime=tx_lifetime,
     )
-    net = MemoryNetwork(seed="core")
+    net = net or MemoryNetwork(seed="core")
     cores: dict[bytes, NodeCore] = {}
     out = []
     for i, k in enumerate(keys):
@@ -276,3 +283,49 @@ async def test_pruning_keeps_a_share_whose_refresh_is_not_accepted_yet(tmp_path,
     executor.prune_shares(ledger(2, (other, me.public_bytes())))
     assert vault.share_epochs(key_id) == []
     store.close()
+
+
+async def test_a_request_refused_as_it_is_handed_to_the_replica_leaves_no_journal(tmp_path, keys):
+    """The pending pool full: the client hears 409, and the journal keeps nothing a restart
+    would submit again (it used to keep the refused request and order it later)."""
+    async with trio.open_nursery() as nursery:
+        cores = await _start(nursery, tmp_path, keys)
+        core = cores[0]
+        core.replica.opt = dataclasses.replace(core.replica.opt, max_pending=0)
+        with pytest.raises(RequestRejected) as info:
+            await core.request_keygen(2, None)
+        assert info.value.status == 409 and "pending pool is full" in str(info.value)
+        assert list(core.accepted.unordered()) == [] and not core._unordered
+        assert not core.submitted
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_request_that_expired_unordered_answers_failed_also_after_a_restart(tmp_path, keys):
+    """Node 0 accepts a keygen while cut off from everyone; the others commit past its
+    expiry. Back on the network, node 0 says `failed` with the reason; and after a
+    restart, which reads the journal again, still `failed`: it used to be unknown (404),
+    because the journal dropped the transaction that says what was asked."""
+    net = MemoryNetwork(seed="expiry")
+    async with trio.open_nursery() as nursery:
+        cores = await _start(nursery, tmp_path, keys, tx_lifetime=8, net=net)
+        lone = cores[0]
+        net.blocked.add(keys[0].public_bytes())
+        req = await lone.request_keygen(1, None)
+        key_id = req["key_id"]
+        assert lone.key(key_id)["status"] == "pending"
+        expiry = lone.replica.height + 1 + 8 // 2
+        three = [k.public_bytes().hex() for k in keys[1:]]
+        while cores[1].replica.height <= expiry:
+            other = await cores[1].request_keygen(1, three)
+            await _wait(lambda o=other: (cores[1].key(o["key_id"]) or {}).get("status") == "active")
+        net.blocked.clear()
+        await _wait(lambda: lone.key(key_id)["status"] == "failed")
+        assert "before it was ordered" in lone.key(key_id)["error"]
+        assert all(c.key(key_id) is None for c in cores[1:])  # never ordered anywhere
+        # a restart: the in-memory record of what was asked is gone, the journal is read
+        lone.submitted.clear()
+        assert lone.key(key_id) is None
+        lone._resume_accepted()
+        view = lone.key(key_id)
+        assert view["status"] == "failed" and "before it was ordered" in view["error"]
+        nursery.cancel_scope.cancel()

@@ -41,6 +41,10 @@ def test_below_quorum_the_api_says_503_instead_of_accepting(cluster):
             api.post("/keygen", {"threshold": 1, "parties": None})
         assert err.value.status == 503
         assert "below quorum: 2 of 4 validators online, 3 needed" in str(err.value)
+        # and the health check says so, for a load balancer or an operator's probe
+        with pytest.raises(ApiError) as err:
+            api.get("/health")
+        assert err.value.status == 503 and "below quorum" in str(err.value)
     finally:
         api.http.close()
 

@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 from eth_keys.datatypes import PrivateKey
 
+from tssnode.api.client import ApiError
 from tssnode.testing import faults, netns
 from tssnode.testing.cluster import wait_for
 from tssnode.testing.faults import (
@@ -327,6 +328,26 @@ def test_a_failed_check_names_the_seed_and_the_schedule(tmp_path):
     assert "replay: tssnode faults soak.toml --seed 7 --schedules 1" in text
     assert schedule.to_toml() in text and "[[schedule.step]]" in text
     assert str(tmp_path / "history.jsonl") in text
+
+
+def test_an_accepted_request_unknown_at_the_node_that_accepted_it_fails_the_run(tmp_path):
+    """A 202 is a promise: the accepting node answering 404 for the id later (as a node
+    did after a restart, for a request that had failed) is a violation, not a statistic."""
+    manifest = parse_manifest({"random": 1, "seed": 3, "network": {"nodes": 4}}, "soak.toml")
+    runner = Runner(manifest, tmp_path)
+    runner._current = manifest.expand()[0]
+
+    class Answers404:
+        def get(self, path: str) -> Any:
+            raise ApiError(404, "unknown signature")
+
+    req = faults.Request("ab" * 32, "cd" * 32, 2, "m", "00" * 32, "load", "random-3", 0.0)
+    runner._poll(Answers404(), req)
+    assert req.not_found == 1 and req.status == "pending"
+    with pytest.raises(FaultCheckFailed) as caught:
+        runner._check_violations(set())
+    assert caught.value.check == "durability"
+    assert f"request {'ab' * 32}, accepted (202) by node 2, is unknown (404)" in str(caught.value)
 
 
 def test_the_cli_refuses_a_bad_manifest(tmp_path, capsys):

@@ -62,16 +62,31 @@ class AcceptedRequests:
             self._put(tx_hash, replace(rec, retried_as=new))
 
     def failed(self, tx_hash: bytes, reason: str) -> None:
-        """It can no longer be ordered (and was not): say why, for as long as it is asked."""
+        """It can no longer be ordered (and was not): say why, for as long as it is asked.
+        The transaction stays: after a restart it is what tells the request's kind and
+        fields (`failures`), so its id keeps answering `failed`, never unknown."""
         rec = self.get(tx_hash)
         if rec is not None and not rec.ordered:
-            self._put(tx_hash, replace(rec, tx=b"", failure=reason))
+            self._put(tx_hash, replace(rec, failure=reason))
+
+    def forget(self, tx_hash: bytes) -> None:
+        """The ledger refused it as it was handed over (the client hears why, not 202)."""
+        with self.store.batch() as b:
+            b.delete(layout.accepted(tx_hash))
 
     def unordered(self) -> Iterator[tuple[bytes, SignedTx]]:
         """(hash, tx) of every accepted request not yet known to be in the ledger."""
         for key, raw in self.store.iterate(layout.ACCEPTED):
             rec = Accepted.from_bytes(raw)
             if not rec.ordered and rec.failure is None and rec.tx:
+                yield key[1:], SignedTx.from_bytes(rec.tx)
+
+    def failures(self) -> Iterator[tuple[bytes, SignedTx]]:
+        """(hash, tx) of every accepted request that failed before it was ordered (records
+        written before the transaction was kept have none and are left out)."""
+        for key, raw in self.store.iterate(layout.ACCEPTED):
+            rec = Accepted.from_bytes(raw)
+            if rec.failure is not None and rec.tx:
                 yield key[1:], SignedTx.from_bytes(rec.tx)
 
     def ordered_unretried(self) -> Iterator[bytes]:

@@ -205,7 +205,15 @@ class NodeCore(NodeViews, NodeRequests, NodeBridge):
         self._unordered[tx.hash] = tx.expiry
         if isinstance(payload, REQUESTS):
             self.submitted[tx.hash] = payload
-        self.service.submit(tx)
+        try:
+            self.service.submit(tx)
+        except InvalidTransaction:
+            # refused as it was handed over (a full pending pool): the client hears why,
+            # and the journal must not submit it again after a restart
+            self.accepted.forget(tx.hash)
+            self._unordered.pop(tx.hash, None)
+            self.submitted.pop(tx.hash, None)
+            raise
         return tx.hash
 
     # -- retries, followed at every node ----------------------------------------------------
@@ -249,6 +257,10 @@ class NodeCore(NodeViews, NodeRequests, NodeBridge):
         self._load_retries()
         self.retried.update(self.accepted.links())
         chain, registry = self.replica.chain, self.registry
+        for h, tx in self.accepted.failures():  # their ids answer failed, with the reason
+            payload = current(decode_any(tx.payload))
+            if isinstance(payload, REQUESTS):
+                self.submitted[h] = payload
         for h, tx in self.accepted.unordered():
             payload = current(decode_any(tx.payload))
             if isinstance(payload, REQUESTS):

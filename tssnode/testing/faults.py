@@ -1020,8 +1020,14 @@ class Runner:
         except ApiUnavailable:
             return
         except ApiError as exc:
-            if exc.status == 404:
+            if exc.status == 404:  # the node that answered 202 must know the id for ever
                 req.not_found += 1
+                self._violate(
+                    "durability",
+                    f"request {req.signature_id}, accepted (202) by node {req.node}, is "
+                    f"unknown (404) there",
+                    (req.node,),
+                )
             return
         status = sig.get("status")
         if status not in TERMINAL:
