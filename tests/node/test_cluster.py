@@ -208,6 +208,9 @@ def test_a_signer_killed_during_signing_the_signature_still_completes(cluster):
             c.http.close()
 
 
+# (Slow tier: about 45 s on 2 cores, and `make test` must stay under 20 minutes; the
+# fast tier keeps the in-process join tests of tests/ledger/test_state_transfer.py.)
+@pytest.mark.slow
 def test_a_fifth_node_joins_and_takes_part_in_a_refresh(cluster, tmp_path):
     """A node that knows only a bootstrap peer learns the genesis, the validators and the
     chain; voted in by three validators it becomes one (on an otherwise idle chain), a
