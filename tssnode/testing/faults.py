@@ -1587,6 +1587,12 @@ class Runner:
             )
         lines += ["schedule:", sched.to_toml() if sched else "(none)"]
         lines.append(f"every node's status, second by second: {self.root / 'history.jsonl'}")
+        if self._clients is not None:  # (a node that is behind, or cut off, shows here)
+            lines.append("every node's status now:")
+            for i in range(1, len(self.nodes) + 1):
+                st = _get(self._clients(i), "/status")
+                now = {k: st.get(k) for k in HISTORY_KEYS} if st else "no answer"
+                lines.append(f"  node {i}: {now}")
         affected = sorted(nodes) or list(range(1, len(self.nodes) + 1))
         for i in affected:
             if 1 <= i <= len(self.nodes):
@@ -1611,6 +1617,7 @@ class Runner:
             if k["status"] != "active" or k["public_key"] != self.key["public_key"]:
                 self._fail("key", f"node {i} has the key as {k}", {i})
         signed: set[str] = set()
+        signer_sets: list[tuple[str, ...]] = []
         count = 0
         for _ in range(max_rounds):
             reqs = [r for i in sorted(every) if (r := self._final_request(i))]
@@ -1625,6 +1632,7 @@ class Runner:
                         {r.node},
                     )
                 signed.update(r.signers)
+                signer_sets.append(r.signers)
             count += len(reqs)
             if holders <= signed:
                 break
@@ -1633,7 +1641,8 @@ class Runner:
             self._fail(
                 "final",
                 f"share holders never chosen to sign in {count} signatures: "
-                f"{sorted(holders - signed)}",
+                f"{sorted(holders - signed)} (signers of each: {signer_sets}; a signer set is "
+                f"a pooled presignature's, made by the sessions that succeeded)",
                 every,
             )
         self._check_chains(every)
