@@ -18,7 +18,7 @@ from tssnode.net.identity import NodeIdentity
 
 def _gossip(identity: NodeIdentity) -> Gossip:
     host = host_mod.build(identity, "/ip4/127.0.0.1/tcp/0", dial_timeout=5.0)
-    return Gossip(host, "seqno-test", Admission(), lambda *_: "ok", ready_timeout=5.0)
+    return Gossip(host, "seqno-test", Admission(), lambda *_: True, ready_timeout=5.0)
 
 
 def test_a_restarted_node_never_reuses_a_gossip_seqno() -> None:
