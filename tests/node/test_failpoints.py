@@ -2,9 +2,9 @@
 nothing committed was lost and that the network goes on: four `tssnode run` processes,
 node 2 armed with `TSSNODE_FAILPOINT`, a workload of keygen → pooled presignatures →
 sign → refresh → sign. When node 2 dies at its point (exit status 86, as abruptly as
-SIGKILL) it is restarted unarmed. At the end: the point was hit, every node holds the
-same blocks, node 2 kept every block it had committed, and a signature made after
-everything verifies with `ecdsa` and eth-keys."""
+SIGKILL) it is restarted unarmed. The point was hit; node 2 came back with every block it
+had reported committed; every node holds the same blocks; and node 2 signs again after
+everything (its signatures verified with `ecdsa` and eth-keys)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,10 @@ class Crashy:
     def __init__(self, node: NodeProc, point: str) -> None:
         self.node, self.point = node, point
         self.hits = 0
+        #: the highest height node 2 reported while it ran: it must have them all after
+        #: a restart (what it committed is on its disk before it says so)
         self.height_before = 0
+        self._api: Any = None  # (node 2's API client, once it has written its token)
         node.extra_env = {failpoints.ENV: point}
         #: restart the dead node only once this holds (a test may let the others go on)
         self.restart_when: Callable[[], bool] = lambda: True
@@ -41,6 +44,11 @@ class Crashy:
     def check(self) -> None:
         proc = self.node.proc
         if proc is None or proc.poll() is None:
+            if proc is not None and self._api is None:
+                self._api = self.node.client(timeout=2)
+            st = _get(self._api, "/status") if self._api is not None else None
+            if st is not None:
+                self.height_before = max(self.height_before, st["height"])
             return
         if not self._down:
             assert proc.returncode == failpoints.EXIT_CODE, (
@@ -55,6 +63,14 @@ class Crashy:
         self.node.extra_env = {}
         self.node.start()
         self.node.wait_api()
+        if self._api is not None:
+            self._api.http.close()
+        self._api = self.node.client(timeout=2)
+        st = self._api.get("/status")
+        assert st["height"] >= self.height_before, (
+            f"node 2 restarted at height {st['height']}, below the {self.height_before} it "
+            f"had committed"
+        )
 
 
 def _get(api, path) -> Any:
@@ -90,7 +106,7 @@ def _post(crashy: Crashy, api, path, body) -> Any:
     return _until(crashy, attempt, f"POST {path} accepted", 120)
 
 
-def _signed(crashy: Crashy, api, key: dict[str, Any], message: bytes) -> None:
+def _signed(crashy: Crashy, api, key: dict[str, Any], message: bytes) -> dict[str, Any]:
     out = _post(crashy, api, "/sign", {"key_id": key["key_id"], "message": message.decode(),
                                       "hash": "sha256"})  # fmt: skip
     sig = _until(
@@ -109,6 +125,7 @@ def _signed(crashy: Crashy, api, key: dict[str, Any], message: bytes) -> None:
         rec.recover_public_key_from_msg_hash(digest).to_checksum_address()
         == (key["addresses"]["eth"])
     )
+    return sig
 
 
 def _run(tmp_path, point: str) -> None:
@@ -154,9 +171,18 @@ def _run(tmp_path, point: str) -> None:
             [b["hash"] for b in a.get("/blocks", **{"from": 1, "limit": height})] for a in apis
         ]
         assert len(chains[0]) == height and all(ch == chains[0] for ch in chains)
-        _signed(crashy, a2, key, b"at the end, via the restarted node")
+        # the restarted node signs again: sign through it until it is one of the signers
+        # (signer sets are drawn from the key's parties; eight tries at most)
+        for i in range(8):
+            sig = _signed(crashy, a2, key, b"at the end, via the restarted node %d" % i)
+            if nodes[1].peer_id in sig["signers"]:
+                break
+        else:
+            raise AssertionError("node 2 was never a signer again after its restart")
         for a in apis:
             a.http.close()
+        if crashy._api is not None:
+            crashy._api.http.close()
         # the restarted node never looked like an equivocator (its gossip seqnos go on)
         for node in nodes:
             assert "Equivocation detected" not in node.log.read_text()
