@@ -200,19 +200,6 @@ SYS_EXECUTABLE = "runs this python itself"
 #: Every exception, with why it is allowed. A fixed file must leave this list.
 ALLOWED = {
     ("tests/test_launch.py", SPELLS): "the expected value of `node_argv`, spelled out",
-    # -- not yet through the launcher (files outside the change that made this list) --------
-    ("tssnode/cli/btcregtest.py", STARTS_ITS_OWN): "`running_regtest`: `tssnode regtest` in "
-    "the foreground by its own Popen of `regtest_argv` (stdin closed, stdout a pipe for the "
-    "port line, stderr to a log): `launch.start_piped(..., stdin=subprocess.DEVNULL, "
-    "stderr=log)` fits it",
-    ("tests/regtest/test_service.py", SPELLS): "`tssnode regtest --print-port` by its own "
-    "Popen: `btcregtest.regtest_argv` or `launch.start_piped` fit it",
-    ("tests/cli/test_simulate.py", SPELLS): "plays the operator: a one-shot `tssnode "
-    "simulate` by subprocess.run (could take `launch.python_argv` for its command line)",
-    ("tests/cli/test_cluster.py", SPELLS): "plays the operator: one-shot `tssnode cluster …` "
-    "commands, stderr a pipe or a terminal (could take `launch.python_argv`)",
-    ("tests/bridge/test_bridge_cluster.py", SPELLS): "plays the operator: a one-shot "
-    "`tssnode bridge … --json` by subprocess.run (could take `launch.python_argv`)",
 }
 
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -29,18 +27,17 @@ from tests.bridge.network import (
     pay,
     watching,
 )
+from tssnode import launch
 from tssnode.testing.anvil import running_anvil
 from tssnode.testing.cluster import running_cluster, wait_for
 from tssnode.testing.regtest import running_regtest
 
 
 def _cli(*args: str) -> dict[str, Any]:
-    out = subprocess.run(
-        [sys.executable, "-m", "tssnode.cli", "bridge", *args, "--json"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert out.returncode == 0, out.stderr
-    data: dict[str, Any] = json.loads(out.stdout)
+    argv = launch.python_argv("tssnode.cli", "bridge", *args, "--json")
+    out = launch.run(Path("tssnode bridge"), argv=argv, timeout=120)
+    assert out.returncode == 0, out.stderr.decode()
+    data: dict[str, Any] = json.loads(out.stdout.decode())
     return data
 
 

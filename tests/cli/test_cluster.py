@@ -14,7 +14,6 @@ import pty
 import re
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,14 +69,14 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
 def tssnode(*argv: str, stderr_tty: bool = False) -> tuple[int, str, str]:
     """`tssnode ARGV` in a process of its own; stderr a pipe, or a terminal."""
-    command = [sys.executable, "-m", "tssnode.cli", *argv]
     env = {k: v for k, v in os.environ.items() if k != configs.CONFIG_ENV}
     if not stderr_tty:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
-        return done.returncode, done.stdout, done.stderr
+        command = launch.python_argv("tssnode.cli", *argv)
+        done = launch.run(Path("tssnode"), argv=command, timeout=300, env=env)
+        return done.returncode, done.stdout.decode(), done.stderr.decode()
     leader, follower = pty.openpty()
-    with subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=follower, text=True, env=env
+    with launch.start_piped(
+        "tssnode.cli", *argv, stdin=subprocess.DEVNULL, stderr=follower, env=env
     ) as proc:
         os.close(follower)
         out, _ = proc.communicate(timeout=300)

@@ -5,23 +5,26 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
+from pathlib import Path
 
 import pytest
 from coincurve import PublicKey
 from eth_keys import keys as eth_keys
 
+from tssnode import launch
 from tssnode.protocol.hashing import message_digest
 
 
 def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if k != "TSSNODE_ALLOW_INSECURE"}
-    return subprocess.run(
-        [sys.executable, "-m", "tssnode.cli", "simulate", *args],
-        capture_output=True,
-        text=True,
+    done = launch.run(
+        Path("tssnode simulate"),
+        argv=launch.python_argv("tssnode.cli", "simulate", *args),
         env={**clean, **(env or {})},
         timeout=600,
+    )
+    return subprocess.CompletedProcess(
+        done.args, done.returncode, done.stdout.decode(), done.stderr.decode()
     )
 
 

@@ -5,7 +5,6 @@ estimates, the JSON-RPC protocol, and a data directory across a restart."""
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from decimal import Decimal
 
@@ -15,6 +14,7 @@ from bitcoin.core import COutPoint, lx
 from bitcoin.rpc import JSONRPCError, Proxy, RawProxy
 
 from tests.regtest.helpers import Coin, Key, spend, tampered
+from tssnode import launch
 from tssnode.regtest import addresses, blocks
 from tssnode.testing.regtest import RegtestStartError, running_regtest
 
@@ -232,11 +232,11 @@ def test_helper_reports_a_service_that_cannot_start(tmp_path):
 
 
 def test_print_port_prints_only_the_port(tmp_path):
-    command = [sys.executable, "-m", "tssnode.cli", "regtest", "--port", "0", "--print-port"]
-    command += ["--rpcuser", "u", "--rpcpassword", "p"]
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    )
+    process = launch.start_piped(
+        "tssnode.cli", "regtest", "--port", "0", "--print-port",
+        "--rpcuser", "u", "--rpcpassword", "p",
+        stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
     try:
         assert process.stdout is not None
         port = int(process.stdout.readline())

@@ -35,7 +35,8 @@ _READY = re.compile(r"regtest RPC listening on ([\d.]+):(\d+)")
 
 
 class RegtestStartError(RuntimeError):
-    """The regtest service exited, or did not say where it listens in time."""
+    """The regtest service could not be started, exited, or did not say where it listens
+    in time."""
 
 
 class Regtest(NamedTuple):
@@ -100,12 +101,15 @@ def running_regtest(
     else:
         cookie = tmp_path / ".cookie"
         where = ["--rpccookiefile", str(cookie)]
-    command = regtest_argv("--port", "0", *where, *args)
     log_path = tmp_path / "regtest.log"
     with log_path.open("a") as log:
-        process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, text=True
-        )
+        try:
+            process = launch.start_piped(
+                "tssnode.cli", "regtest", "--port", "0", *where, *args,
+                stdin=subprocess.DEVNULL, stderr=log.fileno(),
+            )  # fmt: skip
+        except launch.LaunchError as exc:
+            raise RegtestStartError(str(exc)) from None
     assert process.stdout is not None  # PIPE was asked for
     output = _FirstLine(process.stdout)
     try:
