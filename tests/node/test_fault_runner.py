@@ -486,6 +486,17 @@ def test_seven_nodes_survive_two_killed_at_once_under_load(tmp_path):
 
 
 @pytest.mark.slow
+def test_the_primary_killed_and_then_all_four_killed_at_once_come_back(tmp_path):
+    summary = _run("n4-restarts.toml", tmp_path)
+    kill_primary, kill_all = summary.results
+    for result in (kill_primary, kill_all):
+        _settled(result)
+    assert kill_primary.views[1] > kill_primary.views[0]  # a view change around it
+    assert kill_all.peak_faulty == 4
+    assert summary.final_signers == 4
+
+
+@pytest.mark.slow
 def test_a_burst_of_200_under_faults(tmp_path):
     summary = _run("burst200.toml", tmp_path)
     assert summary.total("accepted") >= 200
