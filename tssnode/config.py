@@ -225,6 +225,16 @@ def peer_id(t: Table, k: str, raw: Any) -> str:
     return value
 
 
+def key_peer_id(public_key_hex: str) -> str | None:
+    """The peer id ('12D3KooW…') of an Ed25519 identity key in hex, as a genesis lists a
+    validator's; None if it is not 32 bytes of hex. (The console names peers by it: this
+    module is its way to the net layer's codec, `tssnode.net.peerid`.)"""
+    try:
+        return peerid.to_text(peerid.from_public_key(bytes.fromhex(public_key_hex)))
+    except (ValueError, InvalidPeerId):
+        return None
+
+
 def _multiaddr(t: Table, k: str, raw: Any) -> tuple[str, Multiaddr, list[str]]:
     value = text(t, k, raw)
     try:

@@ -63,6 +63,7 @@ class KeygenBody(_Body):
     parties: list[PeerId] | None = Field(default=None, max_length=256)
     single_signer: bool = False
     """a threshold of 0 makes a key any ONE party can use alone: only when asked so"""
+    # registry.transactions.KEY_PURPOSES, which this leaf may not import (tests/test_one_place.py)
     purpose: Literal["", "bridge"] = ""
     """what the key may sign: "" what sign requests ask; "bridge" only the bridge's
     messages, which its signers compute from the ledger (fixed for the key's life)"""
@@ -82,6 +83,7 @@ class SignBody(_Body):
     key_id: str = Field(min_length=1, max_length=128)
     message: str | None = Field(default=None, max_length=MAX_BODY)
     message_hex: str | None = Field(default=None, max_length=2 * MAX_BODY)
+    # crypto.digests.HASHES, which this leaf may not import (tests/test_one_place.py)
     hash: Literal["sha256", "sha256d", "keccak256", "eip191"] = "sha256"
     path: str | None = Field(default=None, max_length=256)
 

@@ -4,8 +4,13 @@ node's config (`[ledger] genesis`, else `<data dir>/genesis.toml`) or from `--ge
 
 A name is found by the validator's Ed25519 identity key (hex, as `GET /validators` and
 `GET /status` give it in `validator_key`) or by its libp2p peer id, which is derived from
-that key here (identity multihash of the key's protobuf, base58btc), so that a peer is
-named even before the validator list is in. No Textual, nothing from the node.
+that key (`tssnode.config.key_peer_id`, the net layer's codec) so that a peer is named
+even before the validator list is in. No Textual, nothing from the node.
+
+The file is read leniently here, not with the node's genesis parser
+(`tssnode.ledger.genesis`, which the console may not import): only `name` and
+`public_key` of each `[[validators]]` entry, and a malformed one is skipped, not refused.
+tests/tui/test_names.py holds this reading to the node's.
 """
 
 from __future__ import annotations
@@ -14,33 +19,10 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-#: protobuf of a libp2p PublicKey {Type: Ed25519, Data: <32 bytes>}, as an identity
-#: multihash (code 0x00, length 36)
-_ED25519_PEER_ID_PREFIX = bytes([0x00, 0x24, 0x08, 0x01, 0x12, 0x20])
-_B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+from tssnode.config import key_peer_id
+
 #: names kept at most (a genesis lists a validator set, not thousands of entries)
 MAX_NAMES = 1000
-
-
-def b58encode(data: bytes) -> str:
-    n = int.from_bytes(data, "big")
-    out = []
-    while n:
-        n, r = divmod(n, 58)
-        out.append(_B58[r])
-    zeros = len(data) - len(data.lstrip(b"\0"))
-    return "1" * zeros + "".join(reversed(out))
-
-
-def peer_id(ed25519_hex: str) -> str | None:
-    """The libp2p peer id ('12D3KooW…') of a 32-byte Ed25519 key given in hex."""
-    try:
-        key = bytes.fromhex(ed25519_hex)
-    except ValueError:
-        return None
-    if len(key) != 32:
-        return None
-    return b58encode(_ED25519_PEER_ID_PREFIX + key)
 
 
 def names_from_genesis(data: dict[str, Any]) -> dict[str, str]:
@@ -53,7 +35,7 @@ def names_from_genesis(data: dict[str, Any]) -> dict[str, str]:
         name, key = v.get("name"), v.get("public_key")
         if not isinstance(name, str) or not name.strip() or not isinstance(key, str):
             continue
-        pid = peer_id(key)
+        pid = key_peer_id(key)
         if pid is None:
             continue
         out[key.lower()] = out[pid] = name.strip()

@@ -18,12 +18,13 @@ from textual.widgets import Button, DataTable, Input, SelectionList, Static
 
 from tests.tui.fake_node import FakeNode, load
 from tests.tui.helpers import GENESIS, make_app, settled, until
+from tssnode.config import key_peer_id
 from tssnode.net import peerid
 from tui import cli
 from tui.app import REDRAW_INTERVAL_S, ConsoleApp
 from tui.daemon import NodeConfig, read_config
 from tui.model import Session
-from tui.names import names_from_genesis, peer_id, read_genesis_names
+from tui.names import names_from_genesis, read_genesis_names
 from tui.screens.confirm import ConfirmModal
 from tui.screens.keygen import KeygenModal
 from tui.state import ConsoleState
@@ -355,8 +356,8 @@ def test_peer_ids_and_names_come_from_the_genesis():
     names = read_genesis_names(GENESIS)
     for key, name in names.items():
         if len(key) == 64:  # a validator key: its peer id is the node's own
-            assert peerid.to_text(peerid.from_public_key(bytes.fromhex(key))) == peer_id(key)
-            assert names[peer_id(key) or ""] == name
+            assert peerid.to_text(peerid.from_public_key(bytes.fromhex(key))) == key_peer_id(key)
+            assert names[key_peer_id(key) or ""] == name
     assert {names[p] for p in (N1, N2, N3, N4)} == {"node1", "node2", "node3", "node4"}
     assert names_from_genesis({"validators": [{"name": "x", "public_key": "zz"}, 7]}) == {}
     assert read_genesis_names(Path("/nonexistent/genesis.toml")) == {}

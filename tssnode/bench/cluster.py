@@ -23,6 +23,7 @@ from typing import Any
 
 from tssnode.api.client import ApiClient, ApiError
 from tssnode.bench.report import table, write_section
+from tssnode.crypto.params import INSECURE_ENV, INSECURE_TEST, STANDARD, TIERS
 
 
 def _poll(fn: Callable[[], Any], timeout: float = 600.0) -> Any:
@@ -111,13 +112,13 @@ def _ms(xs: list[float]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="tssnode bench cluster", description=__doc__.splitlines()[0])
-    ap.add_argument("--tier", default="standard", choices=["standard", "insecure-test"])
+    ap.add_argument("--tier", default=STANDARD.name, choices=sorted(TIERS))
     ap.add_argument("--signs", type=int, default=10)
     ap.add_argument("--pool", type=int, default=4, help="presignature pool of the warm run")
     ap.add_argument("--write", type=Path)
     args = ap.parse_args(argv)
-    if args.tier == "insecure-test":
-        os.environ["TSSNODE_ALLOW_INSECURE"] = "1"
+    if args.tier == INSECURE_TEST.name:
+        os.environ[INSECURE_ENV] = "1"
     cold = _measure(args.tier, 0, args.signs)
     warm = _measure(args.tier, args.pool, args.signs)
     rows = [

@@ -33,6 +33,7 @@ from tssnode.cli.processes import (
 from tssnode.cli.verify import verify_signature
 from tssnode.cli.views import _failure, key_rows, signature_rows
 from tssnode.config import ConfigError, NodeConfig
+from tssnode.crypto.params import STANDARD, TIERS
 from tssnode.errors import TssError
 from tssnode.launch import PIDFILE, alive, read_pid
 from tssnode.node.datadir import init_data_dir
@@ -113,9 +114,9 @@ def parser_cluster() -> argparse.ArgumentParser:
     )
     ap.add_argument(
         "--tier",
-        default="standard",
-        choices=["standard", "insecure-test"],
-        help="demo: the parameter tier of its key (default standard)",
+        default=STANDARD.name,
+        choices=sorted(TIERS),
+        help=f"demo: the parameter tier of its key (default {STANDARD.name})",
     )
     ap.add_argument(
         "--keep",

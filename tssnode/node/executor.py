@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from tssnode import failpoints
+from tssnode.bridge.app import BridgeApp
 from tssnode.bridge.transactions import signed_result
 from tssnode.crypto.encoding import Wire
 from tssnode.crypto.identity import IdentityKey
@@ -106,7 +107,7 @@ ROUNDS = {"keygen": 4, "aux": 4, "presign": 4, "sign": 2}
 FINISHED_SESSIONS = 500
 #: what an application's signature becomes in its own ledger records, by application
 #: (`AppSignRequest.app`): the subject it was asked for and the signature → a payload
-APP_RESULTS: dict[str, Callable[[bytes, Signature], Wire]] = {"bridge": signed_result}
+APP_RESULTS: dict[str, Callable[[bytes, Signature], Wire]] = {BridgeApp.name: signed_result}
 #: payloads that may settle the request they name (`request.settled`)
 SETTLING_PAYLOADS = (KeygenResult, RefreshResult, SignResult, BlameReport, Withdrawal)
 #: settled requests remembered so each is announced once

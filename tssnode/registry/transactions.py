@@ -47,6 +47,10 @@ class ValidatorLeave(Wire):
 #: messages (mint authorisations, releases), which its signers compute from the ledger.
 #: A purpose is fixed at keygen: a key that ever signed a requested digest could already
 #: have signed a mint authorisation, so no key becomes a bridge key later.
+#: A purpose is the name of the application whose messages the key signs
+#: (`AppSignRequest.app`); the registry may not import its sibling applications, so they
+#: are spelt out here, in `schema.KeygenBody` and in `node.executor.APP_RESULTS`, which
+#: tests/test_one_place.py holds to the applications the node runs (`cli.daemon.APPS`).
 KEY_PURPOSES = ("", "bridge")
 
 
