@@ -362,6 +362,10 @@ class Key(Response):
     """the ledger's ready pooled presignatures (an active key only)"""
     presignatures_pending: int = 0
     """...and those being made"""
+    presignatures_mine: int = 0
+    """of the ready ones, those the answering node is a signer of"""
+    presignatures_held: int = 0
+    """...and of those, the ones in its vault (fewer: it lost some)"""
     previous: list[KeyTry] = Field(default_factory=list)
     """the earlier tries of a retried keygen request, oldest first"""
     purpose: str = ""

@@ -166,6 +166,10 @@ async def test_a_warm_pool_signs_with_a_presignature_used_once(tmp_path, keys):
         st = cores[0].registry
         pooled = sorted(st.presigs)
         first = st.presigs[pooled[0]]
+        # each node says how many it signs and holds (what the fault runner compares)
+        views = [c.key(key_id) for c in cores]
+        assert sum(v["presignatures_mine"] for v in views) == 2 * (1 + 1)  # t + 1 each
+        assert all(v["presignatures_held"] == v["presignatures_mine"] for v in views)
 
         open_at_block: list[int] = []  # sign requests node 1 saw waiting, at each block
         cores[0].events.listeners.append(
@@ -328,4 +332,23 @@ async def test_a_request_that_expired_unordered_answers_failed_also_after_a_rest
         lone._resume_accepted()
         view = lone.key(key_id)
         assert view["status"] == "failed" and "before it was ordered" in view["error"]
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_node_that_lost_a_pooled_presignature_says_so(tmp_path, keys):
+    async with trio.open_nursery() as nursery:
+        cores = await _start(nursery, tmp_path, keys, presign_pool=1)
+        req = await cores[0].request_keygen(1, None)
+        await _wait(
+            lambda: all((c.key(req["key_id"]) or {}).get("status") == "active" for c in cores)
+        )
+        key_id = cores[0].keys()[0]["key_id"]
+        await _wait(lambda: all(c.key(key_id)["presignatures"] == 1 for c in cores))
+        (pid,) = cores[0].registry.presigs
+        j = cores[0].registry.presigs[pid].signers[0]
+        signer = cores[j - 1]  # party j = the j-th validator in key order
+        assert signer.key(key_id)["presignatures_held"] == 1
+        signer.vault.delete_presignature(key_id, vault_id(pid))  # as a lost write would
+        view = signer.key(key_id)
+        assert (view["presignatures_mine"], view["presignatures_held"]) == (1, 0)
         nursery.cancel_scope.cancel()

@@ -350,6 +350,29 @@ def test_an_accepted_request_unknown_at_the_node_that_accepted_it_fails_the_run(
     assert f"request {'ab' * 32}, accepted (202) by node 2, is unknown (404)" in str(caught.value)
 
 
+def test_a_node_that_lost_a_presignature_fails_the_run(tmp_path):
+    manifest = parse_manifest({"random": 1, "seed": 3, "network": {"nodes": 4}}, "soak.toml")
+    runner = Runner(manifest, tmp_path)
+    runner._current = manifest.expand()[0]
+    runner.key = {"key_id": "ab" * 16}
+
+    class Keys:
+        def __init__(self, mine: int, held: int) -> None:
+            self.view = {"presignatures_mine": mine, "presignatures_held": held}
+
+        def get(self, path: str) -> Any:
+            assert path == f"/keys/{'ab' * 16}"
+            return self.view
+
+    answers = {1: Keys(2, 2), 2: Keys(1, 1), 3: Keys(2, 1), 4: Keys(0, 0)}
+    runner._clients = answers.__getitem__  # type: ignore[assignment]
+    runner._check_presignatures()
+    with pytest.raises(FaultCheckFailed) as caught:
+        runner._check_violations(set())
+    assert caught.value.check == "presignature"
+    assert "node 3 signs 2 ready pooled presignatures and holds 1" in str(caught.value)
+
+
 def test_the_cli_refuses_a_bad_manifest(tmp_path, capsys):
     path = tmp_path / "bad.toml"
     path.write_text('[network]\nnodes = 4\n\n[[step]]\nat = 1\naction = "nap"\n')

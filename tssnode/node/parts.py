@@ -24,6 +24,7 @@ from tssnode.registry.transactions import (
     RefreshRequest,
     SignRequest,
 )
+from tssnode.store.vault import Vault
 
 #: the requests a node follows after accepting them (retries; their views before a block)
 Request = KeygenRequest | RefreshRequest | SignRequest | AppSignRequest
@@ -47,6 +48,7 @@ class CoreParts:
     submitted: dict[bytes, Request]
     accepted: AcceptedRequests
     executor: Executor
+    vault: Vault
 
     if TYPE_CHECKING:
 

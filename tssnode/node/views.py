@@ -14,6 +14,7 @@ from tssnode.ledger.transactions import SignedTx
 from tssnode.net import peerid
 from tssnode.node.executor import ROUNDS
 from tssnode.node.parts import CoreParts
+from tssnode.node.recovery import vault_id
 from tssnode.protocol.material import KeyPublic
 from tssnode.registry.records import (
     KeyRecord,
@@ -145,7 +146,23 @@ class NodeViews(CoreParts):
         # the ledger's pool (what a sign request can take), not this node's own share of it
         view["presignatures"] = self.registry.pool_size(key_id, ready_only=True)
         view["presignatures_pending"] = self.registry.pool_size(key_id) - view["presignatures"]
+        view["presignatures_mine"], view["presignatures_held"] = self._my_presignatures(rec)
         return view
+
+    def _my_presignatures(self, rec: KeyRecord) -> tuple[int, int]:
+        """Of the key's ready pooled presignatures, those this node is a signer of, and of
+        those the ones its vault holds (a node that lost one holds fewer: the fault runner
+        checks they are equal)."""
+        me = self.identity.public_bytes()
+        if me not in rec.parties:
+            return 0, 0
+        j = rec.parties.index(me) + 1
+        mine = held = 0
+        for pid, r in self.registry.presigs.items():
+            if r.ready and r.key_id == rec.key_id and r.epoch == rec.key.epoch and j in r.signers:
+                mine += 1
+                held += self.vault.get_presignature(rec.key_id, vault_id(pid)) is not None
+        return mine, held
 
     def key(self, key_id: str) -> dict[str, Any] | None:
         if key_id in self.registry.keys:

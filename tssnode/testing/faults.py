@@ -55,6 +55,9 @@ d. every node holds the same block hashes up to the lowest height, and while a p
    left no side a quorum no new height was committed;
 e. no node's height ever went backwards (a restart lost no block), no node died of
    anything but a kill or its failpoint;
+f. the node that accepted a request never answers 404 for it (it is journalled);
+g. no presignature lost: each node holds its part of every ready pooled presignature
+   the ledger says it signs (`presignatures_held` = `presignatures_mine` of `/keys/{id}`);
 
 and at the end (`Runner.finish`) that the key is active at every node and every share
 holder still signs (signatures through each node until each holder has been a signer).
@@ -1394,6 +1397,7 @@ class Runner:
         self._recover(result, t_heal, touched)
         self._settle(result, first_request, t_heal, touched)
         result.height = self._check_chains(touched)
+        self._check_presignatures()
         result.views = (view_before, self._view())
         self._check_violations(touched)
         with self._lock:
@@ -1404,6 +1408,22 @@ class Runner:
         self.summary.results.append(result)
         log.info("%s", result.line())
         return result
+
+    def _check_presignatures(self) -> None:
+        """(g) no presignature lost: every node holds its part of each ready pooled
+        presignature the ledger says it signs (a sign request would otherwise fail on it)."""
+        assert self._clients is not None
+        for i in range(1, self.spec.nodes + 1):
+            k = _get(self._clients(i), f"/keys/{self.key['key_id']}")
+            if k is None:
+                continue  # (the chains check just asked every node: it answers)
+            mine, held = k.get("presignatures_mine", 0), k.get("presignatures_held", 0)
+            if held < mine:
+                self._violate(
+                    "presignature",
+                    f"node {i} signs {mine} ready pooled presignatures and holds {held}",
+                    (i,),
+                )
 
     def _heal_all(self) -> float:
         """Resume, restart, reconnect, heal the partitions, disarm failpoints not hit."""
