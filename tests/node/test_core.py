@@ -114,6 +114,16 @@ async def _wait(predicate, seconds: float = 120.0) -> None:
             await trio.sleep(0.05)
 
 
+async def _pooled_key(cores: list[NodeCore], pool: int) -> str:
+    """A 1-of-4 key asked at node 0, active everywhere, its pool of `pool` ready at every
+    node (the primary fills it; every signer reports each presignature ready)."""
+    req = await cores[0].request_keygen(1, None)
+    await _wait(lambda: all((c.key(req["key_id"]) or {}).get("status") == "active" for c in cores))
+    key_id: str = cores[0].keys()[0]["key_id"]
+    await _wait(lambda: all(c.key(key_id)["presignatures"] == pool for c in cores))
+    return key_id
+
+
 async def test_keygen_requested_at_one_node_sign_at_another(tmp_path, keys):
     async with trio.open_nursery() as nursery:
         cores = await _start(nursery, tmp_path, keys)
@@ -156,13 +166,7 @@ async def test_keygen_requested_at_one_node_sign_at_another(tmp_path, keys):
 async def test_a_warm_pool_signs_with_a_presignature_used_once(tmp_path, keys):
     async with trio.open_nursery() as nursery:
         cores = await _start(nursery, tmp_path, keys, presign_pool=2)
-        req = await cores[0].request_keygen(1, None)
-        await _wait(
-            lambda: all((c.key(req["key_id"]) or {}).get("status") == "active" for c in cores)
-        )
-        key_id = cores[0].keys()[0]["key_id"]
-        # the primary fills the pool; every signer reports each presignature ready
-        await _wait(lambda: all(c.key(key_id)["presignatures"] == 2 for c in cores))
+        key_id = await _pooled_key(cores, 2)
         st = cores[0].registry
         pooled = sorted(st.presigs)
         first = st.presigs[pooled[0]]
@@ -236,12 +240,7 @@ async def test_a_pool_refill_waits_while_sign_requests_of_its_key_wait(tmp_path,
     request holds the refill back for `OPEN_SIGN_STALE` seconds at most)."""
     async with trio.open_nursery() as nursery:
         cores = await _start(nursery, tmp_path, keys, presign_pool=1)
-        req = await cores[0].request_keygen(1, None)
-        await _wait(
-            lambda: all((c.key(req["key_id"]) or {}).get("status") == "active" for c in cores)
-        )
-        key_id = cores[0].keys()[0]["key_id"]
-        await _wait(lambda: all(c.key(key_id)["presignatures"] == 1 for c in cores))
+        key_id = await _pooled_key(cores, 1)
         primary = next(c for c in cores if c.replica.is_primary)
         primary.presign_pool = 2  # one missing
         waiting = hashlib.sha256(b"a sign request in the ledger").digest()
@@ -338,12 +337,7 @@ async def test_a_request_that_expired_unordered_answers_failed_also_after_a_rest
 async def test_a_node_that_lost_a_pooled_presignature_says_so(tmp_path, keys):
     async with trio.open_nursery() as nursery:
         cores = await _start(nursery, tmp_path, keys, presign_pool=1)
-        req = await cores[0].request_keygen(1, None)
-        await _wait(
-            lambda: all((c.key(req["key_id"]) or {}).get("status") == "active" for c in cores)
-        )
-        key_id = cores[0].keys()[0]["key_id"]
-        await _wait(lambda: all(c.key(key_id)["presignatures"] == 1 for c in cores))
+        key_id = await _pooled_key(cores, 1)
         (pid,) = cores[0].registry.presigs
         j = cores[0].registry.presigs[pid].signers[0]
         signer = cores[j - 1]  # party j = the j-th validator in key order
