@@ -1,9 +1,11 @@
 """A burst of sign requests on four `tssnode run` processes (issue 12): every request is
 ordered, every signature completes and verifies, the views do not storm, a request made
-after the burst is still ordered, and the nodes' memory does not run away."""
+after the burst is still ordered, the nodes' memory does not run away, and once all is
+done the nodes rest (idle CPU)."""
 
 from __future__ import annotations
 
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -21,6 +23,41 @@ def _rss_kib(pid: int) -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     raise AssertionError("no VmRSS")
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the process has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+#: An idle node (nothing to order, its pool full, no session) may use at most this share
+#: of a core: heartbeats, pings and the liveness watch. Issue 12 found nodes at ~50 % with
+#: nothing to do after a burst.
+IDLE_CPU_MAX = 0.10
+IDLE_WINDOW = 10.0
+
+
+def _idle_cpu(api, nodes, pool: int) -> list[float]:
+    """Once nothing is left to do anywhere, each node's share of a core over a window."""
+
+    def idle() -> bool:
+        for c in api:
+            if c.get("/status")["pending_requests"]:
+                return False
+            if any(s["status"] == "running" for s in c.get("/sessions")):
+                return False
+        return all(
+            k["presignatures"] == pool and not k["presignatures_pending"]
+            for k in api[0].get("/keys")
+        )
+
+    wait_for(idle, "the network idle (pools full, no session)", 180, 1.0)
+    before = [_cpu_s(n.proc.pid) for n in nodes]
+    time.sleep(IDLE_WINDOW)
+    after = [_cpu_s(n.proc.pid) for n in nodes]
+    return [(b - a) / IDLE_WINDOW for a, b in zip(before, after, strict=True)]
 
 
 def _burst(tmp_path, count: int, timeout: float) -> None:
@@ -76,8 +113,12 @@ def _burst(tmp_path, count: int, timeout: float) -> None:
             rss_before,
             rss_after,
         )
+        # and once the work is done, the nodes rest (no busy loop left behind)
+        cpu = _idle_cpu(api, nodes, pool=4)
+        assert all(share <= IDLE_CPU_MAX for share in cpu), f"idle nodes busy: {cpu}"
         print(f"\nburst of {count}: {count / elapsed:.1f} signatures/s over {elapsed:.1f} s; "
-              f"RSS KiB before {rss_before} after {rss_after}")  # fmt: skip
+              f"RSS KiB before {rss_before} after {rss_after}; idle CPU "
+              f"{[f'{c:.1%}' for c in cpu]}")  # fmt: skip
         for c in api:
             c.http.close()
 
