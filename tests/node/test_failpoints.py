@@ -22,6 +22,9 @@ from tssnode.testing.cluster import NodeProc, make_cluster, wait_for
 
 #: Points `make test` runs (one per kind of write); the slow tier runs every point.
 FAST = ("share.written", "sign.share-written", "block.committed")
+#: Later hits, in the slow tier: the refresh's share (the keygen's is the first), a
+#: pooled presignature after the first refills, a block well into the workload.
+LATER = ("share.written@2", "presign.stored@3", "block.committed@30")
 #: A view change is not part of the workload: its point has a test of its own below.
 WORKLOAD_POINTS = tuple(p for p in failpoints.POINTS if p != "pbft.view-change")
 
@@ -54,7 +57,8 @@ class Crashy:
             assert proc.returncode == failpoints.EXIT_CODE, (
                 f"node 2 died with {proc.returncode}:\n{self.node.log.read_text()[-3000:]}"
             )
-            assert f"failpoint {self.point} hit" in self.node.log.read_text()
+            name = self.point.partition("@")[0]  # (`name@N`: its N-th hit)
+            assert f"failpoint {name} hit" in self.node.log.read_text()
             self.hits += 1
             self._down = True
         if not self.restart_when():
@@ -235,3 +239,9 @@ def test_every_corrupting_point_is_in_the_code_and_inert_unless_armed():
         assert not failpoints.corrupting("other")
     finally:
         failpoints.arm(None)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", LATER)
+def test_a_node_killed_at_a_later_hit_of_a_failpoint_loses_nothing(tmp_path, point):
+    _run(tmp_path, point)
