@@ -17,7 +17,10 @@ faults and the random soaks (hundreds of seeded schedules).
 from __future__ import annotations
 
 import hashlib
+import os
 import random
+import subprocess
+import sys
 from collections.abc import Iterator
 from ipaddress import IPv4Network
 from pathlib import Path
@@ -248,6 +251,34 @@ def test_namespace_names_fit_linux_and_are_recognised():
     assert len(set(made)) == len(made)
     assert new_prefix(random.Random(1), [names.netns(1)]) != prefix  # taken: another one
     assert not NAME_RE.match("tssnode0") and not NAME_RE.match("eth0")
+
+
+def test_the_sweep_removes_a_crashed_runs_namespaces_and_leaves_a_live_runs():
+    why = netns.netns_unavailable()
+    if why is not None:
+        pytest.skip(why)
+    rng = random.Random()
+    dead_prefix = new_prefix(rng)
+    live_prefix = new_prefix(rng, [dead_prefix])
+    dead, live = Names(dead_prefix).netns(1), Names(live_prefix).netns(1)
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()  # its pid: a run's owner that is gone
+    netns.OWNERS.mkdir(parents=True, exist_ok=True)
+    (netns.OWNERS / dead_prefix).write_text(str(finished.pid))
+    (netns.OWNERS / live_prefix).write_text(str(os.getpid()))
+    try:
+        for name in (dead, live):
+            netns.ip("netns", "add", name)
+        removed = netns.sweep_stale()
+        spaces = netns.ip("netns", "list")
+        assert dead in removed and dead not in spaces
+        assert live not in removed and live in spaces
+        assert not (netns.OWNERS / dead_prefix).exists()
+    finally:
+        netns.ip("netns", "del", live, check=False)
+        netns.ip("netns", "del", dead, check=False)
+        (netns.OWNERS / live_prefix).unlink(missing_ok=True)
+        (netns.OWNERS / dead_prefix).unlink(missing_ok=True)
 
 
 def test_subnets_are_private_adjacent_and_avoid_the_hosts_own():
