@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bitcoin.rpc import RawProxy
 from web3 import Web3
 from web3.contract import Contract
 
 from tssnode.api.client import ApiClient
+from tssnode.bridge.btcrpc import Rpc
 from tssnode.bridge.gateway import Gateway
 from tssnode.cli.bridgenet import BridgeUp, ReleaseSettings, Settings, bring_up
 from tssnode.testing.anvil import running_anvil
@@ -27,24 +27,6 @@ TO = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 RELAYER_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 FEE = 10_000
 CONFIRMATIONS = 2
-
-
-class FreshRpc:
-    """The regtest service's RPC, each call on a fresh connection: like bitcoind it closes
-    a connection idle for 30 s, and python-bitcoinlib's proxy does not reconnect."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def __getattr__(self, name: str) -> Any:
-        def call(*args: Any) -> Any:
-            proxy = RawProxy(service_url=self.url)
-            try:
-                return getattr(proxy, name)(*args)
-            finally:
-                proxy.close()
-
-        return call
 
 
 def bridge_up(
@@ -68,7 +50,7 @@ def watching(btc: Any, cookie: Path) -> dict[str, Any]:
 class Network:
     nodes: list[NodeProc]
     api: list[ApiClient]
-    rpc: FreshRpc
+    rpc: Rpc
     anvil_url: str
     up: BridgeUp
     token: Contract
@@ -94,7 +76,7 @@ def bridge_network(
         running_anvil(chain_id=31337, accounts=2) as anvil,
         contextlib.ExitStack() as stack,
     ):
-        rpc = FreshRpc(btc.service_url)
+        rpc = Rpc(btc.service_url)
         rpc.generatetoaddress(101, rpc.getnewaddress())
         bitcoin = watching(btc, tmp_path / "btc" / ".cookie")
         evm_rpc = {"url": anvil.url, "poll": 0.5} if evm else None

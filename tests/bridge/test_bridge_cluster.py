@@ -20,7 +20,6 @@ from tests.bridge.network import (
     FEE,
     RELAYER_KEY,
     TO,
-    FreshRpc,
     app_sign_requests,
     bridge_network,
     bridge_up,
@@ -28,6 +27,7 @@ from tests.bridge.network import (
     watching,
 )
 from tssnode import launch
+from tssnode.bridge.btcrpc import Rpc
 from tssnode.testing.anvil import running_anvil
 from tssnode.testing.cluster import running_cluster, wait_for
 from tssnode.testing.regtest import running_regtest
@@ -85,7 +85,7 @@ def test_one_node_with_a_lying_bitcoin_view_mints_nothing(tmp_path: Path) -> Non
         running_anvil(chain_id=31337, accounts=2) as anvil,
         contextlib.ExitStack() as stack,
     ):
-        real, lie = FreshRpc(btc.service_url), FreshRpc(fake.service_url)
+        real, lie = Rpc(btc.service_url), Rpc(fake.service_url)
         for rpc in (real, lie):
             rpc.generatetoaddress(101, rpc.getnewaddress())
         honest = watching(btc, tmp_path / "btc" / ".cookie")

@@ -37,9 +37,9 @@ CONFIRMATIONS = 2
 
 
 def measure(runs: int, tier: str, poll: float, timeout: float) -> dict[str, Any]:
-    from bitcoin.rpc import RawProxy
     from eth_account import Account
 
+    from tssnode.bridge.btcrpc import Rpc
     from tssnode.bridge.gateway import Gateway
     from tssnode.cli.anvil import ACCOUNT_1_KEY
     from tssnode.cli.bridgenet import PAYER_KEY, RECIPIENT, Settings, bring_up
@@ -54,7 +54,7 @@ def measure(runs: int, tier: str, poll: float, timeout: float) -> dict[str, Any]
         running_regtest(Path(tmp) / "btc") as btc,
         running_anvil(chain_id=31337, accounts=2) as anvil,
     ):
-        rpc = RawProxy(service_url=btc.service_url)
+        rpc = Rpc(btc.service_url)
         rpc.generatetoaddress(101, rpc.getnewaddress())
         watch = {"url": btc.url, "cookie_file": str(Path(tmp) / "btc" / ".cookie"), "poll": poll}
         evm = {"url": anvil.url, "poll": poll}

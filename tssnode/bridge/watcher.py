@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from tssnode.bridge.btcrpc import Rpc
 from tssnode.bridge.hashes import txid_bytes
 from tssnode.bridge.records import outpoint
 from tssnode.bridge.transactions import DepositObserved
@@ -291,13 +292,12 @@ def rpc_url(
 
 
 class RpcSource:
-    """`BlockSource` over a Bitcoin Core RPC server (python-bitcoinlib's `RawProxy`; one
-    connection, used from one thread at a time)."""
+    """`BlockSource` over a Bitcoin Core RPC server (python-bitcoinlib's `RawProxy`,
+    reconnected when the server closed the connection while it was idle: `btcrpc.Rpc`;
+    one connection, used from one thread at a time)."""
 
     def __init__(self, url: str, timeout: float = 30.0) -> None:
-        from bitcoin.rpc import RawProxy  # (imported here: it reads no config at import)
-
-        self._proxy: Any = RawProxy(service_url=url, timeout=timeout)
+        self._proxy: Any = Rpc(url, timeout)
 
     def getblockcount(self) -> int:
         return int(self._proxy.getblockcount())

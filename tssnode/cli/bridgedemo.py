@@ -43,10 +43,10 @@ class BridgeDemo:
         self.step = "starting the regtest service"
 
     def run(self, root: Path, stack: contextlib.ExitStack) -> None:
-        from bitcoin.rpc import RawProxy
         from eth_account import Account
         from eth_keys.datatypes import Signature
 
+        from tssnode.bridge.btcrpc import Rpc
         from tssnode.bridge.gateway import Gateway
         from tssnode.cli.anvil import CHAIN_ID, running_anvil
         from tssnode.cli.bridgenet import PAYER_KEY, RECIPIENT, bring_up, until
@@ -61,7 +61,7 @@ class BridgeDemo:
             "(loopback ports the system picks)"
         )
         btc = stack.enter_context(running_regtest(root / "btc"))
-        rpc = RawProxy(service_url=btc.service_url, timeout=60)
+        rpc = Rpc(btc.service_url, timeout=60)  # (a step may idle past the server's 30 s)
         stack.callback(rpc.close)
         rpc.generatetoaddress(101, rpc.getnewaddress())
         print(

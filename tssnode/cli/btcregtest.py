@@ -144,11 +144,12 @@ def running_regtest(
 
 
 def proxy(url: str, cookie: Path, timeout: float = 30.0) -> Any:
-    """python-bitcoinlib's RawProxy for the service at `url`, with the cookie's
-    credentials as they are now (the service writes a new cookie at every start)."""
-    from bitcoin.rpc import RawProxy
+    """An RPC client (`btcrpc.Rpc`, over python-bitcoinlib's RawProxy) for the service at
+    `url`, with the cookie's credentials as they are now (the service writes a new cookie
+    at every start)."""
+    from tssnode.bridge.btcrpc import Rpc
 
-    return RawProxy(service_url=rpc_url(url, cookie_file=cookie), timeout=timeout)
+    return Rpc(rpc_url(url, cookie_file=cookie), timeout=timeout)
 
 
 def start_detached(

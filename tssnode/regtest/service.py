@@ -72,6 +72,12 @@ def parser() -> argparse.ArgumentParser:
         help="BTC/kvB: estimatesmartfee and the wallet's rate with no fee data (0.0002)",
     )
     ap.add_argument(
+        "--rpcservertimeout",
+        type=float,
+        default=RPC_SERVER_TIMEOUT,
+        help="seconds an idle RPC connection stays open (30, as bitcoind's)",
+    )
+    ap.add_argument(
         "--print-port", action="store_true", help="print only the port number when ready"
     )
     ap.add_argument(
@@ -93,7 +99,13 @@ def write_cookie(path: Path) -> str:
 
 
 async def run(
-    methods: Methods, host: str, port: int, user: str, password: str, just_port: bool
+    methods: Methods,
+    host: str,
+    port: int,
+    user: str,
+    password: str,
+    just_port: bool,
+    idle_timeout: float = RPC_SERVER_TIMEOUT,
 ) -> None:
     """Serve until a signal or the `stop` method."""
     hc = HyperConfig()
@@ -102,7 +114,7 @@ async def run(
     hc.errorlog = logging.getLogger("tssnode.regtest.http")
     # bitcoind keeps an idle RPC connection for -rpcservertimeout (30 s); hypercorn's 5 s
     # broke clients that, like python-bitcoinlib's proxy, never reconnect
-    hc.keep_alive_timeout = RPC_SERVER_TIMEOUT
+    hc.keep_alive_timeout = idle_timeout
     app = build_app(methods, user, password)
     stopping = trio.Event()
     token = trio.lowlevel.current_trio_token()
@@ -165,7 +177,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.info("auth cookie in %s", cookie)
     failure: BaseException | None = None
     try:
-        trio.run(run, Methods(node), args.host, args.port, user, password, args.print_port)
+        trio.run(
+            run,
+            Methods(node),
+            args.host,
+            args.port,
+            user,
+            password,
+            args.print_port,
+            args.rpcservertimeout,
+        )
     except* OSError as group:  # from hypercorn's nursery: the port is taken, say
         failure = group
         while isinstance(failure, BaseExceptionGroup):
