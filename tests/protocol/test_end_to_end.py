@@ -176,6 +176,7 @@ def test_full_size_end_to_end_n3():
     verify_outside(shares[1].key.public_key, digest, out[1].signature)
 
 
+@pytest.mark.slow  # (25 s on 2 cores; the fast tier runs n up to 5)
 def test_ten_parties():
     """n = 10, t = 6: keygen, aux-info, presign with 7 signers, sign."""
     group, shares = key(10, 6)
