@@ -157,11 +157,12 @@ class NodeViews(CoreParts):
         if me not in rec.parties:
             return 0, 0
         j = rec.parties.index(me) + 1
+        stored = set(self.vault.presignature_ids(rec.key_id))  # (ids only: nothing unsealed)
         mine = held = 0
         for pid, r in self.registry.presigs.items():
             if r.ready and r.key_id == rec.key_id and r.epoch == rec.key.epoch and j in r.signers:
                 mine += 1
-                held += self.vault.get_presignature(rec.key_id, vault_id(pid)) is not None
+                held += vault_id(pid) in stored
         return mine, held
 
     def key(self, key_id: str) -> dict[str, Any] | None:

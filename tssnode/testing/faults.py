@@ -1412,11 +1412,13 @@ class Runner:
     def _check_presignatures(self) -> None:
         """(g) no presignature lost: every node holds its part of each ready pooled
         presignature the ledger says it signs (a sign request would otherwise fail on it)."""
-        assert self._clients is not None
+        clients = self._clients
+        assert clients is not None
+        path = f"/keys/{self.key['key_id']}"
         for i in range(1, self.spec.nodes + 1):
-            k = _get(self._clients(i), f"/keys/{self.key['key_id']}")
-            if k is None:
-                continue  # (the chains check just asked every node: it answers)
+            k: dict[str, Any] = _wait(
+                partial(_get, clients(i), path), f"node {i}'s key (presignatures)", 60
+            )
             mine, held = k.get("presignatures_mine", 0), k.get("presignatures_held", 0)
             if held < mine:
                 self._violate(
