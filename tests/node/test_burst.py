@@ -52,12 +52,20 @@ def _idle_cpu(api, nodes) -> list[float]:
                 return False
         return True
 
-    # (twice, 2 s apart: the pools' refill starts its sessions a block after the last)
-    wait_for(lambda: quiet() and not time.sleep(2.0) and quiet(), "no request, no session", 300)
-    before = [_cpu_s(n.proc.pid) for n in nodes]
-    time.sleep(IDLE_WINDOW)
-    after = [_cpu_s(n.proc.pid) for n in nodes]
-    return [(b - a) / IDLE_WINDOW for a, b in zip(before, after, strict=True)]
+    def work_done() -> tuple[int, float]:  # the height, and the newest session's start
+        sessions = api[0].get("/sessions")
+        return api[0].get("/status")["height"], max((s["started"] for s in sessions), default=0)
+
+    for _ in range(5):
+        # (twice, 2 s apart: the pools' refill starts its sessions a block after the last)
+        wait_for(lambda: quiet() and not time.sleep(2.0) and quiet(), "quiet", 300)
+        done = work_done()
+        before = [_cpu_s(n.proc.pid) for n in nodes]
+        time.sleep(IDLE_WINDOW)
+        after = [_cpu_s(n.proc.pid) for n in nodes]
+        if work_done() == done:  # nothing was committed or started meanwhile: it was idle
+            return [(b - a) / IDLE_WINDOW for a, b in zip(before, after, strict=True)]
+    raise AssertionError("the network never stayed idle for a whole window")
 
 
 def _signed_burst(nodes, api, key, count: int, timeout: float, tag: str = "") -> float:
