@@ -17,7 +17,9 @@ from eth_keys import keys as eth_keys
 
 from tssnode import failpoints
 from tssnode.api.client import ApiError, ApiUnavailable
+from tssnode.ledger.chain import Tip
 from tssnode.protocol.hashing import message_digest
+from tssnode.store import LevelStore, layout
 from tssnode.testing.cluster import NodeProc, make_cluster, wait_for
 
 #: Points `make test` runs (one per kind of write); the slow tier runs every point.
@@ -63,6 +65,16 @@ class Crashy:
             self._down = True
         if not self.restart_when():
             return
+        # what it said it had committed is on its disk (read there, before the restart,
+        # so that no block fetched back from the peers can hide a loss)
+        store = LevelStore(self.node.data_dir / "ledger.db")
+        try:
+            stored = Tip.from_bytes(store.get(layout.meta("tip")) or b"").height
+        finally:
+            store.close()
+        assert stored >= self.height_before, (
+            f"node 2 reported height {self.height_before}, its disk holds {stored}"
+        )
         self._down = False
         self.node.extra_env = {}
         self.node.start()
@@ -70,7 +82,7 @@ class Crashy:
         if self._api is not None:
             self._api.http.close()
         self._api = self.node.client(timeout=2)
-        st = self._api.get("/status")
+        st = _until(self, lambda: _get(self._api, "/status"), "node 2's status", 60)
         assert st["height"] >= self.height_before, (
             f"node 2 restarted at height {st['height']}, below the {self.height_before} it "
             f"had committed"
