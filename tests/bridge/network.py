@@ -77,6 +77,7 @@ def bridge_network(
         contextlib.ExitStack() as stack,
     ):
         rpc = Rpc(btc.service_url)
+        stack.callback(rpc.close)
         rpc.generatetoaddress(101, rpc.getnewaddress())
         bitcoin = watching(btc, tmp_path / "btc" / ".cookie")
         evm_rpc = {"url": anvil.url, "poll": 0.5} if evm else None

@@ -87,6 +87,7 @@ def test_one_node_with_a_lying_bitcoin_view_mints_nothing(tmp_path: Path) -> Non
     ):
         real, lie = Rpc(btc.service_url), Rpc(fake.service_url)
         for rpc in (real, lie):
+            stack.callback(rpc.close)
             rpc.generatetoaddress(101, rpc.getnewaddress())
         honest = watching(btc, tmp_path / "btc" / ".cookie")
         liar = watching(fake, tmp_path / "fake" / ".cookie")

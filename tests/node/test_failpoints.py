@@ -88,6 +88,12 @@ class Crashy:
             f"had committed"
         )
 
+    def close(self) -> None:
+        """Close the client it watches node 2 with."""
+        if self._api is not None:
+            self._api.http.close()
+            self._api = None
+
 
 def _get(api, path) -> Any:
     try:
@@ -197,12 +203,11 @@ def _run(tmp_path, point: str) -> None:
             raise AssertionError("node 2 was never a signer again after its restart")
         for a in apis:
             a.http.close()
-        if crashy._api is not None:
-            crashy._api.http.close()
         # the restarted node never looked like an equivocator (its gossip seqnos go on)
         for node in nodes:
             assert "Equivocation detected" not in node.log.read_text()
     finally:
+        crashy.close()
         for node in nodes:
             node.stop()
 

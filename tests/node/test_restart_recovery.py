@@ -39,7 +39,9 @@ def _keygen(crashy, api, threshold: int = 1):
     )
 
 
-def _stop(nodes, apis) -> None:
+def _stop(nodes, apis, crashy=None) -> None:
+    if crashy is not None:
+        crashy.close()
     for a in apis:
         a.http.close()
     for node in nodes:
@@ -112,7 +114,7 @@ def test_a_signer_that_restarts_mid_session_withdraws_and_the_request_is_retried
         assert stopped, "no session was stopped"
         _signed(crashy, apis[2], key, b"through the restarted node")
     finally:
-        _stop(nodes, apis)
+        _stop(nodes, apis, crashy)
 
 
 def test_a_party_that_stored_its_share_votes_after_a_restart(tmp_path):
@@ -134,7 +136,7 @@ def test_a_party_that_stored_its_share_votes_after_a_restart(tmp_path):
         assert sorted(holders) == sorted(key["parties"])
         assert "voted again after a restart" in nodes[2].log.read_text()
     finally:
-        _stop(nodes, apis)
+        _stop(nodes, apis, crashy)
 
 
 def test_a_party_without_a_share_is_left_out_until_a_refresh_gives_it_one(tmp_path):
@@ -168,4 +170,4 @@ def test_a_party_without_a_share_is_left_out_until_a_refresh_gives_it_one(tmp_pa
         assert k["public_key"] == key["public_key"]
         _signed(crashy, apis[2], key, b"node 3 may sign again")
     finally:
-        _stop(nodes, apis)
+        _stop(nodes, apis, crashy)

@@ -29,5 +29,9 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Regtest]:
 
 
 @pytest.fixture
-def rpc(service: Regtest) -> RawProxy:
-    return RawProxy(service_url=service.service_url, timeout=60)
+def rpc(service: Regtest) -> Iterator[RawProxy]:
+    proxy = RawProxy(service_url=service.service_url, timeout=60)
+    try:
+        yield proxy
+    finally:
+        proxy.close()

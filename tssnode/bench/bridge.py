@@ -24,6 +24,7 @@ read from node 1's API every 0.05 s.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import tempfile
 import time
@@ -53,8 +54,8 @@ def measure(runs: int, tier: str, poll: float, timeout: float) -> dict[str, Any]
         tempfile.TemporaryDirectory() as tmp,
         running_regtest(Path(tmp) / "btc") as btc,
         running_anvil(chain_id=31337, accounts=2) as anvil,
+        contextlib.closing(Rpc(btc.service_url)) as rpc,
     ):
-        rpc = Rpc(btc.service_url)
         rpc.generatetoaddress(101, rpc.getnewaddress())
         watch = {"url": btc.url, "cookie_file": str(Path(tmp) / "btc" / ".cookie"), "poll": poll}
         evm = {"url": anvil.url, "poll": poll}
