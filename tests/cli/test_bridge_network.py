@@ -21,6 +21,7 @@ import signal
 import tempfile
 from pathlib import Path
 
+import pytest
 from web3 import Web3
 
 from tssnode import launch
@@ -45,6 +46,9 @@ def field(out: str, label: str) -> str:
     return match.group(1)
 
 
+# (Slow tier: about 33 s; the fast tier keeps the bridge demo below, the same `bring_up` on
+# a throw-away network, and tests/cli/test_bridge_local.py on `cluster up --bridge`.)
+@pytest.mark.slow
 def test_cluster_up_bridge_twice_then_down(tmp_path: Path) -> None:
     evm_url = f"http://127.0.0.1:{free_port()}"
     bitcoin = {

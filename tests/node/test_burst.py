@@ -38,7 +38,7 @@ def _cpu_s(pid: int) -> float:
 #: of a core: heartbeats, pings and the liveness watch. Issue 12 found nodes at ~50 % with
 #: nothing to do after a burst.
 IDLE_CPU_MAX = 0.10
-IDLE_WINDOW = 10.0
+IDLE_WINDOW = 5.0
 
 
 def _idle_cpu(api, nodes) -> list[float]:
