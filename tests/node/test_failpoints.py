@@ -8,7 +8,9 @@ everything (its signatures verified with `ecdsa` and eth-keys)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -223,31 +225,26 @@ def test_a_node_killed_at_every_other_failpoint_loses_nothing(tmp_path, point):
     _run(tmp_path, point)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("point", LATER)
+def test_a_node_killed_at_a_later_hit_of_a_failpoint_loses_nothing(tmp_path, point):
+    _run(tmp_path, point)
+
+
+def _named_in_the_code(call: str) -> set[str]:
+    """Every name the product passes to `failpoints.<call>("...")`."""
+    root = Path(failpoints.__file__).parent
+    pattern = rf'failpoints\.{call}\("([^"]+)"\)'
+    return {m for path in root.rglob("*.py") for m in re.findall(pattern, path.read_text())}
+
+
 def test_every_failpoint_is_in_the_code():
     """POINTS is the list the suite runs: each name is hit somewhere, and nothing else is."""
-    import pathlib
-    import re
-
-    root = pathlib.Path(failpoints.__file__).parent
-    used = {
-        m
-        for path in root.rglob("*.py")
-        for m in re.findall(r'failpoints\.hit\("([^"]+)"\)', path.read_text())
-    }
-    assert used == set(failpoints.POINTS)
+    assert _named_in_the_code("hit") == set(failpoints.POINTS)
 
 
 def test_every_corrupting_point_is_in_the_code_and_inert_unless_armed():
-    import pathlib
-    import re
-
-    root = pathlib.Path(failpoints.__file__).parent
-    used = {
-        m
-        for path in root.rglob("*.py")
-        for m in re.findall(r'failpoints\.corrupting\("([^"]+)"\)', path.read_text())
-    }
-    assert used == set(failpoints.CORRUPT_POINTS)
+    assert _named_in_the_code("corrupting") == set(failpoints.CORRUPT_POINTS)
     try:
         failpoints.arm(None)
         assert not failpoints.corrupting("sign.result")
@@ -256,9 +253,3 @@ def test_every_corrupting_point_is_in_the_code_and_inert_unless_armed():
         assert not failpoints.corrupting("other")
     finally:
         failpoints.arm(None)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("point", LATER)
-def test_a_node_killed_at_a_later_hit_of_a_failpoint_loses_nothing(tmp_path, point):
-    _run(tmp_path, point)
