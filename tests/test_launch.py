@@ -229,7 +229,7 @@ def test_every_project_process_starts_through_the_launcher():
 
 def test_the_guard_sees_each_way_of_starting_a_second_way():
     spelled = """[sys.executable,\n    "-m",\n    'tssnode.cli', "run"]"""
-    assert _SPELLED.search(spelled) and _SPELLED.search('"-m", "tests.ledger.loopback"')
+    assert _SPELLED.search(spelled) and _SPELLED.search('"-m", "tssnode.testing.loopback"')
     assert not _SPELLED.search('[sys.executable, "-m", "pip", "wheel"]')
     # each a call only once formatted: this file itself starts nothing a second way
     for start in ("subprocess.Popen", "subprocess.run", "trio.lowlevel.open_process"):

@@ -9,7 +9,7 @@ shows what it gets and never fails on a shape. No Textual here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from tssnode import schema
@@ -361,22 +361,28 @@ class Tx:
     kind: str
     submitter: str | None = None
     height: int | None = None
-    payload: dict[str, Any] = field(default_factory=dict)
+    #: as the node sends it: the wire form (its tag, then its fields in order); an object
+    #: of named fields from a node that sends one
+    payload: tuple[Any, ...] | dict[str, Any] = ()
 
     @classmethod
     def from_json(cls, d: Any) -> Tx:
         if isinstance(d, str):  # a bare hash
             return cls(hash=d, kind="?")
         f = schema.read_fields(schema.Transaction, d)
-        # `payload`: the node sends the wire form (a list: its tag, then its fields); the
-        # console shows a payload only when it comes as an object of named fields
         payload = _raw(d, "payload")
         return cls(
             hash=_get(f, "hash", "?"),
             kind=_get(f, "kind", "?"),
             submitter=f.get("submitter"),
             height=f.get("height"),
-            payload=payload if isinstance(payload, dict) else {},
+            payload=(
+                tuple(payload)
+                if isinstance(payload, list)
+                else payload
+                if isinstance(payload, dict)
+                else ()
+            ),
         )
 
 

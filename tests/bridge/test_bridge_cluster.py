@@ -16,7 +16,10 @@ from typing import Any
 import pytest
 from eth_keys import keys as eth
 
-from tests.bridge.network import (
+from tssnode import launch
+from tssnode.bridge.btcrpc import Rpc
+from tssnode.testing.anvil import running_anvil
+from tssnode.testing.bridgecluster import (
     FEE,
     RELAYER_KEY,
     TO,
@@ -26,9 +29,6 @@ from tests.bridge.network import (
     pay,
     watching,
 )
-from tssnode import launch
-from tssnode.bridge.btcrpc import Rpc
-from tssnode.testing.anvil import running_anvil
 from tssnode.testing.cluster import running_cluster, wait_for
 from tssnode.testing.regtest import running_regtest
 

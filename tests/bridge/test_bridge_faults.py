@@ -20,7 +20,9 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
-from tests.bridge.network import (
+from tssnode.api.client import get_or_none
+from tssnode.bridge.btctx import address_script
+from tssnode.testing.bridgecluster import (
     FEE,
     RELAYER_KEY,
     TO,
@@ -29,8 +31,6 @@ from tests.bridge.network import (
     pay,
     signed_everywhere,
 )
-from tssnode.api.client import get_or_none
-from tssnode.bridge.btctx import address_script
 from tssnode.testing.cluster import wait_for
 
 pytestmark = pytest.mark.slow

@@ -17,11 +17,18 @@ from typing import Any
 import pytest
 from eth_account import Account
 
-from tests.bridge.network import FEE, RELAYER_KEY, TO, bridge_network, pay, signed_everywhere
 from tests.bridge.test_bridge_cluster import _cli
 from tssnode.api.client import get_or_none
 from tssnode.bridge.btctx import address_script
 from tssnode.cli.bridgenet import ReleaseSettings
+from tssnode.testing.bridgecluster import (
+    FEE,
+    RELAYER_KEY,
+    TO,
+    bridge_network,
+    pay,
+    signed_everywhere,
+)
 from tssnode.testing.cluster import wait_for
 
 #: anvil's second dev account (its default mnemonic): TO, the minted tokens' holder

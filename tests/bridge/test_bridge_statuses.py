@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from eth_account import Account
 
-from tests.bridge.network import FEE, RELAYER_KEY, app_sign_requests, bridge_network, pay
 from tssnode.bridge.gateway import GatewayError
+from tssnode.testing.bridgecluster import FEE, RELAYER_KEY, app_sign_requests, bridge_network, pay
 from tssnode.testing.cluster import wait_for
 
 

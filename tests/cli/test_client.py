@@ -15,12 +15,12 @@ import pytest
 from coincurve import PublicKey
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from tests.cli.fake import ACTIVE_KEY, PENDING_KEY, SyncNode, parse_json
-from tests.tui.fake_node import TOKEN
 from tssnode import cli
 from tssnode.cli import client, cluster, configs, simulate, verify
 from tssnode.cli import node as node_cli
 from tssnode.cli.common import CommandError
+from tssnode.testing.fakecli import ACTIVE_KEY, PENDING_KEY, SyncNode, parse_json
+from tssnode.testing.fakenode import TOKEN
 
 
 class Tty(io.StringIO):
@@ -229,7 +229,20 @@ def test_readable_output_has_no_python_or_json_notation(fake, tmp_path, capsys):
         below_quorum=False,
         last_block_age_s=3.4,
         api_refused={"rate limit": 0},
-        admission={"refused": {"not a validator": 2}, "tiers": {"full": 4}},
+        # nested objects and lists, in the node's own shapes
+        admission={
+            "open": False,
+            "validators": 4,
+            "followers": 1,
+            "joiners": 0,
+            "newcomers": ["12D3KooWNewcomer"],
+            "newcomer_slots": 4,
+            "newcomer_seconds": 60.0,
+            "refused_at_handshake": 2,
+            "refused_peers": 1,
+            "drops": {"not a validator": 2},
+        },
+        buffers={"early messages": {"used": 3, "limit": 256, "evicted": 0}},
     )
     fake.add_sign_blocks()
     api = fake.api_args(tmp_path)

@@ -16,12 +16,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.cli.fake import SyncNode
-from tests.tui.fake_node import TOKEN, URL
 from tssnode import launch
 from tssnode.api.client import ApiClient
 from tssnode.cli import cluster, configs, follow, processes
 from tssnode.testing import cluster as testnet
+from tssnode.testing.fakecli import SyncNode
+from tssnode.testing.fakenode import TOKEN, URL
 
 
 @pytest.fixture

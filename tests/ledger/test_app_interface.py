@@ -24,8 +24,8 @@ from tssnode.ledger.state import LedgerState
 from tssnode.ledger.transactions import SignedTx
 from tssnode.registry.app import KeyRegistry
 from tssnode.registry.transactions import KeygenRequest, KeygenResult
-from tssnode.store.db import MemoryStore
 from tssnode.store.errors import StoreCorrupt
+from tssnode.testing.memstore import MemoryStore
 from tssnode.testing.pbftsim import SimNetwork
 
 T_NOTES = 9

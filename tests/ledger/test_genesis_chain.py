@@ -17,7 +17,8 @@ from tssnode.ledger.messages import Batch, Commit
 from tssnode.ledger.state import quorum
 from tssnode.registry.app import KeyRegistry
 from tssnode.registry.transactions import KeygenRequest
-from tssnode.store import LevelStore, MemoryStore
+from tssnode.store import LevelStore
+from tssnode.testing.memstore import MemoryStore
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "configs" / "genesis.example.toml"
 

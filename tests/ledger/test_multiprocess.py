@@ -1,7 +1,7 @@
 """Four replicas as separate processes, each with its own LevelDB, over TCP on loopback.
 
-The transport here is the test's own (tests/ledger/loopback.py); the same test over the
-real libp2p layer waits for tssnode/net."""
+The transport here is the test's own (tssnode/testing/loopback.py); the same test over the
+real libp2p layer (tssnode/net) is the one of the multi-node tests in tests/node/."""
 
 from __future__ import annotations
 
@@ -55,7 +55,9 @@ def test_four_processes_commit_the_same_chain(tmp_path: Path) -> None:
             ]  # fmt: skip
             # stdin, stdout and stderr pipes, text; closing stdin stops the replica
             procs.append(
-                launch.start_piped("tests.ledger.loopback", *args, cwd=ROOT, pass_fds=(s.fileno(),))
+                launch.start_piped(
+                    "tssnode.testing.loopback", *args, cwd=ROOT, pass_fds=(s.fileno(),)
+                )
             )
         for s in listeners:
             s.close()

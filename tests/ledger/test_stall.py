@@ -22,7 +22,7 @@ from tssnode.ledger.service import MAX_QUEUED_REQUESTS, _Lanes
 from tssnode.ledger.transactions import make_tx
 from tssnode.registry.app import KeyRegistry
 from tssnode.registry.transactions import KeygenRequest
-from tssnode.store import MemoryStore
+from tssnode.testing.memstore import MemoryStore
 from tssnode.testing.pbftsim import SimNetwork
 
 

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tssnode.store import LevelStore, MemoryStore, StoreLocked, layout
+from tssnode.store import LevelStore, StoreLocked, layout
 from tssnode.store.db import KeyValueStore, open_store
+from tssnode.testing.memstore import MemoryStore
 
 
 @pytest.fixture(params=["level", "memory"])

@@ -8,7 +8,6 @@ import pytest
 
 from tssnode.store import (
     LevelStore,
-    MemoryStore,
     PresignatureMissing,
     PresignatureUsed,
     StoreCorrupt,
@@ -17,6 +16,7 @@ from tssnode.store import (
 )
 from tssnode.store.sealing import Sealer, read_key_file
 from tssnode.store.vault import Vault
+from tssnode.testing.memstore import MemoryStore
 
 FAST = 10  # scrypt N = 2^10 in tests; the default for nodes is 2^15
 

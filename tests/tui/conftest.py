@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.tui.fake_node import FakeNode
+from tssnode.testing.fakenode import FakeNode
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """Helpers of the console tests: the app wired to the HTTP API test double
-(`fake_node.FakeNode`) with a frozen clock, UTC times, no polling, fast reconnects, no
-animations and the validators' names from the genesis; and waiting for the app without
-sleeping blindly."""
+(`tssnode.testing.fakenode.FakeNode`) with a frozen clock, UTC times, no polling, fast
+reconnects, no animations and the validators' names from the genesis; and waiting for the
+app without sleeping blindly."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Select, TextArea
 
-from tests.tui.fake_node import URL, FakeNode, load
+from tssnode.testing.fakenode import URL, FakeNode, load
 from tui.app import ConsoleApp
 from tui.link import Target
 from tui.names import read_genesis_names

@@ -12,7 +12,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from tests.tui.fake_node import FakeNode
 from tests.tui.helpers import (
     make_app,
     open_help,
@@ -21,6 +20,7 @@ from tests.tui.helpers import (
     open_sign_confirmation,
     settled,
 )
+from tssnode.testing.fakenode import FakeNode
 from tui.screens.main import TABS
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "console"

@@ -14,12 +14,12 @@ from coincurve import PublicKey
 from rich.console import Console
 from textual.widgets import DataTable, Static, TabbedContent
 
-from tests.tui.fake_node import FakeNode, load
 from tests.tui.helpers import make_app, open_release, settled, until
 from tssnode import schema
 from tssnode.bridge.btctx import txid
 from tssnode.crypto.addresses import eth_address
 from tssnode.crypto.group import Point
+from tssnode.testing.fakenode import FakeNode, load
 from tui.app import ConsoleApp
 from tui.model import BridgeInfo, Deposit, DepositAddress, MintSignature, Release, ReleaseInfo
 from tui.screens.help import HelpScreen

@@ -10,9 +10,9 @@ import pytest
 from rich.console import Console
 from textual.widgets import Button, DataTable, Input, Select, SelectionList, Static, TextArea
 
-from tests.tui.fake_node import FakeNode, load
 from tests.tui.helpers import LAST_SEQ, make_app, settled, until
 from tssnode.protocol.hashing import message_digest as node_digest
+from tssnode.testing.fakenode import FakeNode, load
 from tui.app import ConsoleApp
 from tui.messages import KeySelected
 from tui.screens.confirm import ConfirmModal
@@ -438,7 +438,9 @@ async def test_events_update_sessions_chain_and_peers(node):
     async with app.run_test(size=(100, 30)) as pilot:
         await settled(pilot)
         failed = next(s for s in load("sessions") if s["status"] == "failed")
-        assert app.state.sessions[failed["session_id"]].culprits == (N4,)
+        # the node names a session's culprits by party index, as text; shown as node4
+        assert app.state.sessions[failed["session_id"]].culprits == ("4",)
+        assert app.state.party("4") == app.state.party(N4) and "node4" in app.state.party("4")
         ssid = "77" * 32
         node.publish("session.started", ssid=ssid, phase="sign", parties=[1, 2, 3])
         node.publish(

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from textual.message import Message
 
-from tests.tui.fake_node import URL, FakeNode
 from tests.tui.helpers import FAST, LAST_SEQ
+from tssnode.testing.fakenode import URL, FakeNode
 from tui import link as link_module
 from tui.app import coalesce_fetches
 from tui.link import BLOCK_WINDOW, NodeLink, Target

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.tui import live_scenarios
-from tests.tui.fake_node import TOKEN, URL, FakeNode, load
+from tssnode.testing.fakenode import TOKEN, URL, FakeNode, load
 from tui.model import Signature
 
 pytestmark = pytest.mark.anyio

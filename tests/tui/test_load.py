@@ -14,8 +14,8 @@ import pytest
 from textual import events
 from textual.widgets import DataTable, RichLog, TabbedContent
 
-from tests.tui.fake_node import FakeNode, load
 from tests.tui.helpers import make_app, settled, until
+from tssnode.testing.fakenode import FakeNode, load
 from tui.app import DRAIN_BATCH, MAX_NOTICES, REDRAW_INTERVAL_S, ConsoleApp
 from tui.link import MAX_BACKLOG
 from tui.screens.main import MainScreen

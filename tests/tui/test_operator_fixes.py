@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from textual.widgets import Button, DataTable, Input, SelectionList, Static
 
-from tests.tui.fake_node import FakeNode, load
 from tests.tui.helpers import GENESIS, make_app, settled, until
 from tssnode.config import key_peer_id
 from tssnode.net import peerid
+from tssnode.testing.fakenode import FakeNode, load
 from tui import cli
 from tui.app import REDRAW_INTERVAL_S, ConsoleApp
 from tui.daemon import NodeConfig, read_config

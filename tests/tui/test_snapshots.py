@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from tests.tui.fake_node import FakeNode
 from tests.tui.helpers import (
     make_app,
     open_help,
@@ -17,6 +16,7 @@ from tests.tui.helpers import (
     open_sign_confirmation,
     settled,
 )
+from tssnode.testing.fakenode import FakeNode
 from tui.screens.main import TABS
 
 SIZES = {"80x24": (80, 24), "160x48": (160, 48)}

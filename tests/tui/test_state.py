@@ -7,7 +7,7 @@ from datetime import UTC
 
 import pytest
 
-from tests.tui.fake_node import load
+from tssnode.testing.fakenode import load
 from tui.actions import ACTIONS, why_not
 from tui.model import Key, Peer, Session, Signature, Status
 from tui.paths import PathError, parse_path

@@ -28,8 +28,9 @@ from tssnode.ledger.service import ReplicaService
 from tssnode.ledger.transactions import SignedTx, make_tx
 from tssnode.registry.app import KeyRegistry
 from tssnode.registry.transactions import KeygenRequest
-from tssnode.store.db import KeyValueStore, LevelStore, MemoryStore
+from tssnode.store.db import KeyValueStore, LevelStore
 from tssnode.testing.memnet import MemoryNetwork
+from tssnode.testing.memstore import MemoryStore
 
 N = 4
 

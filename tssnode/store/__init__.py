@@ -7,7 +7,7 @@ key shares and single-use presignatures sealed. Nothing here knows what the byte
 the ledger and the node encode their records with `tssnode.crypto.encoding`.
 """
 
-from tssnode.store.db import Batch, KeyValueStore, LevelStore, MemoryStore, open_store
+from tssnode.store.db import Batch, KeyValueStore, LevelStore, open_store
 from tssnode.store.errors import (
     PresignatureMissing,
     PresignatureUsed,
@@ -22,7 +22,6 @@ __all__ = [
     "Batch",
     "KeyValueStore",
     "LevelStore",
-    "MemoryStore",
     "PresignatureMissing",
     "PresignatureUsed",
     "StoreClosed",

@@ -1,10 +1,10 @@
 """Opening the node's database and writing to it: one opener, atomic synced batches.
 
 `KeyValueStore` is what every other module uses. `LevelStore` is the real one (plyvel);
-`MemoryStore` is the same contract over a dict, shipped for tests and simulations (it is
-not durable). A write is a `Batch`: collect puts and deletes, then `commit()` writes them
-with `write_batch(transaction=True, sync=True)`, so after a crash either every change of
-the batch is on disk or none is.
+the same contract over a dict, for tests and simulations, is the test double
+`tssnode.testing.memstore.MemoryStore`. A write is a `Batch`: collect puts and deletes,
+then `commit()` writes them with `write_batch(transaction=True, sync=True)`, so after a
+crash either every change of the batch is on disk or none is.
 """
 
 from __future__ import annotations
@@ -176,53 +176,6 @@ def _prefix_end(prefix: bytes) -> bytes | None:
         return None
     data[-1] += 1
     return bytes(data)
-
-
-class MemoryStore(KeyValueStore):
-    """The store contract over a dict: for tests and simulations, not durable.
-
-    `writes` counts committed batches (a simulation can crash a node at any of them).
-    """
-
-    def __init__(self) -> None:
-        self._data: dict[bytes, bytes] = {}
-        self._closed = False
-        self.writes = 0
-
-    def get(self, key: bytes) -> bytes | None:
-        if self._closed:
-            raise StoreClosed("the memory store is closed")
-        return self._data.get(key)
-
-    def write(self, ops: dict[bytes, bytes | None]) -> None:
-        if self._closed:
-            raise StoreClosed("the memory store is closed")
-        for key, value in ops.items():
-            if value is None:
-                self._data.pop(key, None)
-            else:
-                self._data[key] = value
-        self.writes += 1
-
-    def iterate(
-        self, prefix: bytes, *, start: bytes | None = None, reverse: bool = False
-    ) -> Iterator[tuple[bytes, bytes]]:
-        keys = sorted(
-            k for k in self._data if k.startswith(prefix) and (start is None or k >= start)
-        )
-        if reverse:
-            keys.reverse()
-        for k in keys:
-            if k in self._data:
-                yield k, self._data[k]
-
-    def close(self) -> None:
-        self._closed = True
-
-    def reopen(self) -> MemoryStore:
-        """The same data as seen by a restarted process."""
-        self._closed = False
-        return self
 
 
 def open_store(path: Path | str) -> LevelStore:

@@ -11,6 +11,11 @@ In one process:
     localgroup       a key's whole life (keygen, aux-info, reshare, presign, sign) through
                      the runner; what `tssnode simulate` runs
     presigstore      an in-memory single-use presignature store
+    memstore         the store contract over a dict (the PBFT simulator's, `bench ledger`)
+    fakenode         one node's HTTP API answered from frozen data (`fixtures/node1/`, made
+                     by `python -m tssnode.testing.fixtures.make_fixtures`), with scripted
+                     progress and events: what the console tests attach to
+    fakecli          the same behind the blocking client the command line uses
 
 With real processes and sockets:
 
@@ -23,6 +28,10 @@ With real processes and sockets:
     faults           the manifest-driven fault runner (`tssnode faults MANIFEST`)
     anvil            a throw-away EVM dev chain (anvil from node_modules)
     evm              the bridge's gateway deployed on it, and a one-key mint authority
+    bridgecluster    the regtest service, anvil and four nodes with the bridge brought up
+                     (its tests are the bridge's on processes, tests/bridge/)
+    loopback         a length-prefixed TCP transport and a replica process over it (the
+                     ledger's multi-process test, without libp2p)
 
 Nothing in the product imports this package (an import-linter contract in pyproject.toml
 says so): it sits above everything, beside the command line and the benchmarks, which

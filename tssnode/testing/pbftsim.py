@@ -22,7 +22,8 @@ from tssnode.ledger.app import AppFactory
 from tssnode.ledger.bootstrap import GenesisProbe
 from tssnode.ledger.genesis import Genesis, Validator, make_genesis
 from tssnode.ledger.replica import Replica, ReplicaOptions
-from tssnode.store.db import KeyValueStore, MemoryStore
+from tssnode.store.db import KeyValueStore
+from tssnode.testing.memstore import MemoryStore
 
 
 class SimCrash(Exception):

@@ -123,4 +123,4 @@ def signed_everywhere(
         ok = all(v is not None and v["status"] in ("signed", "minted") for v in views)
         return views if ok else None
 
-    return wait_for(all_signed, what, timeout, 0.2)
+    return wait_for(all_signed, what, timeout, 0.2) or []  # (it waits for a list)

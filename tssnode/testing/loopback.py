@@ -4,7 +4,7 @@ Test-only: frames are length-prefixed and carry the sender's id in clear (the no
 transport is libp2p with Noise, tssnode/net). Each node gets its listening socket from the
 parent (`pass_fds`), so no port is guessed or raced for.
 
-Run as `python -m tests.ledger.loopback GENESIS_TOML SEED_HEX FD PORTS_JSON DATA_DIR
+Run as `python -m tssnode.testing.loopback GENESIS_TOML SEED_HEX FD PORTS_JSON DATA_DIR
 TARGET`: serve a replica, submit three requests, print `TIP <height> <hash>` once the
 ledger holds TARGET requests (from all nodes), and keep serving until stdin closes.
 """
@@ -44,20 +44,29 @@ class LoopbackTransport:
         return self._me
 
     async def serve(self, nursery: trio.Nursery) -> None:
-        listeners = [trio.SocketListener(self._listener)]
-        nursery.start_soon(trio.serve_listeners, self._handle, listeners)
+        self._listening = trio.SocketListener(self._listener)
+        nursery.start_soon(trio.serve_listeners, self._handle, [self._listening])
+
+    async def aclose(self) -> None:
+        """Close the listener and every stream this side opened, once `serve`'s nursery is
+        done (the streams it accepted close as their handlers end)."""
+        for stream in self._streams.values():
+            await stream.aclose()
+        self._streams.clear()
+        await self._listening.aclose()
 
     async def _handle(self, stream: trio.SocketStream) -> None:
         buf = b""
-        try:
-            async for chunk in stream:
-                buf += chunk
-                while len(buf) >= 4 and len(buf) >= 4 + _LEN.unpack_from(buf)[0]:
-                    n = _LEN.unpack_from(buf)[0]
-                    frame, buf = buf[4 : 4 + n], buf[4 + n :]
-                    await self._send.send((frame[:32], frame[32:]))
-        except trio.BrokenResourceError:
-            return
+        async with stream:
+            try:
+                async for chunk in stream:
+                    buf += chunk
+                    while len(buf) >= 4 and len(buf) >= 4 + _LEN.unpack_from(buf)[0]:
+                        n = _LEN.unpack_from(buf)[0]
+                        frame, buf = buf[4 : 4 + n], buf[4 + n :]
+                        await self._send.send((frame[:32], frame[32:]))
+            except trio.BrokenResourceError:
+                return
 
     async def send(self, to: bytes, data: bytes) -> None:
         frame = self._me + data

@@ -29,12 +29,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 from coincurve import PrivateKey
+from pydantic import TypeAdapter
 
 from tssnode import schema
 from tssnode.api.client import AsyncApiClient
@@ -101,6 +103,9 @@ class FakeNode:
         self.broken_routes: dict[str, tuple[int, Any]] = {}  # path → (status, JSON answer)
         self.held: dict[str, asyncio.Event] = {}  # path → answered once the event is set
         self.garble_stream = False  # send a line that is not JSON
+        # every answer validates as the node's own response model (a node validates each on
+        # the way out): False for a test that plays a node sending what no model takes
+        self.checks_shapes = True
         self._listeners: set[asyncio.Queue[dict[str, Any] | None]] = set()
 
     # -- what the console is given ---------------------------------------------------------
@@ -155,7 +160,7 @@ class FakeNode:
         ssid = _h(f"ssid {key_id}")
         for s in self.sessions:
             if s["session_id"] == ssid:  # as tssnode lists a finished session: round 1
-                s.update(status="done", round=1, elapsed_s=2.0)
+                s.update(status="done", round=1, elapsed_s=2.0, finished=self.clock)
                 self.publish("session.done", ssid=ssid, phase="keygen", seconds=2.0)
         secret, chain = _h(f"fake secret {key_id}"), _h(f"fake chain {key_id}")
         self.secrets[key_id] = {"secret": secret, "chain_code": chain}
@@ -181,14 +186,16 @@ class FakeNode:
         key = self.keys[key_id]
         key.update(status="failed", error=error)
         ssid = _h(f"ssid {key_id}")
-        culprit = self.validators[-1]["peer_id"]
+        culprit = str(self.validators[-1]["index"])  # (sessions name parties by index, as text)
         self.publish(
             "session.failed", ssid=ssid, phase="keygen", round=2, culprits=[4], check=error
         )
         self._commit(1)
         for s in self.sessions:
             if s["session_id"] == ssid:
-                s.update(status="failed", round=1, culprits=[culprit], error=error)
+                s.update(
+                    status="failed", round=1, culprits=[culprit], error=error, finished=self.clock
+                )
 
     def fail_signature(self, signature_id: str, check: str) -> None:
         """The signing aborts, blaming node4 (a blame names parties by index)."""
@@ -329,10 +336,15 @@ class FakeNode:
             )
         try:
             if request.method == "GET":
-                return self._get(path, request.url.params)
-            return self._post(path, body if isinstance(body, dict) else {})
+                answer = self._get(path, request.url.params)
+            else:
+                answer = self._post(path, body if isinstance(body, dict) else {})
         except _Refuse as exc:
             return _json({"error": exc.message}, exc.status)
+        # (a node from before block times sends blocks no model of today takes)
+        if self.checks_shapes and (self.block_times or not path.startswith("/blocks")):
+            _check_shape(request.method, path, answer)
+        return answer
 
     def _get(self, path: str, params: httpx.QueryParams) -> httpx.Response:
         parts = path.strip("/").split("/")
@@ -443,6 +455,7 @@ class FakeNode:
             "threshold": threshold,
             "parties": parties,
             "epoch": 0,
+            "tier": "standard",
             "addresses": None,
             "children": [],
             "presignatures": 0,
@@ -456,11 +469,13 @@ class FakeNode:
                 "phase": "keygen",
                 "key_id": "",
                 "request": key_id,
+                "parties": [str(v["index"]) for v in self.validators if v["peer_id"] in parties],
                 "status": "running",
                 "round": 1,
                 "rounds": 4,
                 "waiting_for": [],
                 "started": self.clock,
+                "finished": None,
                 "elapsed_s": 0.0,
                 "culprits": [],
                 "error": None,
@@ -518,10 +533,10 @@ class FakeNode:
             for event in backlog:
                 yield _frame(event)
             while True:
-                event = await queue.get()
-                if event is None:
+                item = await queue.get()
+                if item is None:
                     raise httpx.ReadError("connection reset (test double went down)")
-                yield _frame(event)
+                yield _frame(item)
         finally:
             self._listeners.discard(queue)
 
@@ -550,7 +565,11 @@ class FakeNode:
             "time": self.clock,
             "txs": [],
             "commit_latency_ms": 40,
-            "certificate": {"signers": [v["peer_id"] for v in self.validators[:3]], "quorum": 3},
+            "certificate": {
+                "view": self.status["view"],
+                "signers": [v["peer_id"] for v in self.validators[:3]],
+                "quorum": 3,
+            },
         }
         self.blocks.append(block)
         self.blocks_full[str(height)] = block
@@ -561,6 +580,45 @@ class _Refuse(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status, self.message = status, message
+
+
+#: (method, route) → the node's response model of a 2xx answer, as `tssnode.api.app` has it
+_SHAPES: tuple[tuple[str, re.Pattern[str], Any], ...] = tuple(
+    (method, re.compile(f"^{route}$"), model)
+    for method, route, model in (
+        ("GET", "/status", schema.Status),
+        ("GET", "/validators", list[schema.Validator]),
+        ("GET", "/peers", list[schema.Peer]),
+        ("GET", "/keys", list[schema.Key]),
+        ("GET", "/keys/[^/]+", schema.Key),
+        ("GET", "/sessions", list[schema.Session]),
+        ("GET", "/sessions/[^/]+", schema.Session),
+        ("GET", "/blocks", list[schema.Block]),
+        ("GET", "/blocks/[^/]+", schema.Block),
+        ("GET", "/signatures/[^/]+", schema.Signature),
+        ("GET", "/bridge", schema.BridgeInfo),
+        ("GET", "/bridge/addresses", list[schema.DepositAddress]),
+        ("GET", "/bridge/deposits", list[schema.Deposit]),
+        ("GET", "/bridge/deposits/[^/]+", schema.Deposit),
+        ("GET", "/bridge/releases", list[schema.Release]),
+        ("GET", "/bridge/releases/[^/]+", schema.Release),
+        ("POST", "/keygen", schema.KeyAccepted),
+        ("POST", "/sign", schema.SignAccepted),
+        ("POST", "/keys/[^/]+/(refresh|presign)", schema.KeyAccepted),
+        ("POST", "/keys/[^/]+/derive", schema.Derived),
+    )
+)
+
+
+def _check_shape(method: str, path: str, answer: httpx.Response) -> None:
+    """Raise if a 2xx answer is not what the node's model for its route takes."""
+    if not answer.is_success:
+        return
+    for m, route, model in _SHAPES:
+        if m == method and route.match(path):
+            TypeAdapter(model).validate_python(json.loads(answer.content))
+            return
+    raise AssertionError(f"the double answers {method} {path}, which has no shape here")
 
 
 def _json(data: Any, status: int = 200) -> httpx.Response:

@@ -1,4 +1,4 @@
-"""The console tests' fake node API (`tests/tui/fake_node.py`) behind the blocking
+"""The console tests' fake node API (`tssnode/testing/fakenode.py`) behind the blocking
 `ApiClient` the command line uses, with scripted progress: a request is first unordered,
 then in a block with a running protocol session, then settled (or failed).
 
@@ -19,9 +19,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.tui.fake_node import TOKEN, URL, FakeNode
 from tssnode.api.client import ApiClient
 from tssnode.cli import client, follow, processes
+from tssnode.testing.fakenode import TOKEN, URL, FakeNode
 
 ACTIVE_KEY = "b68f625c004ac253029106998f095e32156ff6a2"  # threshold 2 of 4 parties
 PENDING_KEY = "613de07c7dafc481940ad6a4508a9d88de9ce28e"
@@ -71,11 +71,11 @@ class SyncNode:
         if poll >= self.settle_after:
             for s in self.node.sessions:
                 if s.get("request") == ident:
-                    s["status"] = "failed" if self.fail else "done"
+                    s.update(status="failed" if self.fail else "done", finished=self.node.clock)
             if self.fail:
                 item.update(status="failed", error=self.fail)
                 if kind == "signatures":
-                    culprit = self.node.validators[3]["peer_id"]
+                    culprit = self.node.validators[3]["index"]  # a blame names an index
                     item["blame"] = {"culprits": [culprit], "check": self.fail, "round": 1}
             elif kind == "signatures":
                 self.node.complete_signature(ident)
@@ -98,8 +98,10 @@ class SyncNode:
                 "phase": phase,
                 "request": ident,
                 "key_id": item["key_id"] if kind == "signatures" else "",
+                "parties": [str(v["index"]) for v in self.node.validators],
                 **running,
                 "started": self.node.clock,
+                "finished": None,
                 "elapsed_s": 0.4,
                 "culprits": [],
                 "error": None,
@@ -120,8 +122,17 @@ class SyncNode:
                 "prev_hash": "00" * 32,
                 "proposer": self.node.status["primary"],
                 "view": self.node.status["view"],
-                "txs": [{"hash": sig_id, "kind": "SignRequest"}],
-                "certificate": {"signers": [], "quorum": 3},
+                "time": self.node.clock,
+                "commit_latency_ms": 40,
+                "txs": [
+                    {
+                        "hash": sig_id,
+                        "kind": "SignRequest",
+                        "submitter": self.node.status["peer_id"],
+                        "height": height,
+                    }
+                ],
+                "certificate": {"view": self.node.status["view"], "signers": [], "quorum": 3},
             }
             self.node.blocks.append(block)
             self.node.signatures[sig_id]["height"] = height
