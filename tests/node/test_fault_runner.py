@@ -493,6 +493,9 @@ def test_a_2_2_partition_commits_nothing_and_recovers(n4: Runner):
     _settled(result)
 
 
+# (slow tier: 40 s of schedule; the fast tier keeps the view change of a paused primary, and
+# the random soaks arm this point too)
+@pytest.mark.slow
 def test_a_backup_dying_in_a_view_change_does_not_stop_it(n4: Runner):
     result = n4.run_schedule(_schedule(n4, "failpoint-view-change"))
     _settled(result)

@@ -75,7 +75,9 @@ def _sessions(rounds, events, limiter, *, drop=None, timeout=30.0, only=None):
     return sessions
 
 
-async def _run_all(sessions):
+async def _run_all(sessions, *, until_fails=None):
+    """Run every session to its end; `until_fails`: stop the others once that party's
+    session has failed (they would only wait out their round timeout for it)."""
     results, errors = {}, {}
 
     async def one(p, s):
@@ -83,6 +85,8 @@ async def _run_all(sessions):
             results[p] = await s.run()
         except (ProtocolAbort, SessionTimeout) as exc:
             errors[p] = exc
+            if p == until_fails:
+                nursery.cancel_scope.cancel()
 
     async with trio.open_nursery() as nursery:
         for p, s in sessions.items():
@@ -259,7 +263,7 @@ async def test_an_abort_found_by_a_concurrent_check_ends_the_session():
         3, 3, recipient=1, broadcast=False, mutate=replace_field("psi_prime.z3", lambda z: z + 1)
     )
     sessions[3].transport = Tampering(3, sessions, rule, cfgs[3].identity)
-    _, errors = await _run_all(sessions)
+    _, errors = await _run_all(sessions, until_fails=1)
     assert isinstance(errors[1], ProtocolAbort) and errors[1].culprits == (3,)
 
 
