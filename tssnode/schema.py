@@ -47,6 +47,12 @@ PEER_ID = r"^[1-9A-HJ-NP-Za-km-z]{1,128}$"
 
 PeerId = Annotated[str, Field(pattern=PEER_ID)]
 
+#: the status of a request (a keygen's try, a signature): what the ledger records
+RequestStatus = Literal["pending", "done", "failed"]
+KeyStatus = Literal["pending", "active", "failed"]
+Phase = Literal["keygen", "aux", "presign", "sign"]
+SessionStatus = Literal["running", "done", "failed", "stopped"]
+
 
 # == request bodies ===========================================================================
 
@@ -337,7 +343,7 @@ class KeyTry(Response):
 
     request: str
     """the request id (its transaction hash) of that try"""
-    status: Literal["pending", "done", "failed"]
+    status: RequestStatus
     blame: Blame | None
 
 
@@ -345,7 +351,7 @@ class Key(Response):
     """`GET /keys/{key_id}` and each of `GET /keys`."""
 
     key_id: str
-    status: Literal["pending", "active", "failed"]
+    status: KeyStatus
     public_key: str | None
     """33-byte compressed point, hex; null until active"""
     threshold: int
@@ -375,7 +381,7 @@ class Key(Response):
 class SignatureTry(Response):
     """An earlier try of a sign request that was retried."""
 
-    status: Literal["pending", "done", "failed"]
+    status: RequestStatus
     blame: Blame | None
     signature_id: str
 
@@ -386,7 +392,7 @@ class Signature(Response):
     those three and no `error`."""
 
     signature_id: str
-    status: Literal["pending", "done", "failed"]
+    status: RequestStatus
     key_id: str
     path: str | None = None
     """the BIP-32 path signed under (`m/0/1`), or null for the key itself"""
@@ -407,7 +413,7 @@ class Session(Response):
     """One of `GET /sessions`, `GET /sessions/{id}`."""
 
     session_id: str
-    phase: Literal["keygen", "aux", "presign", "sign"]
+    phase: Phase
     request: str
     """the request (transaction hash) it serves"""
     key_id: str
@@ -416,7 +422,7 @@ class Session(Response):
     """party indices (1-based), as text"""
     started: float
     """Unix time"""
-    status: Literal["running", "done", "failed", "stopped"]
+    status: SessionStatus
     round: int
     """the round under way, the last one for a done session, the failing one for a failed one"""
     waiting_for: list[int] | None

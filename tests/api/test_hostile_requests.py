@@ -89,8 +89,8 @@ class StubNode:
     def health(self) -> tuple[bool, str | None]:
         return True, None
 
-    def status(self) -> dict[str, Any]:
-        return dict(STATUS)
+    def status(self, api_refused: dict[str, int]) -> dict[str, Any]:
+        return {**STATUS, "api_refused": api_refused}
 
     def validators(self) -> list[dict[str, Any]]:
         return []

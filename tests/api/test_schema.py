@@ -161,25 +161,25 @@ class InProcessNode:
     def health(self) -> tuple[bool, str | None]:
         return self.core.health()
 
-    def validators(self) -> list[dict[str, Any]]:
+    def validators(self) -> list[schema.Validator]:
         return self.core.validators()
 
-    def keys(self) -> list[dict[str, Any]]:
+    def keys(self) -> list[schema.Key]:
         return self.core.keys()
 
-    def key(self, key_id: str) -> dict[str, Any] | None:
+    def key(self, key_id: str) -> schema.Key | None:
         return self.core.key(key_id)
 
-    def signature(self, signature_id: str) -> dict[str, Any] | None:
+    def signature(self, signature_id: str) -> schema.Signature | None:
         return self.core.signature(signature_id)
 
-    def blocks(self, start: int, limit: int) -> list[dict[str, Any]]:
+    def blocks(self, start: int, limit: int) -> list[schema.Block]:
         return self.core.blocks(start, limit)
 
-    def block(self, height: int) -> dict[str, Any] | None:
+    def block(self, height: int) -> schema.Block | None:
         return self.core.block(height)
 
-    def transaction(self, tx_hash: str) -> dict[str, Any] | None:
+    def transaction(self, tx_hash: str) -> schema.Transaction | None:
         return self.core.transaction(tx_hash)
 
     async def request_keygen(
@@ -207,11 +207,11 @@ class InProcessNode:
         return await self.core.request_presign(key_id, count)
 
     # what the daemon adds (as `NodeFacadeAdapter` does)
-    def sessions(self) -> list[dict[str, Any]]:
+    def sessions(self) -> list[schema.Session]:
         return self.core.sessions_view()
 
-    def session(self, session_id: str) -> dict[str, Any] | None:
-        return next((s for s in self.sessions() if s["session_id"] == session_id), None)
+    def session(self, session_id: str) -> schema.Session | None:
+        return next((s for s in self.sessions() if s.session_id == session_id), None)
 
     @property
     def addrs(self) -> list[str]:
@@ -220,17 +220,18 @@ class InProcessNode:
     def join_request(self) -> dict[str, Any]:
         return self.core.join_request(self.addrs[0].rsplit("/p2p/", 1)[0])
 
-    def status(self) -> dict[str, Any]:
-        out: dict[str, Any] = self.core.status()
-        out["network"] = "core-test"
-        out["peers_connected"] = len(self.book.ready())
-        out["addrs"] = self.addrs
-        out["warnings"] = ["vault key stored in the data directory (insecure_local_key)"]
-        out["admission"] = self.admission.status()
-        out["buffers"] = {"store": self.store.snapshot(), "early": self.core.early.snapshot()}
-        return out
+    def status(self, api_refused: dict[str, int]) -> schema.Status:
+        return self.core.status(
+            network="core-test",
+            peers_connected=len(self.book.ready()),
+            addrs=self.addrs,
+            warnings=["vault key stored in the data directory (insecure_local_key)"],
+            admission=schema.Admission.model_validate(self.admission.status()),
+            buffers={"store": self.store.snapshot(), "early": self.core.early.snapshot()},
+            api_refused=api_refused,
+        )
 
-    def peers(self) -> list[dict[str, Any]]:
+    def peers(self) -> list[schema.Peer]:
         validators = {peerid.from_public_key(v) for v in self.core.replica.config()}
         out = []
         for rec in self.book.records():
@@ -238,7 +239,7 @@ class InProcessNode:
             d["validator"] = rec.peer_id in validators
             d["status"] = "connected" if rec.connected else "disconnected"
             d["address"] = d["addrs"][0] if d["addrs"] else None
-            out.append(d)
+            out.append(schema.Peer.model_validate(d))
         return out
 
     async def legacy_broadcast(self, body: bytes) -> dict[str, Any]:
@@ -322,6 +323,18 @@ async def test_real_answers_fit_their_models(tmp_path: Path, keys: list[Any]) ->
         nursery.cancel_scope.cancel()
 
 
+def _sent(answer: Any) -> Any:
+    """What the API sends for a node's answer: a model's JSON (a list of them, each)."""
+    if isinstance(answer, list):
+        return [_sent(a) for a in answer]
+    return answer.to_json() if isinstance(answer, schema.Response) else answer
+
+
+def _status(answer: Any) -> str | None:
+    """The `status` of a node's answer (a model, a dict, or None)."""
+    return _sent(answer).get("status") if answer is not None else None
+
+
 async def _bridge(c: Checked, node: InProcessNode, cores: list[Any]) -> None:
     """The bridge's routes: a key made for it, settings agreed by three validators, a
     deposit address, and a deposit three validators saw."""
@@ -329,9 +342,9 @@ async def _bridge(c: Checked, node: InProcessNode, cores: list[Any]) -> None:
     made = await c.ask(
         "POST", "/keygen", S.KeyAccepted, status=202, body={"threshold": 1, "purpose": "bridge"}
     )
-    await _wait(lambda: all((x.key(made["key_id"]) or {}).get("status") == "active" for x in cores))
-    bridge_key = node.key(made["key_id"])["key_id"]
-    assert node.key(bridge_key)["purpose"] == "bridge"
+    await _wait(lambda: all(_status(x.key(made["key_id"])) == "active" for x in cores))
+    bridge_key = _sent(node.key(made["key_id"]))["key_id"]
+    assert _sent(node.key(bridge_key))["purpose"] == "bridge"
     body = {"key_id": bridge_key, "message": "mint 100 BTC to me"}
     refused = await c.ask("POST", "/sign", S.Error, status=409, body=body)
     assert "signs only bridge messages" in refused["error"]
@@ -346,9 +359,9 @@ async def _bridge(c: Checked, node: InProcessNode, cores: list[Any]) -> None:
     await c.ask("POST", "/bridge/setup", S.BridgeSetupAccepted, status=202, body=settings)
     for other in (cores[2], cores[3]):  # (the API's node is cores[1]: three votes)
         await other.request_bridge_setup(settings)
-    await _wait(lambda: all(x.bridge_info()["set_up"] for x in cores))
+    await _wait(lambda: all(_sent(x.bridge_info())["set_up"] for x in cores))
     info = await c.ask("GET", "/bridge", S.BridgeInfo)
-    assert info == node.bridge_info() and info["chain_id"] == 31337
+    assert info == _sent(node.bridge_info()) and info["chain_id"] == 31337
     assert set(info) == set(S.BridgeInfo.model_fields)
     to = "0x" + "70" * 20
     body = {"to": to, "payload": "0xbeef"}
@@ -359,7 +372,7 @@ async def _bridge(c: Checked, node: InProcessNode, cores: list[Any]) -> None:
     known = await c.ask("POST", "/bridge/deposit-address", S.DepositAddress, body=body)
     assert known == {**new, "status": "recorded", "height": known["height"]}
     listed = await c.ask("GET", "/bridge/addresses", [S.DepositAddress], params={"to": to})
-    assert listed == [known] and all(x.deposit_addresses() == [known] for x in cores)
+    assert listed == [known] and all(_sent(x.deposit_addresses()) == [known] for x in cores)
     # a deposit three validators saw at depth: final, the same at every node
     g = bytes.fromhex(new["gHash"][2:])
     script = p2wpkh_script(cores[0].bridge.addresses[g].key_hash)
@@ -369,7 +382,9 @@ async def _bridge(c: Checked, node: InProcessNode, cores: list[Any]) -> None:
     await _wait(lambda: all(x.bridge.deposits for x in cores))
     txid = (b"\x5a" * 32)[::-1].hex()
     dep = await c.ask("GET", f"/bridge/deposits/{txid}:0", S.Deposit)
-    assert dep == node.deposit(txid, 0) and dep["amount"] == 49_000 and dep["signature"] is None
+    assert (
+        dep == _sent(node.deposit(txid, 0)) and dep["amount"] == 49_000 and dep["signature"] is None
+    )
     assert await c.ask("GET", "/bridge/deposits", [S.Deposit], params={"to": to}) == [dep]
     await c.ask("GET", f"/bridge/deposits/{txid}:1", S.Error, status=404)
     # what this node's own Bitcoin watch sees: one payment mined, one in the mempool
@@ -399,7 +414,7 @@ async def _bridge(c: Checked, node: InProcessNode, cores: list[Any]) -> None:
     await c.ask("POST", "/bridge/release-setup", S.Error, status=422, body={"bump_after": 0})
     for other in (cores[2], cores[3]):
         await other.request_release_setup(release)
-    await _wait(lambda: all(x.bridge_info()["release"] for x in cores))
+    await _wait(lambda: all(_sent(x.bridge_info())["release"] for x in cores))
     info = await c.ask("GET", "/bridge", S.BridgeInfo)
     assert info["release"]["holdings_sats"] == 50_000 and info["release"]["fee_rate"] is None
     assert info["release"]["main_address"].startswith("bcrt1q")
@@ -422,16 +437,16 @@ async def _typed(api: AsyncApiClient, node: InProcessNode) -> None:
     assert (await api.health()).ok and (await api.status()).validators == 4
     key = (await api.keys())[0]
     assert key.status == "active" and (await api.key(key.key_id)) == key
-    assert key.to_json() == node.key(key.key_id)
+    assert key.to_json() == _sent(node.key(key.key_id))
     assert (await api.derive(key.key_id, "m/7")).to_json() == node.derive(key.key_id, "m/7")
     accepted = await api.sign(key.key_id, b"\x00\xff", "eip191")
     sig = await api.signature(accepted.signature_id)
     assert sig.digest == accepted.digest and sig.key_id == key.key_id
     blocks = await api.blocks(1, 5)
-    assert [b.to_json() for b in blocks] == node.blocks(1, len(blocks))
-    assert (await api.block(blocks[0].height)).to_json() == node.block(blocks[0].height)
+    assert [b.to_json() for b in blocks] == _sent(node.blocks(1, len(blocks)))
+    assert (await api.block(blocks[0].height)).to_json() == _sent(node.block(blocks[0].height))
     typed_sessions = {s.session_id for s in await api.sessions()}
-    assert typed_sessions and typed_sessions <= {s["session_id"] for s in node.sessions()}
+    assert typed_sessions and typed_sessions <= {s.session_id for s in node.sessions()}
     assert len(await api.validators()) == 4 and await api.peers()
     assert (await api.join_request()).is_validator
     with pytest.raises(ApiError) as refused:
@@ -449,9 +464,10 @@ async def _walk(c: Checked, node: InProcessNode, cores: list[Any], api: AsyncApi
     status = await c.ask("GET", "/status", S.Status)
     assert status["api_refused"] == {} and status["liveness"] is None
     validators = await c.ask("GET", "/validators", [S.Validator])
-    assert len(validators) == 4 and validators == node.validators()
+    assert len(validators) == 4 and validators == _sent(node.validators())
     peers = await c.ask("GET", "/peers", [S.Peer])
-    assert {p["status"] for p in peers} == {"connected", "disconnected"} and peers == node.peers()
+    assert {p["status"] for p in peers} == {"connected", "disconnected"}
+    assert peers == _sent(node.peers())
 
     # a key: pending (accepted here, then in a block), then active
     req = await c.ask("POST", "/keygen", S.KeyAccepted, status=202, body={"threshold": 2})
@@ -459,13 +475,13 @@ async def _walk(c: Checked, node: InProcessNode, cores: list[Any], api: AsyncApi
     pending = await c.ask("GET", f"/keys/{key_id}", S.Key)
     assert pending["status"] == "pending" and pending["public_key"] is None
     await c.ask("GET", "/keys", [S.Key])
-    await _wait(lambda: all((x.key(key_id) or {}).get("status") == "active" for x in cores))
-    await _wait(lambda: len(node.key(key_id)["holders"]) == 4)  # (the last vote may be late)
+    await _wait(lambda: all(_status(x.key(key_id)) == "active" for x in cores))
+    await _wait(lambda: len(_sent(node.key(key_id))["holders"]) == 4)  # (the last vote may be late)
     key = await c.ask("GET", f"/keys/{key_id}", S.Key)
-    assert key == node.key(key_id) and key["status"] == "active"
+    assert key == _sent(node.key(key_id)) and key["status"] == "active"
     assert set(key) == set(S.Key.model_fields) - {"previous"}  # every field, as the node has it
     listed = await c.ask("GET", "/keys", [S.Key])
-    assert listed == node.keys()
+    assert listed == _sent(node.keys())
     active = key["key_id"]
     derived = await c.ask("POST", f"/keys/{active}/derive", S.Derived, body={"path": "m/0/1"})
     assert derived == node.derive(active, "m/0/1")
@@ -477,9 +493,9 @@ async def _walk(c: Checked, node: InProcessNode, cores: list[Any], api: AsyncApi
     sig_id = sig_req["signature_id"]
     first = await c.ask("GET", f"/signatures/{sig_id}", S.Signature)
     assert first["status"] in ("pending", "done")
-    await _wait(lambda: (node.signature(sig_id) or {}).get("status") == "done")
+    await _wait(lambda: _status(node.signature(sig_id)) == "done")
     sig = await c.ask("GET", f"/signatures/{sig_id}", S.Signature)
-    assert sig == node.signature(sig_id) and sig["v"] in (27, 28)
+    assert sig == _sent(node.signature(sig_id)) and sig["v"] in (27, 28)
     await c.ask(
         "POST", "/sign", S.SignAccepted, status=202,
         body={"key_id": active, "message_hex": "00ff", "hash": "keccak256", "path": "m/1"},
@@ -490,12 +506,12 @@ async def _walk(c: Checked, node: InProcessNode, cores: list[Any], api: AsyncApi
     assert {"keygen", "aux"} <= {s["phase"] for s in sessions}  # (it may not be a signer)
     await c.ask("GET", f"/sessions/{sessions[0]['session_id']}", S.Session)
     blocks = await c.ask("GET", "/blocks", [S.Block], params={"from": 1, "limit": 500})
-    assert blocks == node.blocks(1, len(blocks))  # (more may have committed since)
+    assert blocks == _sent(node.blocks(1, len(blocks)))  # (more may have committed since)
     full = next(b for b in blocks if b["txs"])
     block = await c.ask("GET", f"/blocks/{full['height']}", S.Block)
-    assert block == node.block(full["height"]) and block["txs"][0]["payload"]
+    assert block == _sent(node.block(full["height"])) and block["txs"][0]["payload"]
     tx = await c.ask("GET", f"/tx/{req['tx']}", S.Transaction)
-    assert tx == node.transaction(req["tx"]) and tx["kind"] == "KeygenRequest"
+    assert tx == _sent(node.transaction(req["tx"])) and tx["kind"] == "KeygenRequest"
 
     # the Python client's typed calls read the same answers into the same models
     await _typed(api, node)

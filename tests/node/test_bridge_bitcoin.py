@@ -36,10 +36,12 @@ async def test_a_regtest_deposit_is_observed_at_depth_and_signed(tmp_path, keys)
                 await nursery.start(watch.run)
             req = await cores[0].request_keygen(1, None, "bridge")
             await _wait(
-                lambda: all((c.key(req["key_id"]) or {}).get("status") == "active" for c in cores)
+                lambda: all(
+                    getattr(c.key(req["key_id"]), "status", None) == "active" for c in cores
+                )
             )
             settings = {
-                "key_id": cores[0].key(req["key_id"])["key_id"], "chain_name": "Ethereum",
+                "key_id": cores[0].key(req["key_id"]).key_id, "chain_name": "Ethereum",
                 "chain_id": 31337, "gateway": "0x" + "5f" * 20, "network": "regtest",
                 "confirmations": CONFIRMATIONS, "fee_sats": 1000, "min_deposit_sats": 10_000,
             }  # fmt: skip

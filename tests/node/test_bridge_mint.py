@@ -25,9 +25,9 @@ async def test_a_final_deposit_is_signed_without_anyone_asking(tmp_path, keys): 
         cores = await _start(nursery, tmp_path, keys)
         req = await cores[0].request_keygen(1, None, "bridge")
         await _wait(
-            lambda: all((c.key(req["key_id"]) or {}).get("status") == "active" for c in cores)
+            lambda: all(getattr(c.key(req["key_id"]), "status", None) == "active" for c in cores)
         )
-        key_id = cores[0].key(req["key_id"])["key_id"]
+        key_id = cores[0].key(req["key_id"]).key_id
         settings = {
             "key_id": key_id, "chain_name": "Ethereum", "chain_id": 31337,
             "gateway": "0x" + "5f" * 20, "network": "regtest", "confirmations": 6,
@@ -65,7 +65,9 @@ async def test_a_final_deposit_is_signed_without_anyone_asking(tmp_path, keys): 
         ]
         assert len(asks) == 1 and asks[0][1].status == "done"
         # and `GET /signatures/{id}` shows it as any signature (it answered 500 once)
-        view = cores[2].signature(asks[0][0].hex())
-        assert view is not None and view["status"] == "done"
+        found = cores[2].signature(asks[0][0].hex())
+        assert found is not None
+        view = found.to_json()
+        assert view["status"] == "done"
         assert "0x" + view["digest"] == dep["sigHash"] and len(view["signers"]) == 2
         nursery.cancel_scope.cancel()

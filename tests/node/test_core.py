@@ -118,9 +118,11 @@ async def _pooled_key(cores: list[NodeCore], pool: int) -> str:
     """A 1-of-4 key asked at node 0, active everywhere, its pool of `pool` ready at every
     node (the primary fills it; every signer reports each presignature ready)."""
     req = await cores[0].request_keygen(1, None)
-    await _wait(lambda: all((c.key(req["key_id"]) or {}).get("status") == "active" for c in cores))
-    key_id: str = cores[0].keys()[0]["key_id"]
-    await _wait(lambda: all(c.key(key_id)["presignatures"] == pool for c in cores))
+    await _wait(
+        lambda: all(getattr(c.key(req["key_id"]), "status", None) == "active" for c in cores)
+    )
+    key_id: str = cores[0].keys()[0].key_id
+    await _wait(lambda: all(c.key(key_id).presignatures == pool for c in cores))
     return key_id
 
 
@@ -128,15 +130,15 @@ async def test_keygen_requested_at_one_node_sign_at_another(tmp_path, keys):
     async with trio.open_nursery() as nursery:
         cores = await _start(nursery, tmp_path, keys)
         req = await cores[1].request_keygen(2, None)
-        assert cores[1].key(req["key_id"])["status"] == "pending"
+        assert cores[1].key(req["key_id"]).status == "pending"
         await _wait(
-            lambda: all((c.key(req["key_id"]) or {}).get("status") == "active" for c in cores)
+            lambda: all(getattr(c.key(req["key_id"]), "status", None) == "active" for c in cores)
         )
-        key = cores[0].key(req["key_id"])
+        key = cores[0].key(req["key_id"]).to_json()
         assert key["threshold"] == 2 and len(key["parties"]) == 4
         assert key["addresses"]["eth"].startswith("0x")
-        assert len({c.key(req["key_id"])["public_key"] for c in cores}) == 1
-        key_id = cores[2].keys()[0]["key_id"]
+        assert len({c.key(req["key_id"]).public_key for c in cores}) == 1
+        key_id = cores[2].keys()[0].key_id
 
         # signing before the key is active is refused; unknown key ids too
         with pytest.raises(RequestRejected) as info:
@@ -145,8 +147,8 @@ async def test_keygen_requested_at_one_node_sign_at_another(tmp_path, keys):
 
         sig_req = await cores[3].request_sign(key_id, b"hello", "sha256", None)
         sid = sig_req["signature_id"]
-        await _wait(lambda: (cores[0].signature(sid) or {}).get("status") == "done")
-        sig = cores[0].signature(sid)
+        await _wait(lambda: getattr(cores[0].signature(sid), "status", None) == "done")
+        sig = cores[0].signature(sid).to_json()
         digest = message_digest(b"hello", "sha256")
         assert sig["digest"] == digest.hex() and len(sig["signers"]) == 3
         pub = bytes.fromhex(key["public_key"])
@@ -171,7 +173,7 @@ async def test_a_warm_pool_signs_with_a_presignature_used_once(tmp_path, keys):
         pooled = sorted(st.presigs)
         first = st.presigs[pooled[0]]
         # each node says how many it signs and holds (what the fault runner compares)
-        views = [c.key(key_id) for c in cores]
+        views = [c.key(key_id).to_json() for c in cores]
         assert sum(v["presignatures_mine"] for v in views) == 2 * (1 + 1)  # t + 1 each
         assert all(v["presignatures_held"] == v["presignatures_mine"] for v in views)
 
@@ -185,15 +187,15 @@ async def test_a_warm_pool_signs_with_a_presignature_used_once(tmp_path, keys):
         )
         sig_req = await cores[2].request_sign(key_id, b"pay 1 BTC to bob", "keccak256", None)
         sid = sig_req["signature_id"]
-        await _wait(lambda: (cores[1].signature(sid) or {}).get("status") == "done")
+        await _wait(lambda: getattr(cores[1].signature(sid), "status", None) == "done")
         await _wait(lambda: not cores[0].executor.open_signs)
         assert 1 in open_at_block  # ordered, then settled: it waited in between
-        sig = cores[1].signature(sid)
+        sig = cores[1].signature(sid).to_json()
         request = st.requests[bytes.fromhex(sid)]
         assert request.presig == pooled[0]  # the oldest ready one, taken by this request
         assert request.signers == first.signers
         digest = message_digest(b"pay 1 BTC to bob", "keccak256")
-        pub = bytes.fromhex(cores[0].key(key_id)["public_key"])
+        pub = bytes.fromhex(cores[0].key(key_id).public_key)
         vk = VerifyingKey.from_string(pub, curve=SECP256k1)
         assert vk.verify_digest(bytes.fromhex(sig["r"] + sig["s"]), digest)
         # each signer's copy is gone, its use and signature share recorded
@@ -208,13 +210,13 @@ async def test_a_warm_pool_signs_with_a_presignature_used_once(tmp_path, keys):
             with pytest.raises(PresignatureUsed):
                 c.vault.take_presignature(key_id, vid, b"another request")
         # and the pool is topped up again
-        await _wait(lambda: all(c.key(key_id)["presignatures"] == 2 for c in cores))
+        await _wait(lambda: all(c.key(key_id).presignatures == 2 for c in cores))
         assert pooled[0] not in cores[3].registry.presigs
 
         # a refresh: new shares everywhere, the old ones deleted, the old pool dropped
         # (its presignatures belong to the old shares) and a new one made
         await cores[1].request_refresh(key_id)
-        await _wait(lambda: all(c.key(key_id)["epoch"] == 1 for c in cores))
+        await _wait(lambda: all(c.key(key_id).epoch == 1 for c in cores))
         await _wait(lambda: all(c.vault.share_epochs(key_id) == [1] for c in cores))
         assert all(r.epoch == 1 for r in cores[0].registry.presigs.values())
 
@@ -223,12 +225,12 @@ async def test_a_warm_pool_signs_with_a_presignature_used_once(tmp_path, keys):
             return set(c.vault.presignature_ids(key_id)) <= live
 
         await _wait(lambda: all(only_live(c) for c in cores))
-        await _wait(lambda: all(c.key(key_id)["presignatures"] == 2 for c in cores))
+        await _wait(lambda: all(c.key(key_id).presignatures == 2 for c in cores))
         again = await cores[0].request_sign(key_id, b"after the refresh", "sha256", None)
         await _wait(
-            lambda: (cores[0].signature(again["signature_id"]) or {}).get("status") == "done"
+            lambda: getattr(cores[0].signature(again["signature_id"]), "status", None) == "done"
         )
-        done = cores[0].signature(again["signature_id"])
+        done = cores[0].signature(again["signature_id"]).to_json()
         assert vk.verify_digest(
             bytes.fromhex(done["r"] + done["s"]), message_digest(b"after the refresh", "sha256")
         )
@@ -250,7 +252,7 @@ async def test_a_pool_refill_waits_while_sign_requests_of_its_key_wait(tmp_path,
         primary.executor.open_signs[waiting] = ("another key", time.monotonic())
         primary._refill_pools()
         assert key_id in primary._refilling  # another key's requests do not hold it
-        await _wait(lambda: all(c.key(key_id)["presignatures"] == 2 for c in cores))
+        await _wait(lambda: all(c.key(key_id).presignatures == 2 for c in cores))
         primary.executor.open_signs[waiting] = (key_id, time.monotonic() - OPEN_SIGN_STALE - 1)
         assert not primary.executor.signing_waits(key_id)  # stale: forgotten
         assert not primary.executor.open_signs
@@ -315,22 +317,25 @@ async def test_a_request_that_expired_unordered_answers_failed_also_after_a_rest
         net.blocked.add(keys[0].public_bytes())
         req = await lone.request_keygen(1, None)
         key_id = req["key_id"]
-        assert lone.key(key_id)["status"] == "pending"
+        assert lone.key(key_id).status == "pending"
         expiry = lone.replica.height + 1 + 8 // 2
         three = [k.public_bytes().hex() for k in keys[1:]]
         while cores[1].replica.height <= expiry:
             other = await cores[1].request_keygen(1, three)
-            await _wait(lambda o=other: (cores[1].key(o["key_id"]) or {}).get("status") == "active")
+            await _wait(
+                lambda o=other: getattr(cores[1].key(o["key_id"]), "status", None) == "active"
+            )
         net.blocked.clear()
-        await _wait(lambda: lone.key(key_id)["status"] == "failed")
-        assert "before it was ordered" in lone.key(key_id)["error"]
+        await _wait(lambda: lone.key(key_id).status == "failed")
+        assert "before it was ordered" in lone.key(key_id).error
         assert all(c.key(key_id) is None for c in cores[1:])  # never ordered anywhere
         # a restart: the in-memory record of what was asked is gone, the journal is read
         lone.submitted.clear()
         assert lone.key(key_id) is None
         lone._resume_accepted()
         view = lone.key(key_id)
-        assert view["status"] == "failed" and "before it was ordered" in view["error"]
+        assert view is not None and view.status == "failed"
+        assert view.error is not None and "before it was ordered" in view.error
         nursery.cancel_scope.cancel()
 
 
@@ -341,8 +346,8 @@ async def test_a_node_that_lost_a_pooled_presignature_says_so(tmp_path, keys):
         (pid,) = cores[0].registry.presigs
         j = cores[0].registry.presigs[pid].signers[0]
         signer = cores[j - 1]  # party j = the j-th validator in key order
-        assert signer.key(key_id)["presignatures_held"] == 1
+        assert signer.key(key_id).presignatures_held == 1
         signer.vault.delete_presignature(key_id, vault_id(pid))  # as a lost write would
-        view = signer.key(key_id)
+        view = signer.key(key_id).to_json()
         assert (view["presignatures_mine"], view["presignatures_held"]) == (1, 0)
         nursery.cancel_scope.cancel()

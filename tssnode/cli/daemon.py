@@ -33,6 +33,7 @@ from hypercorn.config import Config as HyperConfig
 from hypercorn.trio import serve
 from multiaddr import Multiaddr
 
+from tssnode import schema
 from tssnode.api.app import Limits, build_app
 from tssnode.api.metrics import metrics_app
 from tssnode.bridge.app import BridgeApp
@@ -343,7 +344,8 @@ class Node:
         facade = NodeFacadeAdapter(core, self)
 
         def state() -> dict[str, Any]:
-            out = facade.status()
+            # (the metrics server counts no API refusals: those are the API's own)
+            out = facade.status(api_refused={}).model_dump()
             out["view_changes"] = core.replica.stats.view_changes
             out["last_block_age_seconds"] = out.get("last_block_age_s")
             pools: dict[str, tuple[int, int]] = {}
@@ -400,7 +402,7 @@ class NodeFacadeAdapter:
         self.releases = core.releases
         self.release = core.release
 
-    def sessions(self) -> list[dict[str, Any]]:
+    def sessions(self) -> list[schema.Session]:
         return self.core.sessions_view()
 
     def join_request(self) -> dict[str, Any]:
@@ -408,35 +410,42 @@ class NodeFacadeAdapter:
         address = addrs[0].rsplit("/p2p/", 1)[0] if addrs else ""
         return self.core.join_request(address)
 
-    def session(self, session_id: str) -> dict[str, Any] | None:
-        return next((s for s in self.core.sessions_view() if s["session_id"] == session_id), None)
+    def session(self, session_id: str) -> schema.Session | None:
+        return next((s for s in self.core.sessions_view() if s.session_id == session_id), None)
 
-    def status(self) -> dict[str, Any]:
-        out = self.core.status()
+    def status(self, api_refused: dict[str, int]) -> schema.Status:
         net = self.node.net
-        out["network"] = net.network_id
-        out["peers_connected"] = len(net.peers.ready())
-        out["addrs"] = net.addrs
-        out["warnings"] = self.node.warnings
-        # who is let in, what was refused, and what is held for peers against its bounds
-        out["admission"] = net.admission.status()
         link = self.node.link
-        out["buffers"] = {
-            **net.buffers(),
-            "early": self.core.early.snapshot(),
-            "ledger": link.snapshot() if link is not None else {},
-        }
-        return out
+        return self.core.status(
+            network=net.network_id,
+            peers_connected=len(net.peers.ready()),
+            addrs=net.addrs,
+            warnings=self.node.warnings,
+            # who is let in, what was refused, and what is held for peers against its bounds
+            admission=schema.Admission.model_validate(net.admission.status()),
+            buffers={
+                **net.buffers(),
+                "early": self.core.early.snapshot(),
+                "ledger": link.snapshot() if link is not None else {},
+            },
+            api_refused=api_refused,
+        )
 
-    def peers(self) -> list[dict[str, Any]]:
+    def peers(self) -> list[schema.Peer]:
         validators = {peerid.from_public_key(v) for v in self.core.replica.config()}
         out = []
         for rec in self.node.net.peers.records():
-            d = rec.as_dict()
-            d["validator"] = rec.peer_id in validators
-            d["status"] = "connected" if rec.connected else "disconnected"
-            d["address"] = d["addrs"][0] if d["addrs"] else None
-            out.append(d)
+            d = rec.as_dict()  # (the net layer's record: its fields as the schema names them)
+            out.append(
+                schema.Peer.model_validate(
+                    {
+                        **d,
+                        "validator": rec.peer_id in validators,
+                        "status": "connected" if rec.connected else "disconnected",
+                        "address": d["addrs"][0] if d["addrs"] else None,
+                    }
+                )
+            )
         return out
 
     async def legacy_broadcast(self, body: bytes) -> dict[str, Any]:

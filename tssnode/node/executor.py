@@ -128,7 +128,7 @@ class SessionInfo:
     started: float  # Unix time
     status: str = "running"
     round: int = 1
-    waiting_for: list[str] | None = None
+    waiting_for: list[int] | None = None  # party indices
     culprits: list[str] | None = None
     error: str | None = None
     finished: float | None = None

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from tssnode import schema
 from tssnode.crypto.encoding import Wire
 from tssnode.crypto.identity import IdentityKey
 from tssnode.ledger.service import ReplicaService
@@ -69,4 +70,6 @@ class CoreParts:
 
         def _follow(self, h: bytes, payload: Any) -> None: ...
 
-        def _latest_try(self, raw: bytes) -> tuple[bytes, list[dict[str, Any]]]: ...
+        def _latest_try(
+            self, raw: bytes
+        ) -> tuple[bytes, list[tuple[str, schema.RequestStatus, schema.Blame | None]]]: ...
