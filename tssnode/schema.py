@@ -223,6 +223,13 @@ class Response(BaseModel):
         return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
 
 
+def sent(value: Any) -> Any:
+    """The JSON the API sends for a response model, a list of them, or None."""
+    if isinstance(value, list):
+        return [sent(v) for v in value]
+    return value.to_json() if isinstance(value, Response) else value
+
+
 class Error(Response):
     """Every 4xx and 5xx: what is wrong, in one sentence."""
 

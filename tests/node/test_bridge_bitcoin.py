@@ -13,6 +13,7 @@ from bitcoin.rpc import RawProxy
 from eth_keys import keys as eth
 
 from tssnode.node.watch import BitcoinWatch
+from tssnode.schema import sent
 from tssnode.testing.regtest import running_regtest
 
 from .test_core import _start, _wait, keys  # noqa: F401 (`keys` is a fixture)
@@ -36,20 +37,19 @@ async def test_a_regtest_deposit_is_observed_at_depth_and_signed(tmp_path, keys)
                 await nursery.start(watch.run)
             req = await cores[0].request_keygen(1, None, "bridge")
             await _wait(
-                lambda: all(
-                    getattr(c.key(req["key_id"]), "status", None) == "active" for c in cores
-                )
+                lambda: all(getattr(c.key(req.key_id), "status", None) == "active" for c in cores)
             )
             settings = {
-                "key_id": cores[0].key(req["key_id"]).key_id, "chain_name": "Ethereum",
+                "key_id": cores[0].key(req.key_id).key_id, "chain_name": "Ethereum",
                 "chain_id": 31337, "gateway": "0x" + "5f" * 20, "network": "regtest",
                 "confirmations": CONFIRMATIONS, "fee_sats": 1000, "min_deposit_sats": 10_000,
             }  # fmt: skip
             for c in cores[:3]:
                 await c.request_bridge_setup(settings)
-            await _wait(lambda: all(c.bridge_info()["set_up"] for c in cores))
-            view, _ = await cores[2].request_deposit_address("0x" + "70" * 20, None, None)
-            await _wait(lambda: all(c.deposit_addresses() for c in cores))
+            await _wait(lambda: all(sent(c.bridge_info())["set_up"] for c in cores))
+            made, _ = await cores[2].request_deposit_address("0x" + "70" * 20, None, None)
+            view = sent(made)
+            await _wait(lambda: all(sent(c.deposit_addresses()) for c in cores))
 
             # a payment mined in a block that a reorg takes away before it is deep enough
             moved = rpc.sendtoaddress(view["address"], 0.25)
@@ -62,22 +62,22 @@ async def test_a_regtest_deposit_is_observed_at_depth_and_signed(tmp_path, keys)
             block = rpc.generatetoaddress(1, rpc.getnewaddress())[0]
             assert {txid, moved} <= set(rpc.getblock(block, 1)["tx"])
             await trio.sleep(1.0)
-            assert all(not c.deposits() for c in cores)  # 1 deep: not yet
+            assert all(not sent(c.deposits()) for c in cores)  # 1 deep: not yet
             rpc.generatetoaddress(CONFIRMATIONS - 1, rpc.getnewaddress())
-            await _wait(lambda: all(len(c.deposits()) == 2 for c in cores), 60)
-            deps = {d["txid"]: d for d in cores[0].deposits()}
+            await _wait(lambda: all(len(sent(c.deposits())) == 2 for c in cores), 60)
+            deps = {d["txid"]: d for d in sent(cores[0].deposits())}
             assert set(deps) == {txid, moved}
             assert {d["block_hash"] for d in deps.values()} == {block}  # never the orphan
             assert deps[txid]["value_sats"] == 50_000_000
             assert deps[txid]["amount"] == 50_000_000 - 1000
             await _wait(
-                lambda: all(d["status"] == "signed" for c in cores for d in c.deposits()), 120
+                lambda: all(d["status"] == "signed" for c in cores for d in sent(c.deposits())), 120
             )
-            dep = next(d for d in cores[1].deposits() if d["txid"] == txid)
+            dep = next(d for d in sent(cores[1].deposits()) if d["txid"] == txid)
             sig = dep["signature"]
             vrs = (sig["v"] - 27, int(sig["r"], 16), int(sig["s"], 16))
             signer = eth.Signature(vrs=vrs).recover_public_key_from_msg_hash(
                 bytes.fromhex(dep["sigHash"][2:])
             )
-            assert signer.to_checksum_address() == cores[3].bridge_info()["mint_authority"]
+            assert signer.to_checksum_address() == sent(cores[3].bridge_info())["mint_authority"]
             nursery.cancel_scope.cancel()

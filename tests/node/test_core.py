@@ -118,9 +118,7 @@ async def _pooled_key(cores: list[NodeCore], pool: int) -> str:
     """A 1-of-4 key asked at node 0, active everywhere, its pool of `pool` ready at every
     node (the primary fills it; every signer reports each presignature ready)."""
     req = await cores[0].request_keygen(1, None)
-    await _wait(
-        lambda: all(getattr(c.key(req["key_id"]), "status", None) == "active" for c in cores)
-    )
+    await _wait(lambda: all(getattr(c.key(req.key_id), "status", None) == "active" for c in cores))
     key_id: str = cores[0].keys()[0].key_id
     await _wait(lambda: all(c.key(key_id).presignatures == pool for c in cores))
     return key_id
@@ -130,14 +128,14 @@ async def test_keygen_requested_at_one_node_sign_at_another(tmp_path, keys):
     async with trio.open_nursery() as nursery:
         cores = await _start(nursery, tmp_path, keys)
         req = await cores[1].request_keygen(2, None)
-        assert cores[1].key(req["key_id"]).status == "pending"
+        assert cores[1].key(req.key_id).status == "pending"
         await _wait(
-            lambda: all(getattr(c.key(req["key_id"]), "status", None) == "active" for c in cores)
+            lambda: all(getattr(c.key(req.key_id), "status", None) == "active" for c in cores)
         )
-        key = cores[0].key(req["key_id"]).to_json()
+        key = cores[0].key(req.key_id).to_json()
         assert key["threshold"] == 2 and len(key["parties"]) == 4
         assert key["addresses"]["eth"].startswith("0x")
-        assert len({c.key(req["key_id"]).public_key for c in cores}) == 1
+        assert len({c.key(req.key_id).public_key for c in cores}) == 1
         key_id = cores[2].keys()[0].key_id
 
         # signing before the key is active is refused; unknown key ids too
@@ -146,7 +144,7 @@ async def test_keygen_requested_at_one_node_sign_at_another(tmp_path, keys):
         assert info.value.status == 404
 
         sig_req = await cores[3].request_sign(key_id, b"hello", "sha256", None)
-        sid = sig_req["signature_id"]
+        sid = sig_req.signature_id
         await _wait(lambda: getattr(cores[0].signature(sid), "status", None) == "done")
         sig = cores[0].signature(sid).to_json()
         digest = message_digest(b"hello", "sha256")
@@ -186,7 +184,7 @@ async def test_a_warm_pool_signs_with_a_presignature_used_once(tmp_path, keys):
             )
         )
         sig_req = await cores[2].request_sign(key_id, b"pay 1 BTC to bob", "keccak256", None)
-        sid = sig_req["signature_id"]
+        sid = sig_req.signature_id
         await _wait(lambda: getattr(cores[1].signature(sid), "status", None) == "done")
         await _wait(lambda: not cores[0].executor.open_signs)
         assert 1 in open_at_block  # ordered, then settled: it waited in between
@@ -228,9 +226,9 @@ async def test_a_warm_pool_signs_with_a_presignature_used_once(tmp_path, keys):
         await _wait(lambda: all(c.key(key_id).presignatures == 2 for c in cores))
         again = await cores[0].request_sign(key_id, b"after the refresh", "sha256", None)
         await _wait(
-            lambda: getattr(cores[0].signature(again["signature_id"]), "status", None) == "done"
+            lambda: getattr(cores[0].signature(again.signature_id), "status", None) == "done"
         )
-        done = cores[0].signature(again["signature_id"]).to_json()
+        done = cores[0].signature(again.signature_id).to_json()
         assert vk.verify_digest(
             bytes.fromhex(done["r"] + done["s"]), message_digest(b"after the refresh", "sha256")
         )
@@ -316,15 +314,13 @@ async def test_a_request_that_expired_unordered_answers_failed_also_after_a_rest
         lone = cores[0]
         net.blocked.add(keys[0].public_bytes())
         req = await lone.request_keygen(1, None)
-        key_id = req["key_id"]
+        key_id = req.key_id
         assert lone.key(key_id).status == "pending"
         expiry = lone.replica.height + 1 + 8 // 2
         three = [k.public_bytes().hex() for k in keys[1:]]
         while cores[1].replica.height <= expiry:
             other = await cores[1].request_keygen(1, three)
-            await _wait(
-                lambda o=other: getattr(cores[1].key(o["key_id"]), "status", None) == "active"
-            )
+            await _wait(lambda o=other: getattr(cores[1].key(o.key_id), "status", None) == "active")
         net.blocked.clear()
         await _wait(lambda: lone.key(key_id).status == "failed")
         assert "before it was ordered" in lone.key(key_id).error

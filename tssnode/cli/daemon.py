@@ -53,6 +53,7 @@ from tssnode.net import peerid
 from tssnode.net.errors import NetError
 from tssnode.net.node import NetNode
 from tssnode.node.datadir import ensure_token
+from tssnode.node.errors import CONFLICT, RequestRejected
 from tssnode.node.events import EventBus
 from tssnode.node.evmwatch import GatewayWatch, MintView
 from tssnode.node.links import LEDGER_SESSION, LedgerLink, ProtocolLink, chain_read
@@ -405,7 +406,7 @@ class NodeFacadeAdapter:
     def sessions(self) -> list[schema.Session]:
         return self.core.sessions_view()
 
-    def join_request(self) -> dict[str, Any]:
+    def join_request(self) -> schema.JoinRequest:
         addrs = self.node.net.addrs  # with /p2p/<peer id>; the ledger keeps the bare address
         address = addrs[0].rsplit("/p2p/", 1)[0] if addrs else ""
         return self.core.join_request(address)
@@ -448,30 +449,30 @@ class NodeFacadeAdapter:
             )
         return out
 
-    async def legacy_broadcast(self, body: bytes) -> dict[str, Any]:
+    async def legacy_broadcast(self, body: bytes) -> schema.LegacySent:
         env = await self.node.net.broadcast(LEGACY_PREFIX + b"broadcast", 0, body)
-        return {"sent": True, "seq": env.seq}
+        return schema.LegacySent(sent=True, seq=env.seq)
 
-    async def legacy_direct(self, peer_id: str, body: bytes) -> dict[str, Any]:
+    async def legacy_direct(self, peer_id: str, body: bytes) -> schema.LegacySent:
         try:
             env = await self.node.net.send(peer_id, LEGACY_PREFIX + b"direct", 0, body)
         except (NetError, ValueError) as exc:
-            from tssnode.node.errors import CONFLICT, RequestRejected
-
             raise RequestRejected(CONFLICT, f"not delivered: {exc}") from None
-        return {"sent": True, "seq": env.seq}
+        return schema.LegacySent(sent=True, seq=env.seq)
 
-    def legacy_messages(self, round_id: str, direct: bool) -> list[dict[str, Any]]:
+    def legacy_messages(self, round_id: str, direct: bool) -> list[schema.LegacyMessage]:
         session = LEGACY_PREFIX + (b"direct" if direct else b"broadcast")
         kind = "direct" if direct else "broadcast"
         del round_id  # the original project had one round per message kind
         return [
-            {
-                "from": peerid.to_text(d.envelope.sender),
-                "seq": d.envelope.seq,
-                "body_hex": d.envelope.payload.hex(),
-                "time": d.received_at,
-            }
+            schema.LegacyMessage.model_validate(  # ("from" is its field's name on the wire)
+                {
+                    "from": peerid.to_text(d.envelope.sender),
+                    "seq": d.envelope.seq,
+                    "body_hex": d.envelope.payload.hex(),
+                    "time": d.received_at,
+                }
+            )
             for d in self.node.net.messages(session, 0, kind)
         ]
 

@@ -16,10 +16,11 @@ import logging
 import secrets
 import time
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from eth_utils.address import to_checksum_address
 
+from tssnode import schema
 from tssnode.bridge.app import BridgeApp
 from tssnode.bridge.hashes import (
     deposit_address,
@@ -61,6 +62,17 @@ if TYPE_CHECKING:
     from tssnode.node.watch import BitcoinWatch
 
 log = logging.getLogger("tssnode.bridge")
+
+
+ReleaseStatus = Literal["seen", "final", "signing", "broadcast", "confirmed", "unpayable"]
+AttemptStatus = Literal["signing", "signed", "confirmed", "replaced"]
+DepositStatus = Literal["seen", "confirming", "final", "signed", "minted", "orphaned"]
+#: a burn's status in the ledger, as the API names it (releasing: by its attempt)
+_BURN_STATUS: dict[str, ReleaseStatus] = {
+    BURN_FINAL: "final",
+    BURN_RELEASED: "confirmed",
+    BURN_UNPAYABLE: "unpayable",
+}
 
 
 def _hex(name: str, value: str, size: int | None = None, *, limit: int = 4096) -> bytes:
@@ -153,54 +165,52 @@ class NodeBridge(CoreParts):
 
     # -- views ----------------------------------------------------------------------------------
 
-    def bridge_info(self) -> dict[str, Any]:
+    def bridge_info(self) -> schema.BridgeInfo:
         """`GET /bridge`: the settings in force, or that there are none yet."""
         cfg = self.bridge.config
         if cfg is None:
-            return {
-                "set_up": False,
-                "proposals": len(self.bridge.setup_votes),
-                "watch": self._watch_view(),
-            }
-        return {
-            "set_up": True,
-            "proposals": 0,
-            "watch": self._watch_view(),
-            "release": self._release_info(),
-            "key_id": cfg.key_id,
-            "mint_authority": eth_address(cfg.public_key),
-            "chain_name": cfg.chain_name,
-            "s_hash": "0x" + s_hash(cfg.chain_name).hex(),
-            "chain_id": cfg.chain_id,
-            "gateway": to_checksum_address(cfg.gateway),
-            "network": cfg.network,
-            "confirmations": cfg.confirmations,
-            "fee_sats": cfg.fee_sats,
-            "min_deposit_sats": cfg.min_deposit_sats,
-            "height": cfg.height,
-        }
+            return schema.BridgeInfo(
+                set_up=False, proposals=len(self.bridge.setup_votes), watch=self._watch_view()
+            )
+        return schema.BridgeInfo(
+            set_up=True,
+            proposals=0,
+            watch=self._watch_view(),
+            release=self._release_info(),
+            key_id=cfg.key_id,
+            mint_authority=eth_address(cfg.public_key),
+            chain_name=cfg.chain_name,
+            s_hash="0x" + s_hash(cfg.chain_name).hex(),
+            chain_id=cfg.chain_id,
+            gateway=to_checksum_address(cfg.gateway),
+            network=cfg.network,
+            confirmations=cfg.confirmations,
+            fee_sats=cfg.fee_sats,
+            min_deposit_sats=cfg.min_deposit_sats,
+            height=cfg.height,
+        )
 
-    def _release_info(self) -> dict[str, Any] | None:
+    def _release_info(self) -> schema.ReleaseInfo | None:
         b = self.bridge
         rc = b.release_config
         cfg = b.config
         if rc is None or cfg is None:
             return None
-        return {
-            "evm_confirmations": rc.evm_confirmations,
-            "bump_after": rc.bump_after,
-            "min_release_sats": rc.min_release_sats,
-            "max_fee_rate": rc.max_fee_rate,
-            "sweep_at": rc.sweep_at,
-            "height": rc.height,
-            "fee_rate": b.fee_rate(self.state.height),
-            "holdings_sats": sum(c.value for c in b.coins.values()),
-            "wrapped_supply": None if self.gateway_watch is None else self.gateway_watch.supply,
-            "coins": len(b.coins),
-            "main_address": btc_p2wpkh(b.main_key()[0], cfg.network),
-        }
+        return schema.ReleaseInfo(
+            evm_confirmations=rc.evm_confirmations,
+            bump_after=rc.bump_after,
+            min_release_sats=rc.min_release_sats,
+            max_fee_rate=rc.max_fee_rate,
+            sweep_at=rc.sweep_at,
+            height=rc.height,
+            fee_rate=b.fee_rate(self.state.height),
+            holdings_sats=sum(c.value for c in b.coins.values()),
+            wrapped_supply=None if self.gateway_watch is None else self.gateway_watch.supply,
+            coins=len(b.coins),
+            main_address=btc_p2wpkh(b.main_key()[0], cfg.network),
+        )
 
-    def _release_view(self, burn: Burn) -> dict[str, Any]:
+    def _release_view(self, burn: Burn) -> schema.Release:
         b = self.bridge
         attempts = sorted(
             (r for r in b.releases.values() if burn.release and r.seq == burn.release),
@@ -209,11 +219,7 @@ class NodeBridge(CoreParts):
         shown = next((r for r in attempts if r.status == R_CONFIRMED), None) or (
             attempts[-1] if attempts else None
         )
-        status = {
-            BURN_FINAL: "final",
-            BURN_RELEASED: "confirmed",
-            BURN_UNPAYABLE: "unpayable",
-        }.get(burn.status)
+        status: ReleaseStatus | None = _BURN_STATUS.get(burn.status)
         if status is None:  # releasing
             status = "broadcast" if shown is not None and shown.status == R_SIGNED else "signing"
         confirmations = None
@@ -225,43 +231,43 @@ class NodeBridge(CoreParts):
         paid = burn.paid or None
         if paid is None and shown is not None and burn.nonce in shown.burns:
             paid = shown.outputs[shown.burns.index(burn.nonce)][1]
-        return {
-            "burn_nonce": burn.nonce,
-            "to": burn.to,
-            "amount": burn.amount,
-            "status": status,
-            "release": burn.release or None,
-            "txid": None if shown is None else shown.txid[::-1].hex(),
-            "fee_rate": None if shown is None else shown.fee_rate,
-            "paid": paid,
-            "confirmations": confirmations,
-            "attempts": [
-                {
-                    "attempt": r.attempt,
-                    "txid": r.txid[::-1].hex(),
-                    "status": r.status,
-                    "fee_rate": r.fee_rate,
-                    "fee": r.fee,
-                    "inputs": len(r.inputs),
-                    "signed_inputs": sum(x is not None for x in r.signatures),
-                    "raw": r.signed_tx.hex() or None,
-                }
+        return schema.Release(
+            burn_nonce=burn.nonce,
+            to=burn.to,
+            amount=burn.amount,
+            status=status,
+            release=burn.release or None,
+            txid=None if shown is None else shown.txid[::-1].hex(),
+            fee_rate=None if shown is None else shown.fee_rate,
+            paid=paid,
+            confirmations=confirmations,
+            attempts=[
+                schema.ReleaseAttempt(
+                    attempt=r.attempt,
+                    txid=r.txid[::-1].hex(),
+                    status=cast(AttemptStatus, r.status),
+                    fee_rate=r.fee_rate,
+                    fee=r.fee,
+                    inputs=len(r.inputs),
+                    signed_inputs=sum(x is not None for x in r.signatures),
+                    raw=r.signed_tx.hex() or None,
+                )
                 for r in attempts
             ],
-            "evm_tx": "0x" + burn.evm_tx.hex(),
-            "evm_block": burn.evm_height,
-            "height": burn.height,
-        }
+            evm_tx="0x" + burn.evm_tx.hex(),
+            evm_block=burn.evm_height,
+            height=burn.height,
+        )
 
-    def _seen_burn_view(self, obs: BurnObserved) -> dict[str, Any]:
-        return {
-            "burn_nonce": obs.nonce, "to": obs.to.decode("ascii", "replace"),
-            "amount": obs.amount, "status": "seen", "release": None, "txid": None,
-            "fee_rate": None, "paid": None, "confirmations": None, "attempts": [],
-            "evm_tx": "0x" + obs.evm_tx.hex(), "evm_block": obs.evm_height, "height": None,
-        }  # fmt: skip
+    def _seen_burn_view(self, obs: BurnObserved) -> schema.Release:
+        return schema.Release(
+            burn_nonce=obs.nonce, to=obs.to.decode("ascii", "replace"),
+            amount=obs.amount, status="seen", release=None, txid=None,
+            fee_rate=None, paid=None, confirmations=None, attempts=[],
+            evm_tx="0x" + obs.evm_tx.hex(), evm_block=obs.evm_height, height=None,
+        )  # fmt: skip
 
-    def releases(self) -> list[dict[str, Any]]:
+    def releases(self) -> list[schema.Release]:
         """`GET /bridge/releases`: every burn the ledger has, by nonce, then those this
         node's EVM watch saw that are not final yet."""
         self._bridge_config()
@@ -276,7 +282,7 @@ class NodeBridge(CoreParts):
             ]
         return out
 
-    def release(self, burn_nonce: int) -> dict[str, Any] | None:
+    def release(self, burn_nonce: int) -> schema.Release | None:
         """`GET /bridge/releases/{burn_nonce}`."""
         self._bridge_config()
         burn = self.bridge.burns.get(burn_nonce)
@@ -286,39 +292,43 @@ class NodeBridge(CoreParts):
         sent = None if watch is None else watch.sent.get(burn_nonce)
         return None if sent is None else self._seen_burn_view(sent[0])
 
-    def _watch_view(self) -> dict[str, Any]:
+    def _watch_view(self) -> schema.BridgeWatch:
         """How this validator's watches of the two chains are doing (None: not configured)."""
         btc, evm = self.bitcoin_watch, self.gateway_watch
-        return {
-            "bitcoin": None
+        return schema.BridgeWatch(
+            bitcoin=None
             if btc is None
-            else {
-                "tip": None if btc.scanner is None or btc.scanner.tip < 0 else btc.scanner.tip,
-                "reorgs": 0 if btc.scanner is None else btc.scanner.reorgs,
-                "mempool_payments": sum(s.block_hash is None for s in btc.sightings.values()),
-                "errors": btc.errors,
-                "last_error": btc.last_error,
-            },
-            "evm": None
+            else schema.BitcoinWatchInfo(
+                tip=None if btc.scanner is None or btc.scanner.tip < 0 else btc.scanner.tip,
+                reorgs=0 if btc.scanner is None else btc.scanner.reorgs,
+                mempool_payments=sum(s.block_hash is None for s in btc.sightings.values()),
+                errors=btc.errors,
+                last_error=btc.last_error,
+            ),
+            evm=None
             if evm is None
-            else {"minted": len(evm.minted), "errors": evm.errors, "last_error": evm.last_error},
-        }
+            else schema.GatewayWatchInfo(
+                minted=len(evm.minted), errors=evm.errors, last_error=evm.last_error
+            ),
+        )
 
-    def _address_view(self, rec: DepositAddress, cfg: BridgeConfig, status: str) -> dict[str, Any]:
-        return {
-            "address": rec.address,
-            "gHash": "0x" + rec.g_hash.hex(),
-            "pHash": "0x" + rec.p_hash.hex(),
-            "sHash": "0x" + s_hash(cfg.chain_name).hex(),
-            "nonce": "0x" + rec.nonce.hex(),
-            "to": to_checksum_address(rec.to),
-            "payload": "0x" + rec.payload.hex(),
-            "key_id": cfg.key_id,
-            "status": status,
-            "height": rec.height if status == "recorded" else None,
-        }
+    def _address_view(
+        self, rec: DepositAddress, cfg: BridgeConfig, status: Literal["pending", "recorded"]
+    ) -> schema.DepositAddress:
+        return schema.DepositAddress(
+            address=rec.address,
+            gHash="0x" + rec.g_hash.hex(),
+            pHash="0x" + rec.p_hash.hex(),
+            sHash="0x" + s_hash(cfg.chain_name).hex(),
+            nonce="0x" + rec.nonce.hex(),
+            to=to_checksum_address(rec.to),
+            payload="0x" + rec.payload.hex(),
+            key_id=cfg.key_id,
+            status=status,
+            height=rec.height if status == "recorded" else None,
+        )
 
-    def deposit_addresses(self, to: str | None = None) -> list[dict[str, Any]]:
+    def deposit_addresses(self, to: str | None = None) -> list[schema.DepositAddress]:
         """`GET /bridge/addresses[?to=0x…]`: the recorded deposit addresses, oldest first."""
         cfg = self._bridge_config()
         want = _hex("to", to, 20) if to is not None else None
@@ -327,33 +337,34 @@ class NodeBridge(CoreParts):
             self._address_view(r, cfg, "recorded") for r in recs if want is None or r.to == want
         ]
 
-    def _deposit_view(self, dep: Deposit) -> dict[str, Any]:
+    def _deposit_view(self, dep: Deposit) -> schema.Deposit:
         addr = self.bridge.addresses[dep.g_hash]
         sig = dep.signature
         minted = None if self.gateway_watch is None else dep.n_hash in self.gateway_watch.minted
-        return {
-            "txid": dep.txid[::-1].hex(),  # as Bitcoin Core shows it
-            "vout": dep.vout,
-            "status": "minted" if minted and dep.status == SIGNED else dep.status,
-            "confirmations": None if self.bitcoin_watch is None else self.bitcoin_watch.depth(dep),
-            "minted": minted,
-            "value_sats": dep.value,
-            "amount": dep.amount,
-            "to": to_checksum_address(addr.to),
-            "address": addr.address,
-            "gHash": "0x" + dep.g_hash.hex(),
-            "pHash": "0x" + addr.p_hash.hex(),
-            "nHash": "0x" + dep.n_hash.hex(),
-            "sigHash": "0x" + dep.sig_hash.hex(),
-            "block_hash": dep.block_hash[::-1].hex(),
-            "block_height": dep.block_height,
-            "height": dep.height,
-            "signature": None
+        status = "minted" if minted and dep.status == SIGNED else dep.status
+        return schema.Deposit(
+            txid=dep.txid[::-1].hex(),  # as Bitcoin Core shows it
+            vout=dep.vout,
+            status=cast(DepositStatus, status),
+            confirmations=None if self.bitcoin_watch is None else self.bitcoin_watch.depth(dep),
+            minted=minted,
+            value_sats=dep.value,
+            amount=dep.amount,
+            to=to_checksum_address(addr.to),
+            address=addr.address,
+            gHash="0x" + dep.g_hash.hex(),
+            pHash="0x" + addr.p_hash.hex(),
+            nHash="0x" + dep.n_hash.hex(),
+            sigHash="0x" + dep.sig_hash.hex(),
+            block_hash=dep.block_hash[::-1].hex(),
+            block_height=dep.block_height,
+            height=dep.height,
+            signature=None
             if sig is None
-            else {"r": f"0x{sig.r:064x}", "s": f"0x{sig.s:064x}", "v": sig.eth_v()},
-        }
+            else schema.MintSignature(r=f"0x{sig.r:064x}", s=f"0x{sig.s:064x}", v=sig.eth_v()),
+        )
 
-    def _sighting_view(self, seen: Sighting, cfg: BridgeConfig) -> dict[str, Any] | None:
+    def _sighting_view(self, seen: Sighting, cfg: BridgeConfig) -> schema.Deposit | None:
         """A payment this validator's Bitcoin node shows that is not a ledger deposit yet:
         its mint digest as it will be once final (nothing about it is agreed yet)."""
         addr = self.bridge.addresses.get(seen.g_hash)
@@ -364,25 +375,25 @@ class NodeBridge(CoreParts):
         digest = sig_hash(
             addr.p_hash, amount, s_hash(cfg.chain_name), addr.to, n, cfg.chain_id, cfg.gateway
         )
-        return {
-            "txid": seen.txid[::-1].hex(),
-            "vout": seen.vout,
-            "status": "seen" if seen.block_hash is None else "confirming",
-            "confirmations": seen.confirmations,
-            "minted": None,
-            "value_sats": seen.value,
-            "amount": amount,
-            "to": to_checksum_address(addr.to),
-            "address": addr.address,
-            "gHash": "0x" + seen.g_hash.hex(),
-            "pHash": "0x" + addr.p_hash.hex(),
-            "nHash": "0x" + n.hex(),
-            "sigHash": "0x" + digest.hex(),
-            "block_hash": None if seen.block_hash is None else seen.block_hash[::-1].hex(),
-            "block_height": seen.block_height,
-            "height": None,
-            "signature": None,
-        }
+        return schema.Deposit(
+            txid=seen.txid[::-1].hex(),
+            vout=seen.vout,
+            status="seen" if seen.block_hash is None else "confirming",
+            confirmations=seen.confirmations,
+            minted=None,
+            value_sats=seen.value,
+            amount=amount,
+            to=to_checksum_address(addr.to),
+            address=addr.address,
+            gHash="0x" + seen.g_hash.hex(),
+            pHash="0x" + addr.p_hash.hex(),
+            nHash="0x" + n.hex(),
+            sigHash="0x" + digest.hex(),
+            block_hash=None if seen.block_hash is None else seen.block_hash[::-1].hex(),
+            block_height=seen.block_height,
+            height=None,
+            signature=None,
+        )
 
     def _sightings(self) -> dict[bytes, Sighting]:
         watch = self.bitcoin_watch
@@ -390,7 +401,7 @@ class NodeBridge(CoreParts):
             return {}
         return {op: s for op, s in watch.sightings.items() if op not in self.bridge.deposits}
 
-    def deposits(self, to: str | None = None) -> list[dict[str, Any]]:
+    def deposits(self, to: str | None = None) -> list[schema.Deposit]:
         """`GET /bridge/deposits[?to=0x…]`: the ledger's deposits in the order they became
         final, then the payments this node sees that are not final yet, deepest first."""
         cfg = self._bridge_config()
@@ -408,7 +419,7 @@ class NodeBridge(CoreParts):
                 out.append(view)
         return out
 
-    def deposit(self, txid: str, vout: int) -> dict[str, Any] | None:
+    def deposit(self, txid: str, vout: int) -> schema.Deposit | None:
         """`GET /bridge/deposits/{txid}:{vout}` (txid as Bitcoin Core shows it)."""
         cfg = self._bridge_config()
         op = outpoint(_hex("txid", txid, 32)[::-1], vout)
@@ -420,7 +431,7 @@ class NodeBridge(CoreParts):
 
     # -- requests -------------------------------------------------------------------------------
 
-    async def request_bridge_setup(self, settings: dict[str, Any]) -> dict[str, Any]:
+    async def request_bridge_setup(self, settings: dict[str, Any]) -> schema.BridgeSetupAccepted:
         """`POST /bridge/setup`: this validator's vote for the bridge's settings (in force
         once 2f+1 validators voted the same)."""
         payload = BridgeSetup(
@@ -428,21 +439,20 @@ class NodeBridge(CoreParts):
             _hex("gateway", settings["gateway"], 20), settings["network"],
             settings["confirmations"], settings["fee_sats"], settings["min_deposit_sats"],
         )  # fmt: skip
-        tx = self._submit(payload)
-        return {"tx": tx.hex()}
+        return schema.BridgeSetupAccepted(tx=self._submit(payload).hex())
 
-    async def request_release_setup(self, settings: dict[str, Any]) -> dict[str, Any]:
+    async def request_release_setup(self, settings: dict[str, Any]) -> schema.BridgeSetupAccepted:
         """`POST /bridge/release-setup`: this validator's vote for the release settings."""
         self._bridge_config()
         payload = ReleaseSetup(
             settings["evm_confirmations"], settings["bump_after"], settings["min_release_sats"],
             settings["max_fee_rate"], settings.get("sweep_at", 0),
         )  # fmt: skip
-        return {"tx": self._submit(payload).hex()}
+        return schema.BridgeSetupAccepted(tx=self._submit(payload).hex())
 
     async def request_deposit_address(
         self, to: str, nonce: str | None, payload: str | None
-    ) -> tuple[dict[str, Any], bool]:
+    ) -> tuple[schema.DepositAddress, bool]:
         """`POST /bridge/deposit-address`: the address for (to, nonce, payload), recorded
         in the ledger (a new nonce if none is given). True if it is new (202), False if the
         ledger has it already (200)."""

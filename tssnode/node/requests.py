@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from tssnode import schema
 from tssnode.crypto.addresses import btc_p2wpkh, eth_address
 from tssnode.crypto.derivation import DerivationError, derive, parse_path
 from tssnode.crypto.encoding import Wire
@@ -95,14 +96,14 @@ class NodeRequests(CoreParts):
 
     async def request_keygen(
         self, threshold: int, parties: list[str] | None, purpose: str = ""
-    ) -> dict[str, Any]:
+    ) -> schema.KeyAccepted:
         chosen = self._validators_named(parties)
         if not 0 <= threshold < len(chosen):
             raise RequestRejected(INVALID, f"threshold must be in [0, {len(chosen) - 1}]")
         tx = self._submit(KeygenRequest(threshold, chosen, self.default_tier, purpose))
         if self.nursery is not None:
             self.nursery.start_soon(self._retry_when_silent, tx, RETRY_ATTEMPTS)
-        return {"key_id": tx.hex(), "tx": tx.hex()}
+        return schema.KeyAccepted(key_id=tx.hex(), tx=tx.hex())
 
     def _active(self, key_id: str) -> KeyRecord:
         """The active key named by its key id, or by the id `POST /keygen` returned (the
@@ -132,7 +133,7 @@ class NodeRequests(CoreParts):
 
     async def request_refresh(
         self, key_id: str, parties: list[str] | None = None, threshold: int | None = None
-    ) -> dict[str, Any]:
+    ) -> schema.KeyAccepted:
         """Refresh the key; with `parties` (peer ids) move it to those validators."""
         rec = self._active(key_id)
         key_id = rec.key_id
@@ -143,48 +144,47 @@ class NodeRequests(CoreParts):
         tx = self._submit(RefreshRequest(key_id, chosen, t))
         if self.nursery is not None:
             self.nursery.start_soon(self._retry_when_silent, tx, RETRY_ATTEMPTS)
-        return {"key_id": key_id, "tx": tx.hex()}
+        return schema.KeyAccepted(key_id=key_id, tx=tx.hex())
 
     # -- membership ---------------------------------------------------------------------------
-    def join_request(self, address: str = "") -> dict[str, Any]:
+    def join_request(self, address: str = "") -> schema.JoinRequest:
         """This node's request to become a validator, for the validators to vote on
         (`vote_join`): its key with a proof of possession, bound to this chain."""
         payload = join_payload(self.identity, self.replica.chain_id, self.peer_name, address)
-        return {
-            "peer_id": pid(payload.public_key),
-            "validator_key": payload.public_key.hex(),
-            "address": address,
-            "is_validator": payload.public_key in self.replica.config(),
-            "request": payload.to_bytes().hex(),
-        }
+        return schema.JoinRequest(
+            peer_id=pid(payload.public_key),
+            validator_key=payload.public_key.hex(),
+            address=address,
+            is_validator=payload.public_key in self.replica.config(),
+            request=payload.to_bytes().hex(),
+        )
 
-    async def vote_join(self, request_hex: str) -> dict[str, Any]:
+    async def vote_join(self, request_hex: str) -> schema.JoinVoteAccepted:
         """This validator's vote to add the node whose `join_request` this is."""
         try:
             payload = ValidatorJoin.from_bytes(bytes.fromhex(request_hex.removeprefix("0x")))
         except (ValueError, EncodingError) as exc:
             raise RequestRejected(BAD_REQUEST, f"not a join request: {exc}") from None
         tx = self._submit(payload)
-        return {"tx": tx.hex(), "peer_id": pid(payload.public_key)}
+        return schema.JoinVoteAccepted(tx=tx.hex(), peer_id=pid(payload.public_key))
 
-    def derive(self, key_id: str, path: str) -> dict[str, Any]:
+    def derive(self, key_id: str, path: str) -> schema.Derived:
         rec = self._active(key_id)
         try:
             d = derive(rec.key.public_key, rec.key.chain_code, path)
         except DerivationError as exc:
             raise RequestRejected(BAD_REQUEST, str(exc)) from None
-        return {
-            "path": path,
-            "public_key": d.public_key.to_bytes().hex(),
-            "addresses": {
-                "eth": eth_address(d.public_key),
-                "btc_p2wpkh": btc_p2wpkh(d.public_key, self.btc_network),
-            },
-        }
+        return schema.Derived(
+            path=path,
+            public_key=d.public_key.to_bytes().hex(),
+            addresses=schema.Addresses(
+                eth=eth_address(d.public_key), btc_p2wpkh=btc_p2wpkh(d.public_key, self.btc_network)
+            ),
+        )
 
     async def request_sign(
         self, key_id: str, message: bytes, hash_name: str, path: str | None
-    ) -> dict[str, Any]:
+    ) -> schema.SignAccepted:
         key_id = self._active(key_id).key_id
         try:
             indices = parse_path(path) if path else ()
@@ -200,7 +200,7 @@ class NodeRequests(CoreParts):
         tx = self._submit(request)
         if self.nursery is not None:
             self.nursery.start_soon(self._retry_until_signed, tx, SIGN_ATTEMPTS)
-        return {"signature_id": tx.hex(), "tx": tx.hex(), "digest": digest.hex()}
+        return schema.SignAccepted(signature_id=tx.hex(), tx=tx.hex(), digest=digest.hex())
 
     async def _retry_until_signed(self, tx: bytes, attempts: int) -> None:
         """If the request fails (a signer never answered, or someone was blamed), ask
@@ -269,10 +269,10 @@ class NodeRequests(CoreParts):
             self.accepted.retried(tx, new)
             tx = new
 
-    async def request_presign(self, key_id: str, count: int) -> dict[str, Any]:
+    async def request_presign(self, key_id: str, count: int) -> schema.KeyAccepted:
         key_id = self._active(key_id).key_id
         tx = self._submit(PresignRequest(key_id, count))
-        return {"key_id": key_id, "tx": tx.hex()}
+        return schema.KeyAccepted(key_id=key_id, tx=tx.hex())
 
 
 def _settled(replica: Any, *, tx: bytes) -> bool:
