@@ -1,22 +1,33 @@
 """The console's records of what the control API returns, read through the API's own
 models (`tssnode.schema`, docs/api.md "Shapes").
 
-Each `from_json` reads the fields its schema model declares with `schema.read_fields`:
-each field validated on its own, a missing or malformed one left at the console's default,
-an unknown one ignored, so a node one version ahead or behind still draws: the console
-shows what it gets and never fails on a shape. No Textual here.
+A record is a frozen dataclass whose fields are named as its schema model's (or mapped to
+them in `_names`), each with the console's default. One reader, `_read`, fills every
+record: each field of the schema model validated on its own (`schema.read_fields`), a
+missing, null or malformed one left at the record's default, an unknown one ignored, lists
+made tuples and nested records read by their own `from_json`; so a node one version ahead
+or behind still draws: the console shows what it gets and never fails on a shape. What is
+not a field-for-field reading (a fallback, a field the console derives) is written out in
+the record's `from_json`. No Textual here.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import types
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, TypeVar, Union, cast, get_args, get_origin, get_type_hints
+
+from pydantic import BaseModel
 
 from tssnode import schema
 
+R = TypeVar("R")
+
 
 def _get(f: dict[str, Any], key: str, default: Any) -> Any:
-    """Field `key` of `read_fields`' answer, or `default` if it is missing or null."""
+    """Field `key` of `read_fields`' answer, or `default` if it is missing or null (for
+    readings of events, `tui.state`)."""
     value = f.get(key)
     return default if value is None else value
 
@@ -26,15 +37,65 @@ def _strs(f: dict[str, Any], key: str) -> tuple[str, ...]:
     return tuple(str(v) for v in f.get(key) or ())
 
 
-def _float(f: dict[str, Any], key: str) -> float | None:
-    value = f.get(key)
-    return None if value is None else float(value)
-
-
 def _raw(d: Any, key: str) -> Any:
     """A value the node's schema does not declare in the form the console reads (see its
     use), as it came."""
     return d.get(key) if isinstance(d, dict) else None
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    """A record's field types, resolved once."""
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = get_type_hints(cls)
+    return hints
+
+
+def _as(hint: Any, value: Any) -> Any:
+    """`value` (validated by the schema) in the type the record declares: a list as a
+    tuple (of text, or of records read with their `from_json`), a nested record read with
+    its `from_json`, a number as a float where the record keeps floats."""
+    if get_origin(hint) in (Union, types.UnionType):
+        hint = next(a for a in get_args(hint) if a is not type(None))
+    if get_origin(hint) is tuple:
+        item = get_args(hint)[0]
+        items = value if isinstance(value, list) else []
+        if dataclasses.is_dataclass(item):
+            read = cast(Any, item).from_json
+            return tuple(r for v in items if isinstance(v, dict) and (r := read(v)) is not None)
+        return tuple(str(v) for v in items)
+    if dataclasses.is_dataclass(hint):
+        return cast(Any, hint).from_json(value)
+    if hint is float:
+        return float(value)
+    return value
+
+
+def _read(cls: type[R], model: type[BaseModel], d: Any, **given: Any) -> R:
+    """Record `cls` from the node's JSON `d`, read through schema `model` (the module's
+    docstring); `given`: fields the caller has worked out itself. A record's `_names` maps
+    a field to the schema's name for it; its `_text` fields take any text the schema does
+    not name (a status from a newer node)."""
+    f = schema.read_fields(model, d)
+    names: dict[str, str] = getattr(cls, "_names", {})
+    text: tuple[str, ...] = getattr(cls, "_text", ())
+    hints = _hints(cls)
+    values: dict[str, Any] = {}
+    for fld in dataclasses.fields(cast(Any, cls)):
+        if fld.name in given:
+            values[fld.name] = given[fld.name]
+            continue
+        key = names.get(fld.name, fld.name)
+        value = f.get(key)
+        if value is None and fld.name in text:
+            raw = _raw(d, key)
+            value = raw if isinstance(raw, str) and raw else None
+        if value is not None:
+            values[fld.name] = _as(hints[fld.name], value)
+    return cast(R, cast(Any, cls)(**values))
 
 
 def short(text: str | None, head: int = 6, tail: int = 4) -> str:
@@ -55,17 +116,17 @@ def short_peer(peer_id: str | None) -> str:
 
 @dataclass(frozen=True)
 class Status:
-    peer_id: str
-    network: str
-    chain_id: str
-    height: int
-    view: int
-    primary: str
-    is_primary: bool
-    peers_connected: int
-    validators: int
-    version: str
-    uptime_s: float
+    peer_id: str = ""
+    network: str = "?"
+    chain_id: str = ""
+    height: int = 0
+    view: int = 0
+    primary: str = ""
+    is_primary: bool = False
+    peers_connected: int = 0
+    validators: int = 0
+    version: str = ""
+    uptime_s: float = 0.0
     #: not in docs/api.md yet: the newest event sequence number, to resume the stream
     event_seq: int | None = None
     #: what is unsafe about the node, one sentence each (e.g. its vault key's location)
@@ -80,38 +141,19 @@ class Status:
 
     @classmethod
     def from_json(cls, d: Any) -> Status:
-        f = schema.read_fields(schema.Status, d)
         seq = _raw(d, "event_seq")  # (not sent by the node yet: not in the schema)
-        return cls(
-            peer_id=_get(f, "peer_id", ""),
-            network=_get(f, "network", "?"),
-            chain_id=_get(f, "chain_id", ""),
-            height=_get(f, "height", 0),
-            view=_get(f, "view", 0),
-            primary=_get(f, "primary", ""),
-            is_primary=_get(f, "is_primary", False),
-            peers_connected=_get(f, "peers_connected", 0),
-            validators=_get(f, "validators", 0),
-            version=_get(f, "version", ""),
-            uptime_s=_float(f, "uptime_s") or 0.0,
-            event_seq=seq if isinstance(seq, int) and not isinstance(seq, bool) else None,
-            warnings=_strs(f, "warnings"),
-            stalled=f.get("stalled") is True,
-            liveness=f.get("liveness"),
-            last_block_age_s=_float(f, "last_block_age_s"),
-            pending_requests=_get(f, "pending_requests", 0),
-            validator_key=f.get("validator_key"),
-        )
+        event_seq = seq if isinstance(seq, int) and not isinstance(seq, bool) else None
+        return _read(cls, schema.Status, d, event_seq=event_seq)
 
 
 @dataclass(frozen=True)
 class Peer:
-    peer_id: str
-    address: str
-    latency_ms: float | None
-    last_seen: float | None
-    status: str  # "connected" | "disconnected"
-    validator: bool
+    peer_id: str = ""
+    address: str = ""
+    latency_ms: float | None = None
+    last_seen: float | None = None
+    status: str = "disconnected"  # "connected" | "disconnected"
+    validator: bool = False
 
     @property
     def connected(self) -> bool:
@@ -119,23 +161,15 @@ class Peer:
 
     @classmethod
     def from_json(cls, d: Any) -> Peer:
-        f = schema.read_fields(schema.Peer, d)
-        return cls(
-            peer_id=_get(f, "peer_id", ""),
-            address=_get(f, "address", ""),
-            latency_ms=_float(f, "latency_ms"),
-            last_seen=_float(f, "last_seen"),
-            status=_get(f, "status", "disconnected"),
-            validator=_get(f, "validator", False),
-        )
+        return _read(cls, schema.Peer, d)
 
 
 @dataclass(frozen=True)
 class Validator:
-    peer_id: str
-    index: int
-    status: str  # "online" | "offline" | "unknown" (not reported)
-    keys: tuple[str, ...]
+    peer_id: str = ""
+    index: int = 0
+    status: str = "unknown"  # "online" | "offline" | "unknown" (not reported)
+    keys: tuple[str, ...] = ()
     #: its Ed25519 identity key (hex), by which the genesis names it
     validator_key: str | None = None
     #: its name, if the node says it (the API does not yet: the console reads the genesis)
@@ -145,13 +179,12 @@ class Validator:
     def from_json(cls, d: Any) -> Validator:
         f = schema.read_fields(schema.Validator, d)
         name: str | None = f.get("name")
-        return cls(
+        return _read(
+            cls,
+            schema.Validator,
+            d,
             # a node that does not report the peer id is still told apart by its key
             peer_id=f.get("peer_id") or f.get("validator_key") or "",
-            index=_get(f, "index", 0),
-            status=_get(f, "status", "unknown"),
-            keys=_strs(f, "keys"),
-            validator_key=f.get("validator_key"),
             name=(name.strip() or None) if name else None,
         )
 
@@ -163,39 +196,33 @@ class Addresses:
 
     @classmethod
     def from_json(cls, d: Any) -> Addresses:
-        f = schema.read_fields(schema.Addresses, d)
-        return cls(eth=f.get("eth"), btc_p2wpkh=f.get("btc_p2wpkh"))
+        return _read(cls, schema.Addresses, d)
 
 
 @dataclass(frozen=True)
 class Child:
-    path: str
-    public_key: str | None
-    addresses: Addresses
+    path: str = ""
+    public_key: str | None = None
+    addresses: Addresses = Addresses()
 
     @classmethod
     def from_json(cls, d: Any) -> Child:
-        f = schema.read_fields(schema.Derived, d)
-        return cls(
-            path=_get(f, "path", ""),
-            public_key=f.get("public_key"),
-            addresses=Addresses.from_json(f.get("addresses")),
-        )
+        return _read(cls, schema.Derived, d)
 
 
 @dataclass(frozen=True)
 class Key:
-    key_id: str
-    status: str  # "pending" | "active" | "failed"
-    public_key: str | None
-    threshold: int
-    parties: tuple[str, ...]
-    epoch: int
-    addresses: Addresses
-    children: tuple[Child, ...]
-    presignatures: int
-    height: int | None
-    error: str | None
+    key_id: str = ""
+    status: str = "pending"  # "pending" | "active" | "failed"
+    public_key: str | None = None
+    threshold: int = 0
+    parties: tuple[str, ...] = ()
+    epoch: int = 0
+    addresses: Addresses = Addresses()
+    children: tuple[Child, ...] = ()
+    presignatures: int = 0
+    height: int | None = None
+    error: str | None = None
 
     @property
     def active(self) -> bool:
@@ -208,56 +235,36 @@ class Key:
 
     @classmethod
     def from_json(cls, d: Any) -> Key:
-        f = schema.read_fields(schema.Key, d)
         # the node does not list a key's children: the console keeps those derived here
         # (`ConsoleState`), and reads them from a node that sends them as derive results
-        children = _raw(d, "children")
-        return cls(
-            key_id=_get(f, "key_id", ""),
-            status=_get(f, "status", "pending"),
-            public_key=f.get("public_key"),
-            threshold=_get(f, "threshold", 0),
-            parties=_strs(f, "parties"),
-            epoch=_get(f, "epoch", 0),
-            addresses=Addresses.from_json(f.get("addresses")),
-            children=tuple(
-                Child.from_json(c)
-                for c in (children if isinstance(children, list) else [])
-                if isinstance(c, dict)
-            ),
-            presignatures=_get(f, "presignatures", 0),
-            height=f.get("height"),
-            error=f.get("error"),
-        )
+        children = _as(_hints(cls)["children"], _raw(d, "children"))
+        return _read(cls, schema.Key, d, children=children)
 
 
 @dataclass(frozen=True)
 class Blame:
-    culprits: tuple[str, ...]
-    check: str
-    round: int | None
+    culprits: tuple[str, ...] = ()
+    check: str = ""
+    round: int | None = None
 
     @classmethod
     def from_json(cls, d: Any) -> Blame | None:
-        if not isinstance(d, dict):
-            return None
-        f = schema.read_fields(schema.Blame, d)
-        return cls(culprits=_strs(f, "culprits"), check=_get(f, "check", ""), round=f.get("round"))
+        return _read(cls, schema.Blame, d) if isinstance(d, dict) else None
 
 
 @dataclass(frozen=True)
 class Signature:
-    signature_id: str
-    status: str  # "pending" | "done" | "failed"
-    key_id: str
-    path: str | None
-    digest: str
-    r: str | None
-    s: str | None
-    v: int | None
-    signers: tuple[str, ...]
-    height: int | None
-    blame: Blame | None
+    signature_id: str = ""
+    status: str = "pending"  # "pending" | "done" | "failed"
+    key_id: str = ""
+    path: str | None = None
+    digest: str = ""
+    r: str | None = None
+    s: str | None = None
+    v: int | None = None
+    signers: tuple[str, ...] = ()
+    height: int | None = None
+    blame: Blame | None = None
     #: why a request that never reached a block failed (expired, refused by the ledger)
     error: str | None = None
 
@@ -272,21 +279,7 @@ class Signature:
 
     @classmethod
     def from_json(cls, d: Any) -> Signature:
-        f = schema.read_fields(schema.Signature, d)
-        return cls(
-            signature_id=_get(f, "signature_id", ""),
-            status=_get(f, "status", "pending"),
-            key_id=_get(f, "key_id", ""),
-            path=f.get("path"),
-            digest=_get(f, "digest", ""),
-            r=f.get("r"),
-            s=f.get("s"),
-            v=f.get("v"),
-            signers=_strs(f, "signers"),
-            height=f.get("height"),
-            blame=Blame.from_json(f.get("blame")),
-            error=f.get("error"),
-        )
+        return _read(cls, schema.Signature, d)
 
     @classmethod
     def pending(cls, signature_id: str, key_id: str, digest: str, path: str | None) -> Signature:
@@ -295,17 +288,17 @@ class Signature:
 
 @dataclass(frozen=True)
 class Session:
-    session_id: str
-    phase: str  # "keygen" | "aux" | "presign" | "sign"
-    key_id: str
-    status: str  # "running" | "done" | "failed" | "stopped" (the ledger settled it)
-    round: int
-    rounds: int
-    waiting_for: tuple[str, ...]
-    started: float | None
-    elapsed_s: float | None
-    culprits: tuple[str, ...]
-    error: str | None
+    session_id: str = ""
+    phase: str = "?"  # "keygen" | "aux" | "presign" | "sign"
+    key_id: str = ""
+    status: str = "running"  # "running" | "done" | "failed" | "stopped" (the ledger settled it)
+    round: int = 0
+    rounds: int = 0
+    waiting_for: tuple[str, ...] = ()
+    started: float | None = None
+    elapsed_s: float | None = None
+    culprits: tuple[str, ...] = ()
+    error: str | None = None
     #: the id of the request (its transaction) the session works for, if the node says
     request: str | None = None
 
@@ -324,32 +317,17 @@ class Session:
 
     @classmethod
     def from_json(cls, d: Any) -> Session:
-        f = schema.read_fields(schema.Session, d)
-        return cls(
-            session_id=_get(f, "session_id", ""),
-            phase=_get(f, "phase", "?"),
-            key_id=_get(f, "key_id", ""),
-            status=_get(f, "status", "running"),
-            round=_get(f, "round", 0),
-            rounds=_get(f, "rounds", 0),
-            waiting_for=_strs(f, "waiting_for"),
-            started=_float(f, "started"),
-            elapsed_s=_float(f, "elapsed_s"),
-            culprits=_strs(f, "culprits"),
-            error=f.get("error"),
-            request=f.get("request"),
-        )
+        return _read(cls, schema.Session, d)
 
 
 @dataclass(frozen=True)
 class Certificate:
-    signers: tuple[str, ...]
-    quorum: int
+    signers: tuple[str, ...] = ()
+    quorum: int = 0
 
     @classmethod
     def from_json(cls, d: Any) -> Certificate:
-        f = schema.read_fields(schema.Certificate, d)
-        return cls(signers=_strs(f, "signers"), quorum=_get(f, "quorum", 0))
+        return _read(cls, schema.Certificate, d)
 
 
 @dataclass(frozen=True)
@@ -357,8 +335,8 @@ class Tx:
     """A transaction: a summary in a block listing (hash and kind), in full from
     `GET /blocks/{height}` and `GET /tx/{hash}` (submitter, payload)."""
 
-    hash: str
-    kind: str
+    hash: str = "?"
+    kind: str = "?"
     submitter: str | None = None
     height: int | None = None
     #: as the node sends it: the wire form (its tag, then its fields in order); an object
@@ -369,67 +347,36 @@ class Tx:
     def from_json(cls, d: Any) -> Tx:
         if isinstance(d, str):  # a bare hash
             return cls(hash=d, kind="?")
-        f = schema.read_fields(schema.Transaction, d)
         payload = _raw(d, "payload")
-        return cls(
-            hash=_get(f, "hash", "?"),
-            kind=_get(f, "kind", "?"),
-            submitter=f.get("submitter"),
-            height=f.get("height"),
-            payload=(
-                tuple(payload)
-                if isinstance(payload, list)
-                else payload
-                if isinstance(payload, dict)
-                else ()
-            ),
+        if isinstance(payload, list):
+            payload = tuple(payload)
+        return _read(
+            cls, schema.Transaction, d, payload=payload if isinstance(payload, tuple | dict) else ()
         )
 
 
 @dataclass(frozen=True)
 class Block:
-    height: int
-    hash: str
-    prev_hash: str
-    proposer: str
-    view: int
-    time: float | None
-    txs: tuple[Tx, ...]
-    commit_latency_ms: float | None
-    certificate: Certificate
+    height: int = 0
+    hash: str = ""
+    prev_hash: str = ""
+    proposer: str = ""
+    view: int = 0
+    time: float | None = None
+    txs: tuple[Tx, ...] = ()
+    commit_latency_ms: float | None = None
+    certificate: Certificate = Certificate()
     #: True when this came from `GET /blocks/{height}` (transactions in full)
     full: bool = False
 
     @classmethod
     def from_json(cls, d: Any, *, full: bool = False) -> Block:
-        f = schema.read_fields(schema.Block, d)
-        txs = f.get("txs")
-        return cls(
-            height=_get(f, "height", 0),
-            hash=_get(f, "hash", ""),
-            prev_hash=_get(f, "prev_hash", ""),
-            proposer=_get(f, "proposer", ""),
-            view=_get(f, "view", 0),
-            time=_float(f, "time"),
-            txs=tuple(Tx.from_json(t) for t in (txs if isinstance(txs, list) else [])),
-            commit_latency_ms=_float(f, "commit_latency_ms"),
-            certificate=Certificate.from_json(f.get("certificate")),
-            full=full,
-        )
+        txs = _raw(d, "txs")  # (a bare hash is a transaction too: `Tx.from_json`)
+        items = txs if isinstance(txs, list) else []
+        return _read(cls, schema.Block, d, txs=tuple(Tx.from_json(t) for t in items), full=full)
 
 
 # -- the bridge (docs/api.md "The bridge", docs/bridge.md) ----------------------------------
-
-
-def _str_field(f: dict[str, Any], d: Any, key: str) -> str | None:
-    """A text field whose values this console's schema may not all name (a status it
-    lists as a Literal, from a newer node): read through the schema, else as it came if
-    it is text."""
-    value = f.get(key)
-    if isinstance(value, str):
-        return value
-    raw = _raw(d, key)
-    return raw if isinstance(raw, str) and raw else None
 
 
 @dataclass(frozen=True)
@@ -437,7 +384,7 @@ class BridgeInfo:
     """`GET /bridge`: the settings in force, or that none are yet (`set_up` False, with
     the number of setting proposals that wait for 2f+1 matching votes)."""
 
-    set_up: bool
+    set_up: bool = False
     proposals: int = 0
     key_id: str | None = None
     #: the bridge key's Ethereum address: the gateway's mint authority
@@ -462,20 +409,11 @@ class BridgeInfo:
     def from_json(cls, d: Any) -> BridgeInfo:
         f = schema.read_fields(schema.BridgeInfo, d)
         watch = schema.read_fields(schema.BridgeWatch, f.get("watch"))
-        return cls(
+        return _read(
+            cls,
+            schema.BridgeInfo,
+            d,
             set_up=f.get("set_up") is True,
-            proposals=_get(f, "proposals", 0),
-            key_id=f.get("key_id"),
-            mint_authority=f.get("mint_authority"),
-            chain_name=f.get("chain_name"),
-            s_hash=f.get("s_hash"),
-            chain_id=f.get("chain_id"),
-            gateway=f.get("gateway"),
-            network=f.get("network"),
-            confirmations=f.get("confirmations"),
-            fee_sats=f.get("fee_sats"),
-            min_deposit_sats=f.get("min_deposit_sats"),
-            height=f.get("height"),
             release=ReleaseInfo.from_json(f.get("release")),
             evm_watch=None if "evm" not in watch else isinstance(watch["evm"], dict),
         )
@@ -510,59 +448,37 @@ class ReleaseInfo:
     @classmethod
     def from_json(cls, d: Any) -> ReleaseInfo | None:
         """None for null (the release side is not set up) or anything but an object."""
-        if not isinstance(d, dict):
-            return None
-        f = schema.read_fields(schema.ReleaseInfo, d)
-        return cls(
-            evm_confirmations=f.get("evm_confirmations"),
-            bump_after=f.get("bump_after"),
-            min_release_sats=f.get("min_release_sats"),
-            max_fee_rate=f.get("max_fee_rate"),
-            sweep_at=f.get("sweep_at"),
-            height=f.get("height"),
-            fee_rate=f.get("fee_rate"),
-            holdings_sats=f.get("holdings_sats"),
-            wrapped_supply=f.get("wrapped_supply"),
-            coins=f.get("coins"),
-            main_address=f.get("main_address"),
-        )
+        return _read(cls, schema.ReleaseInfo, d) if isinstance(d, dict) else None
 
 
 @dataclass(frozen=True)
 class DepositAddress:
     """One of `GET /bridge/addresses`: where BTC sent mints to `to`."""
 
-    address: str
-    to: str | None
-    nonce: str | None
-    g_hash: str | None
-    p_hash: str | None
-    payload: str | None
-    status: str  # "recorded" | "pending"
-    height: int | None
+    _names: ClassVar[dict[str, str]] = {"g_hash": "gHash", "p_hash": "pHash"}
+    _text: ClassVar[tuple[str, ...]] = ("status",)
+
+    address: str = ""
+    to: str | None = None
+    nonce: str | None = None
+    g_hash: str | None = None
+    p_hash: str | None = None
+    payload: str | None = None
+    status: str = "recorded"  # "recorded" | "pending"
+    height: int | None = None
 
     @classmethod
     def from_json(cls, d: Any) -> DepositAddress:
-        f = schema.read_fields(schema.DepositAddress, d)
-        return cls(
-            address=_get(f, "address", ""),
-            to=f.get("to"),
-            nonce=f.get("nonce"),
-            g_hash=f.get("gHash"),
-            p_hash=f.get("pHash"),
-            payload=f.get("payload"),
-            status=_str_field(f, d, "status") or "recorded",
-            height=f.get("height"),
-        )
+        return _read(cls, schema.DepositAddress, d)
 
 
 @dataclass(frozen=True)
 class MintSignature:
     """A mint authorisation as the gateway takes it: r ‖ s ‖ v (v = 27 or 28), low s."""
 
-    r: str
-    s: str
-    v: int | None
+    r: str = ""
+    s: str = ""
+    v: int | None = None
 
     def compact(self) -> str:
         """r ‖ s ‖ v as 65 bytes of hex with 0x: the `sig` of the gateway's `mint`."""
@@ -572,11 +488,9 @@ class MintSignature:
 
     @classmethod
     def from_json(cls, d: Any) -> MintSignature | None:
-        f = schema.read_fields(schema.MintSignature, d)
-        r, s = f.get("r"), f.get("s")
-        if not r or not s:
-            return None
-        return cls(r=r, s=s, v=f.get("v"))
+        """None unless it has both r and s."""
+        sig = _read(cls, schema.MintSignature, d)
+        return sig if sig.r and sig.s else None
 
 
 #: a deposit's statuses in the order it goes through them ("orphaned": 2f+1 validators saw
@@ -590,21 +504,29 @@ class Deposit:
     mempool ("seen") to its mint. `confirmations` is the depth of its block on the
     node's Bitcoin view (None: the node does not say)."""
 
-    txid: str  # as Bitcoin Core shows it
-    vout: int
-    status: str  # DEPOSIT_STATUSES, or whatever a newer node says
-    value_sats: int | None
-    amount: int | None  # what it mints: value − the bridge's fee
-    to: str | None
-    address: str | None
-    g_hash: str | None
-    p_hash: str | None
-    n_hash: str | None
-    sig_hash: str | None
-    block_hash: str | None
-    block_height: int | None
-    height: int | None  # the ledger block where it became final
-    signature: MintSignature | None
+    _names: ClassVar[dict[str, str]] = {
+        "g_hash": "gHash",
+        "p_hash": "pHash",
+        "n_hash": "nHash",
+        "sig_hash": "sigHash",
+    }
+    _text: ClassVar[tuple[str, ...]] = ("status",)
+
+    txid: str = ""  # as Bitcoin Core shows it
+    vout: int = 0
+    status: str = "unknown"  # DEPOSIT_STATUSES, or whatever a newer node says
+    value_sats: int | None = None
+    amount: int | None = None  # what it mints: value − the bridge's fee
+    to: str | None = None
+    address: str | None = None
+    g_hash: str | None = None
+    p_hash: str | None = None
+    n_hash: str | None = None
+    sig_hash: str | None = None
+    block_hash: str | None = None
+    block_height: int | None = None
+    height: int | None = None  # the ledger block where it became final
+    signature: MintSignature | None = None
     confirmations: int | None = None
 
     @property
@@ -615,26 +537,9 @@ class Deposit:
 
     @classmethod
     def from_json(cls, d: Any) -> Deposit:
-        f = schema.read_fields(schema.Deposit, d)
-        sig = f.get("signature")
-        return cls(
-            txid=_get(f, "txid", ""),
-            vout=_get(f, "vout", 0),
-            status=_str_field(f, d, "status") or "unknown",
-            value_sats=f.get("value_sats"),
-            amount=f.get("amount"),
-            to=f.get("to"),
-            address=f.get("address"),
-            g_hash=f.get("gHash"),
-            p_hash=f.get("pHash"),
-            n_hash=f.get("nHash"),
-            sig_hash=f.get("sigHash"),
-            block_hash=f.get("block_hash"),
-            block_height=f.get("block_height"),
-            height=f.get("height"),
-            signature=MintSignature.from_json(sig) if isinstance(sig, dict) else None,
-            confirmations=f.get("confirmations"),
-        )
+        sig = schema.read_fields(schema.Deposit, d).get("signature")
+        signature = MintSignature.from_json(sig) if isinstance(sig, dict) else None
+        return _read(cls, schema.Deposit, d, signature=signature)
 
 
 #: a release's statuses in the order a burn goes through them ("unpayable": its address is
@@ -647,28 +552,20 @@ class ReleaseAttempt:
     """One transaction of a release; a bump replaces it by another over the same inputs
     at a higher fee rate (the one before is then "replaced")."""
 
-    attempt: int
-    txid: str | None  # as Bitcoin Core shows it
-    status: str  # "signing" | "signed" | "confirmed" | "replaced", or a newer node's
-    fee_rate: int | None  # sat/vB
-    fee: int | None  # satoshis: what the whole transaction pays
-    inputs: int | None
-    signed_inputs: int | None
-    raw: str | None  # the signed transaction (hex), once every input is signed
+    _text: ClassVar[tuple[str, ...]] = ("status",)
+
+    attempt: int = 0
+    txid: str | None = None  # as Bitcoin Core shows it
+    status: str = "unknown"  # "signing" | "signed" | "confirmed" | "replaced", or a newer node's
+    fee_rate: int | None = None  # sat/vB
+    fee: int | None = None  # satoshis: what the whole transaction pays
+    inputs: int | None = None
+    signed_inputs: int | None = None
+    raw: str | None = None  # the signed transaction (hex), once every input is signed
 
     @classmethod
     def from_json(cls, d: Any) -> ReleaseAttempt:
-        f = schema.read_fields(schema.ReleaseAttempt, d)
-        return cls(
-            attempt=_get(f, "attempt", 0),
-            txid=f.get("txid"),
-            status=_str_field(f, d, "status") or "unknown",
-            fee_rate=f.get("fee_rate"),
-            fee=f.get("fee"),
-            inputs=f.get("inputs"),
-            signed_inputs=f.get("signed_inputs"),
-            raw=f.get("raw"),
-        )
+        return _read(cls, schema.ReleaseAttempt, d)
 
 
 @dataclass(frozen=True)
@@ -679,19 +576,21 @@ class Release:
     newest; `confirmations` is its depth on the node's Bitcoin view (None: not in a
     block there)."""
 
-    burn_nonce: int | None
-    status: str  # RELEASE_STATUSES, or whatever a newer node says
-    to: str | None  # the Bitcoin address paid
-    amount: int | None  # satoshis burnt (one token unit is one satoshi)
-    release: int | None  # the release (sequence number) that pays it
-    txid: str | None
-    fee_rate: int | None
-    paid: int | None  # what its output pays: the amount less its share of the fee
-    confirmations: int | None
-    attempts: tuple[ReleaseAttempt, ...]
-    evm_tx: str | None
-    evm_block: int | None
-    height: int | None  # the ledger block where the burn became final
+    _text: ClassVar[tuple[str, ...]] = ("status",)
+
+    burn_nonce: int | None = None
+    status: str = "unknown"  # RELEASE_STATUSES, or whatever a newer node says
+    to: str | None = None  # the Bitcoin address paid
+    amount: int | None = None  # satoshis burnt (one token unit is one satoshi)
+    release: int | None = None  # the release (sequence number) that pays it
+    txid: str | None = None
+    fee_rate: int | None = None
+    paid: int | None = None  # what its output pays: the amount less its share of the fee
+    confirmations: int | None = None
+    attempts: tuple[ReleaseAttempt, ...] = ()
+    evm_tx: str | None = None
+    evm_block: int | None = None
+    height: int | None = None  # the ledger block where the burn became final
 
     @property
     def key(self) -> str:
@@ -705,24 +604,4 @@ class Release:
 
     @classmethod
     def from_json(cls, d: Any) -> Release:
-        f = schema.read_fields(schema.Release, d)
-        attempts = f.get("attempts")
-        return cls(
-            burn_nonce=f.get("burn_nonce"),
-            status=_str_field(f, d, "status") or "unknown",
-            to=f.get("to"),
-            amount=f.get("amount"),
-            release=f.get("release"),
-            txid=f.get("txid"),
-            fee_rate=f.get("fee_rate"),
-            paid=f.get("paid"),
-            confirmations=f.get("confirmations"),
-            attempts=tuple(
-                ReleaseAttempt.from_json(a)
-                for a in (attempts if isinstance(attempts, list) else [])
-                if isinstance(a, dict)
-            ),
-            evm_tx=f.get("evm_tx"),
-            evm_block=f.get("evm_block"),
-            height=f.get("height"),
-        )
+        return _read(cls, schema.Release, d)
