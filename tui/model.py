@@ -235,10 +235,9 @@ class Key:
 
     @classmethod
     def from_json(cls, d: Any) -> Key:
-        # the node does not list a key's children: the console keeps those derived here
-        # (`ConsoleState`), and reads them from a node that sends them as derive results
-        children = _as(_hints(cls)["children"], _raw(d, "children"))
-        return _read(cls, schema.Key, d, children=children)
+        # (`children`: the node does not list a key's children; the console keeps those
+        # derived through it, `ConsoleState`)
+        return _read(cls, schema.Key, d)
 
 
 @dataclass(frozen=True)

@@ -472,7 +472,8 @@ class ConsoleState:
             self._trim_sessions()
             return Changes({"sessions"})
         if kind == "keys":
-            known = {k.key_id: k for k in (Key.from_json(d) for d in _dicts(data))}
+            read = (self._with_children(Key.from_json(d)) for d in _dicts(data))
+            known = {k.key_id: k for k in read}
             for rid in list(self.requested_keys):  # followed until active or failed
                 if rid in known:
                     if known[rid].status == "pending":
@@ -486,7 +487,7 @@ class ConsoleState:
             # its own id): ask for it by the request's id
             return Changes({"keys"}, fetch=[("key", rid) for rid in missing])
         if kind == "key" and isinstance(data, dict):
-            key = Key.from_json(data)
+            key = self._with_children(Key.from_json(data))
             self.keys[key.key_id] = key
             if key.status != "pending":
                 self.requested_keys.pop(key.key_id, None)
@@ -666,6 +667,15 @@ class ConsoleState:
         if extra > 0:
             for height in sorted(self.blocks)[:extra]:
                 del self.blocks[height]
+
+    def _with_children(self, key: Key) -> Key:
+        """`key` as the node answered it, with the children derived through this console
+        (the node keeps none: a derivation is a public computation, so every answer comes
+        without them)."""
+        known = self.keys.get(key.key_id)
+        if known is None or not known.children:
+            return key
+        return replace(key, children=known.children)
 
     def _trim_sessions(self) -> None:
         """Finished sessions go first, then running ones; the oldest first in each."""

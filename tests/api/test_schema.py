@@ -470,6 +470,10 @@ async def _walk(c: Checked, node: InProcessNode, cores: list[Any], api: AsyncApi
     key_id = req["key_id"]
     pending = await c.ask("GET", f"/keys/{key_id}", S.Key)
     assert pending["status"] == "pending" and pending["public_key"] is None
+    # the fields a pending key has: accepted here only, or a request in a block (holders)
+    asked = {"key_id", "status", "public_key", "threshold", "parties", "epoch", "tier"}
+    asked |= {"addresses", "height", "error"}
+    assert set(pending) in (asked, asked | {"holders"})
     await c.ask("GET", "/keys", [S.Key])
     await _wait(lambda: all(_status(x.key(key_id)) == "active" for x in cores))
     await _wait(lambda: len(_sent(node.key(key_id))["holders"]) == 4)  # (the last vote may be late)
@@ -492,6 +496,7 @@ async def _walk(c: Checked, node: InProcessNode, cores: list[Any], api: AsyncApi
     await _wait(lambda: _status(node.signature(sig_id)) == "done")
     sig = await c.ask("GET", f"/signatures/{sig_id}", S.Signature)
     assert sig == _sent(node.signature(sig_id)) and sig["v"] in (27, 28)
+    assert set(sig) == set(S.Signature.model_fields) - {"error"}  # (one in the ledger)
     await c.ask(
         "POST", "/sign", S.SignAccepted, status=202,
         body={"key_id": active, "message_hex": "00ff", "hash": "keccak256", "path": "m/1"},
@@ -500,12 +505,18 @@ async def _walk(c: Checked, node: InProcessNode, cores: list[Any], api: AsyncApi
     # sessions, blocks, transactions
     sessions = await c.ask("GET", "/sessions", [S.Session])
     assert {"keygen", "aux"} <= {s["phase"] for s in sessions}  # (it may not be a signer)
+    assert all(set(s) == set(S.Session.model_fields) for s in sessions)
     await c.ask("GET", f"/sessions/{sessions[0]['session_id']}", S.Session)
     blocks = await c.ask("GET", "/blocks", [S.Block], params={"from": 1, "limit": 500})
     assert blocks == _sent(node.blocks(1, len(blocks)))  # (more may have committed since)
     full = next(b for b in blocks if b["txs"])
     block = await c.ask("GET", f"/blocks/{full['height']}", S.Block)
     assert block == _sent(node.block(full["height"])) and block["txs"][0]["payload"]
+    # every field; a transaction's payload only in the full block
+    assert set(block) == set(full) == set(S.Block.model_fields)
+    assert (
+        set(block["txs"][0]) == set(S.Transaction.model_fields) == set(full["txs"][0]) | {"payload"}
+    )
     tx = await c.ask("GET", f"/tx/{req['tx']}", S.Transaction)
     assert tx == _sent(node.transaction(req["tx"])) and tx["kind"] == "KeygenRequest"
 

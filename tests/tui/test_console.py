@@ -295,7 +295,7 @@ async def test_presign_and_derive(node):
         await pilot.press("d")
         await until(pilot, lambda: isinstance(app.screen, DeriveModal), "the derive dialog")
         field = app.screen.query_one("#field", Input)
-        assert field.value == "m/2"
+        assert field.value == "m/0"  # (this console has derived no child of it yet)
         field.value = "m/2h"
         await pilot.pause()
         assert "hardened" in text_of(app, "#field-problem")
@@ -303,7 +303,7 @@ async def test_presign_and_derive(node):
         await pilot.press("enter")  # derivation is not irreversible: no confirmation
         await until(pilot, lambda: len(posts(node)) == 2, "the request")
         assert posts(node)[-1] == (f"/keys/{ALPHA}/derive", {"path": "m/5/9"})
-        child = node.keys[ALPHA]["children"][-1]
+        child = node.derived[ALPHA][-1]
         await until(
             pilot, lambda: any(c.path == "m/5/9" for c in app.state.keys[ALPHA].children), "child"
         )

@@ -48,7 +48,8 @@ def test_snapshots_fill_every_area():
     assert state.status == Status.from_json(STATUS)
     assert [v.index for v in state.validators] == [1, 2, 3, 4]
     assert state.peers[N4].status == "disconnected"
-    assert state.keys[ALPHA].addresses.eth and state.keys[ALPHA].children
+    assert state.keys[ALPHA].addresses.eth
+    assert not state.keys[ALPHA].children  # (a node lists none: the console derives them)
     assert state.keys[GAMMA].public_key is None
     assert max(state.blocks) == 12 and state.blocks[12].certificate.quorum == 3
     assert state.quorum() == (3, 4, 3)
@@ -420,3 +421,17 @@ def test_bounds_evict_the_oldest_first():
     assert len(state.proofs.by_type) == MAX_PROOF_NAMES + 1
     assert state.proofs.by_type[OTHER].verified == 10
     assert len(state.log.lines) == MAX_LOG_LINES and state.log.total > MAX_LOG_LINES
+
+
+def test_a_derived_child_stays_when_the_key_is_read_again():
+    """The node lists no children (derivation is public: anyone computes any path), so the
+    console keeps the ones derived through it: a refetch of the keys, as every new block
+    brings, must not drop them (it did: the double used to send them back)."""
+    state = loaded()
+    state.selected_key = ALPHA
+    child = {"path": "m/5", "public_key": "02" + "11" * 32, "addresses": {"eth": "0xabc"}}
+    state.accepted("derive", child, {"key_id": ALPHA, "path": "m/5"})
+    assert [c.path for c in state.keys[ALPHA].children] == ["m/5"]
+    state.apply_snapshot("keys", load("keys"))  # (no children in a node's answer)
+    state.apply_snapshot("key", KEYS[ALPHA], ALPHA)
+    assert [c.path for c in state.keys[ALPHA].children] == ["m/5"]

@@ -101,8 +101,9 @@ def _error(status: int, message: str) -> JSONResponse:
 
 def _one(model: type[schema.Response], value: Any, status: int = 200) -> JSONResponse:
     """`value` (what the node returned) sent as its response model, serialised with exactly
-    the fields it has. A model the node built was validated as it was built; anything else
-    is validated here (a node that breaks the schema is a bug, answered with the 500 of
+    the fields it has. A model the node built was validated as it was built (the node
+    adds fields to one only by validating it again, `node.views._with`); anything else is
+    validated here (a node that breaks the schema is a bug, answered with the 500 of
     `internal`)."""
     if type(value) is not model:
         value = model.model_validate(value)

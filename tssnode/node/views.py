@@ -5,7 +5,7 @@ them)."""
 from __future__ import annotations
 
 import time
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import tssnode
 from tssnode import schema
@@ -155,20 +155,19 @@ class NodeViews(CoreParts):
         return out
 
     def _pending_key(self, tx_hash: bytes, req: RequestRecord) -> schema.Key:
-        return key_view(None, req, self.btc_network).model_copy(update={"key_id": tx_hash.hex()})
+        return _with(key_view(None, req, self.btc_network), key_id=tx_hash.hex())
 
     def _key(self, key_id: str) -> schema.Key:
         rec = self.registry.keys[key_id]
         # the ledger's pool (what a sign request can take), not this node's own share of it
         ready = self.registry.pool_size(key_id, ready_only=True)
         mine, held = self._my_presignatures(rec)
-        return key_view(rec, None, self.btc_network).model_copy(
-            update={
-                "presignatures": ready,
-                "presignatures_pending": self.registry.pool_size(key_id) - ready,
-                "presignatures_mine": mine,
-                "presignatures_held": held,
-            }
+        return _with(
+            key_view(rec, None, self.btc_network),
+            presignatures=ready,
+            presignatures_pending=self.registry.pool_size(key_id) - ready,
+            presignatures_mine=mine,
+            presignatures_held=held,
         )
 
     def _my_presignatures(self, rec: KeyRecord) -> tuple[int, int]:
@@ -218,7 +217,7 @@ class NodeViews(CoreParts):
         view = self._key(req.key_id) if req.status == "done" else self._pending_key(raw, req)
         if tries:  # the earlier tries, oldest first, and why each failed
             previous = [schema.KeyTry(request=t, status=st, blame=b) for t, st, b in tries]
-            view = view.model_copy(update={"previous": previous})
+            view = _with(view, previous=previous)
         return view
 
     def _latest_try(
@@ -359,7 +358,7 @@ class NodeViews(CoreParts):
             hash=tx.hash.hex(), kind=kind.__name__, submitter=pid(tx.sender), height=height
         )
         if full:
-            view = view.model_copy(update={"payload": _jsonable(to_plain(payload))})
+            view = _with(view, payload=_jsonable(to_plain(payload)))
         return view
 
     def transaction(self, tx_hash: str) -> schema.Transaction | None:
@@ -370,6 +369,15 @@ class NodeViews(CoreParts):
         height, index = loc
         rec = self.replica.chain.record(height)
         return self._tx(SignedTx.from_bytes(rec.block.batch.txs[index]), height)
+
+
+M = TypeVar("M", bound=schema.Response)
+
+
+def _with(view: M, **fields: Any) -> M:
+    """`view` with `fields` added, validated as its model (`model_copy` would not check
+    them) and with the fields it was given still the only ones it sends."""
+    return type(view).model_validate({**view.model_dump(exclude_unset=True), **fields})
 
 
 def request_status(status: str) -> schema.RequestStatus:

@@ -14,14 +14,16 @@ import json
 from collections import Counter
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-import pytest
 
 from tssnode.api.client import ApiClient
 from tssnode.cli import client, follow, processes
 from tssnode.testing.fakenode import TOKEN, URL, FakeNode
+
+if TYPE_CHECKING:
+    import pytest  # (a dev dependency: only in an annotation here)
 
 ACTIVE_KEY = "b68f625c004ac253029106998f095e32156ff6a2"  # threshold 2 of 4 parties
 PENDING_KEY = "613de07c7dafc481940ad6a4508a9d88de9ce28e"

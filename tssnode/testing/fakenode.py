@@ -103,6 +103,8 @@ class FakeNode:
         self.broken_routes: dict[str, tuple[int, Any]] = {}  # path → (status, JSON answer)
         self.held: dict[str, asyncio.Event] = {}  # path → answered once the event is set
         self.garble_stream = False  # send a line that is not JSON
+        #: the children derived through it, by key (a node lists none: derivation is public)
+        self.derived: dict[str, list[dict[str, Any]]] = {}
         # every answer validates as the node's own response model (a node validates each on
         # the way out): False for a test that plays a node sending what no model takes
         self.checks_shapes = True
@@ -438,7 +440,7 @@ class FakeNode:
                     "public_key": derived.public_key.to_bytes().hex(),
                     "addresses": _addresses(derived.public_key),
                 }
-                key["children"].append(child)
+                self.derived.setdefault(parts[1], []).append(child)  # (never in an answer)
                 return _json(child)
         raise _Refuse(404, "Not Found")
 
@@ -457,7 +459,6 @@ class FakeNode:
             "epoch": 0,
             "tier": "standard",
             "addresses": None,
-            "children": [],
             "presignatures": 0,
             "height": None,
             "error": None,
