@@ -173,6 +173,7 @@ class FakeNode:
             addresses=_addresses(point),
             height=self.status["height"] + 1,
         )
+        request = key_id
         if self.new_key_ids:
             del self.keys[key_id]
             new_id = _h(f"key of request {key_id}")[:32]
@@ -181,7 +182,8 @@ class FakeNode:
             key["key_id"] = key_id = new_id
             self.keys[new_id] = key
         self._commit(1)
-        self.publish("key.active", key_id=key_id, public_key=key["public_key"])
+        # (as a node says it: the request settled in a block; `key.active` is reserved)
+        self._settled(request, "keygen", "done", key_id)
 
     def fail_keygen(self, key_id: str, error: str) -> None:
         """The keygen's session aborts (`error`, blaming node4) and the ledger fails it."""
@@ -193,6 +195,7 @@ class FakeNode:
             "session.failed", ssid=ssid, phase="keygen", round=2, culprits=[4], check=error
         )
         self._commit(1)
+        self._settled(key_id, "keygen", "failed", "")
         for s in self.sessions:
             if s["session_id"] == ssid:
                 s.update(
@@ -205,6 +208,7 @@ class FakeNode:
         culprit = self.validators[-1]["index"]
         sig.update(status="failed", blame={"culprits": [culprit], "check": check, "round": 1})
         self._commit(1)
+        self._settled(signature_id, "sign", "failed", sig["key_id"])
 
     def complete_signature(self, signature_id: str) -> None:
         sig = self.signatures[signature_id]
@@ -223,6 +227,19 @@ class FakeNode:
         )
         self._commit(1)
         self.publish("signature.ready", signature_id=signature_id, key_id=key["key_id"])
+        self._settled(signature_id, "sign", "done", key["key_id"])
+
+    def _settled(self, request: str, kind: str, status: str, key_id: str) -> None:
+        """`request.settled`, as every node publishes it for the block that settles a
+        request (the block `_commit` just made)."""
+        self.publish(
+            "request.settled",
+            request=request,
+            request_kind=kind,
+            status=status,
+            key_id=key_id,
+            height=self.status["height"],
+        )
 
     def bridge_not_set_up(self, proposals: int = 1) -> None:
         """The bridge's settings are not agreed yet: GET /bridge says so, its lists 409."""
