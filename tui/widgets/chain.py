@@ -78,7 +78,7 @@ def block_detail(block: Block, state: ConsoleState) -> Text:
         out.append("  loading…", style="dim")
     for tx in block.txs:
         out.append("\n  ")
-        out.append(f"{tx.kind:<14}", style="cyan")
+        out.append(f"{tx.kind:<15} ", style="cyan")  # (a space after the longest kinds too)
         out.append(short(tx.hash, 10, 4))
         if tx.submitter:
             out.append(f"  from {state.party(tx.submitter)}", style="dim")
