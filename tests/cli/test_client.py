@@ -71,7 +71,7 @@ def test_sign_prints_only_the_result_and_no_progress_into_a_pipe(fake, tmp_path,
     assert "waiting" not in out and "\r" not in out and "\x1b" not in out
     fields = dict(re.split(r"\s{2,}", line, maxsplit=1) for line in out.splitlines()[:8])
     sig_id = fields["signature id"]
-    assert re.fullmatch(r"[0-9a-f]{40}", sig_id), sig_id  # the id, nothing glued to it
+    assert re.fullmatch(r"[0-9a-f]{64}", sig_id), sig_id  # the id (a tx hash), nothing glued to it
     assert fields["status"] == "done"
     assert_verifies(
         fields, fake.node.keys[ACTIVE_KEY]["public_key"], hashlib.sha256(b"hello").digest()

@@ -59,6 +59,9 @@ async def test_it_refuses_as_the_node_does_and_goes_down_when_told() -> None:
     c = node.client(URL, TOKEN)
     with pytest.raises(ApiError) as refused:
         await c.call(Calls.key("no-such-key"))
+    assert refused.value.status == 400  # (not an id: 32 or 64 hex characters)
+    with pytest.raises(ApiError) as refused:
+        await c.call(Calls.key("ab" * 16))
     assert refused.value.status == 404
     node.go_down()
     with pytest.raises(ApiUnavailable):

@@ -25,8 +25,9 @@ from tssnode.testing.fakenode import TOKEN, URL, FakeNode
 if TYPE_CHECKING:
     import pytest  # (a dev dependency: only in an annotation here)
 
-ACTIVE_KEY = "b68f625c004ac253029106998f095e32156ff6a2"  # threshold 2 of 4 parties
-PENDING_KEY = "613de07c7dafc481940ad6a4508a9d88de9ce28e"
+#: the frozen data's keys (`fixtures/node1/keys.json`): a key's id, a keygen request's id
+ACTIVE_KEY = "b68f625c004ac253029106998f095e32"  # threshold 2 of 4 parties
+PENDING_KEY = "613de07c7dafc481940ad6a4508a9d88de9ce28eaeedac9384bf263bc0353607"
 
 
 class SyncNode:

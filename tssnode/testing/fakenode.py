@@ -354,6 +354,7 @@ class FakeNode:
                 content=self._sse(None if since is None else int(since)),
             )
         try:
+            _check_ids(path)
             if request.method == "GET":
                 answer = self._get(path, request.url.params)
             else:
@@ -466,7 +467,7 @@ class FakeNode:
         threshold = body.get("threshold")
         if not isinstance(threshold, int) or not 0 <= threshold < len(parties):
             raise _Refuse(422, "threshold: must be below the number of parties")
-        key_id = _h(f"keygen {self.seq} {threshold} {parties}")[:40]
+        key_id = _h(f"keygen {self.seq} {threshold} {parties}")  # (the request's tx hash)
         self.keys[key_id] = {
             "key_id": key_id,
             "status": "pending",
@@ -518,7 +519,7 @@ class FakeNode:
             else bytes.fromhex(str(body["message_hex"]).removeprefix("0x"))
         )
         digest = message_digest(message, str(body.get("hash", "sha256"))).hex()
-        sig_id = _h(f"signature {self.seq} {digest}")[:40]
+        sig_id = _h(f"signature {self.seq} {digest}")
         self.signatures[sig_id] = {
             "signature_id": sig_id,
             "status": "pending",
@@ -626,6 +627,19 @@ _SHAPES: tuple[tuple[str, re.Pattern[str], Any], ...] = tuple(
         ("POST", "/keys/[^/]+/derive", schema.Derived),
     )
 )
+
+
+#: the ids a node's routes take (`tssnode.api.app.PATH_ID`): 32 or 64 hex characters
+_ID_ROUTES = {"keys": "a key id", "signatures": "a signature id", "sessions": "a session id"}
+_PATH_ID = re.compile(r"^(?:[0-9a-fA-F]{32}|[0-9a-fA-F]{64})$")
+
+
+def _check_ids(path: str) -> None:
+    """Refuse an id a node's route refuses (400), before looking it up."""
+    parts = path.strip("/").split("/")
+    what = _ID_ROUTES.get(parts[0])
+    if what is not None and len(parts) >= 2 and not _PATH_ID.match(parts[1]):
+        raise _Refuse(400, f"{what} is 32 or 64 hex characters")
 
 
 def _check_shape(method: str, path: str, answer: httpx.Response) -> None:
