@@ -74,12 +74,19 @@ def _as(hint: Any, value: Any) -> Any:
     return value
 
 
-def _read(cls: type[R], model: type[BaseModel], d: Any, **given: Any) -> R:
+def _read(
+    cls: type[R],
+    model: type[BaseModel],
+    d: Any,
+    read: dict[str, Any] | None = None,
+    **given: Any,
+) -> R:
     """Record `cls` from the node's JSON `d`, read through schema `model` (the module's
     docstring); `given`: fields the caller has worked out itself. A record's `_names` maps
     a field to the schema's name for it; its `_text` fields take any text the schema does
-    not name (a status from a newer node)."""
-    f = schema.read_fields(model, d)
+    not name (a status from a newer node). `read`: `schema.read_fields(model, d)`, if the
+    caller has it already."""
+    f = schema.read_fields(model, d) if read is None else read
     names: dict[str, str] = getattr(cls, "_names", {})
     text: tuple[str, ...] = getattr(cls, "_text", ())
     hints = _hints(cls)
@@ -183,6 +190,7 @@ class Validator:
             cls,
             schema.Validator,
             d,
+            f,
             # a node that does not report the peer id is still told apart by its key
             peer_id=f.get("peer_id") or f.get("validator_key") or "",
             name=(name.strip() or None) if name else None,
@@ -412,6 +420,7 @@ class BridgeInfo:
             cls,
             schema.BridgeInfo,
             d,
+            f,
             set_up=f.get("set_up") is True,
             release=ReleaseInfo.from_json(f.get("release")),
             evm_watch=None if "evm" not in watch else isinstance(watch["evm"], dict),
@@ -536,9 +545,10 @@ class Deposit:
 
     @classmethod
     def from_json(cls, d: Any) -> Deposit:
-        sig = schema.read_fields(schema.Deposit, d).get("signature")
+        f = schema.read_fields(schema.Deposit, d)
+        sig = f.get("signature")
         signature = MintSignature.from_json(sig) if isinstance(sig, dict) else None
-        return _read(cls, schema.Deposit, d, signature=signature)
+        return _read(cls, schema.Deposit, d, f, signature=signature)
 
 
 #: a release's statuses in the order a burn goes through them ("unpayable": its address is
