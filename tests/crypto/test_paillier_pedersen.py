@@ -119,6 +119,31 @@ def test_fixed_base_matches_powmod(rng):
         fb.pow(n * n)
 
 
+@pytest.mark.parametrize("w", [1, 2, 5, 6, 7])
+def test_fixed_base_matches_powmod_for_every_window_and_counts_its_products(rng, w):
+    """Against the plain `powmod` on random inputs, for window sizes whose digit counts do
+    and do not divide the modulus' bit length; `products` is what a benchmark's floor
+    replays, so it must be the number of products done: the table's squarings, then per
+    power one per non-zero digit after the first and one per digit value below the
+    largest digit."""
+    from tssnode.crypto.arith import FixedBase
+
+    n = pool_primes(TEST.prime_bits)[0] * pool_primes(TEST.prime_bits)[1]
+    base = rng.randrange(2, n)
+    fb = FixedBase(base, n, n.bit_length(), w=w)
+    rows = -(-n.bit_length() // w)
+    assert fb.products == (rows - 1) * w
+    exps = [0, 1, (1 << w) - 1, 1 << w, (1 << (rows * w)) - 1, n - 1]
+    exps += [rng.randrange(n) for _ in range(20)] + [rng.getrandbits(rng.randrange(1, 64))]
+    for e in exps:
+        before = fb.products
+        assert fb.pow(e) == gmpy2.powmod(base, e, n)
+        digits = [(e >> (w * j)) & ((1 << w) - 1) for j in range(rows)]
+        nonzero = [d for d in digits if d]
+        expected = (len(nonzero) - 1) + (max(nonzero) - 1) if nonzero else 0
+        assert fb.products - before == expected
+
+
 def test_the_comb_keeps_the_gil_and_gives_the_worker_its_setting_back(rng, monkeypatch):
     """A worker thread lets gmpy2 release the GIL (`gil_released`); the comb's many small
     products must not (each would give the GIL up and take it back), and the worker's
