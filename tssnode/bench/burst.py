@@ -278,8 +278,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         body = (
             f"Four `tssnode run` processes on loopback at the `{args.tier}` tier, a 2-of-4 key "
             f"(any 3 sign) with a pool of {args.pool} presignatures, then {args.count} sign "
-            "requests at once (32 client threads, each keeping a connection per API, "
-            "round-robin over the four APIs). A request "
+            "requests at once (32 client threads sharing one client per API, made before the "
+            "clock starts, round-robin over the four APIs). A request "
             "is done when its signature is in the ledger; latency runs from its API call to "
             "node 0's `request.settled` event for it (or, for a request settled under a "
             f"retry's id, a status sweep every {args.poll:g} s). Every presignature beyond "

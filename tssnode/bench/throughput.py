@@ -110,8 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         body = (
             "Four `tssnode run` processes on loopback at the `standard` tier, a 2-of-4 key "
             "(any 3 sign), one fresh network per run, all on this 2-core machine. Every "
-            "request is sent at once (32 client threads, each keeping a connection per API, "
-            "round-robin over the four APIs); "
+            "request is sent at once (32 client threads sharing one client per API, made "
+            "before the clock starts, round-robin over the four APIs); "
             "it is done when its signature is in the ledger: node 0's `request.settled` "
             "event for it (a request settled under a retry's id is found by a status sweep "
             f"every {POLL:g} s). Throughput runs from the first request to the last "
