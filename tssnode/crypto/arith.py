@@ -231,7 +231,7 @@ def gil_released() -> Iterator[None]:
 
 @contextmanager
 def gil_held() -> Iterator[None]:
-    """Keep the GIL through many small gmpy2 operations (a comb's multiplications).
+    """Keep the GIL through many small gmpy2 operations (a fixed-base table's products).
 
     With `allow_release_gil` each multiplication and reduction gives the GIL up and takes
     it back; for 2048-bit operands that costs more than it frees: two threads each running
