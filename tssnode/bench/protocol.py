@@ -141,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         assert recs is not None
         for phase in PHASES:
             rec = recs[phase]
-            floor = rec.floor(repeats=1) if rec.count() else 0.0
+            floor = rec.floor(repeats=1) if rec.count() or rec.products else 0.0
             exps_only = rec.floor(repeats=1, products=False) if rec.products else floor
             work = str(rec.count())
             if rec.products:
