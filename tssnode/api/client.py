@@ -332,9 +332,19 @@ def _health(resp: httpx.Response) -> schema.Health:
 
 
 class AsyncApiClient:
-    def __init__(self, base_url: str, token: str, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        timeout: float = 30.0,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.http = httpx.AsyncClient(
-            base_url=base_url, headers={"authorization": f"Bearer {token}"}, timeout=timeout
+            base_url=base_url,
+            headers={"authorization": f"Bearer {token}"},
+            timeout=timeout,
+            transport=transport,
         )
 
     async def aclose(self) -> None:

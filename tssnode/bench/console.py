@@ -66,14 +66,9 @@ class EventSource:
         self.requests: Counter[str] = Counter()
 
     def client(self, base_url: str, token: str) -> AsyncApiClient:
-        client = AsyncApiClient(base_url, token)
-        client.http = httpx.AsyncClient(
-            base_url=base_url,
-            headers={"authorization": f"Bearer {token}"},
-            transport=httpx.MockTransport(self.handle),
-            timeout=30.0,
+        return AsyncApiClient(
+            base_url, token, timeout=30.0, transport=httpx.MockTransport(self.handle)
         )
-        return client
 
     # -- routes -----------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:

@@ -112,14 +112,9 @@ class FakeNode:
 
     # -- what the console is given ---------------------------------------------------------
     def client(self, base_url: str, token: str) -> AsyncApiClient:
-        client = AsyncApiClient(base_url, token)
-        client.http = httpx.AsyncClient(
-            base_url=base_url,
-            headers={"authorization": f"Bearer {token}"},
-            transport=httpx.MockTransport(self.handle),
-            timeout=5.0,
+        return AsyncApiClient(
+            base_url, token, timeout=5.0, transport=httpx.MockTransport(self.handle)
         )
-        return client
 
     # -- scripted behaviour ----------------------------------------------------------------
     def go_down(self) -> None:
