@@ -27,7 +27,7 @@ from tssnode.config import NetConfig
 from tssnode.net import host as host_mod
 from tssnode.net import logbridge
 from tssnode.net.errors import HostStartError
-from tssnode.net.node import NetNode
+from tssnode.net.node import NetNode, as_peer
 from tssnode.testing.netcluster import TEST_NET, LocalCluster, listen_addr, make_specs
 
 
@@ -95,6 +95,9 @@ async def test_redial_ignores_the_negative_dial_cache(net_cluster: LocalCluster)
     swarm = host_mod.swarm_of(node.host)
     events = node.peers.subscribe()
     await net_cluster.stop_node(1)
+    # the swarm may drop the connection before the peer book hears of it (a loaded
+    # machine); the restart below must find the peer down, or there is no redial to test
+    await eventually(lambda: not node.peers.is_connected(as_peer(peer)), 20)
     with pytest.raises(SwarmException):
         await swarm.dial_peer(ID.from_base58(peer))  # fails, and is now negatively cached
     await net_cluster.start_node(1)
