@@ -69,12 +69,13 @@ class Recording:
         if self.products:
             bits = sorted({256 * round(int(m).bit_length() / 256) for m in self.products})
             mods = "/".join(str(b) for b in bits)
-            parts.append(f"{_thousands(self.product_count())} products mod {mods}")
+            parts.append(f"{self.products_text()} mod {mods}")
         return " + ".join(parts) if parts else "0"
 
-
-def _thousands(k: int) -> str:
-    return f"{k / 1000:.1f}k" if k >= 1000 else str(k)
+    def products_text(self) -> str:
+        """The table's products, e.g. "33.8k products"."""
+        k = self.product_count()
+        return f"{k / 1000:.1f}k products" if k >= 1000 else f"{k} products"
 
 
 _ORIGINAL = (gmpy2.powmod, gmpy2.powmod_sec)

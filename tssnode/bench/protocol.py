@@ -145,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             exps_only = rec.floor(repeats=1, products=False) if rec.products else floor
             work = str(rec.count())
             if rec.products:
-                work += f" + {rec.product_count() / 1000:.0f}k products"
+                work += f" + {rec.products_text()}"
             rows.append(
                 [
                     f"{n}:{t}",
